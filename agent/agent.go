@@ -1,0 +1,318 @@
+// Package agent composes one host of a vxswitch cluster: the replicated
+// state (raftstore), the forwarding engine (vswitch), the endpoints' TAP
+// devices (tap), the underlay socket (vxlan) and the API the CLI and the other
+// agents talk to.
+//
+// The agent translates between those packages and owns nothing else: state
+// changes arrive from Raft, become an immutable vswitch.View, and local ports
+// are reconciled against the endpoints the state places on this host.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/raftstore"
+	vswitch "vxswitch/switch"
+	"vxswitch/vxlan"
+)
+
+// Config says how to run one agent. Name, Advertise and DataDir are required;
+// every other zero field takes the default named in its comment.
+type Config struct {
+	Name      string     // host name, unique in the cluster
+	Advertise netip.Addr // underlay IPv4 address: VTEP, Raft and API bind here
+	DataDir   string     // Raft log, stable store and snapshots
+	Bootstrap bool       // start a new cluster
+	Join      []string   // API address (host or host:port) of any member to join through
+	Socket    string     // unix socket for the CLI; "" = api.DefaultSocket
+	VXLANPort uint16     // 0 = 4789
+	RaftPort  int        // 0 = 7946
+	APIPort   int        // 0 = 7947
+	Voters    int        // 0 = 3
+	// UnderlayMTU overrides the MTU detected on the advertised address's
+	// interface; 0 = detect.
+	UnderlayMTU int
+	Logger      *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Socket == "" {
+		c.Socket = api.DefaultSocket
+	}
+	if c.VXLANPort == 0 {
+		c.VXLANPort = vxlan.Port
+	}
+	if c.RaftPort == 0 {
+		c.RaftPort = api.DefaultRaftPort
+	}
+	if c.APIPort == 0 {
+		c.APIPort = api.DefaultAPIPort
+	}
+	if c.Voters == 0 {
+		c.Voters = 3
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Name == "":
+		return errors.New("agent: --name is required: give this host a name unique in the cluster")
+	case !c.Advertise.IsValid():
+		return errors.New("agent: --advertise is required: the host's underlay IPv4 address")
+	case !c.Advertise.Is4():
+		return fmt.Errorf("agent: --advertise %s: only an IPv4 underlay is supported", c.Advertise)
+	case c.DataDir == "":
+		return errors.New("agent: --data-dir is required: where the Raft log and snapshots live")
+	case c.Bootstrap && len(c.Join) > 0:
+		return errors.New("agent: --bootstrap and --join exclude each other: bootstrap the first host, join the others")
+	}
+	return nil
+}
+
+// Agent is one running host. Create it with Start; stop it with Close. All
+// methods are safe for concurrent use.
+type Agent struct {
+	cfg   Config
+	log   *slog.Logger
+	store *raftstore.Store
+	sw    *vswitch.Switch
+	conn  *vxlan.Conn
+
+	underlayMTU int
+	mtuSource   string
+
+	// mu serialises attach, detach and reconcile, which all change ports.
+	mu     sync.Mutex
+	ports  map[string]*port
+	broken map[string]string // endpoint name -> why re-attaching failed (logged once)
+
+	servers []*http.Server
+	peers   *peerClients
+
+	left      chan struct{} // closed when this host has left the cluster
+	leftOnce  sync.Once
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Start opens everything the agent needs and returns once it listens on its
+// socket. A bootstrapping agent becomes the leader of a new cluster; a joining
+// agent is admitted by the cluster before Start returns.
+func Start(cfg Config) (*Agent, error) {
+	cfg.setDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("agent: must run as root: it creates TAP devices and moves them into network namespaces")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: create data dir: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Agent{
+		cfg:    cfg,
+		log:    cfg.Logger.With("host", cfg.Name),
+		ports:  map[string]*port{},
+		broken: map[string]string{},
+		peers:  newPeerClients(),
+		left:   make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	if err := a.open(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) open() error {
+	mtu, src, err := underlayMTU(a.cfg.Advertise, a.cfg.UnderlayMTU)
+	if err != nil {
+		return err
+	}
+	a.underlayMTU, a.mtuSource = mtu, src
+
+	a.conn, err = vxlan.Listen(netip.AddrPortFrom(a.cfg.Advertise, a.cfg.VXLANPort))
+	if err != nil {
+		return fmt.Errorf("agent: open underlay socket: %w", err)
+	}
+	a.sw = vswitch.New(vswitch.Config{Underlay: a.conn, Port: a.cfg.VXLANPort, Logger: a.log})
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.sw.ServeUnderlay(a.conn); err != nil {
+			a.log.Error("underlay receive loop stopped", "err", err)
+		}
+	}()
+
+	a.store, err = raftstore.Open(raftstore.Config{
+		ID:        a.cfg.Name,
+		Dir:       filepath.Join(a.cfg.DataDir, "raft"),
+		Bind:      a.raftAddr(),
+		Bootstrap: a.cfg.Bootstrap,
+		Voters:    a.cfg.Voters,
+		Logger:    a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: open raft store: %w", err)
+	}
+	a.catchUp(10 * time.Second)
+	// Watch before anything can change, so no change is missed.
+	changes := a.store.Changes()
+	a.refresh()
+	a.wg.Add(2)
+	go func() { defer a.wg.Done(); a.watch(changes) }()
+	go func() { defer a.wg.Done(); a.announceLoop() }()
+
+	if err := a.serve(); err != nil {
+		return err
+	}
+	if err := a.register(); err != nil {
+		return err
+	}
+	a.log.Info("agent ready", "vtep", a.cfg.Advertise, "socket", a.cfg.Socket,
+		"underlay_mtu", a.underlayMTU, "role", a.store.Role())
+	return nil
+}
+
+func (a *Agent) raftAddr() string {
+	return net.JoinHostPort(a.cfg.Advertise.String(), strconv.Itoa(a.cfg.RaftPort))
+}
+
+func (a *Agent) apiAddr() string {
+	return net.JoinHostPort(a.cfg.Advertise.String(), strconv.Itoa(a.cfg.APIPort))
+}
+
+func (a *Agent) self() raftstore.Host {
+	return raftstore.Host{Name: a.cfg.Name, VTEP: a.cfg.Advertise, RaftAddr: a.raftAddr(), APIAddr: a.apiAddr()}
+}
+
+// catchUp waits, at most d, until a restarted host has applied the log it
+// holds on disk. Raft applies entries only once a leader confirms they are
+// committed, so a host cut off from the majority goes on with the state of
+// its last snapshot.
+func (a *Agent) catchUp(d time.Duration) {
+	stat := func(k string) uint64 {
+		n, _ := strconv.ParseUint(a.store.Stats()[k], 10, 64)
+		return n
+	}
+	last := stat("last_log_index")
+	deadline := time.Now().Add(d)
+	for stat("applied_index") < last {
+		if time.Now().After(deadline) {
+			a.log.Warn("log on disk not applied yet: no leader confirmed it; going on with the last snapshot's state", "applied", stat("applied_index"), "on_disk", last)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// register makes sure the replicated state lists this host with its current
+// addresses: a new cluster's first host adds itself, a joining host asks a
+// member, and a restarted host updates its entry if its addresses changed.
+func (a *Agent) register() error {
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	if len(a.cfg.Join) > 0 {
+		return a.join(ctx)
+	}
+	cur, ok := a.store.State().Hosts[a.cfg.Name]
+	if ok && cur.VTEP == a.cfg.Advertise && cur.RaftAddr == a.raftAddr() && cur.APIAddr == a.apiAddr() {
+		return nil
+	}
+	if !a.cfg.Bootstrap && !ok {
+		return errors.New("agent: this data dir holds no cluster: start with --bootstrap (new cluster) or --join ADDR (existing one)")
+	}
+	h := a.self()
+	_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostAdd, Host: &h})
+	if err != nil {
+		return fmt.Errorf("agent: register host %s: %w", a.cfg.Name, err)
+	}
+	return nil
+}
+
+// join asks the members in cfg.Join, in turn and repeatedly, to admit this
+// host until one does or ctx ends.
+func (a *Agent) join(ctx context.Context) error {
+	req := api.JoinRequest{Name: a.cfg.Name, VTEP: a.cfg.Advertise, RaftAddr: a.raftAddr(), APIAddr: a.apiAddr()}
+	var last error
+	for {
+		for _, addr := range a.cfg.Join {
+			var resp api.JoinResponse
+			err := a.peers.get(withPort(addr, a.cfg.APIPort)).Post(ctx, "/v1/internal/join", req, &resp)
+			if err == nil {
+				a.log.Info("joined cluster", "via", addr, "voter", resp.Voter, "leader", resp.Leader)
+				return nil
+			}
+			last = err
+			var se *api.StatusError
+			if errors.As(err, &se) && se.Code == http.StatusBadRequest {
+				return fmt.Errorf("agent: join through %s refused: %w", addr, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agent: cannot join the cluster through %v: %v: check the address and that an agent runs there", a.cfg.Join, last)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// withPort adds the default port to an address given without one.
+func withPort(addr string, port int) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(addr, strconv.Itoa(port))
+}
+
+// Left is closed once this host has left the cluster (vxswitch leave); the
+// process should then exit.
+func (a *Agent) Left() <-chan struct{} { return a.left }
+
+// Close stops the agent. Endpoints keep their persistent TAP devices, so a
+// restarted agent re-attaches to them.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		a.cancel()
+		for _, s := range a.servers {
+			s.Close()
+		}
+		if a.sw != nil {
+			a.mu.Lock()
+			a.sw.Close()
+			a.ports = map[string]*port{}
+			a.mu.Unlock()
+		}
+		if a.conn != nil {
+			a.conn.Close()
+		}
+		if a.store != nil {
+			if err := a.store.Close(); err != nil {
+				a.log.Warn("close raft store", "err", err)
+			}
+		}
+		a.wg.Wait()
+		os.Remove(a.cfg.Socket)
+	})
+	return nil
+}

@@ -1,0 +1,298 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"sync"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/raftstore"
+	vswitch "vxswitch/switch"
+	"vxswitch/tap"
+)
+
+// port is one attached endpoint of this host: its committed record and the
+// TAP device the agent holds.
+type port struct {
+	ep  raftstore.Endpoint
+	dev *tap.TAP
+}
+
+var (
+	endpointNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	ifNameRE       = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
+)
+
+// stableMAC derives a locally administered unicast MAC from the network and
+// endpoint names, so re-attaching the same name gives the same MAC. salt
+// picks another one when the first is taken.
+func stableMAC(network, name string, salt int) vswitch.MAC {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%d", network, name, salt))
+	return vswitch.MAC{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]}
+}
+
+func (a *Agent) handleAttach(w http.ResponseWriter, r *http.Request) {
+	var req api.AttachRequest
+	if err := decode(r, &req); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	ep, err := a.attach(r.Context(), req)
+	reply(w, ep, err)
+}
+
+// attach commits a new endpoint on this host (the FSM assigns its address),
+// then creates its TAP inside the endpoint's netns. If the device cannot be
+// made, the commit is undone.
+func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint, error) {
+	if req.IfName == "" {
+		req.IfName = "eth0"
+	}
+	switch {
+	case !endpointNameRE.MatchString(req.Name):
+		return api.Endpoint{}, badRequest("endpoint name %q is not valid: use lower-case letters, digits and '-', at most 63, like 'api' (it becomes a DNS name)", req.Name)
+	case !ifNameRE.MatchString(req.IfName):
+		return api.Endpoint{}, badRequest("--ifname %q is not a valid interface name: 1 to 15 letters, digits, '_', '.', '-'", req.IfName)
+	case req.NetNS == "":
+		return api.Endpoint{}, badRequest("--netns is required: the name of a network namespace (ip netns add NAME) or a path like /proc/PID/ns/net")
+	}
+	st := a.store.State()
+	n, ok := st.Networks[req.Network]
+	if !ok {
+		return api.Endpoint{}, notFound("no network named %q: create it with 'vxswitch network create %s --subnet 10.20.0.0/24'", req.Network, req.Network)
+	}
+	if e, ok := st.Endpoints[req.Name]; ok {
+		return api.Endpoint{}, badRequest("endpoint name %q is already used (network %s, host %s): choose another name or detach it first", req.Name, e.Network, e.Host)
+	}
+	nsPath, err := tap.ResolveNetNS(req.NetNS)
+	if err != nil {
+		return api.Endpoint{}, badRequest("%v", err)
+	}
+	if err := tap.CheckTUN(); err != nil {
+		return api.Endpoint{}, err
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	mac := a.freeMAC(st, n.Name, req.Name)
+	cmd := raftstore.Command{Op: raftstore.OpEndpointAttach, Endpoint: &raftstore.Endpoint{
+		Name: req.Name, Network: n.Name, Host: a.cfg.Name, MAC: mac.String(),
+		NetNS: nsPath, IfName: req.IfName, Aliases: req.Aliases,
+	}}
+	res, err := a.apply(ctx, cmd)
+	if err != nil {
+		return api.Endpoint{}, err
+	}
+	ep := *res.Endpoint
+	// The leader answered; wait until this host has applied the entry too,
+	// or reconcile would see a port whose endpoint it does not know yet.
+	if err := a.waitState(ctx, func(st *raftstore.State) bool { return st.Endpoints[ep.Name].MAC == ep.MAC }); err != nil {
+		a.undoAttach(ep.Name)
+		return api.Endpoint{}, err
+	}
+	if err := a.openPort(ep, n, tap.Create); err != nil {
+		a.undoAttach(ep.Name)
+		return api.Endpoint{}, err
+	}
+	return a.apiEndpoint(a.store.State(), ep), nil
+}
+
+// freeMAC returns the endpoint's stable MAC, or the next salted one if
+// another endpoint of the network already has it.
+func (a *Agent) freeMAC(st *raftstore.State, network, name string) vswitch.MAC {
+	used := map[string]bool{}
+	for _, e := range st.Endpoints {
+		if e.Network == network {
+			used[e.MAC] = true
+		}
+	}
+	for salt := 0; ; salt++ {
+		if mac := stableMAC(network, name, salt); !used[mac.String()] {
+			return mac
+		}
+	}
+}
+
+// undoAttach removes a committed endpoint whose device could not be set up.
+func (a *Agent) undoAttach(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if _, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: name}); err != nil {
+		a.log.Error("undo attach: endpoint stays committed without a device; run 'vxswitch detach'", "endpoint", name, "err", err)
+	}
+}
+
+// openPort creates (tap.Create) or re-attaches to (tap.Open) the endpoint's
+// TAP and adds it to the switch. The caller holds a.mu.
+func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(tap.Config) (*tap.TAP, error)) error {
+	mac, err := vswitch.ParseMAC(ep.MAC)
+	if err != nil {
+		return fmt.Errorf("agent: endpoint %s has a bad MAC: %w", ep.Name, err)
+	}
+	dev, err := open(tap.Config{
+		NetNS: ep.NetNS, Name: ep.IfName, MAC: net.HardwareAddr(mac[:]),
+		MTU: a.endpointMTU(n), Addr: netip.PrefixFrom(ep.IP, n.Subnet.Bits()),
+	})
+	if err != nil {
+		return err
+	}
+	w := &watchedDev{TAP: dev, gone: func() { go a.endpointGone(ep) }}
+	if err := a.sw.AddPort(ep.Name, n.VNI, mac, w); err != nil {
+		dev.Close()
+		return fmt.Errorf("agent: add port %s: %w", ep.Name, err)
+	}
+	a.ports[ep.Name] = &port{ep: ep, dev: dev}
+	delete(a.broken, ep.Name)
+	return nil
+}
+
+// watchedDev tells the agent when its endpoint's namespace is gone.
+type watchedDev struct {
+	*tap.TAP
+	once sync.Once
+	gone func()
+}
+
+func (d *watchedDev) Read(b []byte) (int, error) {
+	n, err := d.TAP.Read(b)
+	if err != nil && errors.Is(err, tap.ErrGone) {
+		d.once.Do(d.gone)
+	}
+	return n, err
+}
+
+// endpointGone detaches an endpoint whose network namespace was deleted:
+// the container is gone, so its address returns to the pool.
+func (a *Agent) endpointGone(ep raftstore.Endpoint) {
+	cur, ok := a.store.State().Endpoints[ep.Name]
+	if !ok || cur.Host != a.cfg.Name || cur.MAC != ep.MAC {
+		return
+	}
+	a.log.Info("endpoint's namespace is gone; detaching it", "endpoint", ep.Name, "netns", ep.NetNS)
+	ctx, cancel := context.WithTimeout(a.ctx, writeTimeout)
+	defer cancel()
+	if _, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: ep.Name}); err != nil {
+		a.log.Warn("detach of a gone endpoint failed; it stays listed", "endpoint", ep.Name, "err", err)
+	}
+}
+
+func (a *Agent) handleDetach(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := a.store.State().Endpoints[name]; !ok {
+		reply(w, nil, notFound("no endpoint named %q: see 'vxswitch endpoints'", name))
+		return
+	}
+	_, err := a.apply(r.Context(), raftstore.Command{Op: raftstore.OpEndpointDetach, Name: name})
+	if err == nil {
+		// The owning host deletes the TAP when it sees the change; if that
+		// is us, do it before answering.
+		a.reconcile()
+	}
+	reply(w, struct{}{}, err)
+}
+
+// reconcile makes the local ports match the endpoints that the state puts
+// on this host: ports of endpoints that are gone are removed and their TAPs
+// deleted; endpoints without a port (after a restart) are re-attached to
+// their persistent TAPs.
+func (a *Agent) reconcile() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ctx.Err() != nil {
+		return
+	}
+	st := a.store.State()
+	for name, p := range a.ports {
+		e, ok := st.Endpoints[name]
+		if ok && e.Host == a.cfg.Name && e.MAC == p.ep.MAC && e.Network == p.ep.Network &&
+			e.NetNS == p.ep.NetNS && e.IfName == p.ep.IfName && e.IP == p.ep.IP {
+			continue
+		}
+		if err := a.sw.RemovePort(name); err != nil {
+			a.log.Warn("remove port", "endpoint", name, "err", err)
+		}
+		if err := tap.Delete(p.ep.NetNS, p.ep.IfName); err != nil {
+			a.log.Warn("delete TAP of detached endpoint", "endpoint", name, "err", err)
+		}
+		delete(a.ports, name)
+	}
+	for _, e := range st.Endpoints {
+		if e.Host != a.cfg.Name || a.ports[e.Name] != nil {
+			continue
+		}
+		n, ok := st.Networks[e.Network]
+		if !ok {
+			continue
+		}
+		if err := a.openPort(e, n, tap.Open); err != nil {
+			if a.broken[e.Name] != err.Error() {
+				a.log.Warn("cannot re-attach endpoint; it stays down until its TAP is back", "endpoint", e.Name, "err", err)
+				a.broken[e.Name] = err.Error()
+			}
+		}
+	}
+}
+
+// announceLoop publishes, once a second at most, the MACs the switch learned
+// behind local ports, and withdraws those that aged out, so that the other
+// hosts forward to them without flooding.
+func (a *Agent) announceLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+			a.announce()
+		}
+	}
+}
+
+func (a *Agent) announce() {
+	st := a.store.State()
+	netByVNI := map[uint32]string{}
+	for _, n := range st.Networks {
+		netByVNI[n.VNI] = n.Name
+	}
+	want := map[string]raftstore.MACEntry{}
+	for _, l := range a.sw.Learned() {
+		name, ok := netByVNI[l.VNI]
+		if !ok {
+			continue
+		}
+		m := raftstore.MACEntry{Network: name, MAC: l.MAC.String(), Host: a.cfg.Name, Port: l.Port}
+		want[m.Network+"/"+m.MAC] = m
+	}
+	var add, del []raftstore.MACEntry
+	for k, m := range want {
+		if cur, ok := st.MACs[k]; !ok || cur != m {
+			add = append(add, m)
+		}
+	}
+	for k, m := range st.MACs {
+		if _, ok := want[k]; !ok && m.Host == a.cfg.Name {
+			del = append(del, m)
+		}
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		op   string
+		macs []raftstore.MACEntry
+	}{{raftstore.OpMACAnnounce, add}, {raftstore.OpMACWithdraw, del}} {
+		if len(c.macs) == 0 {
+			continue
+		}
+		if _, err := a.apply(ctx, raftstore.Command{Op: c.op, MACs: c.macs}); err != nil {
+			a.log.Debug("mac announcement failed; retrying next tick", "op", c.op, "err", err)
+		}
+	}
+}

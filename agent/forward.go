@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/raftstore"
+)
+
+// writeTimeout bounds a write that waits for a leader: long enough to ride
+// out an election, short enough that a minority side answers within seconds.
+const writeTimeout = 8 * time.Second
+
+// peerClients caches one API client per peer address. Safe for concurrent use.
+type peerClients struct {
+	mu sync.Mutex
+	m  map[string]*api.Client
+}
+
+func newPeerClients() *peerClients { return &peerClients{m: map[string]*api.Client{}} }
+
+func (p *peerClients) get(addr string) *api.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.m[addr]
+	if !ok {
+		c = api.NewTCPClient(addr, 3*time.Second)
+		p.m[addr] = c
+	}
+	return c
+}
+
+// newReqID returns a random request ID. Randomness lives here, in the
+// agent, never in the FSM.
+func newReqID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// rejectedError is a command the FSM refused: the state is unchanged and a
+// retry would fail the same way.
+type rejectedError struct{ msg string }
+
+func (e *rejectedError) Error() string { return e.msg }
+
+// apply commits cmd through the leader, wherever it is, and returns the
+// FSM's result. The command keeps one request ID across retries, so a retry
+// after a lost leader takes effect once.
+func (a *Agent) apply(ctx context.Context, cmd raftstore.Command) (*raftstore.Result, error) {
+	if cmd.ReqID == "" {
+		cmd.ReqID = newReqID()
+	}
+	if cmd.Time == 0 {
+		cmd.Time = time.Now().UnixNano()
+	}
+	var res raftstore.Result
+	err := a.onLeader(ctx, "/v1/internal/apply", cmd, &res, func(ctx context.Context) error {
+		r, err := a.store.Apply(ctx, cmd)
+		if err == nil {
+			res = *r
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != "" {
+		return nil, &rejectedError{res.Err}
+	}
+	return &res, nil
+}
+
+// onLeader runs local if this host leads the cluster, and otherwise posts in
+// to path on the leader's API, retrying through elections until ctx (or
+// writeTimeout) ends. local must return raftstore.ErrNotLeader when
+// leadership moved.
+func (a *Agent) onLeader(ctx context.Context, path string, in, out any, local func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	var last error
+	for {
+		err := a.tryLeader(ctx, path, in, out, local)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %v", raftstore.ErrNoQuorum, err)
+		}
+		if !retryable(err) {
+			return err
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", raftstore.ErrNoQuorum, last)
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}
+
+func (a *Agent) tryLeader(ctx context.Context, path string, in, out any, local func(context.Context) error) error {
+	if a.store.Role() == "leader" {
+		return local(ctx)
+	}
+	id, _ := a.store.Leader()
+	if id == "" {
+		return errNoLeader
+	}
+	h, ok := a.store.State().Hosts[id]
+	if !ok || h.APIAddr == "" {
+		return errNoLeader
+	}
+	return a.peers.get(h.APIAddr).Post(ctx, path, in, out)
+}
+
+var errNoLeader = errors.New("no leader is known to this host")
+
+// retryable tells whether a write may succeed if tried again soon: the
+// leader moved or is being elected, or could not be reached.
+func retryable(err error) bool {
+	if errors.Is(err, errNoLeader) || errors.Is(err, raftstore.ErrNotLeader) ||
+		errors.Is(err, raftstore.ErrNoQuorum) || errors.Is(err, api.ErrUnreachable) {
+		return true
+	}
+	var se *api.StatusError
+	return errors.As(err, &se) && (se.Code == http.StatusMisdirectedRequest || se.Code == http.StatusServiceUnavailable)
+}

@@ -1,0 +1,128 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/raftstore"
+)
+
+// admit adds a joining host to the Raft configuration and to the replicated
+// host list. It runs on the leader.
+func (a *Agent) admit(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error) {
+	if req.Name == "" || !req.VTEP.Is4() || req.RaftAddr == "" || req.APIAddr == "" {
+		return api.JoinResponse{}, badRequest("join request needs a name, an IPv4 VTEP, a raft and an API address")
+	}
+	for _, h := range a.store.State().Hosts {
+		if h.VTEP == req.VTEP && h.Name != req.Name {
+			return api.JoinResponse{}, badRequest("VTEP address %s is already used by host %s: give each host its own --advertise address, or remove %s with 'vxswitch members rm %s'", req.VTEP, h.Name, h.Name, h.Name)
+		}
+	}
+	voter, err := a.store.Join(req.Name, req.RaftAddr)
+	if err != nil {
+		return api.JoinResponse{}, err
+	}
+	h := raftstore.Host{Name: req.Name, VTEP: req.VTEP, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr}
+	if _, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostAdd, Host: &h}); err != nil {
+		return api.JoinResponse{}, err
+	}
+	return api.JoinResponse{Voter: voter, Leader: a.cfg.Name}, nil
+}
+
+// removeHost takes a host out of the replicated state (with its endpoints)
+// and out of the Raft configuration. Followers forward it to the leader.
+func (a *Agent) removeHost(ctx context.Context, name string) error {
+	if _, ok := a.store.State().Hosts[name]; !ok {
+		return notFound("no host named %q: see 'vxswitch members'", name)
+	}
+	return a.onLeader(ctx, "/v1/internal/remove", api.RemoveRequest{Name: name}, nil, func(ctx context.Context) error {
+		if _, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostRemove, Name: name}); err != nil {
+			return err
+		}
+		return a.store.Remove(name)
+	})
+}
+
+func (a *Agent) handleMembers(w http.ResponseWriter, r *http.Request) {
+	reply(w, a.members(r.Context()), nil)
+}
+
+// members lists the hosts of the replicated state with their Raft role, and
+// probes each one's API to tell whether it is alive right now.
+func (a *Agent) members(ctx context.Context) []api.Member {
+	st := a.store.State()
+	roles := map[string]string{}
+	if servers, err := a.store.Servers(); err == nil {
+		for _, s := range servers {
+			roles[s.ID] = "nonvoter"
+			if s.Voter {
+				roles[s.ID] = "voter"
+			}
+		}
+	}
+	if id, _ := a.store.Leader(); id != "" {
+		roles[id] = "leader"
+	}
+	out := make([]api.Member, 0, len(st.Hosts))
+	for _, h := range st.Hosts {
+		role := roles[h.Name]
+		if role == "" {
+			role = "none"
+		}
+		out = append(out, api.Member{Name: h.Name, VTEP: h.VTEP, RaftAddr: h.RaftAddr, APIAddr: h.APIAddr, Role: role})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	ctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].State = "unreachable"
+			if out[i].Name == a.cfg.Name {
+				out[i].State = "alive"
+				return
+			}
+			var s api.Status
+			if a.peers.get(out[i].APIAddr).Get(ctx, "/v1/status", &s) == nil && s.Name == out[i].Name {
+				out[i].State = "alive"
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (a *Agent) handleMemberRemove(w http.ResponseWriter, r *http.Request) {
+	err := a.removeHost(r.Context(), r.PathValue("name"))
+	reply(w, struct{}{}, err)
+}
+
+// handleLeave removes this host from the cluster; the agent then stops.
+func (a *Agent) handleLeave(w http.ResponseWriter, r *http.Request) {
+	err := a.removeHost(r.Context(), a.cfg.Name)
+	if err == nil {
+		// The state change removes our endpoints; reconcile now so their
+		// TAPs are gone before we answer.
+		a.reconcile()
+		a.leftOnce.Do(func() { close(a.left) })
+	}
+	reply(w, struct{}{}, err)
+}
+
+func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := a.store.State()
+	leader, _ := a.store.Leader()
+	a.mu.Lock()
+	n := len(a.ports)
+	a.mu.Unlock()
+	reply(w, api.Status{
+		Name: a.cfg.Name, VTEP: a.cfg.Advertise, Role: a.store.Role(), Leader: leader,
+		Index: st.Index, StateHash: st.Hash(), UnderlayMTU: a.underlayMTU, MTUSource: a.mtuSource, Ports: n,
+	}, nil)
+}

@@ -1,0 +1,209 @@
+package agent
+
+import (
+	"net/http"
+	"net/netip"
+	"sort"
+
+	"vxswitch/api"
+	"vxswitch/raftstore"
+	vswitch "vxswitch/switch"
+	"vxswitch/vxlan"
+)
+
+// endpointMTU is the MTU this host gives endpoints of n: what the underlay
+// carries after the VXLAN overhead, lowered further if the network asks.
+func (a *Agent) endpointMTU(n raftstore.Network) int {
+	mtu := a.underlayMTU - vxlan.OverheadIPv4
+	if n.MTU > 0 && n.MTU < mtu {
+		mtu = n.MTU
+	}
+	return mtu
+}
+
+func (a *Agent) apiNetwork(st *raftstore.State, n raftstore.Network) api.Network {
+	out := api.Network{
+		Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver, MTU: n.MTU,
+		EndpointMTU: a.endpointMTU(n), VTEPs: []string{}, Hosts: []string{},
+	}
+	hosts := map[string]bool{}
+	for _, e := range st.Endpoints {
+		if e.Network == n.Name {
+			out.Endpoints++
+			hosts[e.Host] = true
+		}
+	}
+	for h := range hosts {
+		out.Hosts = append(out.Hosts, h)
+	}
+	sort.Strings(out.Hosts)
+	for _, v := range st.VTEPs {
+		if v.Network == n.Name {
+			out.VTEPs = append(out.VTEPs, v.Addr.String())
+		}
+	}
+	return out
+}
+
+func (a *Agent) handleNetworks(w http.ResponseWriter, r *http.Request) {
+	st := a.store.State()
+	out := []api.Network{}
+	for _, n := range st.Networks {
+		out = append(out, a.apiNetwork(st, n))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	reply(w, out, nil)
+}
+
+func (a *Agent) handleNetwork(w http.ResponseWriter, r *http.Request) {
+	st := a.store.State()
+	n, ok := st.Networks[r.PathValue("name")]
+	if !ok {
+		reply(w, nil, notFound("no network named %q: see 'vxswitch network ls'", r.PathValue("name")))
+		return
+	}
+	out := a.apiNetwork(st, n)
+	out.Members = a.endpointList(st, n.Name)
+	reply(w, out, nil)
+}
+
+func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
+	var req api.NetworkRequest
+	if err := decode(r, &req); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	subnet, err := netip.ParsePrefix(req.Subnet)
+	if err != nil {
+		reply(w, nil, badRequest("subnet %q is not a prefix: write it like 10.20.0.0/24", req.Subnet))
+		return
+	}
+	if max := a.underlayMTU - vxlan.OverheadIPv4; req.MTU > max {
+		reply(w, nil, badRequest("--mtu %d is more than the underlay carries: underlay MTU %d (%s) - %d VXLAN overhead (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14) = %d; use --mtu %d or less",
+			req.MTU, a.underlayMTU, a.mtuSource, vxlan.OverheadIPv4, max, max))
+		return
+	}
+	cmd := raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: req.Name, Subnet: subnet, VNI: req.VNI, MTU: req.MTU}}
+	res, err := a.apply(r.Context(), cmd)
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	reply(w, a.apiNetwork(a.store.State(), *res.Network), nil)
+}
+
+func (a *Agent) handleNetworkRemove(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := a.store.State().Networks[name]; !ok {
+		reply(w, nil, notFound("no network named %q: see 'vxswitch network ls'", name))
+		return
+	}
+	_, err := a.apply(r.Context(), raftstore.Command{Op: raftstore.OpNetworkRemove, Name: name})
+	reply(w, struct{}{}, err)
+}
+
+// endpointList returns the endpoints of network (all if ""), sorted by name.
+func (a *Agent) endpointList(st *raftstore.State, network string) []api.Endpoint {
+	out := []api.Endpoint{}
+	for _, e := range st.Endpoints {
+		if network != "" && e.Network != network {
+			continue
+		}
+		out = append(out, a.apiEndpoint(st, e))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (a *Agent) apiEndpoint(st *raftstore.State, e raftstore.Endpoint) api.Endpoint {
+	n := st.Networks[e.Network]
+	return api.Endpoint{
+		Name: e.Name, Network: e.Network, Host: e.Host, MAC: e.MAC, IP: e.IP, Prefix: n.Subnet.Bits(),
+		NetNS: e.NetNS, IfName: e.IfName, MTU: a.endpointMTU(n), Aliases: e.Aliases,
+	}
+}
+
+func (a *Agent) handleEndpoints(w http.ResponseWriter, r *http.Request) {
+	st := a.store.State()
+	network := r.URL.Query().Get("network")
+	if _, ok := st.Networks[network]; network != "" && !ok {
+		reply(w, nil, notFound("no network named %q: see 'vxswitch network ls'", network))
+		return
+	}
+	reply(w, a.endpointList(st, network), nil)
+}
+
+func (a *Agent) handleVTEPs(w http.ResponseWriter, r *http.Request) {
+	st := a.store.State()
+	out := []api.VTEP{}
+	for _, v := range st.VTEPs {
+		out = append(out, api.VTEP{Network: v.Network, VNI: st.Networks[v.Network].VNI, Addr: v.Addr})
+	}
+	reply(w, out, nil)
+}
+
+func (a *Agent) vtepCommand(r *http.Request, op string) (raftstore.Command, error) {
+	var req api.VTEPRequest
+	if err := decode(r, &req); err != nil {
+		return raftstore.Command{}, err
+	}
+	addr, err := netip.ParseAddr(req.Addr)
+	if err != nil || !addr.Is4() {
+		return raftstore.Command{}, badRequest("VTEP address %q is not an IPv4 address: give the underlay address of the kernel vxlan device's host, like 10.0.0.9", req.Addr)
+	}
+	return raftstore.Command{Op: op, VTEP: &raftstore.VTEP{Network: req.Network, Addr: addr}}, nil
+}
+
+func (a *Agent) handleVTEPAdd(w http.ResponseWriter, r *http.Request) {
+	cmd, err := a.vtepCommand(r, raftstore.OpVTEPAdd)
+	if err == nil {
+		_, err = a.apply(r.Context(), cmd)
+	}
+	reply(w, struct{}{}, err)
+}
+
+func (a *Agent) handleVTEPRemove(w http.ResponseWriter, r *http.Request) {
+	cmd, err := a.vtepCommand(r, raftstore.OpVTEPRemove)
+	if err == nil {
+		_, err = a.apply(r.Context(), cmd)
+	}
+	reply(w, struct{}{}, err)
+}
+
+func (a *Agent) handleFDB(w http.ResponseWriter, r *http.Request) {
+	network := r.URL.Query().Get("network")
+	st := a.store.State()
+	if _, ok := st.Networks[network]; network != "" && !ok {
+		reply(w, nil, notFound("no network named %q: see 'vxswitch network ls'", network))
+		return
+	}
+	hostByVTEP := map[netip.Addr]string{}
+	for _, h := range st.Hosts {
+		hostByVTEP[h.VTEP] = h.Name
+	}
+	out := []api.FDBEntry{}
+	for _, e := range a.sw.FDB() {
+		if network != "" && e.Network != network {
+			continue
+		}
+		row := api.FDBEntry{Network: e.Network, VNI: e.VNI, MAC: e.MAC.String(), Port: e.Port, Origin: e.Origin, AgeSeconds: e.Age.Seconds()}
+		if e.VTEP.IsValid() {
+			row.VTEP = e.VTEP.String()
+			row.Host = hostByVTEP[e.VTEP]
+		}
+		out = append(out, row)
+	}
+	reply(w, out, nil)
+}
+
+func (a *Agent) handleStats(w http.ResponseWriter, r *http.Request) {
+	reply(w, apiStats(a.sw.Stats()), nil)
+}
+
+func apiStats(s vswitch.Stats) api.Stats {
+	return api.Stats{
+		RxFrames: s.RxFrames, TxFrames: s.TxFrames, RxBytes: s.RxBytes, TxBytes: s.TxBytes,
+		EncapFrames: s.EncapFrames, DecapFrames: s.DecapFrames, FloodCopies: s.FloodCopies,
+		LocalSwitched: s.LocalSwitched, CsumCompleted: s.CsumCompleted, Drops: s.Drops,
+	}
+}

@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/raftstore"
+)
+
+// serve starts the API: every route on the unix socket for the CLI, and the
+// routes other agents need on TCP at the advertised address.
+func (a *Agent) serve() error {
+	local := http.NewServeMux()
+	peer := http.NewServeMux()
+	both := func(pattern string, h http.HandlerFunc) {
+		local.HandleFunc(pattern, h)
+		peer.HandleFunc(pattern, h)
+	}
+	both("GET /v1/status", a.handleStatus)
+	peer.HandleFunc("POST /v1/internal/apply", a.handleInternalApply)
+	peer.HandleFunc("POST /v1/internal/join", a.handleInternalJoin)
+	peer.HandleFunc("POST /v1/internal/remove", a.handleInternalRemove)
+
+	local.HandleFunc("GET /v1/members", a.handleMembers)
+	local.HandleFunc("DELETE /v1/members/{name}", a.handleMemberRemove)
+	local.HandleFunc("POST /v1/leave", a.handleLeave)
+	local.HandleFunc("GET /v1/networks", a.handleNetworks)
+	local.HandleFunc("GET /v1/networks/{name}", a.handleNetwork)
+	local.HandleFunc("POST /v1/networks", a.handleNetworkCreate)
+	local.HandleFunc("DELETE /v1/networks/{name}", a.handleNetworkRemove)
+	local.HandleFunc("GET /v1/endpoints", a.handleEndpoints)
+	local.HandleFunc("POST /v1/endpoints", a.handleAttach)
+	local.HandleFunc("DELETE /v1/endpoints/{name}", a.handleDetach)
+	local.HandleFunc("GET /v1/vteps", a.handleVTEPs)
+	local.HandleFunc("POST /v1/vteps", a.handleVTEPAdd)
+	local.HandleFunc("POST /v1/vteps/remove", a.handleVTEPRemove)
+	local.HandleFunc("GET /v1/fdb", a.handleFDB)
+	local.HandleFunc("GET /v1/stats", a.handleStats)
+
+	if err := os.MkdirAll(filepath.Dir(a.cfg.Socket), 0o755); err != nil {
+		return fmt.Errorf("agent: create socket dir: %w", err)
+	}
+	if err := removeStaleSocket(a.cfg.Socket); err != nil {
+		return err
+	}
+	ul, err := net.Listen("unix", a.cfg.Socket)
+	if err != nil {
+		return fmt.Errorf("agent: listen on %s: %w", a.cfg.Socket, err)
+	}
+	// The socket changes the network: root only.
+	if err := os.Chmod(a.cfg.Socket, 0o600); err != nil {
+		ul.Close()
+		return fmt.Errorf("agent: chmod %s: %w", a.cfg.Socket, err)
+	}
+	tl, err := net.Listen("tcp", a.apiAddr())
+	if err != nil {
+		ul.Close()
+		return fmt.Errorf("agent: listen for peers on %s: %w", a.apiAddr(), err)
+	}
+	for _, s := range []struct {
+		l net.Listener
+		h http.Handler
+	}{{ul, local}, {tl, peer}} {
+		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second}
+		a.servers = append(a.servers, srv)
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := srv.Serve(s.l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("api server stopped", "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// removeStaleSocket deletes a socket file left by a dead agent, and refuses
+// to start when a live agent still answers on it.
+func removeStaleSocket(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("agent: another agent already listens on %s: stop it, or give this one its own --socket", path)
+	}
+	return os.Remove(path)
+}
+
+// notFoundError is a request for something that does not exist.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string { return e.msg }
+
+// badRequestError is a request that cannot be valid as given.
+type badRequestError struct{ msg string }
+
+func (e *badRequestError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &badRequestError{fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &notFoundError{fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// reply writes v, or the error with the status that tells the caller what
+// kind of failure it is.
+func reply(w http.ResponseWriter, v any, err error) {
+	if err == nil {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	code := http.StatusInternalServerError
+	var (
+		rej *rejectedError
+		nf  *notFoundError
+		br  *badRequestError
+		se  *api.StatusError
+	)
+	switch {
+	case errors.As(err, &rej), errors.As(err, &br):
+		code = http.StatusBadRequest
+	case errors.As(err, &nf):
+		code = http.StatusNotFound
+	case errors.Is(err, raftstore.ErrNotLeader):
+		code = http.StatusMisdirectedRequest
+	case errors.Is(err, raftstore.ErrNoQuorum):
+		code = http.StatusServiceUnavailable
+		err = fmt.Errorf("write refused: no quorum (this host cannot reach a majority of the voters; try again when the cluster is healthy): %v", err)
+	case errors.As(err, &se):
+		code = se.Code
+	}
+	writeJSON(w, code, api.Error{Error: err.Error()})
+}
+
+func decode(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		return badRequest("malformed request body: %v", err)
+	}
+	return nil
+}
+
+func (a *Agent) handleInternalApply(w http.ResponseWriter, r *http.Request) {
+	var cmd raftstore.Command
+	if err := decode(r, &cmd); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	res, err := a.store.Apply(r.Context(), cmd)
+	reply(w, res, err)
+}
+
+func (a *Agent) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
+	var req api.JoinRequest
+	if err := decode(r, &req); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	var resp api.JoinResponse
+	err := a.onLeader(r.Context(), "/v1/internal/join", req, &resp, func(ctx context.Context) error {
+		var err error
+		resp, err = a.admit(ctx, req)
+		return err
+	})
+	reply(w, resp, err)
+}
+
+func (a *Agent) handleInternalRemove(w http.ResponseWriter, r *http.Request) {
+	var req api.RemoveRequest
+	if err := decode(r, &req); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	err := a.removeHost(r.Context(), req.Name)
+	reply(w, struct{}{}, err)
+}

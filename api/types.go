@@ -1,0 +1,165 @@
+// Package api defines the HTTP+JSON interface of a vxswitch agent and a
+// client for it.
+//
+// The CLI reaches its local agent over a unix socket; agents reach each other
+// over TCP on the API address each host advertises, to forward writes to the
+// Raft leader and to join a cluster. Every request and response body is JSON.
+// Errors come back as a non-2xx status with an Error body whose message is
+// meant for a person.
+package api
+
+import "net/netip"
+
+// DefaultSocket is the unix socket the CLI uses when neither --socket nor
+// VXSWITCH_SOCKET names another.
+const DefaultSocket = "/run/vxswitch/vxswitch.sock"
+
+// Default TCP ports an agent listens on at its advertised address.
+const (
+	DefaultRaftPort = 7946
+	DefaultAPIPort  = 7947
+)
+
+// Error is the body of every failed request.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Status describes one agent.
+type Status struct {
+	Name        string     `json:"name"`
+	VTEP        netip.Addr `json:"vtep"`
+	Role        string     `json:"role"`
+	Leader      string     `json:"leader"`
+	Index       uint64     `json:"index"`
+	StateHash   string     `json:"state_hash"`
+	UnderlayMTU int        `json:"underlay_mtu"`
+	MTUSource   string     `json:"mtu_source"`
+	Ports       int        `json:"ports"`
+}
+
+// Member is one host of the cluster as `vxswitch members` shows it.
+type Member struct {
+	Name     string     `json:"name"`
+	VTEP     netip.Addr `json:"vtep"`
+	RaftAddr string     `json:"raft_addr"`
+	APIAddr  string     `json:"api_addr"`
+	// Role is "leader", "voter", "nonvoter" or "none" (not in the Raft
+	// configuration).
+	Role string `json:"role"`
+	// State is "alive" when the host's agent answered a probe just now,
+	// "unreachable" otherwise.
+	State string `json:"state"`
+}
+
+// JoinRequest asks the cluster to admit a host. Agents send it to any member;
+// a follower forwards it to the leader.
+type JoinRequest struct {
+	Name     string     `json:"name"`
+	VTEP     netip.Addr `json:"vtep"`
+	RaftAddr string     `json:"raft_addr"`
+	APIAddr  string     `json:"api_addr"`
+}
+
+// JoinResponse tells a joining host how it was admitted.
+type JoinResponse struct {
+	Voter  bool   `json:"voter"`
+	Leader string `json:"leader"`
+}
+
+// RemoveRequest asks the leader to remove a host from the cluster.
+type RemoveRequest struct {
+	Name string `json:"name"`
+}
+
+// NetworkRequest creates a network. VNI 0 lets the cluster choose one; MTU 0
+// uses what the underlay carries.
+type NetworkRequest struct {
+	Name   string `json:"name"`
+	Subnet string `json:"subnet"`
+	VNI    uint32 `json:"vni"`
+	MTU    int    `json:"mtu"`
+}
+
+// Network is a network as listed to people.
+type Network struct {
+	Name     string       `json:"name"`
+	VNI      uint32       `json:"vni"`
+	Subnet   netip.Prefix `json:"subnet"`
+	Resolver netip.Addr   `json:"resolver"`
+	// MTU is the MTU asked for at creation, 0 if none.
+	MTU int `json:"mtu"`
+	// EndpointMTU is the MTU this host gives the network's endpoints.
+	EndpointMTU int        `json:"endpoint_mtu"`
+	Endpoints   int        `json:"endpoints"`
+	VTEPs       []string   `json:"vteps"`
+	Hosts       []string   `json:"hosts"`
+	Members     []Endpoint `json:"members,omitempty"`
+}
+
+// AttachRequest attaches a new endpoint to a network on the agent's host.
+type AttachRequest struct {
+	Network string   `json:"network"`
+	Name    string   `json:"name"`
+	NetNS   string   `json:"netns"`
+	IfName  string   `json:"ifname"`
+	Aliases []string `json:"aliases,omitempty"`
+}
+
+// Endpoint is an attached endpoint.
+type Endpoint struct {
+	Name    string     `json:"name"`
+	Network string     `json:"network"`
+	Host    string     `json:"host"`
+	MAC     string     `json:"mac"`
+	IP      netip.Addr `json:"ip"`
+	Prefix  int        `json:"prefix"`
+	NetNS   string     `json:"netns"`
+	IfName  string     `json:"ifname"`
+	MTU     int        `json:"mtu,omitempty"`
+	Aliases []string   `json:"aliases,omitempty"`
+}
+
+// VTEPRequest registers or removes an external VTEP of a network.
+type VTEPRequest struct {
+	Network string `json:"network"`
+	Addr    string `json:"addr"`
+}
+
+// VTEP is an external VTEP: a peer that does not run vxswitch.
+type VTEP struct {
+	Network string     `json:"network"`
+	VNI     uint32     `json:"vni"`
+	Addr    netip.Addr `json:"addr"`
+}
+
+// FDBEntry is one row of a host's forwarding table.
+type FDBEntry struct {
+	Network string `json:"network"`
+	VNI     uint32 `json:"vni"`
+	MAC     string `json:"mac"`
+	// Port is the local port (endpoint name) for local entries.
+	Port string `json:"port,omitempty"`
+	// VTEP is the remote VTEP address for remote entries.
+	VTEP string `json:"vtep,omitempty"`
+	// Host names the member host behind VTEP, if any.
+	Host string `json:"host,omitempty"`
+	// Origin is "local", "raft" or "learned".
+	Origin string `json:"origin"`
+	// AgeSeconds is how long ago a learned entry was last seen.
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+// Stats are a host's data-plane counters.
+type Stats struct {
+	RxFrames      uint64            `json:"rx_frames"`
+	TxFrames      uint64            `json:"tx_frames"`
+	RxBytes       uint64            `json:"rx_bytes"`
+	TxBytes       uint64            `json:"tx_bytes"`
+	EncapFrames   uint64            `json:"encap_frames"`
+	DecapFrames   uint64            `json:"decap_frames"`
+	FloodCopies   uint64            `json:"flood_copies"`
+	LocalSwitched uint64            `json:"local_switched"`
+	CsumCompleted uint64            `json:"csum_completed"`
+	Drops         map[string]uint64 `json:"drops"`
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"vxswitch/agent"
+	"vxswitch/api"
+)
+
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "run this host's switch and control-plane node",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Usage: "host name, unique in the cluster (required)"},
+			&cli.StringFlag{Name: "advertise", Usage: "underlay IPv4 address of this host (required)"},
+			&cli.StringFlag{Name: "data-dir", Usage: "directory for the Raft log and snapshots (required)"},
+			&cli.BoolFlag{Name: "bootstrap", Usage: "start a new cluster with this host as its first member"},
+			&cli.StringSliceFlag{Name: "join", Usage: "join the cluster through this member's address (repeatable)"},
+			&cli.UintFlag{Name: "vxlan-port", Value: 4789, Usage: "UDP port for VXLAN"},
+			&cli.IntFlag{Name: "raft-port", Value: api.DefaultRaftPort, Usage: "TCP port for Raft"},
+			&cli.IntFlag{Name: "api-port", Value: api.DefaultAPIPort, Usage: "TCP port for agent-to-agent API calls"},
+			&cli.IntFlag{Name: "voters", Value: 3, Usage: "how many hosts vote in Raft; later hosts join as non-voters"},
+			&cli.IntFlag{Name: "underlay-mtu", Usage: "MTU of the underlay (default: detected on the advertised address's interface)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: runAgent,
+	}
+}
+
+func runAgent(c *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", c.String("log-level"))
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var adv netip.Addr
+	if s := c.String("advertise"); s != "" {
+		var err error
+		if adv, err = netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("--advertise %q is not an IP address: give this host's underlay IPv4 address, like 10.0.0.1", s)
+		}
+	}
+	port := c.Uint("vxlan-port")
+	if port == 0 || port > 65535 {
+		return fmt.Errorf("--vxlan-port %d is not a UDP port: use 1..65535 (4789 is the IANA port)", port)
+	}
+	a, err := agent.Start(agent.Config{
+		Name:        c.String("name"),
+		Advertise:   adv,
+		DataDir:     c.String("data-dir"),
+		Bootstrap:   c.Bool("bootstrap"),
+		Join:        c.StringSlice("join"),
+		Socket:      c.String("socket"),
+		VXLANPort:   uint16(port),
+		RaftPort:    c.Int("raft-port"),
+		APIPort:     c.Int("api-port"),
+		Voters:      c.Int("voters"),
+		UnderlayMTU: c.Int("underlay-mtu"),
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("stopping", "signal", s.String())
+	case <-a.Left():
+		log.Info("left the cluster; stopping")
+	}
+	return a.Close()
+}

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"vxswitch/api"
+)
+
+func networkCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "network",
+		Usage: "create, list, inspect and remove networks",
+		Subcommands: []*cli.Command{
+			{
+				Name: "create", Usage: "create a network", ArgsUsage: "NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "subnet", Usage: "IPv4 subnet of the network, like 10.20.0.0/24 (required)"},
+					&cli.UintFlag{Name: "vni", Usage: "VXLAN network identifier 1..16777215 (default: allocated)"},
+					&cli.IntFlag{Name: "mtu", Usage: "endpoint MTU, at most the underlay MTU - 50 (default: that)"},
+				},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, "NAME"); err != nil {
+						return err
+					}
+					if c.String("subnet") == "" {
+						return fmt.Errorf("--subnet is required: for example 'vxswitch network create %s --subnet 10.20.0.0/24'", c.Args().First())
+					}
+					if c.Uint("vni") > 1<<24-1 {
+						return fmt.Errorf("--vni %d is out of range: a VNI is 24 bits, 1..16777215", c.Uint("vni"))
+					}
+					ctx, cancel := ctx(c)
+					defer cancel()
+					var n api.Network
+					req := api.NetworkRequest{Name: c.Args().First(), Subnet: c.String("subnet"), VNI: uint32(c.Uint("vni")), MTU: c.Int("mtu")}
+					if err := client(c).Post(ctx, "/v1/networks", req, &n); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "network %s: vni %d, subnet %s, resolver %s, endpoint mtu %d\n", n.Name, n.VNI, n.Subnet, n.Resolver, n.EndpointMTU)
+					return nil
+				},
+			},
+			{
+				Name: "ls", Usage: "list networks", Flags: []cli.Flag{outputFlag},
+				Action: func(c *cli.Context) error {
+					ctx, cancel := ctx(c)
+					defer cancel()
+					var ns []api.Network
+					if err := client(c).Get(ctx, "/v1/networks", &ns); err != nil {
+						return err
+					}
+					return printOut(c, ns, func(w io.Writer) {
+						row(w, "NAME", "VNI", "SUBNET", "RESOLVER", "MTU", "ENDPOINTS", "HOSTS")
+						for _, n := range ns {
+							row(w, n.Name, n.VNI, n.Subnet, n.Resolver, n.EndpointMTU, n.Endpoints, dash(strings.Join(n.Hosts, ",")))
+						}
+					})
+				},
+			},
+			{
+				Name: "inspect", Usage: "show one network and its endpoints", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, "NAME"); err != nil {
+						return err
+					}
+					ctx, cancel := ctx(c)
+					defer cancel()
+					var n api.Network
+					if err := client(c).Get(ctx, "/v1/networks/"+url.PathEscape(c.Args().First()), &n); err != nil {
+						return err
+					}
+					return printOut(c, n, func(w io.Writer) {
+						row(w, "name:", n.Name)
+						row(w, "vni:", n.VNI)
+						row(w, "subnet:", n.Subnet)
+						row(w, "resolver:", n.Resolver)
+						mtu := fmt.Sprint(n.EndpointMTU)
+						if n.MTU > 0 {
+							mtu += fmt.Sprintf(" (asked for %d)", n.MTU)
+						}
+						row(w, "endpoint mtu:", mtu)
+						row(w, "hosts:", dash(strings.Join(n.Hosts, ", ")))
+						row(w, "external vteps:", dash(strings.Join(n.VTEPs, ", ")))
+						row(w, "endpoints:", len(n.Members))
+						for _, e := range n.Members {
+							row(w, "", e.Name, e.Host, e.MAC, fmt.Sprintf("%s/%d", e.IP, e.Prefix))
+						}
+					})
+				},
+			},
+			{
+				Name: "rm", Usage: "remove a network without endpoints", ArgsUsage: "NAME",
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, "NAME"); err != nil {
+						return err
+					}
+					ctx, cancel := ctx(c)
+					defer cancel()
+					return client(c).Delete(ctx, "/v1/networks/"+url.PathEscape(c.Args().First()), nil)
+				},
+			},
+		},
+	}
+}
+
+func attachCommand() *cli.Command {
+	return &cli.Command{
+		Name: "attach", Usage: "attach a network namespace to a network through a new TAP", ArgsUsage: "NETWORK NAME",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "netns", Usage: "network namespace: a name under /var/run/netns or a path like /proc/PID/ns/net (required)"},
+			&cli.StringFlag{Name: "ifname", Value: "eth0", Usage: "interface name inside the namespace"},
+			&cli.StringSliceFlag{Name: "alias", Usage: "another DNS name of the endpoint (repeatable)"},
+			outputFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, "NETWORK", "NAME"); err != nil {
+				return err
+			}
+			if c.String("netns") == "" {
+				return fmt.Errorf("--netns is required: 'vxswitch attach %s %s --netns NAME' (create one with 'ip netns add NAME')", c.Args().Get(0), c.Args().Get(1))
+			}
+			ctx, cancel := ctx(c)
+			defer cancel()
+			req := api.AttachRequest{Network: c.Args().Get(0), Name: c.Args().Get(1), NetNS: c.String("netns"), IfName: c.String("ifname"), Aliases: c.StringSlice("alias")}
+			var e api.Endpoint
+			if err := client(c).Post(ctx, "/v1/endpoints", req, &e); err != nil {
+				return err
+			}
+			return printOut(c, e, func(w io.Writer) {
+				row(w, "NAME", "NETWORK", "IFNAME", "MAC", "IP", "MTU")
+				row(w, e.Name, e.Network, e.IfName, e.MAC, fmt.Sprintf("%s/%d", e.IP, e.Prefix), e.MTU)
+			})
+		},
+	}
+}
+
+func detachCommand() *cli.Command {
+	return &cli.Command{
+		Name: "detach", Usage: "detach an endpoint: delete its TAP and free its address", ArgsUsage: "NAME",
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, "NAME"); err != nil {
+				return err
+			}
+			ctx, cancel := ctx(c)
+			defer cancel()
+			return client(c).Delete(ctx, "/v1/endpoints/"+url.PathEscape(c.Args().First()), nil)
+		},
+	}
+}
+
+func endpointsCommand() *cli.Command {
+	return &cli.Command{
+		Name: "endpoints", Usage: "list endpoints of every network, or of one", ArgsUsage: "[NETWORK]", Flags: []cli.Flag{outputFlag},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := ctx(c)
+			defer cancel()
+			var es []api.Endpoint
+			if err := client(c).Get(ctx, "/v1/endpoints?network="+url.QueryEscape(c.Args().First()), &es); err != nil {
+				return err
+			}
+			return printOut(c, es, func(w io.Writer) {
+				row(w, "NAME", "NETWORK", "HOST", "MAC", "IP")
+				for _, e := range es {
+					row(w, e.Name, e.Network, e.Host, e.MAC, e.IP)
+				}
+			})
+		},
+	}
+}
+
+func membersCommand() *cli.Command {
+	return &cli.Command{
+		Name: "members", Usage: "list the hosts of the cluster", Flags: []cli.Flag{outputFlag},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := ctx(c)
+			defer cancel()
+			var ms []api.Member
+			if err := client(c).Get(ctx, "/v1/members", &ms); err != nil {
+				return err
+			}
+			return printOut(c, ms, func(w io.Writer) {
+				row(w, "NAME", "VTEP", "ROLE", "STATE", "RAFT", "API")
+				for _, m := range ms {
+					row(w, m.Name, m.VTEP, m.Role, m.State, m.RaftAddr, m.APIAddr)
+				}
+			})
+		},
+		Subcommands: []*cli.Command{{
+			Name: "rm", Usage: "remove a host and its endpoints from the cluster", ArgsUsage: "NAME",
+			Action: func(c *cli.Context) error {
+				if err := needArgs(c, "NAME"); err != nil {
+					return err
+				}
+				ctx, cancel := ctx(c)
+				defer cancel()
+				return client(c).Delete(ctx, "/v1/members/"+url.PathEscape(c.Args().First()), nil)
+			},
+		}},
+	}
+}
+
+func leaveCommand() *cli.Command {
+	return &cli.Command{
+		Name: "leave", Usage: "remove this host and its endpoints from the cluster, then stop its agent",
+		Action: func(c *cli.Context) error {
+			ctx, cancel := ctx(c)
+			defer cancel()
+			return client(c).Post(ctx, "/v1/leave", nil, nil)
+		},
+	}
+}
+
+func fdbCommand() *cli.Command {
+	return &cli.Command{
+		Name: "fdb", Usage: "show this host's forwarding table", ArgsUsage: "[NETWORK]", Flags: []cli.Flag{outputFlag},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := ctx(c)
+			defer cancel()
+			var es []api.FDBEntry
+			if err := client(c).Get(ctx, "/v1/fdb?network="+url.QueryEscape(c.Args().First()), &es); err != nil {
+				return err
+			}
+			return printOut(c, es, func(w io.Writer) {
+				row(w, "NETWORK", "MAC", "PORT/VTEP", "HOST", "ORIGIN", "AGE")
+				for _, e := range es {
+					to := e.Port
+					if e.VTEP != "" {
+						to = "vtep " + e.VTEP
+					}
+					age := "-"
+					if e.Origin == "learned" {
+						age = fmt.Sprintf("%.0fs", e.AgeSeconds)
+					}
+					row(w, e.Network, e.MAC, to, dash(e.Host), e.Origin, age)
+				}
+			})
+		},
+	}
+}
+
+func vtepCommand() *cli.Command {
+	post := func(path string) cli.ActionFunc {
+		return func(c *cli.Context) error {
+			if err := needArgs(c, "NETWORK", "ADDR"); err != nil {
+				return err
+			}
+			ctx, cancel := ctx(c)
+			defer cancel()
+			return client(c).Post(ctx, path, api.VTEPRequest{Network: c.Args().Get(0), Addr: c.Args().Get(1)}, nil)
+		}
+	}
+	return &cli.Command{
+		Name:  "vtep",
+		Usage: "register external VTEPs (kernel vxlan devices that do not run vxswitch)",
+		Subcommands: []*cli.Command{
+			{Name: "add", Usage: "add an external VTEP to a network", ArgsUsage: "NETWORK ADDR", Action: post("/v1/vteps")},
+			{Name: "rm", Usage: "remove an external VTEP from a network", ArgsUsage: "NETWORK ADDR", Action: post("/v1/vteps/remove")},
+			{
+				Name: "ls", Usage: "list external VTEPs", Flags: []cli.Flag{outputFlag},
+				Action: func(c *cli.Context) error {
+					ctx, cancel := ctx(c)
+					defer cancel()
+					var vs []api.VTEP
+					if err := client(c).Get(ctx, "/v1/vteps", &vs); err != nil {
+						return err
+					}
+					return printOut(c, vs, func(w io.Writer) {
+						row(w, "NETWORK", "VNI", "ADDR")
+						for _, v := range vs {
+							row(w, v.Network, v.VNI, v.Addr)
+						}
+					})
+				},
+			},
+		},
+	}
+}
+
+func statsCommand() *cli.Command {
+	return &cli.Command{
+		Name: "stats", Usage: "show this host's data-plane counters", Flags: []cli.Flag{outputFlag},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := ctx(c)
+			defer cancel()
+			var s api.Stats
+			if err := client(c).Get(ctx, "/v1/stats", &s); err != nil {
+				return err
+			}
+			return printOut(c, s, func(w io.Writer) {
+				row(w, "rx frames", s.RxFrames)
+				row(w, "tx frames", s.TxFrames)
+				row(w, "rx bytes", s.RxBytes)
+				row(w, "tx bytes", s.TxBytes)
+				row(w, "encapsulated", s.EncapFrames)
+				row(w, "decapsulated", s.DecapFrames)
+				row(w, "flood copies", s.FloodCopies)
+				row(w, "switched locally", s.LocalSwitched)
+				row(w, "checksums completed", s.CsumCompleted)
+				for _, reason := range slices.Sorted(maps.Keys(s.Drops)) {
+					row(w, "dropped: "+reason, s.Drops[reason])
+				}
+			})
+		},
+	}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name: "status", Usage: "show the local agent's state", Flags: []cli.Flag{outputFlag},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := ctx(c)
+			defer cancel()
+			var s api.Status
+			if err := client(c).Get(ctx, "/v1/status", &s); err != nil {
+				return err
+			}
+			return printOut(c, s, func(w io.Writer) {
+				row(w, "host:", s.Name)
+				row(w, "vtep:", s.VTEP)
+				row(w, "raft role:", s.Role)
+				row(w, "leader:", dash(s.Leader))
+				row(w, "applied index:", s.Index)
+				row(w, "state hash:", s.StateHash)
+				row(w, "underlay mtu:", fmt.Sprintf("%d (%s)", s.UnderlayMTU, s.MTUSource))
+				row(w, "ports:", s.Ports)
+			})
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"vxswitch/internal/lab"
+)
+
+func labCommand() *cli.Command {
+	prefix := &cli.StringFlag{Name: "prefix", Value: "vxlab-", Usage: "name prefix of the lab's network namespaces"}
+	dir := &cli.StringFlag{Name: "state-dir", Value: "/run/vxswitch/lab", Usage: "where the lab keeps sockets, logs and data"}
+	return &cli.Command{
+		Name:  "lab",
+		Usage: "run a whole multi-host overlay in network namespaces on this machine",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "up",
+				Usage: "build host namespaces on a bridged underlay, start one agent per host, attach one endpoint per host",
+				Flags: []cli.Flag{
+					prefix, dir,
+					&cli.IntFlag{Name: "hosts", Value: 3, Usage: "number of hosts"},
+					&cli.IntFlag{Name: "underlay-mtu", Value: 1500, Usage: "MTU of the hosts' underlay links"},
+					&cli.StringFlag{Name: "network", Value: "web", Usage: "name of the network to create"},
+					&cli.StringFlag{Name: "subnet", Value: "10.20.0.0/24", Usage: "subnet of that network"},
+				},
+				Action: func(c *cli.Context) error {
+					cl, err := lab.Up(c.Context, lab.Options{
+						Prefix: c.String("prefix"), StateDir: c.String("state-dir"), Hosts: c.Int("hosts"),
+						UnderlayMTU: c.Int("underlay-mtu"), Network: c.String("network"), Subnet: c.String("subnet"),
+					})
+					if err != nil {
+						return err
+					}
+					printLab(c, cl)
+					return nil
+				},
+			},
+			{
+				Name:  "down",
+				Usage: "stop the lab's agents and remove its namespaces and files (also after a crash)",
+				Flags: []cli.Flag{prefix, dir},
+				Action: func(c *cli.Context) error {
+					if err := lab.Down(lab.Options{Prefix: c.String("prefix"), StateDir: c.String("state-dir")}); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, "lab removed")
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// printLab tells a person what was built and what to try.
+func printLab(c *cli.Context, cl *lab.Cluster) {
+	w := c.App.Writer
+	fmt.Fprintf(w, "lab up: %d hosts on underlay bridge %sul, network %s (%s), MTU %d underlay\n\n",
+		len(cl.Agents), cl.Opt.Prefix, cl.Opt.Network, cl.Opt.Subnet, cl.Opt.UnderlayMTU)
+	fmt.Fprintln(w, "hosts (each runs one agent in its own namespace):")
+	for _, a := range cl.Agents {
+		fmt.Fprintf(w, "  %-4s netns %-12s underlay %-12s socket %s  log %s\n", a.Host.Name, a.Host.NS, a.Host.Addr, a.Socket, a.LogFile)
+	}
+	fmt.Fprintln(w, "\nendpoints (TAP eth0 inside each namespace):")
+	for _, e := range cl.Endpoints {
+		fmt.Fprintf(w, "  %-4s netns %-12s on %-4s ip %-12s mac %s\n", e.Name, e.NS, e.Host, e.IP, e.MAC)
+	}
+	if len(cl.Endpoints) >= 2 {
+		a, b := cl.Endpoints[0], cl.Endpoints[len(cl.Endpoints)-1]
+		sock := cl.Agents[0].Socket
+		fmt.Fprintf(w, "\ntry:\n")
+		fmt.Fprintf(w, "  ip netns exec %s ping -c 3 %s              # %s on %s -> %s on %s, across hosts\n", a.NS, b.IP, a.Name, a.Host, b.Name, b.Host)
+		fmt.Fprintf(w, "  ip netns exec %s ip link show eth0          # MTU = underlay - 50\n", a.NS)
+		fmt.Fprintf(w, "  vxswitch --socket %s members\n", sock)
+		fmt.Fprintf(w, "  vxswitch --socket %s endpoints\n", sock)
+		fmt.Fprintf(w, "  vxswitch --socket %s fdb %s\n", sock, cl.Opt.Network)
+		fmt.Fprintf(w, "  ip netns exec %s tcpdump -ni eth0 udp port 4789   # the VXLAN on the underlay\n", cl.Agents[0].Host.NS)
+		fmt.Fprintf(w, "  export VXSWITCH_SOCKET=%s   # then plain 'vxswitch ...' talks to %s\n", sock, cl.Agents[0].Host.Name)
+	}
+	fmt.Fprintf(w, "\nremove it all: vxswitch lab down%s\n", strings.TrimSuffix(" --prefix "+cl.Opt.Prefix, " --prefix vxlab-"))
+}

@@ -1,0 +1,336 @@
+// Package lab runs a whole vxswitch overlay on one machine: host network
+// namespaces on a bridged veth underlay (internal/netlab), one agent process
+// per host, a network, and one endpoint namespace per host attached to it.
+//
+// It backs `vxswitch lab up|down` and the integration tests, so that what
+// people try by hand is what the tests prove.
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/internal/netlab"
+)
+
+// Options describe a lab. The zero value of every field but Binary takes the
+// default named in its comment.
+type Options struct {
+	Prefix string // namespace name prefix; "" = "vxlab-"
+	Hosts  int    // 0 = 3
+	// Bare is how many extra hosts get no agent (to run a kernel vxlan
+	// device, say); they come after the agent hosts in Net.Hosts.
+	Bare        int
+	Binary      string // vxswitch executable; "" = this process's own
+	StateDir    string // sockets, logs, pid files and data dirs; "" = /run/vxswitch/lab
+	Network     string // network created by Up; "" = "web"; "-" = none
+	Subnet      string // its subnet; "" = 10.20.0.0/24
+	UnderlayMTU int    // 0 = 1500
+	// NoEndpoints skips attaching one endpoint per host.
+	NoEndpoints bool
+	// AgentArgs are appended to every agent's command line.
+	AgentArgs []string
+}
+
+func (o *Options) setDefaults() error {
+	if o.Prefix == "" {
+		o.Prefix = "vxlab-"
+	}
+	if o.Hosts == 0 {
+		o.Hosts = 3
+	}
+	if o.Hosts < 1 || o.Hosts > 50 {
+		return fmt.Errorf("lab: --hosts %d: use 1..50", o.Hosts)
+	}
+	if o.StateDir == "" {
+		o.StateDir = "/run/vxswitch/lab"
+	}
+	if o.Network == "" {
+		o.Network = "web"
+	}
+	if o.Subnet == "" {
+		o.Subnet = "10.20.0.0/24"
+	}
+	if o.UnderlayMTU == 0 {
+		o.UnderlayMTU = 1500
+	}
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("lab: find the vxswitch binary: %w", err)
+		}
+		o.Binary = exe
+	}
+	return nil
+}
+
+// Cluster is a running lab.
+type Cluster struct {
+	Opt       Options
+	Net       *netlab.Lab
+	Agents    []*Agent
+	Endpoints []Endpoint
+}
+
+// Agent is one host's agent process.
+type Agent struct {
+	Host    *netlab.Host
+	Socket  string
+	DataDir string
+	LogFile string
+	PIDFile string
+	proc    *os.Process
+	exited  chan struct{}
+}
+
+// Endpoint is an endpoint namespace the lab attached.
+type Endpoint struct {
+	Name  string // endpoint name, like "c1"
+	NS    string // its network namespace
+	Host  string // host it is attached on
+	IP    netip.Addr
+	MAC   string
+	Agent *Agent
+}
+
+// Client returns an API client for the agent's unix socket.
+func (a *Agent) Client() *api.Client { return api.NewUnixClient(a.Socket) }
+
+// Up builds the lab. On failure it removes what it made.
+func Up(ctx context.Context, opt Options) (_ *Cluster, err error) {
+	if err := opt.setDefaults(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("lab: must run as root: it creates network namespaces")
+	}
+	if out, _ := exec.Command("ip", "netns", "list").Output(); bytes.Contains(out, []byte(opt.Prefix+"h1")) {
+		return nil, fmt.Errorf("lab: a lab with prefix %q already exists: run 'vxswitch lab down' first", opt.Prefix)
+	}
+	c := &Cluster{Opt: opt}
+	defer func() {
+		if err != nil {
+			c.Down()
+		}
+	}()
+	if err := os.MkdirAll(opt.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	c.Net, err = netlab.New(netlab.Options{Prefix: opt.Prefix, Hosts: opt.Hosts + opt.Bare, MTU: opt.UnderlayMTU})
+	if err != nil {
+		return nil, err
+	}
+	for i, h := range c.Net.Hosts[:opt.Hosts] {
+		a := &Agent{
+			Host:    h,
+			Socket:  filepath.Join(opt.StateDir, h.Name+".sock"),
+			DataDir: filepath.Join(opt.StateDir, "data", h.Name),
+			LogFile: filepath.Join(opt.StateDir, h.Name+".log"),
+			PIDFile: filepath.Join(opt.StateDir, h.Name+".pid"),
+		}
+		c.Agents = append(c.Agents, a)
+		if err := c.Start(ctx, i); err != nil {
+			return nil, err
+		}
+	}
+	if opt.Network == "-" {
+		return c, nil
+	}
+	cl := c.Agents[0].Client()
+	if err := cl.Post(ctx, "/v1/networks", api.NetworkRequest{Name: opt.Network, Subnet: opt.Subnet}, nil); err != nil {
+		return nil, fmt.Errorf("lab: create network %s: %w", opt.Network, err)
+	}
+	if opt.NoEndpoints {
+		return c, nil
+	}
+	for i, a := range c.Agents {
+		if _, err := c.Attach(ctx, a, opt.Network, fmt.Sprintf("c%d", i+1)); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Attach makes a new endpoint namespace <prefix><name> and attaches it to
+// network through agent a.
+func (c *Cluster) Attach(ctx context.Context, a *Agent, network, name string) (Endpoint, error) {
+	ns := c.Opt.Prefix + name
+	if _, err := netlab.AddNS(ns); err != nil {
+		return Endpoint{}, err
+	}
+	var e api.Endpoint
+	req := api.AttachRequest{Network: network, Name: name, NetNS: ns}
+	if err := a.Client().Post(ctx, "/v1/endpoints", req, &e); err != nil {
+		return Endpoint{}, fmt.Errorf("lab: attach %s on %s: %w", name, a.Host.Name, err)
+	}
+	ep := Endpoint{Name: name, NS: ns, Host: a.Host.Name, IP: e.IP, MAC: e.MAC, Agent: a}
+	c.Endpoints = append(c.Endpoints, ep)
+	return ep, nil
+}
+
+// Start runs host i's agent (bootstrapping the cluster on host 0, joining
+// through host 0 elsewhere) and waits until it answers on its socket.
+func (c *Cluster) Start(ctx context.Context, i int) error {
+	a := c.Agents[i]
+	args := []string{"netns", "exec", a.Host.NS, c.Opt.Binary, "--socket", a.Socket, "agent",
+		"--name", a.Host.Name, "--advertise", a.Host.Addr.String(), "--data-dir", a.DataDir}
+	if i == 0 {
+		args = append(args, "--bootstrap")
+	} else {
+		args = append(args, "--join", c.Agents[0].Host.Addr.String())
+	}
+	args = append(args, c.Opt.AgentArgs...)
+	if _, err := os.Stat(filepath.Join(a.DataDir, "raft")); err == nil && i == 0 {
+		// A restarted first host recovers its cluster from disk.
+		args = slicesDelete(args, "--bootstrap")
+	}
+	log, err := os.OpenFile(a.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	defer log.Close()
+	cmd := exec.Command("ip", args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("lab: start agent on %s: %w", a.Host.Name, err)
+	}
+	a.proc = cmd.Process
+	a.exited = make(chan struct{})
+	go func() { cmd.Wait(); close(a.exited) }()
+	os.WriteFile(a.PIDFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	return a.waitReady(ctx)
+}
+
+func slicesDelete(args []string, drop string) []string {
+	out := args[:0:0]
+	for _, s := range args {
+		if s != drop {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// waitReady polls the agent's socket until it answers, the process exits,
+// or 60 s pass.
+func (a *Agent) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cl := a.Client()
+	for {
+		var s api.Status
+		if err := cl.Get(ctx, "/v1/status", &s); err == nil {
+			return nil
+		}
+		select {
+		case <-a.exited:
+			return fmt.Errorf("lab: agent on %s exited during start:\n%s", a.Host.Name, a.LogTail())
+		case <-ctx.Done():
+			return fmt.Errorf("lab: agent on %s not ready after 60 s:\n%s", a.Host.Name, a.LogTail())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// LogTail returns the last lines of the agent's log.
+func (a *Agent) LogTail() string {
+	b, _ := os.ReadFile(a.LogFile)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Stop sends sig to host i's agent and waits up to 10 s for it to exit.
+func (c *Cluster) Stop(i int, sig syscall.Signal) error {
+	a := c.Agents[i]
+	if a.proc == nil {
+		return nil
+	}
+	// ip netns exec replaces itself with the agent, so the pid is the agent's.
+	a.proc.Signal(sig)
+	select {
+	case <-a.exited:
+	case <-time.After(10 * time.Second):
+		a.proc.Kill()
+		<-a.exited
+	}
+	a.proc = nil
+	os.Remove(a.PIDFile)
+	return nil
+}
+
+// Running tells whether host i's agent process is running.
+func (c *Cluster) Running(i int) bool {
+	a := c.Agents[i]
+	if a.proc == nil {
+		return false
+	}
+	select {
+	case <-a.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Down stops the agents, removes the namespaces and the state directory.
+func (c *Cluster) Down() error {
+	for i := range c.Agents {
+		c.Stop(i, syscall.SIGTERM)
+	}
+	return Down(c.Opt)
+}
+
+// Down removes a lab made with these options even if the process that made
+// it is gone: it kills agents found by pid file or by their data directory,
+// deletes every namespace with the prefix and the state directory.
+func Down(opt Options) error {
+	opt.setDefaults() // only the names matter here
+	killAgents(opt.StateDir)
+	var errs []error
+	if err := netlab.Cleanup(opt.Prefix); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(opt.StateDir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// killAgents kills every process whose command line names a data directory
+// below stateDir, waiting up to 5 s for each.
+func killAgents(stateDir string) {
+	marker := []byte(filepath.Join(stateDir, "data") + "/")
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, marker) {
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		for i := 0; i < 50; i++ {
+			if syscall.Kill(pid, 0) != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package raftstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+)
+
+// MaxRequestIDs is how many request IDs (Command.ReqID) the FSM remembers
+// for deduplication; the oldest, by apply order, is forgotten first.
+const MaxRequestIDs = 10000
+
+// snapshotVersion is written into every snapshot; Restore refuses others.
+const snapshotVersion = 1
+
+// FSM is the raft finite state machine of the cluster state (raft.FSM).
+// Apply is deterministic: it reads no clock and no randomness, so every node
+// that applies the same log reaches the same State. The zero value is not
+// usable; call NewFSM.
+//
+// raft calls Apply, Snapshot and Restore from one goroutine; State and
+// Changes may be called from any goroutine at any time.
+type FSM struct {
+	mu    sync.Mutex // serialises Apply, Snapshot and Restore; guards reqs
+	reqs  requestLog
+	state atomic.Pointer[State]
+
+	subsMu sync.Mutex
+	subs   []chan struct{}
+}
+
+// requestLog remembers the Result of the last MaxRequestIDs successful
+// commands that carried a ReqID.
+type requestLog struct {
+	order   []string // oldest first
+	results map[string]*Result
+}
+
+// recordedRequest is one requestLog entry in a snapshot.
+type recordedRequest struct {
+	ReqID  string
+	Result *Result
+}
+
+// snapshotData is the JSON document a snapshot holds.
+type snapshotData struct {
+	Version  int
+	State    *State
+	Requests []recordedRequest // oldest first
+}
+
+// NewFSM returns an FSM holding the empty state.
+func NewFSM() *FSM {
+	f := &FSM{reqs: requestLog{results: map[string]*Result{}}}
+	f.state.Store(emptyState())
+	return f
+}
+
+// State returns the current state; never nil. The State is immutable.
+func (f *FSM) State() *State { return f.state.Load() }
+
+// Changes returns a new channel that receives a value after each newly
+// published state. Notifications coalesce (the channel has a buffer of
+// one), so a reader must then load State for the latest one.
+func (f *FSM) Changes() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	f.subsMu.Lock()
+	f.subs = append(f.subs, ch)
+	f.subsMu.Unlock()
+	return ch
+}
+
+// publish makes st the current state and notifies every Changes channel
+// without blocking.
+func (f *FSM) publish(st *State) {
+	f.state.Store(st)
+	f.subsMu.Lock()
+	defer f.subsMu.Unlock()
+	for _, ch := range f.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Apply implements raft.FSM. It decodes one command from l.Data and applies
+// it; it returns a *Result, never panics, and leaves the state unchanged
+// when the command is rejected (Result.Err != "").
+func (f *FSM) Apply(l *raft.Log) any {
+	cmd, err := DecodeCommand(l.Data)
+	if err != nil {
+		return &Result{Err: fmt.Sprintf("command at raft index %d is not valid JSON: %v: send commands through Store.Apply", l.Index, err)}
+	}
+	return f.apply(l.Index, cmd)
+}
+
+func (f *FSM) apply(index uint64, cmd Command) *Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cmd.ReqID != "" {
+		if r, ok := f.reqs.results[cmd.ReqID]; ok {
+			return r.clone()
+		}
+	}
+	next := f.state.Load().clone()
+	res := runSafely(next, cmd)
+	if res.Err != "" {
+		return res
+	}
+	next.Index = index
+	f.reqs.add(cmd.ReqID, res.clone())
+	f.publish(next)
+	return res
+}
+
+// runSafely runs cmd on st and turns an error, or a panic (a bug), into a
+// rejected Result, so one bad command can never stop the node. The same
+// command fails the same way on every node, so the outcome stays
+// deterministic.
+func runSafely(st *State, cmd Command) (res *Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = &Result{Err: fmt.Sprintf("internal error applying %q: %v: please report this bug", cmd.Op, p)}
+		}
+	}()
+	r, err := run(st, cmd)
+	if err != nil {
+		return &Result{Err: err.Error()}
+	}
+	return r
+}
+
+func (l *requestLog) add(id string, r *Result) {
+	if id == "" {
+		return
+	}
+	l.order = append(l.order, id)
+	l.results[id] = r
+	for len(l.order) > MaxRequestIDs {
+		delete(l.results, l.order[0])
+		l.order = l.order[1:]
+	}
+}
+
+// Snapshot implements raft.FSM. It captures the current immutable state and
+// a copy of the request log; Persist writes them out.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data := &snapshotData{Version: snapshotVersion, State: f.state.Load()}
+	for _, id := range f.reqs.order {
+		data.Requests = append(data.Requests, recordedRequest{ReqID: id, Result: f.reqs.results[id]})
+	}
+	return fsmSnapshot{data}, nil
+}
+
+// Restore implements raft.FSM. It replaces the whole state with the
+// snapshot read from rc and publishes it.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var data snapshotData
+	if err := json.NewDecoder(rc).Decode(&data); err != nil {
+		return fmt.Errorf("raftstore: restore snapshot: %w", err)
+	}
+	if data.Version != snapshotVersion {
+		return fmt.Errorf("raftstore: restore snapshot: version %d is not supported (want %d): upgrade vxswitch", data.Version, snapshotVersion)
+	}
+	st := data.State
+	if st == nil {
+		st = emptyState()
+	}
+	st.normalize()
+	reqs := requestLog{results: map[string]*Result{}}
+	for _, r := range data.Requests {
+		if r.Result != nil {
+			reqs.add(r.ReqID, r.Result)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = reqs
+	f.publish(st)
+	return nil
+}
+
+// fsmSnapshot is a point-in-time copy of the FSM; all it holds is immutable.
+type fsmSnapshot struct{ data *snapshotData }
+
+// Persist writes the snapshot as JSON.
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(s.data); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("raftstore: write snapshot: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("raftstore: close snapshot: %w", err)
+	}
+	return nil
+}
+
+// Release does nothing: the snapshot holds no resources.
+func (s fsmSnapshot) Release() {}

@@ -1,0 +1,112 @@
+package raftstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+)
+
+// MaxVNI is the largest VXLAN network identifier: the VNI is 24 bits wide
+// (RFC 7348 section 5).
+const MaxVNI = 1<<24 - 1
+
+// FirstAutoVNI is the first VNI the FSM hands out when network.create asks
+// for VNI 0. Lower VNIs stay free for networks created with an explicit VNI
+// (for example to match an existing kernel vxlan device).
+const FirstAutoVNI = 100
+
+// Subnet size limits for network.create.
+const (
+	MinPrefixBits = 8  // the largest subnet is a /8
+	MaxPrefixBits = 29 // the smallest subnet is a /29: 5 endpoint addresses
+)
+
+// checkSubnet validates the subnet of a new network.
+func checkSubnet(p netip.Prefix) error {
+	if !p.IsValid() {
+		return fmt.Errorf("subnet is missing or invalid: give an IPv4 prefix such as 10.20.0.0/24")
+	}
+	if !p.Addr().Is4() {
+		return fmt.Errorf("subnet %s is not IPv4: give an IPv4 prefix such as 10.20.0.0/24", p)
+	}
+	if p.Bits() < MinPrefixBits || p.Bits() > MaxPrefixBits {
+		return fmt.Errorf("subnet %s has prefix length /%d: use a length between /%d and /%d", p, p.Bits(), MinPrefixBits, MaxPrefixBits)
+	}
+	if m := p.Masked(); m != p {
+		return fmt.Errorf("subnet %s has host bits set: use %s", p, m)
+	}
+	return nil
+}
+
+// broadcast returns the last address of an IPv4 prefix.
+func broadcast(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	v := binary.BigEndian.Uint32(a[:]) | (1<<(32-p.Bits()) - 1)
+	binary.BigEndian.PutUint32(a[:], v)
+	return netip.AddrFrom4(a)
+}
+
+// usableCount returns how many endpoint addresses an IPv4 prefix offers:
+// all but the network address, the resolver and the broadcast address.
+func usableCount(p netip.Prefix) int {
+	return 1<<(32-p.Bits()) - 3
+}
+
+// usedIPs returns the addresses of the endpoints in network.
+func usedIPs(st *State, network string) map[netip.Addr]bool {
+	used := map[netip.Addr]bool{}
+	for _, ep := range st.Endpoints {
+		if ep.Network == network {
+			used[ep.IP] = true
+		}
+	}
+	return used
+}
+
+// allocateIP returns the lowest free endpoint address of nw.
+func allocateIP(st *State, nw Network) (netip.Addr, error) {
+	used := usedIPs(st, nw.Name)
+	last := broadcast(nw.Subnet)
+	for a := nw.Resolver.Next(); a.IsValid() && a.Less(last); a = a.Next() {
+		if !used[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("subnet %s of network %s is exhausted (%d addresses in use): create a larger network",
+		nw.Subnet, nw.Name, len(used))
+}
+
+// checkRequestedIP validates an address asked for in endpoint.attach.
+func checkRequestedIP(st *State, nw Network, ip netip.Addr) error {
+	if !ip.Is4() || !nw.Subnet.Contains(ip) {
+		return fmt.Errorf("address %s is not inside subnet %s of network %s: pick one inside it or leave it empty", ip, nw.Subnet, nw.Name)
+	}
+	switch ip {
+	case nw.Subnet.Addr():
+		return fmt.Errorf("address %s is the network address of %s: pick another or leave it empty", ip, nw.Subnet)
+	case broadcast(nw.Subnet):
+		return fmt.Errorf("address %s is the broadcast address of %s: pick another or leave it empty", ip, nw.Subnet)
+	case nw.Resolver:
+		return fmt.Errorf("address %s is the resolver of network %s: pick another or leave it empty", ip, nw.Name)
+	}
+	for _, ep := range st.Endpoints {
+		if ep.Network == nw.Name && ep.IP == ip {
+			return fmt.Errorf("address %s is already used by endpoint %s in network %s: pick another or leave it empty", ip, ep.Name, nw.Name)
+		}
+	}
+	return nil
+}
+
+// allocateVNI returns the lowest unused VNI starting at FirstAutoVNI.
+func allocateVNI(st *State) (uint32, error) {
+	used := map[uint32]bool{}
+	for _, n := range st.Networks {
+		used[n.VNI] = true
+	}
+	for v := uint32(FirstAutoVNI); v <= MaxVNI; v++ {
+		if !used[v] {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("no free VNI left between %d and %d: remove unused networks", FirstAutoVNI, MaxVNI)
+}

@@ -1,0 +1,499 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// MaxMACsPerHost is how many learned MAC entries one host may announce in
+// one network; mac.announce ignores entries beyond it.
+const MaxMACsPerHost = 64
+
+// Limits on endpoint MTUs in network.create (0 means "from the underlay").
+const (
+	MinMTU = 576
+	MaxMTU = 65000
+)
+
+var (
+	// nameRE is the form of network, endpoint and alias names (DNS-friendly).
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	// hostNameRE also accepts upper case: hosts are often named after
+	// machine host names.
+	hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+)
+
+// run applies cmd to st, which the caller owns (a clone of the published
+// state). It returns the command's Result; on error st may be partly
+// modified and the caller must throw it away.
+func run(st *State, cmd Command) (*Result, error) {
+	switch cmd.Op {
+	case OpHostAdd:
+		return hostAdd(st, cmd)
+	case OpHostRemove:
+		return hostRemove(st, cmd)
+	case OpNetworkCreate:
+		return networkCreate(st, cmd)
+	case OpNetworkRemove:
+		return networkRemove(st, cmd)
+	case OpEndpointAttach:
+		return endpointAttach(st, cmd)
+	case OpEndpointDetach:
+		return endpointDetach(st, cmd)
+	case OpVTEPAdd:
+		return vtepAdd(st, cmd)
+	case OpVTEPRemove:
+		return vtepRemove(st, cmd)
+	case OpMACAnnounce:
+		return macAnnounce(st, cmd)
+	case OpMACWithdraw:
+		return macWithdraw(st, cmd)
+	}
+	return nil, fmt.Errorf("unknown operation %q: use one of host.add, host.remove, network.create, network.remove, "+
+		"endpoint.attach, endpoint.detach, vtep.add, vtep.remove, mac.announce, mac.withdraw", cmd.Op)
+}
+
+func checkName(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("%s name is empty: give it a name such as web-1", kind)
+	}
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%s name %q is invalid: use 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+// checkUnicast validates an underlay address that VXLAN packets are sent to
+// and returns it without an IPv4-in-IPv6 mapping.
+func checkUnicast(what string, a netip.Addr) (netip.Addr, error) {
+	a = a.Unmap()
+	switch {
+	case !a.IsValid():
+		return a, fmt.Errorf("%s address is missing: give the underlay IP address", what)
+	case a.Zone() != "":
+		return a, fmt.Errorf("%s address %s has an IPv6 zone: give a global address", what, a)
+	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return a, fmt.Errorf("%s address %s is not a unicast address: give the underlay unicast address", what, a)
+	}
+	return a, nil
+}
+
+// parseMAC returns the MAC in lower-case colon form; only unicast MACs are
+// accepted.
+func parseMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("MAC %q is invalid: use the form 02:00:00:00:00:01", s)
+	}
+	if hw[0]&1 != 0 {
+		return "", fmt.Errorf("MAC %s is a multicast address: use a unicast MAC such as 02:00:00:00:00:01", hw)
+	}
+	if string(hw) == "\x00\x00\x00\x00\x00\x00" {
+		return "", fmt.Errorf("MAC %s is all zeros: use a unicast MAC such as 02:00:00:00:00:01", hw)
+	}
+	return hw.String(), nil
+}
+
+// checkHostPort validates an optional "ip:port" address.
+func checkHostPort(what, s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return fmt.Errorf("%s address %q is not host:port: give it as 10.0.0.1:7946", what, s)
+	}
+	return nil
+}
+
+// sortedKeys returns the keys of m in order, so that checks which may match
+// several entries always name the same one.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func hostAdd(st *State, cmd Command) (*Result, error) {
+	if cmd.Host == nil {
+		return nil, errors.New("host.add needs a Host: give its name and VTEP address")
+	}
+	h := *cmd.Host
+	if h.Name == "" {
+		return nil, errors.New("host name is empty: give the host a name (its raft node id)")
+	}
+	if !hostNameRE.MatchString(h.Name) {
+		return nil, fmt.Errorf("host name %q is invalid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", h.Name)
+	}
+	vtep, err := checkUnicast("VTEP", h.VTEP)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	h.VTEP = vtep
+	if err := checkHostPort("raft", h.RaftAddr); err != nil {
+		return nil, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	if err := checkHostPort("API", h.APIAddr); err != nil {
+		return nil, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	for _, name := range sortedKeys(st.Hosts) {
+		if o := st.Hosts[name]; name != h.Name && o.VTEP == h.VTEP {
+			return nil, fmt.Errorf("VTEP address %s is already used by host %s: give each host its own underlay address", h.VTEP, name)
+		}
+	}
+	for _, v := range st.VTEPs {
+		if v.Addr == h.VTEP {
+			return nil, fmt.Errorf("VTEP address %s is an external VTEP of network %s: remove it with vtep.remove first", h.VTEP, v.Network)
+		}
+	}
+	// A known host keeps its JoinedAt; only its addresses change (for
+	// example a restarted host with a new underlay address). Endpoints and
+	// MAC entries refer to the host by name, so they follow automatically.
+	if old, ok := st.Hosts[h.Name]; ok {
+		h.JoinedAt = old.JoinedAt
+	} else {
+		h.JoinedAt = cmd.Time
+	}
+	st.Hosts[h.Name] = h
+	return &Result{Host: &h}, nil
+}
+
+func hostRemove(st *State, cmd Command) (*Result, error) {
+	h, ok := st.Hosts[cmd.Name]
+	if !ok {
+		return nil, fmt.Errorf("host %q is not a member: nothing to remove", cmd.Name)
+	}
+	delete(st.Hosts, h.Name)
+	for name, ep := range st.Endpoints {
+		if ep.Host == h.Name {
+			delete(st.Endpoints, name) // its address returns to the pool
+		}
+	}
+	for key, m := range st.MACs {
+		if m.Host == h.Name {
+			delete(st.MACs, key)
+		}
+	}
+	return &Result{Host: &h}, nil
+}
+
+func networkCreate(st *State, cmd Command) (*Result, error) {
+	if cmd.Network == nil {
+		return nil, errors.New("network.create needs a Network: give its name and subnet")
+	}
+	n := *cmd.Network
+	if err := checkName("network", n.Name); err != nil {
+		return nil, err
+	}
+	if old, ok := st.Networks[n.Name]; ok {
+		return nil, fmt.Errorf("network %s already exists (VNI %d, subnet %s): pick another name or remove it first", n.Name, old.VNI, old.Subnet)
+	}
+	if err := checkSubnet(n.Subnet); err != nil {
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	for _, name := range sortedKeys(st.Networks) {
+		if o := st.Networks[name]; o.Subnet.Overlaps(n.Subnet) {
+			return nil, fmt.Errorf("network %s: subnet %s overlaps subnet %s of network %s: pick a subnet that does not overlap", n.Name, n.Subnet, o.Subnet, name)
+		}
+	}
+	switch {
+	case n.VNI == 0:
+		vni, err := allocateVNI(st)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		n.VNI = vni
+	case n.VNI > MaxVNI:
+		return nil, fmt.Errorf("network %s: VNI %d is out of range: use 1..%d, or 0 to allocate one", n.Name, n.VNI, MaxVNI)
+	default:
+		if o, ok := st.NetworkByVNI(n.VNI); ok {
+			return nil, fmt.Errorf("network %s: VNI %d is already used by network %s: pick another VNI, or 0 to allocate one", n.Name, n.VNI, o.Name)
+		}
+	}
+	if n.MTU != 0 && (n.MTU < MinMTU || n.MTU > MaxMTU) {
+		return nil, fmt.Errorf("network %s: MTU %d is out of range: use %d..%d, or 0 to derive it from the underlay", n.Name, n.MTU, MinMTU, MaxMTU)
+	}
+	n.Resolver = n.Subnet.Addr().Next()
+	n.CreatedAt = cmd.Time
+	st.Networks[n.Name] = n
+	return &Result{Network: &n}, nil
+}
+
+func networkRemove(st *State, cmd Command) (*Result, error) {
+	n, ok := st.Networks[cmd.Name]
+	if !ok {
+		return nil, fmt.Errorf("network %q does not exist: nothing to remove", cmd.Name)
+	}
+	if eps := st.NetworkEndpoints(n.Name); len(eps) > 0 {
+		var names []string
+		for i, ep := range eps {
+			if i == 5 {
+				names = append(names, "...")
+				break
+			}
+			names = append(names, ep.Name)
+		}
+		return nil, fmt.Errorf("network %s still has %d endpoints (%s): detach them first", n.Name, len(eps), strings.Join(names, ", "))
+	}
+	delete(st.Networks, n.Name)
+	vteps := st.VTEPs[:0]
+	for _, v := range st.VTEPs {
+		if v.Network != n.Name {
+			vteps = append(vteps, v)
+		}
+	}
+	st.VTEPs = vteps
+	for key, m := range st.MACs {
+		if m.Network == n.Name {
+			delete(st.MACs, key)
+		}
+	}
+	return &Result{Network: &n}, nil
+}
+
+func endpointAttach(st *State, cmd Command) (*Result, error) {
+	if cmd.Endpoint == nil {
+		return nil, errors.New("endpoint.attach needs an Endpoint: give its name, network, host and MAC")
+	}
+	e := *cmd.Endpoint
+	if err := checkName("endpoint", e.Name); err != nil {
+		return nil, err
+	}
+	if old, ok := st.Endpoints[e.Name]; ok {
+		return nil, fmt.Errorf("endpoint %s already exists in network %s on host %s: pick another name or detach it first", e.Name, old.Network, old.Host)
+	}
+	nw, ok := st.Networks[e.Network]
+	if !ok {
+		return nil, fmt.Errorf("endpoint %s: network %q does not exist: create it first", e.Name, e.Network)
+	}
+	if _, ok := st.Hosts[e.Host]; !ok {
+		return nil, fmt.Errorf("endpoint %s: host %q is not a member of the cluster: start its agent and join it first", e.Name, e.Host)
+	}
+	mac, err := parseMAC(e.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
+	}
+	e.MAC = mac
+	if e.IfName != "" && (len(e.IfName) > 15 || strings.ContainsAny(e.IfName, "/: \t\r\n")) {
+		return nil, fmt.Errorf("endpoint %s: interface name %q is invalid: use at most 15 characters without '/', ':' or spaces", e.Name, e.IfName)
+	}
+	if err := checkAliases(st, e); err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
+	}
+	for _, ep := range st.NetworkEndpoints(nw.Name) {
+		if ep.MAC == mac {
+			return nil, fmt.Errorf("endpoint %s: MAC %s is already used by endpoint %s in network %s: pick another MAC", e.Name, mac, ep.Name, nw.Name)
+		}
+	}
+	if e.IP.IsValid() {
+		e.IP = e.IP.Unmap()
+		if err := checkRequestedIP(st, nw, e.IP); err != nil {
+			return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
+		}
+	} else {
+		ip, err := allocateIP(st, nw)
+		if err != nil {
+			return nil, err
+		}
+		e.IP = ip
+	}
+	if len(e.Aliases) > 0 {
+		e.Aliases = append([]string(nil), e.Aliases...)
+	} else {
+		e.Aliases = nil
+	}
+	e.CreatedAt = cmd.Time
+	// The endpoint's own MAC wins over an entry learned elsewhere.
+	delete(st.MACs, MACKey(nw.Name, mac))
+	st.Endpoints[e.Name] = e
+	res := &Result{Endpoint: &e}
+	return res.clone(), nil
+}
+
+// checkAliases checks that the DNS names of e (its name and aliases) are
+// well formed and not used by another endpoint of the same network.
+func checkAliases(st *State, e Endpoint) error {
+	taken := map[string]string{} // DNS name -> endpoint using it
+	for _, ep := range st.NetworkEndpoints(e.Network) {
+		taken[ep.Name] = ep.Name
+		for _, a := range ep.Aliases {
+			taken[a] = ep.Name
+		}
+	}
+	if owner, ok := taken[e.Name]; ok {
+		return fmt.Errorf("name %s is an alias of endpoint %s in network %s: pick another name", e.Name, owner, e.Network)
+	}
+	seen := map[string]bool{e.Name: true}
+	for _, a := range e.Aliases {
+		if err := checkName("alias", a); err != nil {
+			return err
+		}
+		if seen[a] {
+			return fmt.Errorf("alias %s is given twice: list each alias once", a)
+		}
+		seen[a] = true
+		if owner, ok := taken[a]; ok {
+			return fmt.Errorf("alias %s is already used by endpoint %s in network %s: pick another alias", a, owner, e.Network)
+		}
+	}
+	return nil
+}
+
+func endpointDetach(st *State, cmd Command) (*Result, error) {
+	e, ok := st.Endpoints[cmd.Name]
+	if !ok {
+		return nil, fmt.Errorf("endpoint %q does not exist: nothing to detach", cmd.Name)
+	}
+	delete(st.Endpoints, e.Name)
+	for key, m := range st.MACs {
+		if m.Network == e.Network && m.Host == e.Host && m.Port == e.Name {
+			delete(st.MACs, key) // MACs learned behind the port go with it
+		}
+	}
+	res := &Result{Endpoint: &e}
+	return res.clone(), nil
+}
+
+// findVTEP returns the index of v in st.VTEPs, or -1.
+func findVTEP(st *State, v VTEP) int {
+	for i, o := range st.VTEPs {
+		if o == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func vtepArg(st *State, cmd Command) (VTEP, error) {
+	if cmd.VTEP == nil {
+		return VTEP{}, fmt.Errorf("%s needs a VTEP: give its network and address", cmd.Op)
+	}
+	v := *cmd.VTEP
+	if _, ok := st.Networks[v.Network]; !ok {
+		return VTEP{}, fmt.Errorf("network %q does not exist: create it first", v.Network)
+	}
+	addr, err := checkUnicast("VTEP", v.Addr)
+	if err != nil {
+		return VTEP{}, err
+	}
+	v.Addr = addr
+	return v, nil
+}
+
+func vtepAdd(st *State, cmd Command) (*Result, error) {
+	v, err := vtepArg(st, cmd)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range sortedKeys(st.Hosts) {
+		if st.Hosts[name].VTEP == v.Addr {
+			return nil, fmt.Errorf("address %s is the VTEP of member host %s: external VTEPs are for peers without an agent", v.Addr, name)
+		}
+	}
+	if findVTEP(st, v) >= 0 {
+		return nil, fmt.Errorf("VTEP %s is already in network %s: nothing to add", v.Addr, v.Network)
+	}
+	st.VTEPs = append(st.VTEPs, v)
+	sortVTEPs(st.VTEPs)
+	return &Result{}, nil
+}
+
+func vtepRemove(st *State, cmd Command) (*Result, error) {
+	v, err := vtepArg(st, cmd)
+	if err != nil {
+		return nil, err
+	}
+	i := findVTEP(st, v)
+	if i < 0 {
+		return nil, fmt.Errorf("VTEP %s is not in network %s: nothing to remove", v.Addr, v.Network)
+	}
+	st.VTEPs = append(st.VTEPs[:i], st.VTEPs[i+1:]...)
+	return &Result{}, nil
+}
+
+// macArgs validates and normalizes the MAC entries of a command.
+func macArgs(st *State, cmd Command, needRefs bool) ([]MACEntry, error) {
+	if len(cmd.MACs) == 0 {
+		return nil, fmt.Errorf("%s needs at least one MAC entry", cmd.Op)
+	}
+	out := make([]MACEntry, len(cmd.MACs))
+	for i, m := range cmd.MACs {
+		mac, err := parseMAC(m.MAC)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		m.MAC = mac
+		if needRefs {
+			if _, ok := st.Networks[m.Network]; !ok {
+				return nil, fmt.Errorf("entry %d (%s): network %q does not exist: announce only MACs of existing networks", i, mac, m.Network)
+			}
+			if _, ok := st.Hosts[m.Host]; !ok {
+				return nil, fmt.Errorf("entry %d (%s): host %q is not a member of the cluster: join it first", i, mac, m.Host)
+			}
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func macAnnounce(st *State, cmd Command) (*Result, error) {
+	entries, err := macArgs(st, cmd, true)
+	if err != nil {
+		return nil, err
+	}
+	endpointMACs := map[string]bool{}
+	for _, ep := range st.Endpoints {
+		endpointMACs[MACKey(ep.Network, ep.MAC)] = true
+	}
+	perHost := map[string]int{} // host+"/"+network -> entries
+	for _, m := range st.MACs {
+		perHost[m.Host+"/"+m.Network]++
+	}
+	res := &Result{}
+	for _, m := range entries {
+		key := MACKey(m.Network, m.MAC)
+		if endpointMACs[key] {
+			res.Ignored++ // an endpoint's own MAC is not a learned MAC
+			continue
+		}
+		old, exists := st.MACs[key]
+		if !exists || old.Host != m.Host {
+			if perHost[m.Host+"/"+m.Network] >= MaxMACsPerHost {
+				res.Ignored++
+				continue
+			}
+			perHost[m.Host+"/"+m.Network]++
+			if exists {
+				perHost[old.Host+"/"+old.Network]-- // the MAC moved to another host
+			}
+		}
+		st.MACs[key] = m
+		res.Accepted++
+	}
+	return res, nil
+}
+
+func macWithdraw(st *State, cmd Command) (*Result, error) {
+	entries, err := macArgs(st, cmd, false)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for _, m := range entries {
+		key := MACKey(m.Network, m.MAC)
+		if old, ok := st.MACs[key]; ok && old.Host == m.Host {
+			delete(st.MACs, key)
+			res.Accepted++
+		} else {
+			res.Ignored++ // unknown, or owned by another host now
+		}
+	}
+	return res, nil
+}

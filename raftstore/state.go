@@ -1,0 +1,206 @@
+// Package raftstore holds the replicated state of a vxswitch cluster: hosts,
+// networks, endpoints (with their MAC and IP addresses), external VTEPs and
+// MAC addresses learned by hosts. Every change is a Command committed through
+// hashicorp/raft and applied by a deterministic FSM, which also assigns IP
+// addresses (IPAM), so an address is never handed out twice, even across a
+// leader failover.
+//
+// Readers never lock: the FSM publishes a new immutable *State after each
+// change and readers load the current pointer.
+package raftstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/netip"
+	"sort"
+)
+
+// Host is one member of the cluster: a machine running `vxswitch agent`.
+// The zero value is not a valid host; Name and VTEP are required.
+type Host struct {
+	Name     string     // unique host name, also the raft node id
+	VTEP     netip.Addr // underlay address VXLAN packets are sent to
+	RaftAddr string     // raft TCP address "ip:port"; may be empty
+	APIAddr  string     // agent API TCP address "ip:port"; may be empty
+	JoinedAt int64      // unix nanoseconds of the first host.add, taken from Command.Time
+}
+
+// Network is one virtual layer-2 network: one VXLAN network identifier (VNI,
+// RFC 7348 section 5) and one IPv4 subnet managed by the FSM's IPAM.
+type Network struct {
+	Name      string
+	VNI       uint32       // 1..MaxVNI; 0 in a network.create command asks the FSM to allocate one
+	Subnet    netip.Prefix // masked IPv4 prefix, /8../29
+	Resolver  netip.Addr   // first usable address of Subnet, reserved for the in-band DNS resolver
+	MTU       int          // endpoint MTU; 0 means "derive from the underlay" (agents clamp anyway)
+	CreatedAt int64        // unix nanoseconds, taken from Command.Time
+}
+
+// Endpoint is one attached interface (a TAP inside a container's network
+// namespace) on one host, in one network.
+type Endpoint struct {
+	Name      string     // unique in the whole cluster
+	Network   string     // name of the network
+	Host      string     // name of the host owning the TAP
+	MAC       string     // lower-case "02:00:00:00:00:01" form
+	IP        netip.Addr // assigned by the FSM unless requested in endpoint.attach
+	NetNS     string     // network namespace name or path, as given by the user
+	IfName    string     // interface name inside NetNS, e.g. "eth0"
+	Aliases   []string   // extra DNS names; never modified in place
+	CreatedAt int64      // unix nanoseconds, taken from Command.Time
+}
+
+// VTEP is an external VXLAN tunnel endpoint (for example a Linux kernel vxlan
+// device) that takes part in one network without running an agent.
+type VTEP struct {
+	Network string
+	Addr    netip.Addr
+}
+
+// MACEntry is a MAC address learned on a TAP port of Host (a MAC behind an
+// endpoint, other than the endpoint's own) and announced to the cluster so
+// other hosts can forward to it without flooding.
+type MACEntry struct {
+	Network string
+	MAC     string // lower-case colon form
+	Host    string
+	Port    string // local port (endpoint) name on Host
+}
+
+// State is the whole replicated state. A *State obtained from Store.State or
+// FSM.State is immutable: never modify it or the maps and slices it holds;
+// any number of goroutines may read it without locking. The FSM makes a new
+// State for every change (clone on write).
+type State struct {
+	Index     uint64              // raft index of the last command that changed the state
+	Hosts     map[string]Host     // by host name
+	Networks  map[string]Network  // by network name
+	Endpoints map[string]Endpoint // by endpoint name (unique cluster-wide)
+	VTEPs     []VTEP              // sorted by Network, then Addr
+	MACs      map[string]MACEntry // key MACKey(Network, MAC)
+}
+
+// MACKey returns the key of a MACEntry in State.MACs.
+func MACKey(network, mac string) string { return network + "/" + mac }
+
+// emptyState returns a State with all maps allocated.
+func emptyState() *State {
+	return &State{
+		Hosts:     map[string]Host{},
+		Networks:  map[string]Network{},
+		Endpoints: map[string]Endpoint{},
+		MACs:      map[string]MACEntry{},
+	}
+}
+
+// clone returns a copy of s whose maps and slices can be modified without
+// touching s. Slices inside values (Endpoint.Aliases) are shared: they are
+// never modified in place.
+func (s *State) clone() *State {
+	c := &State{
+		Index:     s.Index,
+		Hosts:     make(map[string]Host, len(s.Hosts)),
+		Networks:  make(map[string]Network, len(s.Networks)),
+		Endpoints: make(map[string]Endpoint, len(s.Endpoints)),
+		VTEPs:     append([]VTEP(nil), s.VTEPs...),
+		MACs:      make(map[string]MACEntry, len(s.MACs)),
+	}
+	for k, v := range s.Hosts {
+		c.Hosts[k] = v
+	}
+	for k, v := range s.Networks {
+		c.Networks[k] = v
+	}
+	for k, v := range s.Endpoints {
+		c.Endpoints[k] = v
+	}
+	for k, v := range s.MACs {
+		c.MACs[k] = v
+	}
+	return c
+}
+
+// normalize allocates nil maps (after decoding a snapshot) and sorts VTEPs.
+func (s *State) normalize() {
+	if s.Hosts == nil {
+		s.Hosts = map[string]Host{}
+	}
+	if s.Networks == nil {
+		s.Networks = map[string]Network{}
+	}
+	if s.Endpoints == nil {
+		s.Endpoints = map[string]Endpoint{}
+	}
+	if s.MACs == nil {
+		s.MACs = map[string]MACEntry{}
+	}
+	sortVTEPs(s.VTEPs)
+}
+
+func sortVTEPs(v []VTEP) {
+	sort.Slice(v, func(i, j int) bool {
+		if v[i].Network != v[j].Network {
+			return v[i].Network < v[j].Network
+		}
+		return v[i].Addr.Less(v[j].Addr)
+	})
+}
+
+// Hash returns the hex SHA-256 of a canonical encoding of the state's
+// contents. Two hosts that applied the same commands have the same Hash.
+// Index is not part of the hash, so a rejected command leaves it unchanged.
+//
+// The encoding is JSON: encoding/json writes map keys in sorted order and
+// VTEPs are kept sorted, so equal contents give equal bytes.
+func (s *State) Hash() string {
+	contents := struct {
+		Hosts     map[string]Host
+		Networks  map[string]Network
+		Endpoints map[string]Endpoint
+		VTEPs     []VTEP
+		MACs      map[string]MACEntry
+	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs}
+	b, err := json.Marshal(contents)
+	if err != nil {
+		// Only plain values are encoded; this cannot happen.
+		return "error: " + err.Error()
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// HostEndpoints returns the endpoints placed on host, sorted by name.
+func (s *State) HostEndpoints(host string) []Endpoint {
+	var out []Endpoint
+	for _, ep := range s.Endpoints {
+		if ep.Host == host {
+			out = append(out, ep)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// NetworkEndpoints returns the endpoints attached to network, sorted by name.
+func (s *State) NetworkEndpoints(network string) []Endpoint {
+	var out []Endpoint
+	for _, ep := range s.Endpoints {
+		if ep.Network == network {
+			out = append(out, ep)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// NetworkByVNI returns the network with that VNI.
+func (s *State) NetworkByVNI(vni uint32) (Network, bool) {
+	for _, n := range s.Networks {
+		if n.VNI == vni {
+			return n, true
+		}
+	}
+	return Network{}, false
+}

@@ -1,0 +1,153 @@
+package vswitch
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"vxswitch/vxlan"
+)
+
+// Ethernet header facts used by the data path.
+const (
+	ethHeaderLen  = 14     // destination, source, EtherType
+	vlanTagLen    = 4      // one IEEE 802.1Q tag
+	etherTypeVLAN = 0x8100 // IEEE 802.1Q
+)
+
+// fromPort forwards one frame read from the local port p. The frame is
+// buf[vxlan.HeaderLen : vxlan.HeaderLen+n]; buf[:vxlan.HeaderLen] is
+// headroom where the VXLAN header is written for encapsulation, so the
+// frame is never copied. It does not allocate once the tables are warm.
+func (s *Switch) fromPort(p *port, buf []byte, n int) {
+	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
+	s.stats.rxFrames.Add(1)
+	s.stats.rxBytes.Add(uint64(n))
+	if n < ethHeaderLen {
+		s.stats.drop(dropRuntInner)
+		return
+	}
+	v := s.view.Load()
+	nw := v.network(p.vni)
+	if nw == nil {
+		s.stats.drop(dropUnknownVNI)
+		return
+	}
+	if tooLong(frame, nw.MTU) {
+		s.stats.drop(dropOversize)
+		return
+	}
+	now := s.now()
+	dst, src := MAC(frame[0:6]), MAC(frame[6:12])
+	if src != p.mac && !src.IsMulticast() && !src.IsZero() {
+		e := learnEntry{owner: owner{port: p}, port: p, seen: now}
+		if !s.local.learn(fdbKey{p.vni, src}, e, s.learnCap) {
+			s.stats.drop(dropLearnCap) // counted, but the frame is still forwarded
+		}
+	}
+	ports := s.ports.Load()
+	if dst.IsMulticast() {
+		s.floodFromPort(ports, v, nw, p, buf, n)
+		return
+	}
+	if q := s.localPort(ports, p.vni, dst, now); q != nil {
+		if q != p { // never back out of the ingress port
+			s.writePort(q, frame)
+			s.stats.localSwitched.Add(1)
+		}
+		return
+	}
+	if vtep, ok := nw.Remote[dst]; ok {
+		vxlan.Encode(buf, p.vni)
+		s.send(v, buf[:vxlan.HeaderLen+n], vtep)
+		return
+	}
+	if e, ok := s.wire.lookup(fdbKey{p.vni, dst}, now); ok {
+		vxlan.Encode(buf, p.vni)
+		s.send(v, buf[:vxlan.HeaderLen+n], e.vtep)
+		return
+	}
+	s.floodFromPort(ports, v, nw, p, buf, n) // unknown unicast
+}
+
+// tooLong reports whether frame exceeds the network MTU plus the Ethernet
+// header (and one 802.1Q tag if present). mtu 0 means no limit.
+func tooLong(frame []byte, mtu int) bool {
+	if mtu <= 0 {
+		return false
+	}
+	limit := mtu + ethHeaderLen
+	if binary.BigEndian.Uint16(frame[12:14]) == etherTypeVLAN {
+		limit += vlanTagLen
+	}
+	return len(frame) > limit
+}
+
+// localPort returns the local port that owns or has learned dst in vni, or nil.
+func (s *Switch) localPort(ports *portTable, vni uint32, dst MAC, now time.Time) *port {
+	if q, ok := ports.byMAC[fdbKey{vni, dst}]; ok {
+		return q
+	}
+	if e, ok := s.local.lookup(fdbKey{vni, dst}, now); ok {
+		return e.port
+	}
+	return nil
+}
+
+// floodFromPort sends a frame from local port p to every other local port of
+// its network and once to every VTEP in the network's flood list.
+func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, buf []byte, n int) {
+	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
+	copies := 0
+	for _, q := range ports.byVNI[p.vni] {
+		if q == p {
+			continue
+		}
+		s.writePort(q, frame)
+		copies++
+	}
+	if len(nw.Flood) > 0 {
+		vxlan.Encode(buf, p.vni)
+		for _, vtep := range nw.Flood {
+			if vtep == v.Self {
+				continue
+			}
+			s.send(v, buf[:vxlan.HeaderLen+n], vtep)
+			copies++
+		}
+	}
+	if copies == 0 {
+		s.stats.drop(dropNoPort)
+		return
+	}
+	s.stats.floodCopies.Add(uint64(copies))
+}
+
+// writePort writes frame to the local port q.
+func (s *Switch) writePort(q *port, frame []byte) {
+	if q.closing.Load() {
+		s.stats.drop(dropNoPort)
+		return
+	}
+	if _, err := q.dev.Write(frame); err != nil {
+		s.stats.drop(dropWriteError)
+		return
+	}
+	s.stats.txFrames.Add(1)
+	s.stats.txBytes.Add(uint64(len(frame)))
+}
+
+// send writes one VXLAN packet (header already encoded) to the VTEP vtep.
+// A VTEP equal to this host's own address is never sent to: that would
+// only come back to us.
+func (s *Switch) send(v *View, pkt []byte, vtep netip.Addr) {
+	if s.underlay == nil || vtep == v.Self || !vtep.IsValid() {
+		s.stats.drop(dropNoPort)
+		return
+	}
+	if err := s.underlay.WriteTo(pkt, netip.AddrPortFrom(vtep, s.udpPort)); err != nil {
+		s.stats.drop(dropWriteError)
+		return
+	}
+	s.stats.encap.Add(1)
+}

@@ -1,0 +1,153 @@
+// Package vswitch is the forwarding engine of vxswitch: a learning Ethernet
+// switch per VXLAN network (VNI) whose ports are local TAP devices and remote
+// VTEPs reached over the underlay UDP socket (RFC 7348).
+//
+// The control plane describes the world with an immutable View (member hosts,
+// networks, flood lists, remote MACs) and swaps it in with SetView; the data
+// path reads it through an atomic pointer and never waits for the control
+// plane. Broadcast, multicast and unknown-unicast frames from a local port go
+// to the other local ports of the network and once to every VTEP in the
+// network's flood list (head-end replication, RFC 7348 section 4.2). Frames
+// from the underlay are only ever delivered to local ports (split horizon).
+// Problems are counted by reason (see Stats), never logged per frame.
+package vswitch
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vxswitch/vxlan"
+)
+
+// Underlay sends VXLAN packets to other VTEPs. *vxlan.Conn satisfies it.
+// WriteTo may be called from several goroutines at once and must not keep pkt
+// after it returns.
+type Underlay interface {
+	WriteTo(pkt []byte, dst netip.AddrPort) error
+}
+
+// Config configures a Switch. The zero value is usable: no underlay (frames
+// for remote VTEPs are dropped as no_port) and the defaults below.
+type Config struct {
+	// Underlay sends encapsulated frames; nil means local switching only.
+	Underlay Underlay
+	// Port is the UDP destination port of VTEPs; 0 means vxlan.Port (4789).
+	Port uint16
+	// AgeTime is how long a learned MAC stays without being seen again;
+	// 0 means 300 seconds.
+	AgeTime time.Duration
+	// LearnCap is the maximum number of MACs learned per TAP port (besides
+	// the port's own MAC); 0 means 64.
+	LearnCap int
+	// WireCap is the maximum number of MACs learned from external VTEPs per
+	// network; 0 means 4096.
+	WireCap int
+	// Now is the clock used for learning and aging; nil means time.Now.
+	Now func() time.Time
+	// Logger receives port lifecycle messages (never per-frame ones); nil
+	// means slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults applied by New for zero Config fields.
+const (
+	DefaultAgeTime  = 300 * time.Second
+	DefaultLearnCap = 64
+	DefaultWireCap  = 4096
+)
+
+// Switch is the forwarding engine of one host.
+//
+// Create it with New; the zero value is not usable. All methods may be called
+// from any goroutine at the same time. Call Close when done to stop the port
+// goroutines.
+type Switch struct {
+	underlay Underlay
+	udpPort  uint16
+	learnCap int
+	wireCap  int
+	now      func() time.Time
+	log      *slog.Logger
+
+	view  atomic.Pointer[View]      // immutable; nil = no networks
+	ports atomic.Pointer[portTable] // immutable, copied on write under mu
+
+	mu     sync.Mutex // serialises AddPort, RemovePort and Close
+	closed bool
+
+	local learnTable // MACs learned on TAP ports; owner = the port
+	wire  learnTable // MACs learned from external VTEPs; owner = the VNI
+
+	stats counters
+}
+
+// ErrClosed is returned by AddPort after Close.
+var ErrClosed = errors.New("vswitch: switch is closed")
+
+// New returns a Switch with no ports and no view (no networks).
+func New(cfg Config) *Switch {
+	s := &Switch{
+		underlay: cfg.Underlay,
+		udpPort:  cfg.Port,
+		learnCap: cfg.LearnCap,
+		wireCap:  cfg.WireCap,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+	}
+	if s.udpPort == 0 {
+		s.udpPort = vxlan.Port
+	}
+	if s.learnCap == 0 {
+		s.learnCap = DefaultLearnCap
+	}
+	if s.wireCap == 0 {
+		s.wireCap = DefaultWireCap
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	age := cfg.AgeTime
+	if age == 0 {
+		age = DefaultAgeTime
+	}
+	s.local.age = age
+	s.wire.age = age
+	s.ports.Store(&portTable{})
+	return s
+}
+
+// SetView makes v the view of the data path with one atomic pointer swap.
+// v and everything it points to must not be modified afterwards. A nil v
+// means no networks.
+func (s *Switch) SetView(v *View) { s.view.Store(v) }
+
+// network returns the network of vni in view v, or nil.
+func (v *View) network(vni uint32) *Network {
+	if v == nil {
+		return nil
+	}
+	return v.Networks[vni]
+}
+
+// Close removes all ports (closing their devices and waiting for their
+// goroutines) and makes later AddPort calls fail. Closing twice is not an
+// error. It returns the first error from closing a device.
+func (s *Switch) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	var first error
+	for _, name := range s.ports.Load().names() {
+		if err := s.RemovePort(name); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

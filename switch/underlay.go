@@ -1,0 +1,119 @@
+package vswitch
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"vxswitch/vxlan"
+)
+
+// HandleUnderlay processes one UDP payload received from the underlay socket
+// (VXLAN header and inner frame) sent by src. It checks the header, the VNI
+// and that src is a member host or an external VTEP of that network, learns
+// the inner source MAC when src is an external VTEP, and delivers the inner
+// frame to local ports only: nothing from the underlay is ever sent back to
+// the underlay (split horizon). It may rewrite a partial inner TCP/UDP
+// checksum in pkt in place. It may be called from several goroutines at
+// once, and does not allocate once the tables are warm.
+func (s *Switch) HandleUnderlay(pkt []byte, src netip.AddrPort) {
+	vni, inner, err := vxlan.Decode(pkt)
+	if err != nil {
+		switch err {
+		case vxlan.ErrShort:
+			s.stats.drop(dropShort)
+		case vxlan.ErrFlags:
+			s.stats.drop(dropBadFlags)
+		default:
+			s.stats.drop(dropReserved)
+		}
+		return
+	}
+	v := s.view.Load()
+	nw := v.network(vni)
+	if nw == nil {
+		s.stats.drop(dropUnknownVNI)
+		return
+	}
+	from := src.Addr().Unmap()
+	external := nw.External[from]
+	if !external {
+		if _, ok := v.Hosts[from]; !ok {
+			s.stats.drop(dropNotMember)
+			return
+		}
+	}
+	if len(inner) < ethHeaderLen {
+		s.stats.drop(dropRuntInner)
+		return
+	}
+	s.stats.decap.Add(1)
+
+	now := s.now()
+	dst, srcMAC := MAC(inner[0:6]), MAC(inner[6:12])
+	if external && !srcMAC.IsMulticast() && !srcMAC.IsZero() {
+		e := learnEntry{owner: owner{vni: vni}, vtep: from, seen: now}
+		if !s.wire.learn(fdbKey{vni, srcMAC}, e, s.wireCap) {
+			s.stats.drop(dropLearnCap)
+		}
+	}
+	ports := s.ports.Load()
+	if !dst.IsMulticast() {
+		if q := s.localPort(ports, vni, dst, now); q != nil {
+			s.completeChecksum(inner)
+			s.writePort(q, inner)
+			return
+		}
+		_, remote := nw.Remote[dst]
+		if !remote {
+			_, remote = s.wire.lookup(fdbKey{vni, dst}, now)
+		}
+		if remote { // it lives behind another VTEP, not here
+			s.stats.drop(dropNoPort)
+			return
+		}
+	}
+	// Broadcast, multicast or unknown unicast: every local port of the VNI.
+	local := ports.byVNI[vni]
+	if len(local) == 0 {
+		s.stats.drop(dropNoPort)
+		return
+	}
+	s.completeChecksum(inner)
+	for _, q := range local {
+		s.writePort(q, inner)
+	}
+	s.stats.floodCopies.Add(uint64(len(local)))
+}
+
+// completeChecksum completes a partial inner checksum and counts it.
+func (s *Switch) completeChecksum(frame []byte) {
+	if completePartialChecksum(frame) {
+		s.stats.csumCompleted.Add(1)
+	}
+}
+
+// underlayBuffer is the size of the receive buffer of ServeUnderlay: the
+// largest UDP payload.
+const underlayBuffer = 65535
+
+// ServeUnderlay reads packets from c and passes each to HandleUnderlay until
+// c is closed; it returns nil then, and the wrapped error for any other read
+// failure. Run it in its own goroutine; several may share one c.
+func (s *Switch) ServeUnderlay(c interface {
+	ReadFrom([]byte) (int, netip.AddrPort, error)
+}) error {
+	buf := make([]byte, underlayBuffer)
+	for {
+		n, src, err := c.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("vswitch: read underlay: %w", err)
+		}
+		s.HandleUnderlay(buf[:n], src)
+	}
+}

@@ -1,0 +1,44 @@
+package vswitch
+
+import "net/netip"
+
+// View is what the forwarding engine knows from the replicated state: the
+// member hosts and, per VNI, where to flood and where remote MACs live.
+//
+// A View is immutable once passed to Switch.SetView: the data path reads it
+// without locks from many goroutines, so neither the View nor anything it
+// points to may be changed afterwards; build a new View instead. A nil View,
+// or a zero View, means no networks: every frame is dropped as unknown_vni.
+type View struct {
+	// Self is this host's VTEP address. Flood entries equal to Self are skipped.
+	Self netip.Addr
+	// Hosts maps the VTEP address of every member host of the cluster to its
+	// host name; VXLAN packets from these addresses are accepted for every VNI.
+	Hosts map[netip.Addr]string
+	// Networks maps a VNI to its network.
+	Networks map[uint32]*Network
+}
+
+// Network is one virtual Ethernet segment, identified by its VXLAN VNI.
+// Like View it is immutable once part of a View passed to SetView.
+type Network struct {
+	// VNI is the 24-bit VXLAN Network Identifier (RFC 7348 section 5).
+	VNI uint32
+	// Name is the network's name, for people (FDB output).
+	Name string
+	// MTU is the endpoint MTU (inner IP MTU). Frames read from a TAP that are
+	// longer than MTU+14 bytes (+4 with an 802.1Q tag) are dropped as
+	// oversize. 0 means no limit is enforced.
+	MTU int
+	// Flood is the head-end replication list: the VTEPs of the other hosts
+	// that have endpoints in this network, plus its external VTEPs. Each
+	// broadcast, multicast or unknown-unicast frame from a local port is
+	// sent once to every entry, so it must not hold duplicates.
+	Flood []netip.Addr
+	// External holds the external VTEPs (for example kernel vxlan devices) of
+	// this network. They are accepted as sources for this VNI only, and they
+	// are the only place source MACs are learned from the wire.
+	External map[netip.Addr]bool
+	// Remote maps a MAC to the VTEP of the host where it lives.
+	Remote map[MAC]netip.Addr
+}

@@ -1,0 +1,420 @@
+package tap
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/songgao/water"
+	"github.com/vishvananda/netlink"
+)
+
+// tunPath is the clone device every TAP is opened through.
+const tunPath = "/dev/net/tun"
+
+// ErrGone reports that the device behind a TAP no longer exists, usually
+// because its network namespace was deleted (the container went away).
+// Read and Write return errors that wrap it; test with errors.Is(err, ErrGone).
+var ErrGone = errors.New("tap device gone")
+
+// Config describes one TAP device as seen from inside its network namespace.
+// The zero value is not usable: Name is required.
+type Config struct {
+	// NetNS is the path of the endpoint's network namespace file
+	// (/var/run/netns/NAME or /proc/PID/ns/net); "" means the caller's own
+	// namespace. ResolveNetNS turns a bare name into such a path.
+	NetNS string
+	// Name is the interface name inside NetNS, for example "eth0"
+	// (at most 15 bytes, no '/', ':' or white space).
+	Name string
+	// MAC is set on the interface; nil keeps the address the kernel chose.
+	MAC net.HardwareAddr
+	// MTU is set on the interface; 0 keeps the kernel default (1500).
+	MTU int
+	// Addr is an IPv4 address with the subnet's prefix length, for example
+	// 10.1.0.2/24; the zero value adds no address.
+	Addr netip.Prefix
+}
+
+// TAP is an open TAP device (IFF_TAP|IFF_NO_PI): one read returns one
+// Ethernet frame as the endpoint sent it, one write delivers one frame to
+// the endpoint. It implements Device.
+//
+// Read and Write may run concurrently with each other and with Close; Close
+// makes a blocked Read return an error wrapping os.ErrClosed. Closing the
+// TAP leaves the persistent device in its namespace (see Delete).
+type TAP struct {
+	ifce  *water.Interface
+	name  string
+	netns string
+}
+
+var _ Device = (*TAP)(nil)
+
+// Create makes a new persistent TAP device (TUNSETPERSIST) for cfg and
+// returns it open. The device is created in the caller's namespace under a
+// temporary unique name ("vxt" and 8 hex digits), moved into cfg.NetNS,
+// renamed to cfg.Name, given cfg.MAC, cfg.MTU and cfg.Addr, and set up.
+//
+// It fails if cfg.Name already exists in cfg.NetNS. On any failure nothing
+// is left behind: the device is deleted and the file descriptor closed.
+func Create(cfg Config) (*TAP, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	target, err := openNS(cfg.NetNS)
+	if err != nil {
+		return nil, fmt.Errorf("tap: open netns %s: %w", nsLabel(cfg.NetNS), err)
+	}
+	defer target.Close()
+	inside, err := netlink.NewHandleAt(target)
+	if err != nil {
+		return nil, fmt.Errorf("tap: netlink in netns %s: %w", nsLabel(cfg.NetNS), err)
+	}
+	defer inside.Close()
+	if _, err := inside.LinkByName(cfg.Name); err == nil {
+		return nil, cfg.existsError()
+	} else if !isLinkNotFound(err) {
+		return nil, fmt.Errorf("tap: look up %s in netns %s: %w", cfg.Name, nsLabel(cfg.NetNS), err)
+	}
+	here, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("tap: netlink: %w", err)
+	}
+	defer here.Close()
+
+	tmp, err := tempName()
+	if err != nil {
+		return nil, err
+	}
+	ifce, err := water.New(water.Config{
+		DeviceType:             water.TAP,
+		PlatformSpecificParams: water.PlatformSpecificParams{Name: tmp, Persist: true},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tap: create %s: %w", tmp, err)
+	}
+
+	// The device now exists as tmp in our namespace. Track where it is and
+	// under which name, so a failure below can remove it.
+	where, name := here, tmp
+	fail := func(err error) (*TAP, error) {
+		if link, lerr := where.LinkByName(name); lerr == nil {
+			err = errors.Join(err, where.LinkDel(link))
+		}
+		ifce.Close()
+		return nil, err
+	}
+
+	link, err := here.LinkByName(tmp)
+	if err != nil {
+		return fail(fmt.Errorf("tap: find new device %s: %w", tmp, err))
+	}
+	if cfg.NetNS != "" {
+		if err := here.LinkSetNsFd(link, int(target)); err != nil {
+			return fail(fmt.Errorf("tap: move %s into netns %s: %w", tmp, cfg.NetNS, err))
+		}
+		where = inside
+		if link, err = inside.LinkByName(tmp); err != nil {
+			return fail(fmt.Errorf("tap: find %s in netns %s: %w", tmp, cfg.NetNS, err))
+		}
+	}
+	if err := inside.LinkSetName(link, cfg.Name); err != nil {
+		if errors.Is(err, syscall.EEXIST) {
+			return fail(cfg.existsError())
+		}
+		return fail(fmt.Errorf("tap: rename %s to %s in netns %s: %w", tmp, cfg.Name, nsLabel(cfg.NetNS), err))
+	}
+	name = cfg.Name
+	if err := configure(inside, cfg); err != nil {
+		return fail(err)
+	}
+	return &TAP{ifce: ifce, name: cfg.Name, netns: cfg.NetNS}, nil
+}
+
+// Open re-attaches to the existing persistent TAP called cfg.Name inside
+// cfg.NetNS, for example after an agent restart. It opens /dev/net/tun on a
+// thread that has entered the namespace (TUNSETIFF looks the name up in the
+// opener's namespace), then re-applies cfg.MAC, cfg.MTU and cfg.Addr where
+// they differ and sets the link up. An address the interface has besides
+// cfg.Addr is left alone.
+//
+// It fails if there is no TAP called cfg.Name in cfg.NetNS, or if another
+// process holds it open. On failure the device is left as it was.
+func Open(cfg Config) (*TAP, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	target, err := openNS(cfg.NetNS)
+	if err != nil {
+		return nil, fmt.Errorf("tap: open netns %s: %w", nsLabel(cfg.NetNS), err)
+	}
+	defer target.Close()
+	inside, err := netlink.NewHandleAt(target)
+	if err != nil {
+		return nil, fmt.Errorf("tap: netlink in netns %s: %w", nsLabel(cfg.NetNS), err)
+	}
+	defer inside.Close()
+	link, err := inside.LinkByName(cfg.Name)
+	if isLinkNotFound(err) {
+		return nil, fmt.Errorf("tap: open: no interface %s in netns %s: create it first", cfg.Name, nsLabel(cfg.NetNS))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tap: look up %s in netns %s: %w", cfg.Name, nsLabel(cfg.NetNS), err)
+	}
+	if link.Type() != "tuntap" {
+		return nil, fmt.Errorf("tap: open: %s in netns %s is a %s device, not a TAP", cfg.Name, nsLabel(cfg.NetNS), link.Type())
+	}
+
+	var ifce *water.Interface
+	open := func() error {
+		var err error
+		ifce, err = water.New(water.Config{
+			DeviceType:             water.TAP,
+			PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name, Persist: true},
+		})
+		return err
+	}
+	if cfg.NetNS == "" {
+		err = open()
+	} else {
+		err = inNS(target, open)
+	}
+	if errors.Is(err, syscall.EBUSY) {
+		return nil, fmt.Errorf("tap: open %s in netns %s: device busy: another process (a second agent?) holds it", cfg.Name, nsLabel(cfg.NetNS))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tap: open %s in netns %s: %w", cfg.Name, nsLabel(cfg.NetNS), err)
+	}
+	if err := configure(inside, cfg); err != nil {
+		ifce.Close()
+		return nil, err
+	}
+	return &TAP{ifce: ifce, name: cfg.Name, netns: cfg.NetNS}, nil
+}
+
+// configure applies cfg.MAC, cfg.MTU and cfg.Addr to the link cfg.Name
+// where they differ, through the netlink handle h of its namespace, and
+// sets the link up.
+func configure(h *netlink.Handle, cfg Config) error {
+	link, err := h.LinkByName(cfg.Name)
+	if err != nil {
+		return fmt.Errorf("tap: look up %s in netns %s: %w", cfg.Name, nsLabel(cfg.NetNS), err)
+	}
+	attrs := link.Attrs()
+	if cfg.MAC != nil && attrs.HardwareAddr.String() != cfg.MAC.String() {
+		if err := h.LinkSetHardwareAddr(link, cfg.MAC); err != nil {
+			return fmt.Errorf("tap: set MAC %s on %s: %w", cfg.MAC, cfg.Name, err)
+		}
+	}
+	if cfg.MTU != 0 && attrs.MTU != cfg.MTU {
+		if err := h.LinkSetMTU(link, cfg.MTU); err != nil {
+			return fmt.Errorf("tap: set MTU %d on %s: %w", cfg.MTU, cfg.Name, err)
+		}
+	}
+	if cfg.Addr.IsValid() {
+		addrs, err := h.AddrList(link, netlink.FAMILY_V4)
+		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return fmt.Errorf("tap: list addresses of %s: %w", cfg.Name, err)
+		}
+		if !hasAddr(addrs, cfg.Addr) {
+			a := &netlink.Addr{IPNet: &net.IPNet{
+				IP:   cfg.Addr.Addr().AsSlice(),
+				Mask: net.CIDRMask(cfg.Addr.Bits(), 32),
+			}}
+			if err := h.AddrAdd(link, a); err != nil {
+				return fmt.Errorf("tap: add address %s to %s: %w", cfg.Addr, cfg.Name, err)
+			}
+		}
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("tap: set %s up: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// hasAddr reports whether addrs contains p with the same prefix length.
+func hasAddr(addrs []netlink.Addr, p netip.Prefix) bool {
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		bits, _ := a.Mask.Size()
+		if ok && ip.Unmap() == p.Addr() && bits == p.Bits() {
+			return true
+		}
+	}
+	return false
+}
+
+// Delete removes the TAP called name from the namespace at netnsPath ("" is
+// the caller's own namespace). Its endpoint loses the interface. It is not
+// an error if the interface or the namespace is already gone; it is an
+// error if name is some other kind of device.
+func Delete(netnsPath, name string) error {
+	if err := validName(name); err != nil {
+		return err
+	}
+	ns, err := openNS(netnsPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("tap: open netns %s: %w", nsLabel(netnsPath), err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("tap: netlink in netns %s: %w", nsLabel(netnsPath), err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(name)
+	if isLinkNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("tap: look up %s in netns %s: %w", name, nsLabel(netnsPath), err)
+	}
+	if link.Type() != "tuntap" {
+		return fmt.Errorf("tap: delete: %s in netns %s is a %s device, not a TAP: not deleting it", name, nsLabel(netnsPath), link.Type())
+	}
+	if err := h.LinkDel(link); err != nil && !errors.Is(err, syscall.ENODEV) {
+		return fmt.Errorf("tap: delete %s in netns %s: %w", name, nsLabel(netnsPath), err)
+	}
+	return nil
+}
+
+// CheckTUN reports, with a hint at the fix, why TAP devices cannot be used
+// here: /dev/net/tun missing or not openable, or the process not root.
+// It returns nil when Create should work.
+func CheckTUN() error {
+	if _, err := os.Stat(tunPath); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("tap: %s is missing: load the tun module ('modprobe tun') or pass the device into the container", tunPath)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("tap: not running as root: TAP devices and network namespaces need root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run with sudo")
+	}
+	// Opening the clone device creates nothing until TUNSETIFF.
+	f, err := os.OpenFile(tunPath, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("tap: cannot open %s: %w: check the device permissions and the container's device rules", tunPath, err)
+	}
+	return f.Close()
+}
+
+// Read copies the next frame the endpoint sent into frame and returns its
+// length. A frame longer than frame is truncated. After Close it returns an
+// error wrapping os.ErrClosed; once the device is gone, one wrapping ErrGone.
+func (t *TAP) Read(frame []byte) (int, error) {
+	n, err := t.ifce.Read(frame)
+	if err != nil {
+		return n, t.wrap("read", err)
+	}
+	return n, nil
+}
+
+// Write delivers one whole frame to the endpoint. Errors wrap os.ErrClosed
+// after Close and ErrGone once the device is gone.
+func (t *TAP) Write(frame []byte) (int, error) {
+	n, err := t.ifce.Write(frame)
+	if err != nil {
+		return n, t.wrap("write", err)
+	}
+	return n, nil
+}
+
+// Name returns the interface name inside the endpoint's namespace.
+func (t *TAP) Name() string { return t.name }
+
+// NetNS returns the path of the namespace the device lives in ("" for the
+// caller's own namespace), as given in Config.
+func (t *TAP) NetNS() string { return t.netns }
+
+// Close releases the file descriptor; the persistent device stays in its
+// namespace (see Delete). A Read blocked in another goroutine returns an
+// error wrapping os.ErrClosed.
+func (t *TAP) Close() error {
+	if err := t.ifce.Close(); err != nil {
+		return fmt.Errorf("tap: close %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// wrap adds the operation and device name to err and marks the errors that
+// mean the device no longer exists with ErrGone. The kernel answers EBADFD
+// once the device was unregistered (its namespace deleted); EIO and ENXIO
+// are the answers of older kernels to the same situation.
+func (t *TAP) wrap(op string, err error) error {
+	if errors.Is(err, syscall.EBADFD) || errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENXIO) {
+		return fmt.Errorf("tap: %s %s: %w: %w", op, t.name, ErrGone, err)
+	}
+	return fmt.Errorf("tap: %s %s: %w", op, t.name, err)
+}
+
+// validate checks cfg and returns a one-line error naming the problem.
+func (cfg Config) validate() error {
+	if err := validName(cfg.Name); err != nil {
+		return err
+	}
+	if cfg.MAC != nil {
+		if len(cfg.MAC) != 6 {
+			return fmt.Errorf("tap: MAC %s is not a 6-byte Ethernet address", cfg.MAC)
+		}
+		if cfg.MAC[0]&1 != 0 {
+			return fmt.Errorf("tap: MAC %s is a multicast address: use a unicast one (first byte even)", cfg.MAC)
+		}
+	}
+	if cfg.MTU < 0 {
+		return fmt.Errorf("tap: MTU %d is negative: use 0 for the kernel default", cfg.MTU)
+	}
+	if cfg.Addr.IsValid() && !cfg.Addr.Addr().Is4() {
+		return fmt.Errorf("tap: address %s is not IPv4 with a prefix length such as 10.1.0.2/24", cfg.Addr)
+	}
+	return nil
+}
+
+// existsError is the error for a cfg.Name already taken in cfg.NetNS.
+func (cfg Config) existsError() error {
+	return fmt.Errorf("interface %s already exists in netns %s: choose another --ifname", cfg.Name, nsLabel(cfg.NetNS))
+}
+
+// validName checks an interface name the way the kernel does.
+func validName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("tap: empty interface name: give one such as eth0")
+	case len(name) > 15:
+		return fmt.Errorf("tap: interface name %q is longer than 15 bytes: choose a shorter one", name)
+	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n"):
+		return fmt.Errorf("tap: invalid interface name %q: use letters, digits, '-', '_' or '.'", name)
+	}
+	return nil
+}
+
+// tempName returns a fresh name for a device before it is moved and renamed.
+func tempName() (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("tap: random name: %w", err)
+	}
+	return "vxt" + hex.EncodeToString(b[:]), nil
+}
+
+// nsLabel names a namespace path in messages.
+func nsLabel(path string) string {
+	if path == "" {
+		return "(own)"
+	}
+	return path
+}
+
+// isLinkNotFound reports whether err says the link does not exist.
+func isLinkNotFound(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf)
+}
