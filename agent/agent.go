@@ -230,7 +230,7 @@ func (a *Agent) catchUp(d time.Duration) {
 // addresses: a new cluster's first host adds itself, a joining host asks a
 // member, and a restarted host updates its entry if its addresses changed.
 func (a *Agent) register() error {
-	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(a.ctx, 20*time.Second)
 	defer cancel()
 	if len(a.cfg.Join) > 0 {
 		return a.join(ctx)

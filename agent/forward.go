@@ -92,7 +92,7 @@ func (a *Agent) onLeader(ctx context.Context, path string, in, out any, local fu
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %v", raftstore.ErrNoQuorum, err)
+			return fmt.Errorf("%w (last error: %v)", raftstore.ErrNoQuorum, err)
 		}
 		if !retryable(err) {
 			return err
@@ -100,7 +100,7 @@ func (a *Agent) onLeader(ctx context.Context, path string, in, out any, local fu
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", raftstore.ErrNoQuorum, last)
+			return fmt.Errorf("%w (last error: %v)", raftstore.ErrNoQuorum, last)
 		case <-time.After(150 * time.Millisecond):
 		}
 	}

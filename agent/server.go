@@ -143,7 +143,6 @@ func reply(w http.ResponseWriter, v any, err error) {
 		code = http.StatusMisdirectedRequest
 	case errors.Is(err, raftstore.ErrNoQuorum):
 		code = http.StatusServiceUnavailable
-		err = fmt.Errorf("write refused: no quorum (this host cannot reach a majority of the voters; try again when the cluster is healthy): %v", err)
 	case errors.As(err, &se):
 		code = se.Code
 	}
