@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	os.Chmod(dir, 0o755) // the not-root tests run it as nobody
 	binary = filepath.Join(dir, "vxswitch")
 	out, err := exec.Command("go", "build", "-o", binary, "vxswitch/cmd/vxswitch").CombinedOutput()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,6 +112,39 @@ func TestOverlay(t *testing.T) {
 		}
 	})
 
+	t.Run("MAC behind an endpoint is announced through raft", func(t *testing.T) {
+		// A macvlan inside c1 is a second MAC behind c1's TAP, like a VM or
+		// a bridge in the container.
+		run(t, c1.NS, "ip", "link", "add", "link", "eth0", "name", "mv0", "address", "02:aa:00:00:00:01", "type", "macvlan", "mode", "bridge")
+		run(t, c1.NS, "ip", "addr", "add", "10.20.0.200/24", "dev", "mv0")
+		run(t, c1.NS, "ip", "link", "set", "mv0", "up")
+		run(t, c1.NS, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-I", "10.20.0.200", c2.IP.String())
+		eventually(t, 5*time.Second, "h3 forwards to the learned MAC from raft", func() error {
+			var es []api.FDBEntry
+			if err := h3.Client().Get(context.Background(), "/v1/fdb?network=web", &es); err != nil {
+				return err
+			}
+			for _, e := range es {
+				if e.MAC == "02:aa:00:00:00:01" && e.Origin == "raft" && e.Host == "h1" {
+					return nil
+				}
+			}
+			return fmt.Errorf("h3's fdb has no raft entry for 02:aa:00:00:00:01 on h1: %v", es)
+		})
+		var es []api.FDBEntry
+		if err := h1.Client().Get(context.Background(), "/v1/fdb?network=web", &es); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range es {
+			found = found || (e.MAC == "02:aa:00:00:00:01" && e.Origin == "learned" && e.Port == "c1")
+		}
+		if !found {
+			t.Errorf("h1's fdb has no learned entry for the macvlan on port c1: %v", es)
+		}
+		ping(t, c3.NS, "10.20.0.200", 2)
+	})
+
 	t.Run("kernel vxlan peer", func(t *testing.T) {
 		kh := c.Net.Hosts[3]
 		var n api.Network
@@ -182,6 +216,27 @@ func TestOverlay(t *testing.T) {
 	})
 
 	t.Run("CLI", func(t *testing.T) { testCLI(t, c) })
+	t.Run("not root", func(t *testing.T) { testNotRoot(t, c) })
+}
+
+// testNotRoot runs the CLI as an unprivileged user: the socket refuses it,
+// and the agent refuses to start, each with an error that says why.
+func testNotRoot(t *testing.T, c *lab.Cluster) {
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--socket", c.Agents[0].Socket, "members"}, "run as root"},
+		{[]string{"agent", "--name", "x", "--advertise", "127.0.0.1", "--data-dir", "/tmp/x"}, "must run as root"},
+	} {
+		cmd := exec.Command(binary, tc.args...)
+		cmd.SysProcAttr = nobody
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("as nobody: vxswitch %s = %v %q, want an error mentioning %q", strings.Join(tc.args, " "), err, out, tc.want)
+		}
+	}
 }
 
 // testCLI checks listings and the errors people get for bad input.
