@@ -87,11 +87,12 @@ func (c *Config) check() error {
 // Agent is one running host. Create it with Start; stop it with Close. All
 // methods are safe for concurrent use.
 type Agent struct {
-	cfg   Config
-	log   *slog.Logger
-	store *raftstore.Store
-	sw    *vswitch.Switch
-	conn  *vxlan.Conn
+	cfg    Config
+	log    *slog.Logger
+	store  *raftstore.Store
+	sw     *vswitch.Switch
+	conn   *vxlan.Conn
+	prober *prober
 
 	underlayMTU int
 	mtuSource   string
@@ -163,6 +164,13 @@ func (a *Agent) open() error {
 			a.log.Error("underlay receive loop stopped", "err", err)
 		}
 	}()
+
+	a.prober, err = newProber(netip.AddrPortFrom(a.cfg.Advertise, uint16(a.cfg.APIPort)))
+	if err != nil {
+		return err
+	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.prober.serve() }()
 
 	a.store, err = raftstore.Open(raftstore.Config{
 		ID:        a.cfg.Name,
@@ -305,6 +313,9 @@ func (a *Agent) Close() error {
 		}
 		if a.conn != nil {
 			a.conn.Close()
+		}
+		if a.prober != nil {
+			a.prober.close()
 		}
 		if a.store != nil {
 			if err := a.store.Close(); err != nil {

@@ -44,6 +44,7 @@ func (a *Agent) serve() error {
 	local.HandleFunc("POST /v1/vteps/remove", a.handleVTEPRemove)
 	local.HandleFunc("GET /v1/fdb", a.handleFDB)
 	local.HandleFunc("GET /v1/stats", a.handleStats)
+	local.HandleFunc("GET /v1/mtu", a.handleMTU)
 
 	if err := os.MkdirAll(filepath.Dir(a.cfg.Socket), 0o755); err != nil {
 		return fmt.Errorf("agent: create socket dir: %w", err)

@@ -163,3 +163,33 @@ type Stats struct {
 	CsumCompleted uint64            `json:"csum_completed"`
 	Drops         map[string]uint64 `json:"drops"`
 }
+
+// MTUReport explains a host's MTU numbers: the underlay MTU and where it
+// was found, the VXLAN overhead, the endpoint MTU of each network, and the
+// path MTU to each peer host measured just now with DF probes.
+type MTUReport struct {
+	Host        string `json:"host"`
+	UnderlayMTU int    `json:"underlay_mtu"`
+	Source      string `json:"source"`
+	// Overhead is what VXLAN adds to an inner IP packet: inner Ethernet 14
+	// + VXLAN 8 + UDP 8 + outer IPv4 20.
+	Overhead    int          `json:"overhead"`
+	EndpointMTU int          `json:"endpoint_mtu"`
+	Networks    []NetworkMTU `json:"networks"`
+	Peers       []PeerMTU    `json:"peers"`
+}
+
+// NetworkMTU is the endpoint MTU of one network on this host.
+type NetworkMTU struct {
+	Name        string `json:"name"`
+	Asked       int    `json:"asked"`
+	EndpointMTU int    `json:"endpoint_mtu"`
+}
+
+// PeerMTU is the path MTU to one peer host.
+type PeerMTU struct {
+	Host    string     `json:"host"`
+	VTEP    netip.Addr `json:"vtep"`
+	PathMTU int        `json:"path_mtu"` // 0 = no probe got through
+	Warning string     `json:"warning,omitempty"`
+}

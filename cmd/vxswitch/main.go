@@ -50,6 +50,7 @@ func newApp() *cli.App {
 			vtepCommand(),
 			statsCommand(),
 			statusCommand(),
+			mtuCommand(),
 			labCommand(),
 		},
 		HideHelpCommand: true,

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+
+	"github.com/urfave/cli/v2"
+
+	"vxswitch/api"
+)
+
+func mtuCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mtu",
+		Usage:     "explain this host's MTU numbers and probe the path MTU to every peer host",
+		ArgsUsage: "[NETWORK]",
+		Flags:     []cli.Flag{outputFlag},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := ctx(c)
+			defer cancel()
+			var r api.MTUReport
+			if err := client(c).Get(ctx, "/v1/mtu?network="+url.QueryEscape(c.Args().First()), &r); err != nil {
+				return err
+			}
+			return printOut(c, r, func(w io.Writer) { writeMTU(w, r) })
+		},
+	}
+}
+
+// writeMTU explains an MTU report for a person.
+func writeMTU(w io.Writer, r api.MTUReport) {
+	fmt.Fprintf(w, "host %s: underlay MTU %d (%s)\n\n", r.Host, r.UnderlayMTU, r.Source)
+	fmt.Fprintf(w, "VXLAN wraps every inner IP packet in %d bytes before it meets the underlay MTU:\n", r.Overhead)
+	row(w, "  inner Ethernet header", 14, "the endpoint's frame travels whole")
+	row(w, "  VXLAN header", 8, "flags + 24-bit VNI (RFC 7348)")
+	row(w, "  outer UDP header", 8, "destination port 4789")
+	row(w, "  outer IPv4 header", 20, "40 with an IPv6 underlay")
+	row(w, "  total", r.Overhead, "")
+	fmt.Fprintf(w, "\nendpoint MTU = %d - %d = %d\n", r.UnderlayMTU, r.Overhead, r.EndpointMTU)
+	for _, n := range r.Networks {
+		note := ""
+		if n.Asked > 0 && n.Asked < r.EndpointMTU {
+			note = fmt.Sprintf(" (lowered by network create --mtu %d)", n.Asked)
+		}
+		fmt.Fprintf(w, "  network %s: endpoint MTU %d%s\n", n.Name, n.EndpointMTU, note)
+	}
+	fmt.Fprintf(w, "\npath MTU to each peer host, probed now with DF set:\n")
+	if len(r.Peers) == 0 {
+		fmt.Fprintln(w, "  (no other hosts)")
+	}
+	for _, p := range r.Peers {
+		status := "ok"
+		if p.Warning != "" {
+			status = "WARNING: " + p.Warning
+		}
+		fmt.Fprintf(w, "  %-8s %-15s %5d  %s\n", p.Host, p.VTEP, p.PathMTU, status)
+	}
+}
