@@ -1,0 +1,155 @@
+package resolver
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Network is one overlay network as the resolver sees it. The zero value
+// has no name, and NewTable ignores networks without a name.
+type Network struct {
+	Name     string       // network name, e.g. "web"; endpoints answer as NAME.web
+	VNI      uint32       // the VXLAN network identifier queries arrive with
+	Subnet   netip.Prefix // PTR queries for addresses inside it are answered here
+	Resolver netip.Addr   // the network's resolver address; its PTR is resolver.NAME
+}
+
+// Record is one endpoint: a name, the network it is attached to, its
+// address and optional extra names. The zero value names nothing and is
+// ignored by NewTable.
+type Record struct {
+	Name    string     // endpoint name, unique in the cluster
+	Network string     // name of the network the endpoint is attached to
+	IP      netip.Addr // the endpoint's address in that network
+	Aliases []string   // extra names, answered like Name
+}
+
+// Name is one name a network answers, as listed by Server.Names.
+type Name struct {
+	Name    string     // fully qualified name without the trailing dot, e.g. "api.web"
+	Network string     // the network the name belongs to
+	IP      netip.Addr // the address the name resolves to
+	Kind    string     // "name" for an endpoint's own name, "alias" for an alias
+}
+
+// Table is an immutable index of networks and their names. Build one with
+// NewTable and hand it to Server.SetTable; never change it afterwards, so
+// any number of goroutines may read it without locks. A nil *Table holds
+// no networks.
+type Table struct {
+	byVNI  map[uint32]*zone
+	byName map[string]*zone
+}
+
+// zone is everything one network answers.
+type zone struct {
+	net    Network
+	origin string                  // lower-case "web."
+	addrs  map[string][]netip.Addr // lower-case fqdn ("api." and "api.web.") -> addresses, sorted
+	ptrs   map[string]string       // reverse name ("4.0.0.10.in-addr.arpa.") -> target ("api.web.")
+	names  []Name                  // sorted by Name
+}
+
+// NewTable indexes networks by VNI and by name and attaches every record to
+// its network. Names are compared case-insensitively (RFC 4343), so they
+// are stored in lower case. Networks without a name are ignored, and so are
+// records whose network is not in nets or that have no name or no valid
+// address. When two networks share a
+// VNI or a name, the later one wins.
+func NewTable(nets []Network, recs []Record) *Table {
+	t := &Table{
+		byVNI:  make(map[uint32]*zone, len(nets)),
+		byName: make(map[string]*zone, len(nets)),
+	}
+	for _, n := range nets {
+		n.Name = strings.TrimSuffix(strings.ToLower(n.Name), ".")
+		if n.Name == "" {
+			continue
+		}
+		z := &zone{
+			net:    n,
+			origin: dns.Fqdn(n.Name),
+			addrs:  make(map[string][]netip.Addr),
+			ptrs:   make(map[string]string),
+		}
+		if n.Resolver.IsValid() {
+			if rev, err := dns.ReverseAddr(n.Resolver.String()); err == nil {
+				z.ptrs[rev] = "resolver." + z.origin
+			}
+		}
+		t.byVNI[n.VNI] = z
+		t.byName[n.Name] = z
+	}
+	for _, r := range recs {
+		z := t.byName[strings.ToLower(r.Network)]
+		if z == nil || r.Name == "" || !r.IP.IsValid() {
+			continue
+		}
+		z.add(r.Name, r.IP, "name")
+		for _, a := range r.Aliases {
+			if a != "" {
+				z.add(a, r.IP, "alias")
+			}
+		}
+		if z.net.Subnet.Contains(r.IP) {
+			if rev, err := dns.ReverseAddr(r.IP.String()); err == nil {
+				z.ptrs[rev] = strings.ToLower(dns.Fqdn(r.Name)) + z.origin
+			}
+		}
+	}
+	for _, z := range t.byName {
+		for _, addrs := range z.addrs {
+			sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+		}
+		sort.Slice(z.names, func(i, j int) bool {
+			if z.names[i].Name != z.names[j].Name {
+				return z.names[i].Name < z.names[j].Name
+			}
+			return z.names[i].IP.Less(z.names[j].IP)
+		})
+	}
+	return t
+}
+
+// add makes name answer ip in z, both as "name." and as "name.network.".
+func (z *zone) add(name string, ip netip.Addr, kind string) {
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	for _, fqdn := range []string{name + ".", name + "." + z.origin} {
+		z.addrs[fqdn] = appendNew(z.addrs[fqdn], ip)
+	}
+	z.names = append(z.names, Name{Name: name + "." + z.net.Name, Network: z.net.Name, IP: ip, Kind: kind})
+}
+
+// appendNew appends ip to addrs unless it is already there.
+func appendNew(addrs []netip.Addr, ip netip.Addr) []netip.Addr {
+	for _, a := range addrs {
+		if a == ip {
+			return addrs
+		}
+	}
+	return append(addrs, ip)
+}
+
+// zoneByVNI returns the network with that VNI, or nil.
+func (t *Table) zoneByVNI(vni uint32) *zone {
+	if t == nil {
+		return nil
+	}
+	return t.byVNI[vni]
+}
+
+// zoneByName returns the network with that name (any case), or nil.
+func (t *Table) zoneByName(name string) *zone {
+	if t == nil {
+		return nil
+	}
+	return t.byName[strings.ToLower(name)]
+}
+
+// isNetwork reports whether label is the name of any network in t.
+func (t *Table) isNetwork(label string) bool {
+	return t.zoneByName(label) != nil
+}
