@@ -24,6 +24,7 @@ import (
 
 	"vxswitch/api"
 	"vxswitch/raftstore"
+	"vxswitch/resolver"
 	vswitch "vxswitch/switch"
 	"vxswitch/vxlan"
 )
@@ -44,7 +45,9 @@ type Config struct {
 	// UnderlayMTU overrides the MTU detected on the advertised address's
 	// interface; 0 = detect.
 	UnderlayMTU int
-	Logger      *slog.Logger
+	// NoClampMSS turns off clamping the MSS of TCP SYNs to the endpoint MTU.
+	NoClampMSS bool
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -93,6 +96,7 @@ type Agent struct {
 	sw     *vswitch.Switch
 	conn   *vxlan.Conn
 	prober *prober
+	dns    *resolver.Server
 
 	underlayMTU int
 	mtuSource   string
@@ -156,7 +160,11 @@ func (a *Agent) open() error {
 	if err != nil {
 		return fmt.Errorf("agent: open underlay socket: %w", err)
 	}
-	a.sw = vswitch.New(vswitch.Config{Underlay: a.conn, Port: a.cfg.VXLANPort, Logger: a.log})
+	a.dns = resolver.New(resolver.Config{Logger: a.log})
+	a.sw = vswitch.New(vswitch.Config{
+		Underlay: a.conn, Port: a.cfg.VXLANPort, Logger: a.log,
+		DNS: a.dns, NoClampMSS: a.cfg.NoClampMSS,
+	})
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -101,7 +101,15 @@ func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint
 		a.undoAttach(ep.Name)
 		return api.Endpoint{}, err
 	}
-	return a.apiEndpoint(a.store.State(), ep), nil
+	out := a.apiEndpoint(a.store.State(), ep)
+	if path := resolvConfPath(ep.NetNS); path != "" {
+		if err := writeResolvConf(path, n); err != nil {
+			a.log.Warn("endpoint attached, but names will not resolve by default in it", "endpoint", ep.Name, "err", err)
+		} else {
+			out.ResolvConf = path
+		}
+	}
+	return out, nil
 }
 
 // freeMAC returns the endpoint's stable MAC, or the next salted one if
@@ -220,6 +228,9 @@ func (a *Agent) reconcile() {
 		}
 		if err := tap.Delete(p.ep.NetNS, p.ep.IfName); err != nil {
 			a.log.Warn("delete TAP of detached endpoint", "endpoint", name, "err", err)
+		}
+		if path := resolvConfPath(p.ep.NetNS); path != "" {
+			removeResolvConf(path)
 		}
 		delete(a.ports, name)
 	}

@@ -119,7 +119,7 @@ func (a *Agent) apiEndpoint(st *raftstore.State, e raftstore.Endpoint) api.Endpo
 	n := st.Networks[e.Network]
 	return api.Endpoint{
 		Name: e.Name, Network: e.Network, Host: e.Host, MAC: e.MAC, IP: e.IP, Prefix: n.Subnet.Bits(),
-		NetNS: e.NetNS, IfName: e.IfName, MTU: a.endpointMTU(n), Aliases: e.Aliases,
+		NetNS: e.NetNS, IfName: e.IfName, MTU: a.endpointMTU(n), Aliases: e.Aliases, Resolver: n.Resolver,
 	}
 }
 
@@ -205,5 +205,8 @@ func apiStats(s vswitch.Stats) api.Stats {
 		RxFrames: s.RxFrames, TxFrames: s.TxFrames, RxBytes: s.RxBytes, TxBytes: s.TxBytes,
 		EncapFrames: s.EncapFrames, DecapFrames: s.DecapFrames, FloodCopies: s.FloodCopies,
 		LocalSwitched: s.LocalSwitched, CsumCompleted: s.CsumCompleted, Drops: s.Drops,
+		ARPSuppressed: s.ARPSuppressed, ARPFlooded: s.ARPFlooded, GARPSent: s.GARPSent,
+		DNSQueries: s.DNSQueries, EchoReplies: s.EchoReplies, ICMPFragNeeded: s.ICMPFragNeeded,
+		ICMPv6TooBig: s.ICMPv6TooBig, Fragmented: s.Fragmented, MSSClamped: s.MSSClamped,
 	}
 }

@@ -27,6 +27,7 @@ func buildView(st *raftstore.State, self string, endpointMTU func(raftstore.Netw
 		vn := &vswitch.Network{
 			VNI: n.VNI, Name: n.Name, MTU: endpointMTU(n),
 			External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
+			Resolver: n.Resolver, ResolverMAC: resolverMAC(n.Name), Addrs: map[netip.Addr]vswitch.MAC{},
 		}
 		v.Networks[n.VNI] = vn
 		byName[n.Name] = vn
@@ -44,13 +45,19 @@ func buildView(st *raftstore.State, self string, endpointMTU func(raftstore.Netw
 	}
 	for _, e := range st.Endpoints {
 		n, h := byName[e.Network], st.Hosts[e.Host]
-		if n == nil || e.Host == self || !h.VTEP.IsValid() {
+		if n == nil {
+			continue
+		}
+		mac, err := vswitch.ParseMAC(e.MAC)
+		if err != nil {
+			continue
+		}
+		n.Addrs[e.IP] = mac
+		if e.Host == self || !h.VTEP.IsValid() {
 			continue
 		}
 		addFlood(n, h.VTEP)
-		if mac, err := vswitch.ParseMAC(e.MAC); err == nil {
-			n.Remote[mac] = h.VTEP
-		}
+		n.Remote[mac] = h.VTEP
 	}
 	for _, m := range st.MACs {
 		n, h := byName[m.Network], st.Hosts[m.Host]
@@ -73,7 +80,9 @@ func buildView(st *raftstore.State, self string, endpointMTU func(raftstore.Netw
 // refresh publishes a new view built from the current state and brings the
 // local ports in line with it.
 func (a *Agent) refresh() {
-	a.sw.SetView(buildView(a.store.State(), a.cfg.Name, a.endpointMTU))
+	st := a.store.State()
+	a.dns.SetTable(nameTable(st))
+	a.sw.SetView(buildView(st, a.cfg.Name, a.endpointMTU))
 	a.reconcile()
 }
 
@@ -104,4 +113,11 @@ func (a *Agent) waitState(ctx context.Context, ok func(*raftstore.State) bool) e
 		}
 	}
 	return nil
+}
+
+// resolverMAC is the MAC every host's switch answers for a network's
+// resolver address: the same on every host, so an endpoint's ARP cache stays
+// right wherever it moves.
+func resolverMAC(network string) vswitch.MAC {
+	return stableMAC(network, "resolver.", 0)
 }

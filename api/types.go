@@ -118,6 +118,10 @@ type Endpoint struct {
 	IfName  string     `json:"ifname"`
 	MTU     int        `json:"mtu,omitempty"`
 	Aliases []string   `json:"aliases,omitempty"`
+	// Resolver is the network's in-band DNS resolver address.
+	Resolver netip.Addr `json:"resolver"`
+	// ResolvConf is the resolv.conf written for a netns given by name.
+	ResolvConf string `json:"resolv_conf,omitempty"`
 }
 
 // VTEPRequest registers or removes an external VTEP of a network.
@@ -152,16 +156,25 @@ type FDBEntry struct {
 
 // Stats are a host's data-plane counters.
 type Stats struct {
-	RxFrames      uint64            `json:"rx_frames"`
-	TxFrames      uint64            `json:"tx_frames"`
-	RxBytes       uint64            `json:"rx_bytes"`
-	TxBytes       uint64            `json:"tx_bytes"`
-	EncapFrames   uint64            `json:"encap_frames"`
-	DecapFrames   uint64            `json:"decap_frames"`
-	FloodCopies   uint64            `json:"flood_copies"`
-	LocalSwitched uint64            `json:"local_switched"`
-	CsumCompleted uint64            `json:"csum_completed"`
-	Drops         map[string]uint64 `json:"drops"`
+	RxFrames       uint64            `json:"rx_frames"`
+	TxFrames       uint64            `json:"tx_frames"`
+	RxBytes        uint64            `json:"rx_bytes"`
+	TxBytes        uint64            `json:"tx_bytes"`
+	EncapFrames    uint64            `json:"encap_frames"`
+	DecapFrames    uint64            `json:"decap_frames"`
+	FloodCopies    uint64            `json:"flood_copies"`
+	LocalSwitched  uint64            `json:"local_switched"`
+	CsumCompleted  uint64            `json:"csum_completed"`
+	ARPSuppressed  uint64            `json:"arp_suppressed"`
+	ARPFlooded     uint64            `json:"arp_flooded"`
+	GARPSent       uint64            `json:"garp_sent"`
+	DNSQueries     uint64            `json:"dns_queries"`
+	EchoReplies    uint64            `json:"echo_replies"`
+	ICMPFragNeeded uint64            `json:"icmp_frag_needed"`
+	ICMPv6TooBig   uint64            `json:"icmpv6_too_big"`
+	Fragmented     uint64            `json:"fragmented"`
+	MSSClamped     uint64            `json:"mss_clamped"`
+	Drops          map[string]uint64 `json:"drops"`
 }
 
 // MTUReport explains a host's MTU numbers: the underlay MTU and where it
@@ -192,4 +205,19 @@ type PeerMTU struct {
 	VTEP    netip.Addr `json:"vtep"`
 	PathMTU int        `json:"path_mtu"` // 0 = no probe got through
 	Warning string     `json:"warning,omitempty"`
+}
+
+// DNSName is one name a network's resolver answers.
+type DNSName struct {
+	Name    string     `json:"name"`
+	Network string     `json:"network"`
+	IP      netip.Addr `json:"ip"`
+	Kind    string     `json:"kind"` // "name" or "alias"
+}
+
+// DNSLookup is the answer of the agent's resolver for one name.
+type DNSLookup struct {
+	Name    string       `json:"name"`
+	Network string       `json:"network"`
+	Addrs   []netip.Addr `json:"addrs"`
 }

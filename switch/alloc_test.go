@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 
@@ -75,5 +76,30 @@ func BenchmarkDecap(b *testing.B) {
 	b.SetBytes(int64(len(pkt)))
 	for b.Loop() {
 		s.HandleUnderlay(pkt, src)
+	}
+}
+
+// TestZeroAllocsWithNames checks that the checks for ARP, the resolver and
+// MSS clamping cost no allocation on plain unicast frames in both
+// directions.
+func TestZeroAllocsWithNames(t *testing.T) {
+	s, p, d, u := benchSwitch(t)
+	s.SetView(namesView(1450))
+	frame := tcpFrame(t, false, false, true, nil) // IPv4 TCP ACK macA -> macR
+	buf := make([]byte, vxlan.HeaderLen+len(frame))
+	copy(buf[vxlan.HeaderLen:], frame)
+	if allocs := testing.AllocsPerRun(1000, func() { s.fromPort(p, buf, len(frame)) }); allocs != 0 {
+		t.Errorf("TAP -> underlay allocates %v times per frame, want 0", allocs)
+	}
+	in := bytes.Clone(frame)
+	copy(in[0:6], macA[:])
+	copy(in[6:12], macR[:])
+	pkt := encap(100, in)
+	src := netip.AddrPortFrom(host2, vxlan.Port)
+	if allocs := testing.AllocsPerRun(1000, func() { s.HandleUnderlay(pkt, src) }); allocs != 0 {
+		t.Errorf("underlay -> TAP allocates %v times per frame, want 0", allocs)
+	}
+	if u.n < 1000 || d.writes < 1000 {
+		t.Fatalf("underlay got %d, port %d frames; want every frame", u.n, d.writes)
 	}
 }

@@ -15,10 +15,12 @@ const (
 	etherTypeVLAN = 0x8100 // IEEE 802.1Q
 )
 
-// fromPort forwards one frame read from the local port p. The frame is
+// fromPort handles one frame read from the local port p. The frame is
 // buf[vxlan.HeaderLen : vxlan.HeaderLen+n]; buf[:vxlan.HeaderLen] is
 // headroom where the VXLAN header is written for encapsulation, so the
-// frame is never copied. It does not allocate once the tables are warm.
+// frame is never copied. A frame too long for the network MTU goes to
+// oversize (mtu.go); every other one to forward. It does not allocate once
+// the tables are warm.
 func (s *Switch) fromPort(p *port, buf []byte, n int) {
 	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	s.stats.rxFrames.Add(1)
@@ -34,9 +36,19 @@ func (s *Switch) fromPort(p *port, buf []byte, n int) {
 		return
 	}
 	if tooLong(frame, nw.MTU) {
-		s.stats.drop(dropOversize)
+		s.oversize(p, v, nw, frame)
 		return
 	}
+	s.forward(p, v, nw, buf, n)
+}
+
+// forward switches one frame from the local port p that fits the network
+// MTU (buf and n as for fromPort): it learns the source MAC, answers what
+// the switch answers itself (ARP for known addresses, traffic to the
+// resolver), clamps the MSS of TCP SYNs, and sends the frame to a local
+// port, a VTEP, or floods it.
+func (s *Switch) forward(p *port, v *View, nw *Network, buf []byte, n int) {
+	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	now := s.now()
 	dst, src := MAC(frame[0:6]), MAC(frame[6:12])
 	if src != p.mac && !src.IsMulticast() && !src.IsZero() {
@@ -45,6 +57,10 @@ func (s *Switch) fromPort(p *port, buf []byte, n int) {
 			s.stats.drop(dropLearnCap) // counted, but the frame is still forwarded
 		}
 	}
+	if s.answerLocally(p, nw, frame) {
+		return
+	}
+	s.clamp(frame, nw)
 	ports := s.ports.Load()
 	if dst.IsMulticast() {
 		s.floodFromPort(ports, v, nw, p, buf, n)

@@ -23,11 +23,38 @@ type Stats struct {
 	// Drops counts dropped frames and refused learning by reason; only
 	// reasons with a non-zero count are present. The reasons are "short",
 	// "bad_flags", "reserved_bits", "unknown_vni", "not_member", "oversize",
-	// "no_port", "runt_inner", "learn_cap" and "write_error".
+	// "no_port", "runt_inner", "learn_cap", "write_error", "no_dns" (a DNS
+	// query while Config.DNS is nil) and "to_resolver" (a frame for the
+	// resolver that the switch does not answer, such as TCP).
 	Drops map[string]uint64
 	// CsumCompleted counts inner TCP/UDP checksums completed on frames from
 	// the underlay that carried only a partial (pseudo-header) checksum.
 	CsumCompleted uint64
+	// ARPSuppressed counts ARP requests from TAP ports answered by the
+	// switch itself (known endpoint or resolver address).
+	ARPSuppressed uint64
+	// ARPFlooded counts broadcast ARP requests from TAP ports that the
+	// switch could not answer and flooded.
+	ARPFlooded uint64
+	// GARPSent counts gratuitous ARPs written into TAP ports because an
+	// address's MAC changed between two views.
+	GARPSent uint64
+	// DNSQueries counts DNS queries passed to Config.DNS.
+	DNSQueries uint64
+	// EchoReplies counts ICMP echo replies sent for the resolver address.
+	EchoReplies uint64
+	// ICMPFragNeeded counts ICMP "fragmentation needed" messages sent back
+	// for oversize IPv4 packets with DF set (RFC 1191).
+	ICMPFragNeeded uint64
+	// ICMPv6TooBig counts ICMPv6 "packet too big" messages sent back for
+	// oversize IPv6 packets (RFC 4443 section 3.2).
+	ICMPv6TooBig uint64
+	// Fragmented counts oversize IPv4 packets without DF that the switch
+	// split into fragments (RFC 791); each fragment is then forwarded.
+	Fragmented uint64
+	// MSSClamped counts TCP SYN and SYN-ACK segments whose MSS option was
+	// lowered to fit the network MTU.
+	MSSClamped uint64
 }
 
 // dropReason indexes counters.drops.
@@ -44,6 +71,8 @@ const (
 	dropRuntInner
 	dropLearnCap
 	dropWriteError
+	dropNoDNS
+	dropToResolver
 	numDropReasons
 )
 
@@ -59,6 +88,8 @@ var dropNames = [numDropReasons]string{
 	dropRuntInner:  "runt_inner",
 	dropLearnCap:   "learn_cap",
 	dropWriteError: "write_error",
+	dropNoDNS:      "no_dns",
+	dropToResolver: "to_resolver",
 }
 
 // counters are the live counters; every field is updated atomically from
@@ -70,6 +101,15 @@ type counters struct {
 	floodCopies       atomic.Uint64
 	localSwitched     atomic.Uint64
 	csumCompleted     atomic.Uint64
+	arpSuppressed     atomic.Uint64
+	arpFlooded        atomic.Uint64
+	garpSent          atomic.Uint64
+	dnsQueries        atomic.Uint64
+	echoReplies       atomic.Uint64
+	icmpFragNeeded    atomic.Uint64
+	icmpv6TooBig      atomic.Uint64
+	fragmented        atomic.Uint64
+	mssClamped        atomic.Uint64
 	drops             [numDropReasons]atomic.Uint64
 }
 
@@ -86,7 +126,17 @@ func (c *counters) snapshot() Stats {
 		FloodCopies:   c.floodCopies.Load(),
 		LocalSwitched: c.localSwitched.Load(),
 		CsumCompleted: c.csumCompleted.Load(),
-		Drops:         make(map[string]uint64),
+		ARPSuppressed: c.arpSuppressed.Load(),
+		ARPFlooded:    c.arpFlooded.Load(),
+		GARPSent:      c.garpSent.Load(),
+		DNSQueries:    c.dnsQueries.Load(),
+		EchoReplies:   c.echoReplies.Load(),
+
+		ICMPFragNeeded: c.icmpFragNeeded.Load(),
+		ICMPv6TooBig:   c.icmpv6TooBig.Load(),
+		Fragmented:     c.fragmented.Load(),
+		MSSClamped:     c.mssClamped.Load(),
+		Drops:          make(map[string]uint64),
 	}
 	for i := range c.drops {
 		if n := c.drops[i].Load(); n != 0 {

@@ -51,6 +51,27 @@ type Config struct {
 	// Logger receives port lifecycle messages (never per-frame ones); nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// DNS answers DNS queries that endpoints send to their network's
+	// Resolver address (UDP port 53). nil means such queries are dropped and
+	// counted as "no_dns".
+	DNS DNSHandler
+	// NoClampMSS turns MSS clamping off. The zero value (false) means the
+	// MSS option of TCP SYN and SYN-ACK segments is lowered to fit the
+	// network MTU in both directions (mss.go).
+	NoClampMSS bool
+}
+
+// DNSHandler answers DNS queries that endpoints send to their network's
+// resolver address.
+//
+// ServeDNS is called on the data path of the querying port, so it must not
+// block for long. It calls reply at most once, either before returning or
+// later from another goroutine; query is a copy the handler may keep. The
+// switch wraps the answer in UDP, IPv4 and Ethernet headers and writes it
+// into the port the query came from, if that port still exists then. src is
+// the querier's address and UDP port; vni is its network.
+type DNSHandler interface {
+	ServeDNS(vni uint32, src netip.AddrPort, query []byte, reply func(answer []byte))
 }
 
 // Defaults applied by New for zero Config fields.
@@ -72,10 +93,15 @@ type Switch struct {
 	wireCap  int
 	now      func() time.Time
 	log      *slog.Logger
+	dns      DNSHandler
+	clampMSS bool
+
+	ipID atomic.Uint32 // IPv4 identification of packets the switch makes
 
 	view  atomic.Pointer[View]      // immutable; nil = no networks
 	ports atomic.Pointer[portTable] // immutable, copied on write under mu
 
+	viewMu sync.Mutex // serialises SetView
 	mu     sync.Mutex // serialises AddPort, RemovePort and Close
 	closed bool
 
@@ -97,6 +123,8 @@ func New(cfg Config) *Switch {
 		wireCap:  cfg.WireCap,
 		now:      cfg.Now,
 		log:      cfg.Logger,
+		dns:      cfg.DNS,
+		clampMSS: !cfg.NoClampMSS,
 	}
 	if s.udpPort == 0 {
 		s.udpPort = vxlan.Port
@@ -125,8 +153,16 @@ func New(cfg Config) *Switch {
 
 // SetView makes v the view of the data path with one atomic pointer swap.
 // v and everything it points to must not be modified afterwards. A nil v
-// means no networks.
-func (s *Switch) SetView(v *View) { s.view.Store(v) }
+// means no networks. For every endpoint address whose MAC differs between
+// the old and the new view of a network, it then writes a gratuitous ARP
+// into the local ports of that network (see announceChanges in arp.go).
+// Calls to SetView are serialised.
+func (s *Switch) SetView(v *View) {
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	old := s.view.Swap(v)
+	s.announceChanges(old, v)
+}
 
 // network returns the network of vni in view v, or nil.
 func (v *View) network(vni uint32) *Network {

@@ -62,7 +62,7 @@ func (s *Switch) HandleUnderlay(pkt []byte, src netip.AddrPort) {
 	ports := s.ports.Load()
 	if !dst.IsMulticast() {
 		if q := s.localPort(ports, vni, dst, now); q != nil {
-			s.completeChecksum(inner)
+			s.prepareInner(inner, nw)
 			s.writePort(q, inner)
 			return
 		}
@@ -81,18 +81,21 @@ func (s *Switch) HandleUnderlay(pkt []byte, src netip.AddrPort) {
 		s.stats.drop(dropNoPort)
 		return
 	}
-	s.completeChecksum(inner)
+	s.prepareInner(inner, nw)
 	for _, q := range local {
 		s.writePort(q, inner)
 	}
 	s.stats.floodCopies.Add(uint64(len(local)))
 }
 
-// completeChecksum completes a partial inner checksum and counts it.
-func (s *Switch) completeChecksum(frame []byte) {
+// prepareInner readies a frame from the underlay for the local ports: it
+// completes a partial inner checksum, then clamps the MSS of a TCP SYN (the
+// checksum must be whole before it is updated incrementally). Both count.
+func (s *Switch) prepareInner(frame []byte, nw *Network) {
 	if completePartialChecksum(frame) {
 		s.stats.csumCompleted.Add(1)
 	}
+	s.clamp(frame, nw)
 }
 
 // underlayBuffer is the size of the receive buffer of ServeUnderlay: the

@@ -26,9 +26,10 @@ type Network struct {
 	VNI uint32
 	// Name is the network's name, for people (FDB output).
 	Name string
-	// MTU is the endpoint MTU (inner IP MTU). Frames read from a TAP that are
-	// longer than MTU+14 bytes (+4 with an 802.1Q tag) are dropped as
-	// oversize. 0 means no limit is enforced.
+	// MTU is the endpoint MTU (inner IP MTU). A frame read from a TAP that
+	// is longer than MTU+14 bytes (+4 with an 802.1Q tag) is never forwarded
+	// as is: see Switch.oversize (mtu.go) for what happens to it. TCP SYNs
+	// get their MSS option clamped to fit it (mss.go). 0 means no limit.
 	MTU int
 	// Flood is the head-end replication list: the VTEPs of the other hosts
 	// that have endpoints in this network, plus its external VTEPs. Each
@@ -41,4 +42,19 @@ type Network struct {
 	External map[netip.Addr]bool
 	// Remote maps a MAC to the VTEP of the host where it lives.
 	Remote map[MAC]netip.Addr
+	// Resolver is the network's resolver address (the first usable address
+	// of its subnet). The switch answers ARP for it, DNS queries to it (UDP
+	// port 53, through Config.DNS) and ICMP echo requests to it, and never
+	// forwards frames sent to it. The zero Addr means no resolver.
+	Resolver netip.Addr
+	// ResolverMAC is the MAC address the switch answers ARP for Resolver
+	// with, and the source MAC of the frames it sends on the resolver's
+	// behalf. Frames to this MAC are never forwarded. Zero means none.
+	ResolverMAC MAC
+	// Addrs maps the IPv4 address of every endpoint of the network, on any
+	// host, to its MAC. ARP requests for these addresses are answered by the
+	// local switch instead of being flooded (arp.go), and when an address's
+	// MAC changes from one View to the next SetView sends a gratuitous ARP
+	// into the local ports. nil means no ARP suppression.
+	Addrs map[netip.Addr]MAC
 }

@@ -29,6 +29,7 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "api-port", Value: api.DefaultAPIPort, Usage: "TCP port for agent-to-agent API calls"},
 			&cli.IntFlag{Name: "voters", Value: 3, Usage: "how many hosts vote in Raft; later hosts join as non-voters"},
 			&cli.IntFlag{Name: "underlay-mtu", Usage: "MTU of the underlay (default: detected on the advertised address's interface)"},
+			&cli.BoolFlag{Name: "clamp-mss", Value: true, Usage: "lower the MSS of TCP SYNs to fit the endpoint MTU (--clamp-mss=false to turn off)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Action: runAgent,
@@ -64,6 +65,7 @@ func runAgent(c *cli.Context) error {
 		APIPort:     c.Int("api-port"),
 		Voters:      c.Int("voters"),
 		UnderlayMTU: c.Int("underlay-mtu"),
+		NoClampMSS:  !c.Bool("clamp-mss"),
 		Logger:      log,
 	})
 	if err != nil {

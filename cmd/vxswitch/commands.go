@@ -133,8 +133,13 @@ func attachCommand() *cli.Command {
 				return err
 			}
 			return printOut(c, e, func(w io.Writer) {
-				row(w, "NAME", "NETWORK", "IFNAME", "MAC", "IP", "MTU")
-				row(w, e.Name, e.Network, e.IfName, e.MAC, fmt.Sprintf("%s/%d", e.IP, e.Prefix), e.MTU)
+				row(w, "NAME", "NETWORK", "IFNAME", "MAC", "IP", "MTU", "RESOLVER")
+				row(w, e.Name, e.Network, e.IfName, e.MAC, fmt.Sprintf("%s/%d", e.IP, e.Prefix), e.MTU, e.Resolver)
+				if e.ResolvConf != "" {
+					fmt.Fprintf(w, "names: %s points at the resolver (try: ip netns exec %s getent hosts NAME)\n", e.ResolvConf, c.String("netns"))
+				} else {
+					fmt.Fprintf(w, "names: use nameserver %s, search %s, inside the namespace\n", e.Resolver, e.Network)
+				}
 			})
 		},
 	}
@@ -302,6 +307,15 @@ func statsCommand() *cli.Command {
 				row(w, "flood copies", s.FloodCopies)
 				row(w, "switched locally", s.LocalSwitched)
 				row(w, "checksums completed", s.CsumCompleted)
+				row(w, "ARP answered locally", s.ARPSuppressed)
+				row(w, "ARP flooded", s.ARPFlooded)
+				row(w, "gratuitous ARP sent", s.GARPSent)
+				row(w, "DNS queries", s.DNSQueries)
+				row(w, "resolver echo replies", s.EchoReplies)
+				row(w, "ICMP frag needed sent", s.ICMPFragNeeded)
+				row(w, "ICMPv6 too big sent", s.ICMPv6TooBig)
+				row(w, "IPv4 fragmented", s.Fragmented)
+				row(w, "TCP MSS clamped", s.MSSClamped)
 				for _, reason := range slices.Sorted(maps.Keys(s.Drops)) {
 					row(w, "dropped: "+reason, s.Drops[reason])
 				}

@@ -51,6 +51,7 @@ func newApp() *cli.App {
 			statsCommand(),
 			statusCommand(),
 			mtuCommand(),
+			dnsCommand(),
 			labCommand(),
 		},
 		HideHelpCommand: true,

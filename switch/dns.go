@@ -1,0 +1,167 @@
+package vswitch
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"sync/atomic"
+)
+
+// Ports and ICMP types of the traffic the switch answers for the resolver.
+const (
+	dnsPort         = 53
+	udpHdrLen       = 8
+	icmpHdrLen      = 8
+	icmpEchoReply   = 0
+	icmpEchoRequest = 8
+)
+
+// answerLocally handles the frames from the local port p that the switch
+// answers itself instead of forwarding, and reports whether it consumed
+// frame: ARP requests for known addresses (arp.go), and everything sent to
+// the network's resolver (by IPv4 address or by ResolverMAC), which never
+// goes to the overlay. Other frames cost a few comparisons and no
+// allocation.
+func (s *Switch) answerLocally(p *port, nw *Network, frame []byte) bool {
+	etherType, off, ok := l3(frame)
+	if !ok {
+		return false
+	}
+	switch etherType {
+	case etherTypeARP:
+		return s.arp(p, nw, frame, off)
+	case etherTypeIPv4:
+		if nw.Resolver.Is4() && len(frame) >= off+ipv4MinLen && addr4(frame[off+16:]) == nw.Resolver {
+			s.toResolver(p, nw, frame, off)
+			return true
+		}
+	}
+	if !nw.ResolverMAC.IsZero() && MAC(frame[0:6]) == nw.ResolverMAC {
+		s.stats.drop(dropToResolver)
+		return true
+	}
+	return false
+}
+
+// toResolver handles an IPv4 packet (at off in frame) from port p to the
+// resolver address: UDP to port 53 goes to the DNS handler, an ICMP echo
+// request is answered, anything else (TCP, fragments, other ports) is
+// dropped as "to_resolver".
+func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int) {
+	ip, ihl, ok := ipv4Packet(frame[off:])
+	if !ok || isFragment(ip) {
+		s.stats.drop(dropToResolver)
+		return
+	}
+	switch l4 := ip[ihl:]; {
+	case ip[9] == protoUDP && len(l4) >= udpHdrLen && binary.BigEndian.Uint16(l4[2:4]) == dnsPort:
+		s.dnsQuery(p, nw, frame, off, ip, l4)
+	case ip[9] == protoICMP && len(l4) >= icmpHdrLen && l4[0] == icmpEchoRequest && l4[1] == 0:
+		s.echoReply(p, nw, frame, off, ip, l4)
+	default:
+		s.stats.drop(dropToResolver)
+	}
+}
+
+// dnsQuery passes the DNS query in the UDP datagram udp (of the IPv4 packet
+// ip at off in frame, from port p) to the DNS handler, with a reply function
+// that sends the answer back to the querier.
+func (s *Switch) dnsQuery(p *port, nw *Network, frame []byte, off int, ip, udp []byte) {
+	ulen := int(binary.BigEndian.Uint16(udp[4:6]))
+	if ulen < udpHdrLen || ulen > len(udp) {
+		s.stats.drop(dropToResolver)
+		return
+	}
+	if s.dns == nil {
+		s.stats.drop(dropNoDNS)
+		return
+	}
+	srcMAC, ok := answerMAC(nw, frame)
+	if !ok {
+		s.stats.drop(dropToResolver)
+		return
+	}
+	s.stats.dnsQueries.Add(1)
+	querier := netip.AddrPortFrom(addr4(ip[12:16]), binary.BigEndian.Uint16(udp[0:2]))
+	l2 := make([]byte, off)
+	replyL2(l2, frame, off, srcMAC, etherTypeIPv4)
+	resolver := netip.AddrPortFrom(nw.Resolver, dnsPort)
+	name, vni := p.name, p.vni
+	var once atomic.Bool
+	reply := func(answer []byte) {
+		if once.CompareAndSwap(false, true) {
+			s.sendUDP(name, vni, l2, resolver, querier, answer)
+		}
+	}
+	s.dns.ServeDNS(vni, querier, bytes.Clone(udp[udpHdrLen:ulen]), reply)
+}
+
+// sendUDP writes a UDP datagram from src to dst carrying payload, behind
+// the Ethernet header l2, into the port called name if it still exists in
+// network vni. A datagram too long for the network MTU is fragmented.
+func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.AddrPort, payload []byte) {
+	q := s.ports.Load().byName[name]
+	if q == nil || q.vni != vni {
+		s.stats.drop(dropNoPort)
+		return
+	}
+	total := ipv4MinLen + udpHdrLen + len(payload)
+	if total > 0xffff {
+		s.stats.drop(dropOversize)
+		return
+	}
+	off := len(l2)
+	pkt := make([]byte, off+total)
+	copy(pkt, l2)
+	ip := pkt[off:]
+	putIPv4Header(ip, total, uint16(s.ipID.Add(1)), protoUDP, src.Addr(), dst.Addr())
+	udp := ip[ipv4MinLen:]
+	binary.BigEndian.PutUint16(udp[0:2], src.Port())
+	binary.BigEndian.PutUint16(udp[2:4], dst.Port())
+	binary.BigEndian.PutUint16(udp[4:6], uint16(len(udp)))
+	copy(udp[udpHdrLen:], payload)
+	pseudo := onesSum(ip[12:20], 0)
+	pseudo = addOnes(pseudo, protoUDP)
+	pseudo = addOnes(pseudo, uint16(len(udp)))
+	sum := ^onesSum(udp, pseudo)
+	if sum == 0 {
+		sum = 0xffff // RFC 768: a computed zero is sent as all ones
+	}
+	binary.BigEndian.PutUint16(udp[6:8], sum)
+
+	mtu := 0
+	if nw := s.view.Load().network(vni); nw != nil {
+		mtu = nw.MTU
+	}
+	if mtu <= 0 || total <= mtu {
+		s.writePort(q, pkt)
+		return
+	}
+	out := make([]byte, off+mtu)
+	if !fragmentIPv4(out, l2, ip, mtu, func(f []byte) { s.writePort(q, f) }) {
+		s.stats.drop(dropOversize)
+		return
+	}
+	s.stats.fragmented.Add(1)
+}
+
+// echoReply answers the ICMP echo request icmp (RFC 792) in the IPv4 packet
+// ip at off in frame from port p, sent to the resolver address, so that
+// `ping RESOLVER` works.
+func (s *Switch) echoReply(p *port, nw *Network, frame []byte, off int, ip, icmp []byte) {
+	srcMAC, ok := answerMAC(nw, frame)
+	if !ok {
+		s.stats.drop(dropToResolver)
+		return
+	}
+	total := ipv4MinLen + len(icmp)
+	out := make([]byte, off+total)
+	replyL2(out, frame, off, srcMAC, etherTypeIPv4)
+	putIPv4Header(out[off:], total, uint16(s.ipID.Add(1)), protoICMP, nw.Resolver, addr4(ip[12:16]))
+	r := out[off+ipv4MinLen:]
+	copy(r, icmp)
+	r[0], r[2], r[3] = icmpEchoReply, 0, 0
+	binary.BigEndian.PutUint16(r[2:4], ^onesSum(r, 0))
+	s.writePort(p, out)
+	s.stats.echoReplies.Add(1)
+}

@@ -1,0 +1,169 @@
+package vswitch
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"vxswitch/vxlan"
+)
+
+// tcpFrame builds an Ethernet/IP/TCP frame macA -> macR (IPv6 when v6)
+// with the given flags and options.
+func tcpFrame(t testing.TB, v6, syn, ack bool, opts []layers.TCPOption) []byte {
+	t.Helper()
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, SYN: syn, ACK: ack, Window: 64240, Options: opts}
+	e := &layers.Ethernet{DstMAC: net.HardwareAddr(macR[:]), SrcMAC: net.HardwareAddr(macA[:]), EthernetType: layers.EthernetTypeIPv4}
+	var ip gopacket.SerializableLayer
+	if v6 {
+		e.EthernetType = layers.EthernetTypeIPv6
+		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
+			SrcIP: netip.MustParseAddr("fd00::a").AsSlice(), DstIP: netip.MustParseAddr("fd00::20").AsSlice()}
+		tcp.SetNetworkLayerForChecksum(ip6)
+		ip = ip6
+	} else {
+		ip4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: ipA.AsSlice(), DstIP: ipR.AsSlice()}
+		tcp.SetNetworkLayerForChecksum(ip4)
+		ip = ip4
+	}
+	return serialize(t, e, ip, tcp)
+}
+
+func mssOpt(v uint16) layers.TCPOption {
+	return layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: binary.BigEndian.AppendUint16(nil, v)}
+}
+
+var nop = layers.TCPOption{OptionType: layers.TCPOptionKindNop, OptionLength: 1}
+
+// mssOf returns the MSS option of the TCP segment in frame, 0 if none.
+func mssOf(t *testing.T, frame []byte) uint16 {
+	t.Helper()
+	tcp := decode(t, frame).Layer(layers.LayerTypeTCP).(*layers.TCP)
+	for _, o := range tcp.Options {
+		if o.OptionType == layers.TCPOptionKindMSS {
+			return binary.BigEndian.Uint16(o.OptionData)
+		}
+	}
+	return 0
+}
+
+func TestMSSClampFromPort(t *testing.T) {
+	tests := []struct {
+		name    string
+		v6, ack bool
+		opts    []layers.TCPOption
+		noClamp bool
+		want    uint16
+		clamped uint64
+	}{
+		{"ipv4 syn", false, false, []layers.TCPOption{mssOpt(1460)}, false, 1410, 1},
+		{"ipv4 syn-ack", false, true, []layers.TCPOption{mssOpt(8960)}, false, 1410, 1},
+		{"ipv6 syn", true, false, []layers.TCPOption{mssOpt(1440)}, false, 1390, 1},
+		{"odd offset", false, false, []layers.TCPOption{nop, mssOpt(1460), nop, nop, nop}, false, 1410, 1},
+		{"after window scale", false, false, []layers.TCPOption{nop, {OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{7}}, mssOpt(0xffff)}, false, 1410, 1},
+		{"already small", false, false, []layers.TCPOption{mssOpt(1200)}, false, 1200, 0},
+		{"exactly the limit", false, false, []layers.TCPOption{mssOpt(1410)}, false, 1410, 0},
+		{"clamping off", false, false, []layers.TCPOption{mssOpt(1460)}, true, 1460, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newNamesWorld(t, Config{NoClampMSS: tt.noClamp}, 1450)
+			frame := tcpFrame(t, tt.v6, true, tt.ack, tt.opts)
+			w.fromPort(t, "a", frame)
+			sent := w.u.waitPackets(t, 1)
+			_, inner, err := vxlan.Decode(sent[0].pkt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mssOf(t, inner); got != tt.want {
+				t.Errorf("MSS %d, want %d", got, tt.want)
+			}
+			checkByOracle(t, inner) // the TCP checksum is right
+			if tt.clamped == 0 && !bytes.Equal(inner, frame) {
+				t.Error("frame changed although nothing was clamped")
+			}
+			if st := w.s.Stats(); st.MSSClamped != tt.clamped {
+				t.Errorf("MSSClamped = %d, want %d", st.MSSClamped, tt.clamped)
+			}
+		})
+	}
+}
+
+func TestMSSClampFromUnderlay(t *testing.T) {
+	w := newNamesWorld(t, Config{}, 1450)
+	frame := tcpFrame(t, false, true, true, []layers.TCPOption{mssOpt(1460)})
+	copy(frame[0:6], macA[:]) // to port a
+	copy(frame[6:12], macR[:])
+	w.fromUnderlay(host2, 100, frame)
+	got := onlyFrame(t, w.a.Written())
+	if mss := mssOf(t, got); mss != 1410 {
+		t.Errorf("MSS %d, want 1410", mss)
+	}
+	checkByOracle(t, got)
+	if st := w.s.Stats(); st.MSSClamped != 1 {
+		t.Errorf("MSSClamped = %d, want 1", st.MSSClamped)
+	}
+}
+
+func TestMSSNotClamped(t *testing.T) {
+	frag := tcpFrame(t, false, true, false, []layers.TCPOption{mssOpt(1460)})
+	frag[14+6] |= 0x20 // more fragments
+	tests := []struct {
+		name  string
+		frame []byte
+	}{
+		{"not SYN", tcpFrame(t, false, false, true, []layers.TCPOption{mssOpt(1460)})},
+		{"no MSS option", tcpFrame(t, false, true, false, nil)},
+		{"fragment", frag},
+		{"bad option length", tcpFrame(t, false, true, false, []layers.TCPOption{{OptionType: 8, OptionLength: 40}})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := bytes.Clone(tt.frame)
+			if clampMSS(f, 1450) || !bytes.Equal(f, tt.frame) {
+				t.Error("frame was changed")
+			}
+		})
+	}
+}
+
+func TestUpdateChecksumRFC1624(t *testing.T) {
+	// RFC 1624 section 4: HC = 0xdd2f, m changes 0x5555 -> 0x3285: 0x0000.
+	if got := updateChecksum(0xdd2f, 0x5555, 0x3285); got != 0x0000 {
+		t.Errorf("updateChecksum = %#04x, want 0x0000", got)
+	}
+}
+
+func FuzzClampMSS(f *testing.F) {
+	f.Add(tcpFrame(f, false, true, false, []layers.TCPOption{mssOpt(1460)}), 1450)
+	f.Add(tcpFrame(f, true, true, true, []layers.TCPOption{nop, mssOpt(9000)}), 1500)
+	f.Fuzz(func(t *testing.T, frame []byte, mtu int) {
+		before := bytes.Clone(frame)
+		if !clampMSS(frame, mtu) {
+			if !bytes.Equal(frame, before) {
+				t.Fatal("frame changed without reporting it")
+			}
+			return
+		}
+		if clampMSS(frame, mtu) {
+			t.Fatal("clamped twice")
+		}
+		// The TCP segment starts at an even offset of the frame, so a right
+		// incremental update (RFC 1624) leaves the one's complement sum of
+		// the whole frame as it was (0 and 0xffff are the same number).
+		norm := func(x uint16) uint16 {
+			if x == 0xffff {
+				return 0
+			}
+			return x
+		}
+		if norm(refSum(frame, 0)) != norm(refSum(before, 0)) {
+			t.Fatalf("sum %#04x, was %#04x: checksum not updated right", refSum(frame, 0), refSum(before, 0))
+		}
+	})
+}
