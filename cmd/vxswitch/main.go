@@ -53,6 +53,7 @@ func newApp() *cli.App {
 			mtuCommand(),
 			dnsCommand(),
 			labCommand(),
+			decodeCommand(),
 		},
 		HideHelpCommand: true,
 		Writer:          os.Stdout,
