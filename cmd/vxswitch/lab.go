@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"vxswitch/internal/bench"
 	"vxswitch/internal/lab"
 )
 
@@ -36,6 +39,22 @@ func labCommand() *cli.Command {
 					}
 					printLab(c, cl)
 					return nil
+				},
+			},
+			{
+				Name:  "bench",
+				Usage: "measure vxswitch against the kernel vxlan device on the same namespaces (needs iperf3)",
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "rounds", Value: 3, Usage: "interleaved rounds per figure (kernel, vxswitch, ...)"},
+					&cli.DurationFlag{Name: "time", Value: 5 * time.Second, Usage: "length of each throughput run"},
+					outputFlag,
+				},
+				Action: func(c *cli.Context) error {
+					r, err := bench.Run(c.Context, bench.Options{Rounds: c.Int("rounds"), Duration: c.Duration("time"), Log: c.App.ErrWriter})
+					if err != nil {
+						return err
+					}
+					return printOut(c, r, func(w io.Writer) { r.Write(w) })
 				},
 			},
 			{

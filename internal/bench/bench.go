@@ -1,0 +1,424 @@
+// Package bench measures vxswitch against the Linux kernel vxlan device on
+// the same namespaces, in the same run, and reports the ratios.
+//
+// It backs `vxswitch lab bench`. Each figure is measured in interleaved
+// rounds (kernel, vxswitch, kernel, vxswitch, ...) because the machines it
+// runs on are shared and noisy; the report gives medians and their ratio.
+// It is a benchmark, not a test: nothing here passes or fails.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"vxswitch/internal/lab"
+	"vxswitch/internal/netlab"
+)
+
+// Options say what to measure. Zero fields take the default in their
+// comment.
+type Options struct {
+	Rounds   int           // interleaved rounds per figure; 0 = 3
+	Duration time.Duration // length of one throughput run; 0 = 5 s
+	Pings    int           // pings per latency round; 0 = 200
+	Binary   string        // vxswitch executable; "" = this process
+	Prefix   string        // namespace prefix; "" = "vxb-"
+	StateDir string        // "" = /run/vxswitch/bench
+	Log      io.Writer     // progress lines; nil = discard
+}
+
+func (o *Options) setDefaults() {
+	if o.Rounds == 0 {
+		o.Rounds = 3
+	}
+	if o.Duration == 0 {
+		o.Duration = 5 * time.Second
+	}
+	if o.Pings == 0 {
+		o.Pings = 200
+	}
+	if o.Prefix == "" {
+		o.Prefix = "vxb-"
+	}
+	if o.StateDir == "" {
+		o.StateDir = "/run/vxswitch/bench"
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// Figure is one measured quantity for both data paths.
+type Figure struct {
+	Name     string    `json:"name"`
+	Unit     string    `json:"unit"`
+	Kernel   []float64 `json:"kernel"`   // one value per round
+	VXSwitch []float64 `json:"vxswitch"` // one value per round
+	// Ratio is median(vxswitch)/median(kernel), or for latencies the
+	// difference median(vxswitch)-median(kernel) in the same unit.
+	Ratio float64 `json:"ratio"`
+	// Added is true when Ratio is a difference (latency added).
+	Added bool `json:"added,omitempty"`
+}
+
+// Report is the result of one benchmark run.
+type Report struct {
+	Date    string   `json:"date"`
+	Kernel  string   `json:"kernel"`
+	CPUs    int      `json:"cpus"`
+	CPU     string   `json:"cpu"`
+	Rounds  int      `json:"rounds"`
+	Figures []Figure `json:"figures"`
+}
+
+// kernelVNI and kernelPort keep the kernel's vxlan devices apart from the
+// agents' sockets on 4789 in the same host namespaces.
+const (
+	kernelVNI  = 999
+	kernelPort = 4790
+)
+
+// Run builds a two-host lab per underlay MTU (1500, then 9000), adds a
+// kernel vxlan device between the same host namespaces, and measures.
+func Run(ctx context.Context, opt Options) (*Report, error) {
+	opt.setDefaults()
+	for _, tool := range []string{"iperf3", "ping"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("bench: %s not found: install it (apt-get install iperf3 iputils-ping)", tool)
+		}
+	}
+	r := &Report{Date: time.Now().UTC().Format(time.RFC3339), Kernel: kernelRelease(), CPUs: cpus(), CPU: cpuModel(), Rounds: opt.Rounds}
+	for _, mtu := range []int{1500, 9000} {
+		figs, err := runMTU(ctx, opt, mtu)
+		if err != nil {
+			return nil, err
+		}
+		r.Figures = append(r.Figures, figs...)
+	}
+	return r, nil
+}
+
+// pair is one data path between two namespaces: where the client and the
+// server run, and the server's address.
+type pair struct {
+	name            string
+	clientNS, srvNS string
+	srv             netip.Addr
+	agentPIDs       []int // processes whose CPU time counts (vxswitch only)
+}
+
+func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error) {
+	lopt := lab.Options{Prefix: opt.Prefix, Hosts: 2, Binary: opt.Binary, StateDir: opt.StateDir, UnderlayMTU: mtu}
+	lab.Down(lopt)
+	c, err := lab.Up(ctx, lopt)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Down()
+	h1, h2 := c.Net.Hosts[0], c.Net.Hosts[1]
+	for i, h := range []*netlab.Host{h1, h2} {
+		peer := []netip.Addr{h2.Addr, h1.Addr}[i]
+		addr := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 99, 0, byte(i + 1)}), 24)
+		if err := h.KernelVTEP(netlab.VTEPOptions{Name: "kvx", VNI: kernelVNI, Port: kernelPort, Peers: []netip.Addr{peer}, Addr: addr}); err != nil {
+			return nil, err
+		}
+	}
+	kernel := pair{name: "kernel", clientNS: h1.NS, srvNS: h2.NS, srv: netip.MustParseAddr("10.99.0.2")}
+	vx := pair{name: "vxswitch", clientNS: c.Endpoints[0].NS, srvNS: c.Endpoints[1].NS, srv: c.Endpoints[1].IP}
+	for _, a := range c.Agents {
+		if pid, err := agentPID(a); err == nil {
+			vx.agentPIDs = append(vx.agentPIDs, pid)
+		}
+	}
+	fmt.Fprintf(opt.Log, "underlay MTU %d: lab up, kernel vxlan devices on port %d\n", mtu, kernelPort)
+
+	tag := fmt.Sprintf(" (%d underlay)", mtu)
+	fwd := Figure{Name: "TCP 1 stream c1->c2" + tag, Unit: "Gbit/s"}
+	rev := Figure{Name: "TCP 1 stream c2->c1" + tag, Unit: "Gbit/s"}
+	cpu := Figure{Name: "agent CPU per GB moved" + tag, Unit: "s/GB"}
+	small := Figure{Name: "64-byte frames delivered" + tag, Unit: "kframes/s"}
+	p50 := Figure{Name: "ping p50" + tag, Unit: "us", Added: true}
+	p99 := Figure{Name: "ping p99" + tag, Unit: "us", Added: true}
+	for round := 0; round < opt.Rounds; round++ {
+		for _, p := range []pair{kernel, vx} {
+			record := func(f *Figure, v float64) {
+				if p.name == "kernel" {
+					f.Kernel = append(f.Kernel, v)
+				} else {
+					f.VXSwitch = append(f.VXSwitch, v)
+				}
+			}
+			cpuBefore := cpuSeconds(p.agentPIDs)
+			gbit, bytes, err := tcp(ctx, p, opt.Duration, false)
+			if err != nil {
+				return nil, err
+			}
+			cpuUsed := cpuSeconds(p.agentPIDs) - cpuBefore
+			record(&fwd, gbit)
+			if p.name == "vxswitch" && bytes > 0 {
+				cpu.VXSwitch = append(cpu.VXSwitch, cpuUsed/(float64(bytes)/1e9))
+			}
+			if gbit, _, err = tcp(ctx, p, opt.Duration, true); err != nil {
+				return nil, err
+			}
+			record(&rev, gbit)
+			pps, err := smallFrames(ctx, p, opt.Duration)
+			if err != nil {
+				return nil, err
+			}
+			record(&small, pps/1000)
+			a, b, err := pingPercentiles(ctx, p, opt.Pings)
+			if err != nil {
+				return nil, err
+			}
+			record(&p50, a)
+			record(&p99, b)
+			fmt.Fprintf(opt.Log, "  round %d %-8s tcp %.2f/%.2f Gbit/s, %.0f kframes/s, ping p50 %.0f us p99 %.0f us\n",
+				round+1, p.name, fwd.last(p.name), rev.last(p.name), small.last(p.name), a, b)
+		}
+	}
+	for _, f := range []*Figure{&fwd, &rev, &small} {
+		f.Ratio = median(f.VXSwitch) / median(f.Kernel)
+	}
+	for _, f := range []*Figure{&p50, &p99} {
+		f.Ratio = median(f.VXSwitch) - median(f.Kernel)
+	}
+	cpu.Ratio = median(cpu.VXSwitch)
+	if mtu != 1500 {
+		return []Figure{fwd, rev}, nil
+	}
+	return []Figure{fwd, rev, small, p50, p99, cpu}, nil
+}
+
+func (f *Figure) last(path string) float64 {
+	v := f.Kernel
+	if path == "vxswitch" {
+		v = f.VXSwitch
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	return v[len(v)-1]
+}
+
+// iperfResult is the part of iperf3's --json output the benchmark reads.
+type iperfResult struct {
+	End struct {
+		SumReceived struct {
+			Bytes         float64 `json:"bytes"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+		Sum struct {
+			Packets     float64 `json:"packets"`
+			LostPackets float64 `json:"lost_packets"`
+			Seconds     float64 `json:"seconds"`
+		} `json:"sum"`
+	} `json:"end"`
+	Error string `json:"error"`
+}
+
+// iperf runs one iperf3 server in p.srvNS and one client in p.clientNS.
+func iperf(ctx context.Context, p pair, args ...string) (iperfResult, error) {
+	var r iperfResult
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", p.srvNS, "iperf3", "-s", "-1", "-p", "5211")
+	var srvOut strings.Builder
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		return r, fmt.Errorf("bench: start iperf3 server: %w", err)
+	}
+	defer srv.Wait()
+	defer srv.Process.Kill()
+	if err := waitListen(ctx, p.srvNS, "5211"); err != nil {
+		return r, err
+	}
+	full := append([]string{"-c", p.srv.String(), "-p", "5211", "--json"}, args...)
+	out, err := netlab.Exec(ctx, p.clientNS, "iperf3", full...)
+	if jerr := json.Unmarshal(out, &r); jerr != nil {
+		return r, fmt.Errorf("bench: iperf3 %v on %s: %v: %s", args, p.name, err, out)
+	}
+	if r.Error != "" {
+		srv.Process.Kill()
+		srv.Wait()
+		return r, fmt.Errorf("bench: iperf3 %v on %s: %s (server said: %s)", args, p.name, r.Error, strings.TrimSpace(srvOut.String()))
+	}
+	return r, nil
+}
+
+// waitListen polls `ss` in netns ns until a TCP socket listens on port, for
+// at most 10 s.
+func waitListen(ctx context.Context, ns, port string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := netlab.Exec(ctx, ns, "ss", "-Hltn", "sport = :"+port)
+		if strings.Contains(string(out), "LISTEN") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: iperf3 server in %s not listening on %s after 10 s", ns, port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tcp measures one TCP stream; reverse makes the server send.
+func tcp(ctx context.Context, p pair, d time.Duration, reverse bool) (gbit float64, bytes float64, err error) {
+	args := []string{"-t", strconv.Itoa(int(d.Seconds()))}
+	if reverse {
+		args = append(args, "-R")
+	}
+	r, err := iperf(ctx, p, args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	return r.End.SumReceived.BitsPerSecond / 1e9, r.End.SumReceived.Bytes, nil
+}
+
+// smallFrames sends UDP datagrams of 18 bytes (64-byte Ethernet frames with
+// the FCS) as fast as iperf3 can and returns those delivered per second.
+func smallFrames(ctx context.Context, p pair, d time.Duration) (float64, error) {
+	r, err := iperf(ctx, p, "-u", "-b", "0", "-l", "18", "-t", strconv.Itoa(int(d.Seconds())))
+	if err != nil {
+		return 0, err
+	}
+	s := r.End.Sum
+	if s.Seconds == 0 {
+		return 0, fmt.Errorf("bench: iperf3 UDP on %s reported no duration", p.name)
+	}
+	return (s.Packets - s.LostPackets) / s.Seconds, nil
+}
+
+// pingPercentiles pings every 10 ms and returns the p50 and p99 RTT in us.
+func pingPercentiles(ctx context.Context, p pair, n int) (float64, float64, error) {
+	ping := func(count int) ([]byte, error) {
+		return netlab.Exec(ctx, p.clientNS, "ping", "-c", strconv.Itoa(count), "-i", "0.01", "-W", "1", p.srv.String())
+	}
+	ping(3) // neighbours resolved, caches warm
+	out, err := ping(n)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: ping on %s: %v: %s", p.name, err, out)
+	}
+	rtts := parsePing(string(out))
+	if len(rtts) == 0 {
+		return 0, 0, fmt.Errorf("bench: ping on %s printed no times: %s", p.name, out)
+	}
+	return percentile(rtts, 50), percentile(rtts, 99), nil
+}
+
+// parsePing returns the "time=X ms" values of ping's output in us.
+func parsePing(out string) []float64 {
+	var rtts []float64
+	for _, line := range strings.Split(out, "\n") {
+		_, after, ok := strings.Cut(line, "time=")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSuffix(strings.Fields(after)[0], "ms"), 64)
+		if err == nil {
+			rtts = append(rtts, v*1000)
+		}
+	}
+	return rtts
+}
+
+// percentile returns the p-th percentile of v by the nearest-rank method.
+func percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	rank := int(p/100*float64(len(s))+0.999999) - 1
+	return s[max(0, min(rank, len(s)-1))]
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// agentPID reads the pid file the lab wrote for an agent.
+func agentPID(a *lab.Agent) (int, error) {
+	b, err := os.ReadFile(a.PIDFile)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// cpuSeconds sums user and system CPU time of the processes, from
+// /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s).
+func cpuSeconds(pids []int) float64 {
+	total := 0.0
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name in field 2 may hold spaces: count from its ')'.
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(fields[11], 64)
+		st, _ := strconv.ParseFloat(fields[12], 64)
+		total += (u + st) / 100
+	}
+	return total
+}
+
+func kernelRelease() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func cpus() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+// Write prints the report as a table with the issue's floors and targets.
+func (r *Report) Write(w io.Writer) {
+	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds\n\n",
+		r.Date, r.Kernel, r.CPUs, r.CPU, r.Rounds)
+	fmt.Fprintf(w, "%-54s %10s %10s %16s\n", "figure", "kernel", "vxswitch", "vxswitch/kernel")
+	for _, f := range r.Figures {
+		k, v := fmt.Sprintf("%.2f", median(f.Kernel)), fmt.Sprintf("%.2f", median(f.VXSwitch))
+		ratio := fmt.Sprintf("%.2fx", f.Ratio)
+		switch {
+		case f.Added:
+			ratio = fmt.Sprintf("+%.0f %s", f.Ratio, f.Unit)
+			k, v = fmt.Sprintf("%.0f", median(f.Kernel)), fmt.Sprintf("%.0f", median(f.VXSwitch))
+		case len(f.Kernel) == 0:
+			k, ratio = "-", fmt.Sprintf("%.2f %s", f.Ratio, f.Unit)
+		}
+		fmt.Fprintf(w, "%-54s %10s %10s %16s\n", f.Name+" ("+f.Unit+")", k, v, ratio)
+	}
+}

@@ -1,0 +1,41 @@
+package bench
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestParsePing(t *testing.T) {
+	out := `PING 10.20.0.3 (10.20.0.3) 56(84) bytes of data.
+64 bytes from 10.20.0.3: icmp_seq=1 ttl=64 time=0.512 ms
+64 bytes from 10.20.0.3: icmp_seq=2 ttl=64 time=1.25 ms
+From 10.20.0.2 icmp_seq=3 Destination Host Unreachable
+
+--- 10.20.0.3 ping statistics ---
+rtt min/avg/max/mdev = 0.512/0.881/1.250/0.369 ms`
+	if got, want := parsePing(out), []float64{512, 1250}; !slices.Equal(got, want) {
+		t.Fatalf("parsePing = %v, want %v", got, want)
+	}
+}
+
+func TestStatistics(t *testing.T) {
+	v := []float64{5, 1, 4, 2, 3}
+	if m := median(v); m != 3 {
+		t.Errorf("median = %v", m)
+	}
+	if m := median([]float64{4, 1, 3, 2}); m != 2.5 {
+		t.Errorf("median of even = %v", m)
+	}
+	var hundred []float64
+	for i := 100; i >= 1; i-- {
+		hundred = append(hundred, float64(i))
+	}
+	for _, tc := range []struct{ p, want float64 }{{50, 50}, {99, 99}, {100, 100}, {1, 1}} {
+		if got := percentile(hundred, tc.p); got != tc.want {
+			t.Errorf("p%v = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if !slices.Equal(v, []float64{5, 1, 4, 2, 3}) {
+		t.Errorf("statistics reordered their input: %v", v)
+	}
+}
