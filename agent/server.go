@@ -47,6 +47,7 @@ func (a *Agent) serve() error {
 	local.HandleFunc("GET /v1/mtu", a.handleMTU)
 	local.HandleFunc("GET /v1/dns", a.handleNames)
 	local.HandleFunc("GET /v1/dns/lookup", a.handleLookup)
+	local.HandleFunc("POST /v1/snapshot", a.handleSnapshot)
 
 	if err := os.MkdirAll(filepath.Dir(a.cfg.Socket), 0o755); err != nil {
 		return fmt.Errorf("agent: create socket dir: %w", err)
