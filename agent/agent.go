@@ -10,6 +10,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"vxswitch/api"
+	"vxswitch/pki"
 	"vxswitch/raftstore"
 	"vxswitch/resolver"
 	vswitch "vxswitch/switch"
@@ -42,12 +44,18 @@ type Config struct {
 	RaftPort  int        // 0 = 7946
 	APIPort   int        // 0 = 7947
 	Voters    int        // 0 = 3
+	// Token is the join token ('vxswitch token' on a member); required with
+	// Join unless the data dir already holds this host's certificate.
+	Token string
 	// UnderlayMTU overrides the MTU detected on the advertised address's
 	// interface; 0 = detect.
 	UnderlayMTU int
 	// NoClampMSS turns off clamping the MSS of TCP SYNs to the endpoint MTU.
 	NoClampMSS bool
-	Logger     *slog.Logger
+	// Metrics is the TCP address (host:port) to serve Prometheus metrics
+	// on at /metrics; "" = none.
+	Metrics string
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -107,7 +115,14 @@ type Agent struct {
 	broken map[string]string // endpoint name -> why re-attaching failed (logged once)
 
 	servers []*http.Server
-	peers   *peerClients
+	metrics *metrics     // port counters and apply latency (metrics.go)
+	peers   *peerClients // set by setupIdentity
+
+	// id is this host's certificate; auth and apiListener count refused
+	// peers (see tls.go).
+	id          *pki.Identity
+	auth        peerAuth
+	apiListener *pki.Listener
 
 	left      chan struct{} // closed when this host has left the cluster
 	leftOnce  sync.Once
@@ -137,7 +152,6 @@ func Start(cfg Config) (*Agent, error) {
 		log:    cfg.Logger.With("host", cfg.Name),
 		ports:  map[string]*port{},
 		broken: map[string]string{},
-		peers:  newPeerClients(),
 		left:   make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
@@ -150,6 +164,11 @@ func Start(cfg Config) (*Agent, error) {
 }
 
 func (a *Agent) open() error {
+	a.metrics = newMetrics()
+	// The certificate comes first: a refused join changes nothing.
+	if err := a.setupIdentity(a.ctx); err != nil {
+		return err
+	}
 	mtu, src, err := underlayMTU(a.cfg.Advertise, a.cfg.UnderlayMTU)
 	if err != nil {
 		return err
@@ -187,6 +206,10 @@ func (a *Agent) open() error {
 		Bootstrap: a.cfg.Bootstrap,
 		Voters:    a.cfg.Voters,
 		Logger:    a.log,
+		TLS: &raftstore.TLS{
+			Server: a.id.ServerTLS(tls.RequireAndVerifyClientCert),
+			Client: a.id.ClientTLS(),
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("agent: open raft store: %w", err)
@@ -195,11 +218,16 @@ func (a *Agent) open() error {
 	// Watch before anything can change, so no change is missed.
 	changes := a.store.Changes()
 	a.refresh()
-	a.wg.Add(2)
+	tokenChanges := a.store.Changes()
+	a.wg.Add(3)
+	go func() { defer a.wg.Done(); a.keepTokenFile(tokenChanges) }()
 	go func() { defer a.wg.Done(); a.watch(changes) }()
 	go func() { defer a.wg.Done(); a.announceLoop() }()
 
 	if err := a.serve(); err != nil {
+		return err
+	}
+	if err := a.serveMetrics(); err != nil {
 		return err
 	}
 	if err := a.register(); err != nil {
@@ -248,15 +276,23 @@ func (a *Agent) catchUp(d time.Duration) {
 func (a *Agent) register() error {
 	ctx, cancel := context.WithTimeout(a.ctx, 20*time.Second)
 	defer cancel()
+	if err := a.initCluster(ctx); err != nil {
+		return err
+	}
 	if len(a.cfg.Join) > 0 {
 		return a.join(ctx)
 	}
 	cur, ok := a.store.State().Hosts[a.cfg.Name]
+	if !ok && !a.cfg.Bootstrap && a.store.Stats()["last_log_index"] != "0" {
+		// A restarted host that no leader has reached yet has not applied
+		// its log and lists nobody: wait for the leader instead of failing.
+		cur, ok = a.waitListed(ctx)
+	}
 	if ok && cur.VTEP == a.cfg.Advertise && cur.RaftAddr == a.raftAddr() && cur.APIAddr == a.apiAddr() {
 		return nil
 	}
 	if !a.cfg.Bootstrap && !ok {
-		return errors.New("agent: this data dir holds no cluster: start with --bootstrap (new cluster) or --join ADDR (existing one)")
+		return errors.New("agent: this data dir holds no cluster: start with --bootstrap (new cluster) or --join ADDR --token T (existing one)")
 	}
 	h := a.self()
 	_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostAdd, Host: &h})
@@ -264,6 +300,20 @@ func (a *Agent) register() error {
 		return fmt.Errorf("agent: register host %s: %w", a.cfg.Name, err)
 	}
 	return nil
+}
+
+// waitListed waits until the state lists this host or ctx ends.
+func (a *Agent) waitListed(ctx context.Context) (raftstore.Host, bool) {
+	for {
+		if h, ok := a.store.State().Hosts[a.cfg.Name]; ok {
+			return h, true
+		}
+		select {
+		case <-ctx.Done():
+			return raftstore.Host{}, false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // join asks the members in cfg.Join, in turn and repeatedly, to admit this
@@ -281,7 +331,7 @@ func (a *Agent) join(ctx context.Context) error {
 			}
 			last = err
 			var se *api.StatusError
-			if errors.As(err, &se) && se.Code == http.StatusBadRequest {
+			if errors.As(err, &se) && (se.Code == http.StatusBadRequest || se.Code == http.StatusForbidden) {
 				return fmt.Errorf("agent: join through %s refused: %w", addr, err)
 			}
 		}

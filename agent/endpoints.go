@@ -16,6 +16,7 @@ import (
 	"vxswitch/raftstore"
 	vswitch "vxswitch/switch"
 	"vxswitch/tap"
+	"vxswitch/vxlan"
 )
 
 // port is one attached endpoint of this host: its committed record and the
@@ -147,31 +148,68 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 	dev, err := open(tap.Config{
 		NetNS: ep.NetNS, Name: ep.IfName, MAC: net.HardwareAddr(mac[:]),
 		MTU: a.endpointMTU(n), Addr: netip.PrefixFrom(ep.IP, n.Subnet.Bits()),
+		Offload: true, GSOMaxSegs: vxlan.SegmentsPerSend(a.endpointMTU(n) + 14),
 	})
 	if err != nil {
 		return err
 	}
-	w := &watchedDev{TAP: dev, gone: func() { go a.endpointGone(ep) }}
+	w := &watchedDev{TAP: dev, gone: func() { go a.endpointGone(ep) }, count: &portCounters{}}
 	if err := a.sw.AddPort(ep.Name, n.VNI, mac, w); err != nil {
 		dev.Close()
 		return fmt.Errorf("agent: add port %s: %w", ep.Name, err)
 	}
+	a.metrics.addPort(ep.Name, n.Name, w.count)
 	a.ports[ep.Name] = &port{ep: ep, dev: dev}
 	delete(a.broken, ep.Name)
 	return nil
 }
 
-// watchedDev tells the agent when its endpoint's namespace is gone.
+// watchedDev tells the agent when its endpoint's namespace is gone, and
+// counts what the port carries: one frame per read or write of the TAP (a
+// TSO super-frame counts once), bytes without the vnet header.
 type watchedDev struct {
 	*tap.TAP
-	once sync.Once
-	gone func()
+	once  sync.Once
+	gone  func()
+	count *portCounters
 }
 
 func (d *watchedDev) Read(b []byte) (int, error) {
 	n, err := d.TAP.Read(b)
+	if err == nil {
+		d.count.read(n)
+	}
 	if err != nil && errors.Is(err, tap.ErrGone) {
 		d.once.Do(d.gone)
+	}
+	return n, err
+}
+
+// ReadVnet is Read for the offload path (tap.VnetDevice).
+func (d *watchedDev) ReadVnet(b []byte) (int, error) {
+	n, err := d.TAP.ReadVnet(b)
+	if err == nil {
+		d.count.read(n - tap.VnetHdrLen)
+	}
+	if err != nil && errors.Is(err, tap.ErrGone) {
+		d.once.Do(d.gone)
+	}
+	return n, err
+}
+
+func (d *watchedDev) Write(b []byte) (int, error) {
+	n, err := d.TAP.Write(b)
+	if err == nil {
+		d.count.wrote(n)
+	}
+	return n, err
+}
+
+// WriteVnet is Write for the offload path (tap.VnetDevice).
+func (d *watchedDev) WriteVnet(b []byte) (int, error) {
+	n, err := d.TAP.WriteVnet(b)
+	if err == nil {
+		d.count.wrote(n - tap.VnetHdrLen)
 	}
 	return n, err
 }
@@ -233,6 +271,7 @@ func (a *Agent) reconcile() {
 			removeResolvConf(path)
 		}
 		delete(a.ports, name)
+		a.metrics.removePort(name)
 	}
 	for _, e := range st.Endpoints {
 		if e.Host != a.cfg.Name || a.ports[e.Name] != nil {

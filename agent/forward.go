@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,20 +19,24 @@ import (
 // out an election, short enough that a minority side answers within seconds.
 const writeTimeout = 8 * time.Second
 
-// peerClients caches one API client per peer address. Safe for concurrent use.
+// peerClients caches one API client per peer address; every client speaks
+// mutual TLS with tls. Safe for concurrent use.
 type peerClients struct {
-	mu sync.Mutex
-	m  map[string]*api.Client
+	tls *tls.Config
+	mu  sync.Mutex
+	m   map[string]*api.Client
 }
 
-func newPeerClients() *peerClients { return &peerClients{m: map[string]*api.Client{}} }
+func newPeerClients(conf *tls.Config) *peerClients {
+	return &peerClients{tls: conf, m: map[string]*api.Client{}}
+}
 
 func (p *peerClients) get(addr string) *api.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c, ok := p.m[addr]
 	if !ok {
-		c = api.NewTCPClient(addr, 3*time.Second)
+		c = api.NewTLSClient(addr, 3*time.Second, p.tls)
 		p.m[addr] = c
 	}
 	return c
@@ -63,8 +68,10 @@ func (a *Agent) apply(ctx context.Context, cmd raftstore.Command) (*raftstore.Re
 	}
 	var res raftstore.Result
 	err := a.onLeader(ctx, "/v1/internal/apply", cmd, &res, func(ctx context.Context) error {
+		start := time.Now()
 		r, err := a.store.Apply(ctx, cmd)
 		if err == nil {
+			a.metrics.observeApply(time.Since(start))
 			res = *r
 		}
 		return err

@@ -124,5 +124,6 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 	reply(w, api.Status{
 		Name: a.cfg.Name, VTEP: a.cfg.Advertise, Role: a.store.Role(), Leader: leader,
 		Index: st.Index, StateHash: st.Hash(), UnderlayMTU: a.underlayMTU, MTUSource: a.mtuSource, Ports: n,
+		TLSRefused: a.tlsRefused(),
 	}, nil)
 }

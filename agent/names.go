@@ -19,8 +19,9 @@ const netnsEtc = "/etc/netns"
 // ever removes its own.
 const resolvMarker = "# written by vxswitch: the in-band resolver of network "
 
-// nameTable builds the resolver's table from the replicated state.
-func nameTable(st *raftstore.State) *resolver.Table {
+// NameTable builds the in-band resolver's table from the replicated state:
+// every network and the names of every endpoint in it. It only reads st.
+func NameTable(st *raftstore.State) *resolver.Table {
 	nets := make([]resolver.Network, 0, len(st.Networks))
 	for _, n := range st.Networks {
 		nets = append(nets, resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver})

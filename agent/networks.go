@@ -197,7 +197,9 @@ func (a *Agent) handleFDB(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) handleStats(w http.ResponseWriter, r *http.Request) {
-	reply(w, apiStats(a.sw.Stats()), nil)
+	s := apiStats(a.sw.Stats())
+	s.Ports = a.metrics.portStats()
+	reply(w, s, nil)
 }
 
 func apiStats(s vswitch.Stats) api.Stats {

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"vxswitch/api"
+	"vxswitch/pki"
 	"vxswitch/raftstore"
 )
 
 // serve starts the API: every route on the unix socket for the CLI, and the
-// routes other agents need on TCP at the advertised address.
+// routes other agents need on TLS at the advertised address (see tls.go
+// for who may call which).
 func (a *Agent) serve() error {
 	local := http.NewServeMux()
 	peer := http.NewServeMux()
@@ -25,9 +27,12 @@ func (a *Agent) serve() error {
 		peer.HandleFunc(pattern, h)
 	}
 	both("GET /v1/status", a.handleStatus)
-	peer.HandleFunc("POST /v1/internal/apply", a.handleInternalApply)
+	peer.HandleFunc("POST /v1/internal/apply", a.fromMember(a.handleInternalApply))
 	peer.HandleFunc("POST /v1/internal/join", a.handleInternalJoin)
-	peer.HandleFunc("POST /v1/internal/remove", a.handleInternalRemove)
+	peer.HandleFunc("POST /v1/internal/remove", a.fromMember(a.handleInternalRemove))
+	peer.HandleFunc("POST "+enrollPath, a.handleEnroll)
+	local.HandleFunc("GET /v1/token", a.handleToken)
+	local.HandleFunc("POST /v1/token/rotate", a.handleTokenRotate)
 
 	local.HandleFunc("GET /v1/members", a.handleMembers)
 	local.HandleFunc("DELETE /v1/members/{name}", a.handleMemberRemove)
@@ -69,10 +74,11 @@ func (a *Agent) serve() error {
 		ul.Close()
 		return fmt.Errorf("agent: listen for peers on %s: %w", a.apiAddr(), err)
 	}
+	a.apiListener = pki.NewListener(tl, a.peerTLS(), a.log, "peer API")
 	for _, s := range []struct {
 		l net.Listener
 		h http.Handler
-	}{{ul, local}, {tl, peer}} {
+	}{{ul, local}, {a.apiListener, a.requireCert(peer)}} {
 		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second}
 		a.servers = append(a.servers, srv)
 		a.wg.Add(1)
@@ -105,6 +111,15 @@ type notFoundError struct{ msg string }
 
 func (e *notFoundError) Error() string { return e.msg }
 
+// forbiddenError is a request from a caller without the right credential.
+type forbiddenError struct{ msg string }
+
+func (e *forbiddenError) Error() string { return e.msg }
+
+func forbidden(format string, args ...any) error {
+	return &forbiddenError{fmt.Sprintf(format, args...)}
+}
+
 // badRequestError is a request that cannot be valid as given.
 type badRequestError struct{ msg string }
 
@@ -136,6 +151,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 		rej *rejectedError
 		nf  *notFoundError
 		br  *badRequestError
+		fb  *forbiddenError
 		se  *api.StatusError
 	)
 	switch {
@@ -143,6 +159,8 @@ func reply(w http.ResponseWriter, v any, err error) {
 		code = http.StatusBadRequest
 	case errors.As(err, &nf):
 		code = http.StatusNotFound
+	case errors.As(err, &fb):
+		code = http.StatusForbidden
 	case errors.Is(err, raftstore.ErrNotLeader):
 		code = http.StatusMisdirectedRequest
 	case errors.Is(err, raftstore.ErrNoQuorum):
@@ -170,10 +188,17 @@ func (a *Agent) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 	reply(w, res, err)
 }
 
+// handleInternalJoin admits a host that holds a certificate. A host joins
+// under the name its certificate names; a member may forward the join of
+// another host to the leader.
 func (a *Agent) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
 	var req api.JoinRequest
 	if err := decode(r, &req); err != nil {
 		reply(w, nil, err)
+		return
+	}
+	if name, _ := pki.PeerName(r.TLS); name != req.Name && !a.isMember(name) {
+		reply(w, nil, forbidden("host %q cannot join as %q: a host joins under the name of its certificate", name, req.Name))
 		return
 	}
 	var resp api.JoinResponse

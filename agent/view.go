@@ -4,16 +4,21 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"vxswitch/raftstore"
 	vswitch "vxswitch/switch"
 )
 
-// buildView turns the replicated state into the forwarding view of host
+// BuildView turns the replicated state into the forwarding view of host
 // self: who may send us VXLAN, where each remote MAC lives, and which VTEPs
-// get a copy of a flooded frame in each network.
-func buildView(st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
+// get a copy of a flooded frame in each network. endpointMTU gives the
+// endpoint MTU of a network on this host. Each flood list is sorted by
+// address, so the same state always gives the same view (and the same order
+// of flooded copies). The result is new and not yet shared: the caller may
+// pass it to vswitch.Switch.SetView. BuildView only reads st.
+func BuildView(st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
 	v := &vswitch.View{
 		Self:     st.Hosts[self].VTEP,
 		Hosts:    make(map[netip.Addr]string, len(st.Hosts)),
@@ -27,7 +32,7 @@ func buildView(st *raftstore.State, self string, endpointMTU func(raftstore.Netw
 		vn := &vswitch.Network{
 			VNI: n.VNI, Name: n.Name, MTU: endpointMTU(n),
 			External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
-			Resolver: n.Resolver, ResolverMAC: resolverMAC(n.Name), Addrs: map[netip.Addr]vswitch.MAC{},
+			Resolver: n.Resolver, ResolverMAC: ResolverMAC(n.Name), Addrs: map[netip.Addr]vswitch.MAC{},
 		}
 		v.Networks[n.VNI] = vn
 		byName[n.Name] = vn
@@ -74,6 +79,9 @@ func buildView(st *raftstore.State, self string, endpointMTU func(raftstore.Netw
 			addFlood(n, x.Addr)
 		}
 	}
+	for _, n := range v.Networks {
+		slices.SortFunc(n.Flood, netip.Addr.Compare)
+	}
 	return v
 }
 
@@ -81,8 +89,8 @@ func buildView(st *raftstore.State, self string, endpointMTU func(raftstore.Netw
 // local ports in line with it.
 func (a *Agent) refresh() {
 	st := a.store.State()
-	a.dns.SetTable(nameTable(st))
-	a.sw.SetView(buildView(st, a.cfg.Name, a.endpointMTU))
+	a.dns.SetTable(NameTable(st))
+	a.sw.SetView(BuildView(st, a.cfg.Name, a.endpointMTU))
 	a.reconcile()
 }
 
@@ -115,9 +123,9 @@ func (a *Agent) waitState(ctx context.Context, ok func(*raftstore.State) bool) e
 	return nil
 }
 
-// resolverMAC is the MAC every host's switch answers for a network's
+// ResolverMAC is the MAC every host's switch answers for a network's
 // resolver address: the same on every host, so an endpoint's ARP cache stays
 // right wherever it moves.
-func resolverMAC(network string) vswitch.MAC {
+func ResolverMAC(network string) vswitch.MAC {
 	return stableMAC(network, "resolver.", 0)
 }

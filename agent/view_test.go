@@ -39,7 +39,7 @@ func TestBuildView(t *testing.T) {
 		}
 		return 1450
 	}
-	v := buildView(st, "h1", mtu)
+	v := BuildView(st, "h1", mtu)
 	if v.Self != addr("10.0.0.1") || len(v.Hosts) != 3 {
 		t.Fatalf("self %v hosts %v", v.Self, v.Hosts)
 	}

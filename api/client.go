@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +41,17 @@ func NewUnixClient(path string) *Client {
 func NewTCPClient(addr string, timeout time.Duration) *Client {
 	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: timeout}).DialContext}
 	return &Client{http: &http.Client{Transport: tr, Timeout: timeout}, base: "http://" + addr, where: addr}
+}
+
+// NewTLSClient returns a client for the agent API at addr (host:port) over
+// TLS with conf. Each request gives up after timeout.
+func NewTLSClient(addr string, timeout time.Duration, conf *tls.Config) *Client {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
+		TLSClientConfig:     conf,
+		TLSHandshakeTimeout: timeout,
+	}
+	return &Client{http: &http.Client{Transport: tr, Timeout: timeout}, base: "https://" + addr, where: addr}
 }
 
 // ErrUnreachable is wrapped by errors returned when the agent could not be
@@ -107,7 +119,7 @@ func (c *Client) unreachable(err error) error {
 	case errors.Is(err, syscall.EACCES):
 		hint = ": permission denied, run as root"
 	}
-	return fmt.Errorf("%w at %s: %v%s", ErrUnreachable, c.where, err, hint)
+	return fmt.Errorf("%w at %s: %w%s", ErrUnreachable, c.where, err, hint)
 }
 
 // Get is Do with GET and no body.

@@ -2,8 +2,9 @@
 // client for it.
 //
 // The CLI reaches its local agent over a unix socket; agents reach each other
-// over TCP on the API address each host advertises, to forward writes to the
-// Raft leader and to join a cluster. Every request and response body is JSON.
+// over mutual TLS on the API address each host advertises, to forward writes
+// to the Raft leader and to join a cluster. A joining host, which has no
+// certificate yet, may call only the enrolment route (EnrollRequest). Every request and response body is JSON.
 // Errors come back as a non-2xx status with an Error body whose message is
 // meant for a person.
 package api
@@ -36,6 +37,10 @@ type Status struct {
 	UnderlayMTU int        `json:"underlay_mtu"`
 	MTUSource   string     `json:"mtu_source"`
 	Ports       int        `json:"ports"`
+	// TLSRefused counts connections to this host's Raft and API ports
+	// refused for want of a certificate of the cluster (failed TLS
+	// handshakes, and API requests without a certificate).
+	TLSRefused uint64 `json:"tls_refused"`
 }
 
 // Member is one host of the cluster as `vxswitch members` shows it.
@@ -59,6 +64,29 @@ type JoinRequest struct {
 	VTEP     netip.Addr `json:"vtep"`
 	RaftAddr string     `json:"raft_addr"`
 	APIAddr  string     `json:"api_addr"`
+}
+
+// EnrollRequest asks the cluster for a node certificate. A joining host
+// sends it with the secret of its join token, over TLS to a server whose
+// CA it has checked against the token, and without a certificate of its
+// own; a follower forwards it to the leader.
+type EnrollRequest struct {
+	Name   string `json:"name"`
+	CSR    string `json:"csr"`    // PEM certificate signing request for Name
+	Secret string `json:"secret"` // the join token's secret
+}
+
+// EnrollResponse carries the signed node certificate.
+type EnrollResponse struct {
+	Certificate string `json:"certificate"` // PEM node certificate
+	CA          string `json:"ca"`          // PEM CA certificate
+}
+
+// Token is the cluster's current join token, as `vxswitch token` prints it.
+type Token struct {
+	Token string `json:"token"`
+	// RotatedAt is when the token was made, in unix nanoseconds.
+	RotatedAt int64 `json:"rotated_at"`
 }
 
 // JoinResponse tells a joining host how it was admitted.
@@ -175,6 +203,19 @@ type Stats struct {
 	Fragmented     uint64            `json:"fragmented"`
 	MSSClamped     uint64            `json:"mss_clamped"`
 	Drops          map[string]uint64 `json:"drops"`
+	// Ports are the counters of each local port, sorted by name.
+	Ports []PortStats `json:"ports"`
+}
+
+// PortStats are the counters of one local port (an endpoint's TAP): Rx is
+// what the endpoint sent into the switch, Tx what the switch wrote to it.
+type PortStats struct {
+	Name     string `json:"name"`
+	Network  string `json:"network"`
+	RxFrames uint64 `json:"rx_frames"`
+	RxBytes  uint64 `json:"rx_bytes"`
+	TxFrames uint64 `json:"tx_frames"`
+	TxBytes  uint64 `json:"tx_bytes"`
 }
 
 // MTUReport explains a host's MTU numbers: the underlay MTU and where it

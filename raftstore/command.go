@@ -17,6 +17,8 @@ const (
 	OpVTEPRemove     = "vtep.remove"     // VTEP: remove an external VTEP from a network
 	OpMACAnnounce    = "mac.announce"    // MACs: add or refresh learned MAC entries
 	OpMACWithdraw    = "mac.withdraw"    // MACs: remove learned MAC entries of their host
+	OpClusterInit    = "cluster.init"    // Cluster: the CA and the first token (once, at bootstrap)
+	OpTokenRotate    = "token.rotate"    // Cluster: TokenNonce and TokenHash of the new token
 )
 
 // Command is one change to the replicated state: the data of one raft log
@@ -37,6 +39,7 @@ type Command struct {
 	VTEP     *VTEP      `json:",omitempty"`
 	MACs     []MACEntry `json:",omitempty"`
 	Name     string     `json:",omitempty"` // host.remove, network.remove, endpoint.detach
+	Cluster  *Cluster   `json:",omitempty"` // cluster.init, token.rotate
 }
 
 // Result is what the FSM returns for one Command. Err != "" means the

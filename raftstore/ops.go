@@ -53,9 +53,13 @@ func run(st *State, cmd Command) (*Result, error) {
 		return macAnnounce(st, cmd)
 	case OpMACWithdraw:
 		return macWithdraw(st, cmd)
+	case OpClusterInit:
+		return clusterInit(st, cmd)
+	case OpTokenRotate:
+		return tokenRotate(st, cmd)
 	}
 	return nil, fmt.Errorf("unknown operation %q: use one of host.add, host.remove, network.create, network.remove, "+
-		"endpoint.attach, endpoint.detach, vtep.add, vtep.remove, mac.announce, mac.withdraw", cmd.Op)
+		"endpoint.attach, endpoint.detach, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate", cmd.Op)
 }
 
 func checkName(kind, name string) error {

@@ -80,6 +80,10 @@ type State struct {
 	Endpoints map[string]Endpoint // by endpoint name (unique cluster-wide)
 	VTEPs     []VTEP              // sorted by Network, then Addr
 	MACs      map[string]MACEntry // key MACKey(Network, MAC)
+	// Cluster is the cluster's CA and join token check; nil until the
+	// bootstrapping host applies cluster.init. It holds the CA's private
+	// key: see Cluster.
+	Cluster *Cluster `json:",omitempty"`
 }
 
 // MACKey returns the key of a MACEntry in State.MACs.
@@ -106,6 +110,7 @@ func (s *State) clone() *State {
 		Endpoints: make(map[string]Endpoint, len(s.Endpoints)),
 		VTEPs:     append([]VTEP(nil), s.VTEPs...),
 		MACs:      make(map[string]MACEntry, len(s.MACs)),
+		Cluster:   s.Cluster, // immutable: replaced, never modified
 	}
 	for k, v := range s.Hosts {
 		c.Hosts[k] = v
@@ -161,7 +166,8 @@ func (s *State) Hash() string {
 		Endpoints map[string]Endpoint
 		VTEPs     []VTEP
 		MACs      map[string]MACEntry
-	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs}
+		Cluster   *Cluster `json:",omitempty"`
+	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Cluster}
 	b, err := json.Marshal(contents)
 	if err != nil {
 		// Only plain values are encoded; this cannot happen.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"vxswitch/pki"
 )
 
 // DefaultVoters is the number of voters a cluster keeps when Config.Voters
@@ -34,6 +36,10 @@ type Config struct {
 	Voters    int          // number of voters the cluster keeps; 0 = DefaultVoters
 	InMemory  bool         // tests: raft.InmemStore + InmemTransport, shorter timeouts
 	Logger    *slog.Logger // nil = discard; raft's own log goes here at warn level (debug when enabled)
+
+	// TLS, when set, makes raft traffic mutual TLS (see TLS); nil is plain
+	// TCP, for tests only. Ignored with InMemory.
+	TLS *TLS
 
 	// SnapshotThreshold is how many log entries trigger a snapshot;
 	// 0 = 1024. Raft keeps 1024 log entries after a snapshot.
@@ -57,6 +63,7 @@ type Store struct {
 
 	trans   raft.Transport
 	inmem   *raft.InmemTransport // set with InMemory
+	tlsLn   *pki.Listener        // set with TLS
 	closers []io.Closer          // transport and log store, closed after raft
 
 	closeOnce sync.Once
@@ -135,13 +142,18 @@ func Open(cfg Config) (*Store, error) {
 		snaps = fsnaps
 		// A nil advertise address makes raft advertise the listener's
 		// address; an unspecified bind address (0.0.0.0) is refused.
-		tcp, err := raft.NewTCPTransport(cfg.Bind, nil, 3, 10*time.Second, logOut)
+		var tcp raft.Transport
+		if cfg.TLS != nil {
+			tcp, s.tlsLn, err = newTLSTransport(cfg.Bind, cfg.TLS, logger, logOut)
+		} else {
+			tcp, err = raft.NewTCPTransport(cfg.Bind, nil, 3, 10*time.Second, logOut)
+		}
 		if err != nil {
 			s.closeAll()
 			return nil, fmt.Errorf("raftstore: listen on %s: %w (bind to this host's underlay address, not 0.0.0.0)", cfg.Bind, err)
 		}
 		s.trans = tcp
-		s.closers = append([]io.Closer{tcp}, s.closers...)
+		s.closers = append([]io.Closer{tcp.(io.Closer)}, s.closers...)
 	}
 
 	if cfg.Bootstrap {
@@ -428,6 +440,9 @@ func (s *Store) Stats() map[string]string {
 	st := s.State()
 	m["state_index"] = strconv.FormatUint(st.Index, 10)
 	m["state_hash"] = st.Hash()
+	if s.tlsLn != nil {
+		m["tls_refused"] = strconv.FormatUint(s.tlsLn.Refused(), 10)
+	}
 	return m
 }
 

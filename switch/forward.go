@@ -22,6 +22,12 @@ const (
 // oversize (mtu.go); every other one to forward. It does not allocate once
 // the tables are warm.
 func (s *Switch) fromPort(p *port, buf []byte, n int) {
+	s.fromPortBatch(p, buf, n, nil)
+}
+
+// fromPortBatch is fromPort with the sends to the underlay collected in b
+// (offload.go); b may be nil.
+func (s *Switch) fromPortBatch(p *port, buf []byte, n int, b *txBatch) {
 	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	s.stats.rxFrames.Add(1)
 	s.stats.rxBytes.Add(uint64(n))
@@ -36,10 +42,13 @@ func (s *Switch) fromPort(p *port, buf []byte, n int) {
 		return
 	}
 	if tooLong(frame, nw.MTU) {
+		if b != nil {
+			s.flushTx(b) // keep the order of what is pending
+		}
 		s.oversize(p, v, nw, frame)
 		return
 	}
-	s.forward(p, v, nw, buf, n)
+	s.forwardBatch(p, v, nw, buf, n, b)
 }
 
 // forward switches one frame from the local port p that fits the network
@@ -48,6 +57,12 @@ func (s *Switch) fromPort(p *port, buf []byte, n int) {
 // resolver), clamps the MSS of TCP SYNs, and sends the frame to a local
 // port, a VTEP, or floods it.
 func (s *Switch) forward(p *port, v *View, nw *Network, buf []byte, n int) {
+	s.forwardBatch(p, v, nw, buf, n, nil)
+}
+
+// forwardBatch is forward with the sends to the underlay collected in b
+// (offload.go); b may be nil.
+func (s *Switch) forwardBatch(p *port, v *View, nw *Network, buf []byte, n int, b *txBatch) {
 	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	now := s.now()
 	dst, src := MAC(frame[0:6]), MAC(frame[6:12])
@@ -63,7 +78,7 @@ func (s *Switch) forward(p *port, v *View, nw *Network, buf []byte, n int) {
 	s.clamp(frame, nw)
 	ports := s.ports.Load()
 	if dst.IsMulticast() {
-		s.floodFromPort(ports, v, nw, p, buf, n)
+		s.floodFromPort(ports, v, nw, p, buf, n, b)
 		return
 	}
 	if q := s.localPort(ports, p.vni, dst, now); q != nil {
@@ -75,15 +90,15 @@ func (s *Switch) forward(p *port, v *View, nw *Network, buf []byte, n int) {
 	}
 	if vtep, ok := nw.Remote[dst]; ok {
 		vxlan.Encode(buf, p.vni)
-		s.send(v, buf[:vxlan.HeaderLen+n], vtep)
+		s.send(v, buf[:vxlan.HeaderLen+n], vtep, b)
 		return
 	}
 	if e, ok := s.wire.lookup(fdbKey{p.vni, dst}, now); ok {
 		vxlan.Encode(buf, p.vni)
-		s.send(v, buf[:vxlan.HeaderLen+n], e.vtep)
+		s.send(v, buf[:vxlan.HeaderLen+n], e.vtep, b)
 		return
 	}
-	s.floodFromPort(ports, v, nw, p, buf, n) // unknown unicast
+	s.floodFromPort(ports, v, nw, p, buf, n, b) // unknown unicast
 }
 
 // tooLong reports whether frame exceeds the network MTU plus the Ethernet
@@ -112,7 +127,7 @@ func (s *Switch) localPort(ports *portTable, vni uint32, dst MAC, now time.Time)
 
 // floodFromPort sends a frame from local port p to every other local port of
 // its network and once to every VTEP in the network's flood list.
-func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, buf []byte, n int) {
+func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, buf []byte, n int, b *txBatch) {
 	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	copies := 0
 	for _, q := range ports.byVNI[p.vni] {
@@ -128,7 +143,7 @@ func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, 
 			if vtep == v.Self {
 				continue
 			}
-			s.send(v, buf[:vxlan.HeaderLen+n], vtep)
+			s.send(v, buf[:vxlan.HeaderLen+n], vtep, b)
 			copies++
 		}
 	}
@@ -153,17 +168,14 @@ func (s *Switch) writePort(q *port, frame []byte) {
 	s.stats.txBytes.Add(uint64(len(frame)))
 }
 
-// send writes one VXLAN packet (header already encoded) to the VTEP vtep.
-// A VTEP equal to this host's own address is never sent to: that would
-// only come back to us.
-func (s *Switch) send(v *View, pkt []byte, vtep netip.Addr) {
+// send writes one VXLAN packet (header already encoded) to the VTEP vtep,
+// or adds it to the batch b (which may be nil) to leave with its
+// neighbours. A VTEP equal to this host's own address is never sent to:
+// that would only come back to us.
+func (s *Switch) send(v *View, pkt []byte, vtep netip.Addr, b *txBatch) {
 	if s.underlay == nil || vtep == v.Self || !vtep.IsValid() {
 		s.stats.drop(dropNoPort)
 		return
 	}
-	if err := s.underlay.WriteTo(pkt, netip.AddrPortFrom(vtep, s.udpPort)); err != nil {
-		s.stats.drop(dropWriteError)
-		return
-	}
-	s.stats.encap.Add(1)
+	s.sendBatched(b, pkt, netip.AddrPortFrom(vtep, s.udpPort))
 }

@@ -19,8 +19,9 @@ type port struct {
 	vni     uint32
 	mac     MAC
 	dev     tap.Device
-	closing atomic.Bool   // set by RemovePort before closing dev
-	done    chan struct{} // closed when the read goroutine has exited
+	vdev    tap.VnetDevice // dev, when it has offloads on; else nil
+	closing atomic.Bool    // set by RemovePort before closing dev
+	done    chan struct{}  // closed when the read goroutine has exited
 }
 
 // fdbKey identifies a MAC within one network.
@@ -124,8 +125,15 @@ func (s *Switch) AddPort(name string, vni uint32, mac MAC, dev tap.Device) error
 		return fmt.Errorf("vswitch: add port %q: MAC %s already belongs to port %q in VNI %d", name, mac, q.name, vni)
 	}
 	p := &port{name: name, vni: vni, mac: mac, dev: dev, done: make(chan struct{})}
+	if vd, ok := dev.(tap.VnetDevice); ok && vd.Offload() {
+		p.vdev = vd
+	}
 	s.ports.Store(t.with(p))
-	go s.readLoop(p)
+	if p.vdev != nil {
+		go s.readLoopVnet(p, p.vdev)
+	} else {
+		go s.readLoop(p)
+	}
 	return nil
 }
 

@@ -25,7 +25,9 @@ type Stats struct {
 	// "bad_flags", "reserved_bits", "unknown_vni", "not_member", "oversize",
 	// "no_port", "runt_inner", "learn_cap", "write_error", "no_dns" (a DNS
 	// query while Config.DNS is nil) and "to_resolver" (a frame for the
-	// resolver that the switch does not answer, such as TCP).
+	// resolver that the switch does not answer, such as TCP) and
+	// "bad_offload" (a frame from a port with offloads whose vnet header
+	// asks for something the switch cannot do).
 	Drops map[string]uint64
 	// CsumCompleted counts inner TCP/UDP checksums completed on frames from
 	// the underlay that carried only a partial (pseudo-header) checksum.
@@ -55,6 +57,13 @@ type Stats struct {
 	// MSSClamped counts TCP SYN and SYN-ACK segments whose MSS option was
 	// lowered to fit the network MTU.
 	MSSClamped uint64
+	// TSOFrames counts TCP super-frames read from ports with offloads and
+	// cut into segments; each segment also counts in RxFrames.
+	TSOFrames uint64
+	// GROFrames counts super-frames written to ports with offloads, each
+	// joined from several TCP segments that came from the underlay; each
+	// segment also counts in TxFrames.
+	GROFrames uint64
 }
 
 // dropReason indexes counters.drops.
@@ -73,6 +82,7 @@ const (
 	dropWriteError
 	dropNoDNS
 	dropToResolver
+	dropBadOffload
 	numDropReasons
 )
 
@@ -90,6 +100,7 @@ var dropNames = [numDropReasons]string{
 	dropWriteError: "write_error",
 	dropNoDNS:      "no_dns",
 	dropToResolver: "to_resolver",
+	dropBadOffload: "bad_offload",
 }
 
 // counters are the live counters; every field is updated atomically from
@@ -110,6 +121,8 @@ type counters struct {
 	icmpv6TooBig      atomic.Uint64
 	fragmented        atomic.Uint64
 	mssClamped        atomic.Uint64
+	tsoFrames         atomic.Uint64
+	groFrames         atomic.Uint64
 	drops             [numDropReasons]atomic.Uint64
 }
 
@@ -136,6 +149,8 @@ func (c *counters) snapshot() Stats {
 		ICMPv6TooBig:   c.icmpv6TooBig.Load(),
 		Fragmented:     c.fragmented.Load(),
 		MSSClamped:     c.mssClamped.Load(),
+		TSOFrames:      c.tsoFrames.Load(),
+		GROFrames:      c.groFrames.Load(),
 		Drops:          make(map[string]uint64),
 	}
 	for i := range c.drops {

@@ -25,7 +25,11 @@ import (
 
 // Underlay sends VXLAN packets to other VTEPs. *vxlan.Conn satisfies it.
 // WriteTo may be called from several goroutines at once and must not keep pkt
-// after it returns.
+// after it returns. An Underlay that also has the method
+// WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error, as *vxlan.Conn
+// does, gets the segments of a TCP super-frame read from a port with
+// offloads as one call: pkt then holds datagrams of seg bytes back to back,
+// the last possibly shorter.
 type Underlay interface {
 	WriteTo(pkt []byte, dst netip.AddrPort) error
 }
@@ -88,6 +92,7 @@ const (
 // goroutines.
 type Switch struct {
 	underlay Underlay
+	gso      gsoWriter // underlay's batched send, or nil
 	udpPort  uint16
 	learnCap int
 	wireCap  int
@@ -126,6 +131,7 @@ func New(cfg Config) *Switch {
 		dns:      cfg.DNS,
 		clampMSS: !cfg.NoClampMSS,
 	}
+	s.gso, _ = cfg.Underlay.(gsoWriter)
 	if s.udpPort == 0 {
 		s.udpPort = vxlan.Port
 	}

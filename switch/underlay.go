@@ -19,6 +19,12 @@ import (
 // checksum in pkt in place. It may be called from several goroutines at
 // once, and does not allocate once the tables are warm.
 func (s *Switch) HandleUnderlay(pkt []byte, src netip.AddrPort) {
+	s.handleUnderlay(pkt, src, nil)
+}
+
+// handleUnderlay is HandleUnderlay with unicast TCP segments for ports with
+// offloads joined in r (offload.go); r may be nil.
+func (s *Switch) handleUnderlay(pkt []byte, src netip.AddrPort, r *rxBatch) {
 	vni, inner, err := vxlan.Decode(pkt)
 	if err != nil {
 		switch err {
@@ -63,7 +69,7 @@ func (s *Switch) HandleUnderlay(pkt []byte, src netip.AddrPort) {
 	if !dst.IsMulticast() {
 		if q := s.localPort(ports, vni, dst, now); q != nil {
 			s.prepareInner(inner, nw)
-			s.writePort(q, inner)
+			s.deliver(r, q, inner)
 			return
 		}
 		_, remote := nw.Remote[dst]
@@ -82,6 +88,9 @@ func (s *Switch) HandleUnderlay(pkt []byte, src netip.AddrPort) {
 		return
 	}
 	s.prepareInner(inner, nw)
+	if r != nil {
+		s.flushRx(r) // keep the order of what is pending
+	}
 	for _, q := range local {
 		s.writePort(q, inner)
 	}
@@ -105,9 +114,16 @@ const underlayBuffer = 65535
 // ServeUnderlay reads packets from c and passes each to HandleUnderlay until
 // c is closed; it returns nil then, and the wrapped error for any other read
 // failure. Run it in its own goroutine; several may share one c.
+//
+// When c also has EnableGRO and ReadGRO (as *vxlan.Conn does) and GRO can be
+// turned on, it reads many datagrams per system call and joins consecutive
+// TCP segments for ports with offloads into super-frames (offload.go).
 func (s *Switch) ServeUnderlay(c interface {
 	ReadFrom([]byte) (int, netip.AddrPort, error)
 }) error {
+	if g, ok := c.(groReader); ok && g.EnableGRO() == nil {
+		return s.serveGRO(g)
+	}
 	buf := make([]byte, underlayBuffer)
 	for {
 		n, src, err := c.ReadFrom(buf)

@@ -10,9 +10,10 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
-	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
 )
 
@@ -41,22 +42,43 @@ type Config struct {
 	// Addr is an IPv4 address with the subnet's prefix length, for example
 	// 10.1.0.2/24; the zero value adds no address.
 	Addr netip.Prefix
+	// Offload opens the device with IFF_VNET_HDR and turns on checksum
+	// and TCP segmentation offload (TUNSETOFFLOAD), so the endpoint hands
+	// over TCP super-frames of up to 64 KiB and may leave checksums to be
+	// completed (see VnetDevice). When the kernel refuses the offloads the
+	// device is opened without them and TAP.Offload reports false. The zero
+	// value (false) opens a plain device.
+	Offload bool
+	// GSOMaxSegs caps the number of segments in one super-frame the
+	// endpoint hands over (the device's gso_max_segs), so that a
+	// super-frame fits what the switch sends on in one piece; 0 keeps the
+	// kernel default (65535). It matters only with Offload.
+	GSOMaxSegs int
 }
 
 // TAP is an open TAP device (IFF_TAP|IFF_NO_PI): one read returns one
 // Ethernet frame as the endpoint sent it, one write delivers one frame to
-// the endpoint. It implements Device.
+// the endpoint. It implements Device, and VnetDevice when opened with
+// Config.Offload.
 //
 // Read and Write may run concurrently with each other and with Close; Close
 // makes a blocked Read return an error wrapping os.ErrClosed. Closing the
 // TAP leaves the persistent device in its namespace (see Delete).
 type TAP struct {
-	ifce  *water.Interface
-	name  string
-	netns string
+	f      *os.File // non-blocking, served by the Go poller
+	vnet   bool     // every read and write carries a VnetHdr
+	name   string
+	netns  string
+	raw    rawIO       // ReadVnet and WriteVnet (tun.go)
+	closed atomic.Bool // set by Close
+
+	// On a vnet device, Read and Write go through these buffers to strip
+	// or add the header; each is guarded by its mutex.
+	rmu, wmu   sync.Mutex
+	rbuf, wbuf []byte
 }
 
-var _ Device = (*TAP)(nil)
+var _ VnetDevice = (*TAP)(nil)
 
 // Create makes a new persistent TAP device (TUNSETPERSIST) for cfg and
 // returns it open. The device is created in the caller's namespace under a
@@ -94,10 +116,7 @@ func Create(cfg Config) (*TAP, error) {
 	if err != nil {
 		return nil, err
 	}
-	ifce, err := water.New(water.Config{
-		DeviceType:             water.TAP,
-		PlatformSpecificParams: water.PlatformSpecificParams{Name: tmp, Persist: true},
-	})
+	f, vnet, err := openTUN(tmp, cfg.Offload)
 	if err != nil {
 		return nil, fmt.Errorf("tap: create %s: %w", tmp, err)
 	}
@@ -109,7 +128,7 @@ func Create(cfg Config) (*TAP, error) {
 		if link, lerr := where.LinkByName(name); lerr == nil {
 			err = errors.Join(err, where.LinkDel(link))
 		}
-		ifce.Close()
+		f.Close()
 		return nil, err
 	}
 
@@ -136,7 +155,11 @@ func Create(cfg Config) (*TAP, error) {
 	if err := configure(inside, cfg); err != nil {
 		return fail(err)
 	}
-	return &TAP{ifce: ifce, name: cfg.Name, netns: cfg.NetNS}, nil
+	t, err := newTAP(f, vnet, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	return t, nil
 }
 
 // Open re-attaches to the existing persistent TAP called cfg.Name inside
@@ -173,13 +196,11 @@ func Open(cfg Config) (*TAP, error) {
 		return nil, fmt.Errorf("tap: open: %s in netns %s is a %s device, not a TAP", cfg.Name, nsLabel(cfg.NetNS), link.Type())
 	}
 
-	var ifce *water.Interface
+	var f *os.File
+	var vnet bool
 	open := func() error {
 		var err error
-		ifce, err = water.New(water.Config{
-			DeviceType:             water.TAP,
-			PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name, Persist: true},
-		})
+		f, vnet, err = openTUN(cfg.Name, cfg.Offload)
 		return err
 	}
 	if cfg.NetNS == "" {
@@ -194,10 +215,10 @@ func Open(cfg Config) (*TAP, error) {
 		return nil, fmt.Errorf("tap: open %s in netns %s: %w", cfg.Name, nsLabel(cfg.NetNS), err)
 	}
 	if err := configure(inside, cfg); err != nil {
-		ifce.Close()
+		f.Close()
 		return nil, err
 	}
-	return &TAP{ifce: ifce, name: cfg.Name, netns: cfg.NetNS}, nil
+	return newTAP(f, vnet, cfg)
 }
 
 // configure applies cfg.MAC, cfg.MTU and cfg.Addr to the link cfg.Name
@@ -217,6 +238,11 @@ func configure(h *netlink.Handle, cfg Config) error {
 	if cfg.MTU != 0 && attrs.MTU != cfg.MTU {
 		if err := h.LinkSetMTU(link, cfg.MTU); err != nil {
 			return fmt.Errorf("tap: set MTU %d on %s: %w", cfg.MTU, cfg.Name, err)
+		}
+	}
+	if cfg.GSOMaxSegs != 0 && attrs.GSOMaxSegs != uint32(cfg.GSOMaxSegs) {
+		if err := h.LinkSetGSOMaxSegs(link, cfg.GSOMaxSegs); err != nil {
+			return fmt.Errorf("tap: set gso_max_segs %d on %s: %w", cfg.GSOMaxSegs, cfg.Name, err)
 		}
 	}
 	if cfg.Addr.IsValid() {
@@ -310,18 +336,79 @@ func CheckTUN() error {
 // Read copies the next frame the endpoint sent into frame and returns its
 // length. A frame longer than frame is truncated. After Close it returns an
 // error wrapping os.ErrClosed; once the device is gone, one wrapping ErrGone.
+//
+// On a device with offloads (Offload true) Read strips the vnet header and
+// completes a checksum the endpoint left to the device, but a TCP
+// super-frame is returned whole, longer than the MTU: callers that want
+// the offloads use ReadVnet instead.
 func (t *TAP) Read(frame []byte) (int, error) {
-	n, err := t.ifce.Read(frame)
+	if !t.vnet {
+		n, err := t.f.Read(frame)
+		if err != nil {
+			return n, t.wrap("read", err)
+		}
+		return n, nil
+	}
+	t.rmu.Lock()
+	defer t.rmu.Unlock()
+	n, err := t.f.Read(t.rbuf)
+	if err != nil {
+		return 0, t.wrap("read", err)
+	}
+	if n < VnetHdrLen {
+		return 0, fmt.Errorf("tap: read %s: %d bytes, shorter than the vnet header", t.name, n)
+	}
+	h := DecodeVnetHdr(t.rbuf)
+	pkt := t.rbuf[VnetHdrLen:n]
+	if h.Flags&VnetNeedsCsum != 0 {
+		completeChecksum(pkt, int(h.CsumStart), int(h.CsumOffset))
+	}
+	return copy(frame, pkt), nil
+}
+
+// Write delivers one whole frame to the endpoint. Errors wrap os.ErrClosed
+// after Close and ErrGone once the device is gone.
+func (t *TAP) Write(frame []byte) (int, error) {
+	if !t.vnet {
+		n, err := t.f.Write(frame)
+		if err != nil {
+			return n, t.wrap("write", err)
+		}
+		return n, nil
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if len(frame) > len(t.wbuf)-VnetHdrLen {
+		return 0, fmt.Errorf("tap: write %s: frame of %d bytes is longer than %d", t.name, len(frame), len(t.wbuf)-VnetHdrLen)
+	}
+	clear(t.wbuf[:VnetHdrLen])
+	n := copy(t.wbuf[VnetHdrLen:], frame)
+	if _, err := t.f.Write(t.wbuf[:VnetHdrLen+n]); err != nil {
+		return 0, t.wrap("write", err)
+	}
+	return n, nil
+}
+
+// Offload reports whether the device was opened with IFF_VNET_HDR and
+// offloads (Config.Offload, and the kernel agreed).
+func (t *TAP) Offload() bool { return t.vnet }
+
+// ReadVnet reads one packet with its vnet header into buf (see
+// VnetDevice). It must only be called when Offload reports true. Errors are
+// those of Read.
+func (t *TAP) ReadVnet(buf []byte) (int, error) {
+	n, err := t.raw.read(buf)
 	if err != nil {
 		return n, t.wrap("read", err)
 	}
 	return n, nil
 }
 
-// Write delivers one whole frame to the endpoint. Errors wrap os.ErrClosed
-// after Close and ErrGone once the device is gone.
-func (t *TAP) Write(frame []byte) (int, error) {
-	n, err := t.ifce.Write(frame)
+// WriteVnet writes one packet that starts with its vnet header (see
+// VnetDevice). It must only be called when Offload reports true. Errors are
+// those of Write.
+func (t *TAP) WriteVnet(buf []byte) (int, error) {
+	n, err := t.raw.write(buf)
 	if err != nil {
 		return n, t.wrap("write", err)
 	}
@@ -339,7 +426,8 @@ func (t *TAP) NetNS() string { return t.netns }
 // namespace (see Delete). A Read blocked in another goroutine returns an
 // error wrapping os.ErrClosed.
 func (t *TAP) Close() error {
-	if err := t.ifce.Close(); err != nil {
+	t.closed.Store(true)
+	if err := t.f.Close(); err != nil {
 		return fmt.Errorf("tap: close %s: %w", t.name, err)
 	}
 	return nil
@@ -350,6 +438,10 @@ func (t *TAP) Close() error {
 // once the device was unregistered (its namespace deleted); EIO and ENXIO
 // are the answers of older kernels to the same situation.
 func (t *TAP) wrap(op string, err error) error {
+	if t.closed.Load() && !errors.Is(err, os.ErrClosed) {
+		// The raw path reports a close as the poller's own error.
+		err = fmt.Errorf("%w: %w", os.ErrClosed, err)
+	}
 	if errors.Is(err, syscall.EBADFD) || errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENXIO) {
 		return fmt.Errorf("tap: %s %s: %w: %w", op, t.name, ErrGone, err)
 	}
@@ -371,6 +463,9 @@ func (cfg Config) validate() error {
 	}
 	if cfg.MTU < 0 {
 		return fmt.Errorf("tap: MTU %d is negative: use 0 for the kernel default", cfg.MTU)
+	}
+	if cfg.GSOMaxSegs < 0 || cfg.GSOMaxSegs > 65535 {
+		return fmt.Errorf("tap: GSOMaxSegs %d is out of range: use 1 to 65535, or 0 for the kernel default", cfg.GSOMaxSegs)
 	}
 	if cfg.Addr.IsValid() && !cfg.Addr.Addr().Is4() {
 		return fmt.Errorf("tap: address %s is not IPv4 with a prefix length such as 10.1.0.2/24", cfg.Addr)

@@ -20,6 +20,7 @@ const socketBuffer = 4 << 20
 type Conn struct {
 	uc    *net.UDPConn
 	laddr netip.AddrPort
+	off   offload // state of ReadGRO and WriteGSO (offload.go)
 }
 
 // Listen opens a UDP socket bound to laddr (for example 10.0.0.1:4789; port
@@ -42,7 +43,12 @@ func Listen(laddr netip.AddrPort) (*Conn, error) {
 	}
 	local := uc.LocalAddr().(*net.UDPAddr).AddrPort()
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
-	return &Conn{uc: uc, laddr: local}, nil
+	c := &Conn{uc: uc, laddr: local}
+	if err := c.off.init(uc); err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("vxlan: prepare batched I/O on %s: %w", laddr, err)
+	}
+	return c, nil
 }
 
 // ReadFrom reads one UDP payload into b and returns its length and sender.
@@ -69,7 +75,12 @@ func (c *Conn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 // WriteTo sends b as one UDP datagram to dst. A pending ECONNREFUSED from an
 // earlier send is reported by the kernel instead of sending; WriteTo then
 // tries once more, so one unreachable peer does not cost a frame to another.
+// It goes the way of WriteGSO (raw sendmmsg, no allocation) and takes turns
+// with it.
 func (c *Conn) WriteTo(b []byte, dst netip.AddrPort) error {
+	if len(b) > 0 {
+		return c.WriteGSO(b, len(b), dst)
+	}
 	_, err := c.uc.WriteToUDPAddrPort(b, dst)
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		_, err = c.uc.WriteToUDPAddrPort(b, dst)

@@ -319,6 +319,13 @@ func statsCommand() *cli.Command {
 				for _, reason := range slices.Sorted(maps.Keys(s.Drops)) {
 					row(w, "dropped: "+reason, s.Drops[reason])
 				}
+				if len(s.Ports) > 0 {
+					row(w)
+					row(w, "PORT", "NETWORK", "RX FRAMES", "RX BYTES", "TX FRAMES", "TX BYTES")
+					for _, p := range s.Ports {
+						row(w, p.Name, p.Network, p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes)
+					}
+				}
 			})
 		},
 	}

@@ -93,6 +93,7 @@ func printLab(c *cli.Context, cl *lab.Cluster) {
 		fmt.Fprintf(w, "  ip netns exec %s ping -c 3 %s              # %s on %s -> %s on %s, across hosts\n", a.NS, b.IP, a.Name, a.Host, b.Name, b.Host)
 		fmt.Fprintf(w, "  ip netns exec %s ip link show eth0          # MTU = underlay - 50\n", a.NS)
 		fmt.Fprintf(w, "  vxswitch --socket %s members\n", sock)
+		fmt.Fprintf(w, "  vxswitch --socket %s token                  # the join token other hosts need\n", sock)
 		fmt.Fprintf(w, "  vxswitch --socket %s endpoints\n", sock)
 		fmt.Fprintf(w, "  vxswitch --socket %s fdb %s\n", sock, cl.Opt.Network)
 		fmt.Fprintf(w, "  ip netns exec %s tcpdump -ni eth0 udp port 4789   # the VXLAN on the underlay\n", cl.Agents[0].Host.NS)

@@ -26,10 +26,14 @@ func TestMembership(t *testing.T) {
 	// error instead of hanging. It takes the 20 s join timeout, so it runs
 	// beside the rest.
 	bare := c.Net.Hosts[3]
+	token, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	joinErr := make(chan string, 1)
 	go func() {
 		cmd := exec.Command("ip", "netns", "exec", bare.NS, binary, "--socket", filepath.Join(t.TempDir(), "h9.sock"),
-			"agent", "--name", "h9", "--advertise", bare.Addr.String(), "--data-dir", t.TempDir(), "--join", "10.77.0.99")
+			"agent", "--name", "h9", "--advertise", bare.Addr.String(), "--data-dir", t.TempDir(), "--join", "10.77.0.99", "--token", token)
 		out, err := cmd.CombinedOutput()
 		joinErr <- fmt.Sprintf("%v: %s", err, out)
 	}()

@@ -81,6 +81,7 @@ type Cluster struct {
 	Net       *netlab.Lab
 	Agents    []*Agent
 	Endpoints []Endpoint
+	token     string // the last join token read from a member
 }
 
 // Agent is one host's agent process.
@@ -179,16 +180,56 @@ func (c *Cluster) Attach(ctx context.Context, a *Agent, network, name string) (E
 	return ep, nil
 }
 
+// Token returns the cluster's current join token, asking the running
+// agents in turn ('vxswitch token') until one answers or ctx ends. The
+// first host's agent answers once it has created the cluster's CA.
+func (c *Cluster) Token(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var last error = errors.New("no agent runs")
+	for {
+		for i, a := range c.Agents {
+			if !c.Running(i) {
+				continue
+			}
+			var t api.Token
+			if last = a.Client().Get(ctx, "/v1/token", &t); last == nil {
+				c.token = t.Token
+				return t.Token, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if c.token != "" {
+				return c.token, nil // every agent is down: the last token read
+			}
+			return "", fmt.Errorf("lab: read the join token: %w", last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // Start runs host i's agent (bootstrapping the cluster on host 0, joining
-// through host 0 elsewhere) and waits until it answers on its socket.
+// through host 0 with the join token elsewhere) and waits until it answers
+// on its socket.
 func (c *Cluster) Start(ctx context.Context, i int) error {
 	a := c.Agents[i]
 	args := []string{"netns", "exec", a.Host.NS, c.Opt.Binary, "--socket", a.Socket, "agent",
 		"--name", a.Host.Name, "--advertise", a.Host.Addr.String(), "--data-dir", a.DataDir}
+	env := os.Environ()
 	if i == 0 {
 		args = append(args, "--bootstrap")
 	} else {
 		args = append(args, "--join", c.Agents[0].Host.Addr.String())
+		if _, err := os.Stat(filepath.Join(a.DataDir, "node.crt")); err != nil {
+			// Not joined yet: the token goes in the environment, not on
+			// the command line where ps shows it.
+			tok, err := c.Token(ctx)
+			if err != nil {
+				return err
+			}
+			env = append(env, "VXSWITCH_TOKEN="+tok)
+		}
 	}
 	args = append(args, c.Opt.AgentArgs...)
 	if _, err := os.Stat(filepath.Join(a.DataDir, "raft")); err == nil && i == 0 {
@@ -201,6 +242,7 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 	}
 	defer log.Close()
 	cmd := exec.Command("ip", args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

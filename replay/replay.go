@@ -1,0 +1,287 @@
+// Package replay runs the real forwarding engine of vxswitch over a capture
+// and writes every frame it emits to another capture: the machinery of
+// `vxswitch replay` and of the golden tests in testdata/replay.
+//
+// The switch is the one the agent runs (vswitch.New), with in-memory
+// devices (tap/taptest) as ports, an in-memory underlay that records what it
+// is given, the view the agent builds from a fixed replicated state
+// (agent.BuildView) and the in-band resolver with that state's names and no
+// upstream servers. Every input packet is processed synchronously, so the
+// output depends on the input and the state only: same input, same bytes.
+//
+// Input: a pcapng file whose interface names say where each packet enters.
+// An interface named after an endpoint of this host (a TAP port) carries
+// inner Ethernet frames the endpoint sends; an interface named "underlay"
+// carries whole outer Ethernet/IPv4/UDP/VXLAN packets arriving at this
+// host. A plain pcap file (tcpdump -w) has no interface names: all its
+// packets are underlay packets. Underlay packets that this host's VXLAN
+// socket would never receive (not IPv4/UDP, another UDP port, another
+// destination address, fragments) are counted in Result.Ignored and
+// skipped.
+//
+// Output: a pcapng file with one interface per port (named after the
+// endpoint, sorted by name) and a last one named "underlay". Frames written
+// into a port are recorded as they are; packets sent to the underlay get
+// outer headers synthesized the way this host's socket would send them (see
+// outerHeaders), so Wireshark and tshark dissect VXLAN on port 4789 with no
+// options. Each output packet has the timestamp of the input packet that
+// caused it; those of one input packet come port frames first (in port
+// order), then underlay packets in the order they were sent.
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/gopacket"
+
+	"vxswitch/agent"
+	"vxswitch/raftstore"
+	"vxswitch/resolver"
+	vswitch "vxswitch/switch"
+	"vxswitch/tap/taptest"
+	"vxswitch/vxlan"
+)
+
+// UnderlayName is the capture interface name of the underlay, in input and
+// output files.
+const UnderlayName = "underlay"
+
+// DefaultUnderlayMTU is the underlay MTU assumed when Options.UnderlayMTU
+// is 0. Endpoint MTUs derive from it as on a real host (minus the 50 bytes
+// of VXLAN overhead, lowered further by a network's own MTU).
+const DefaultUnderlayMTU = 1500
+
+// Options configure Run. State is required (see StateFile.Check); the other
+// zero fields take the defaults in their comments.
+type Options struct {
+	// State is the replicated state and the host whose switch runs.
+	State StateFile
+	// UnderlayMTU is this host's underlay MTU; 0 means DefaultUnderlayMTU.
+	UnderlayMTU int
+	// VXLANPort is the UDP port of VXLAN on every host; 0 means 4789.
+	VXLANPort uint16
+}
+
+// Result tells what a replay did.
+type Result struct {
+	// Packets counts the input packets read.
+	Packets int
+	// Emitted counts the packets written to the output.
+	Emitted int
+	// Ignored counts, by reason, the input underlay packets the host's
+	// VXLAN socket would not have received: "not_ipv4_udp", "fragment",
+	// "other_port", "other_host", "truncated". nil when none were.
+	Ignored map[string]int
+	// Stats are the switch's counters after the last packet.
+	Stats vswitch.Stats
+}
+
+// Run replays the capture read from in through a switch set up from opt and
+// writes what it emits as pcapng to out. It stops at the first packet it
+// cannot replay (an unknown capture interface, a link type other than
+// Ethernet) with an error naming the packet.
+func Run(out io.Writer, in io.Reader, opt Options) (Result, error) {
+	if err := opt.State.Check(); err != nil {
+		return Result{}, err
+	}
+	if opt.UnderlayMTU == 0 {
+		opt.UnderlayMTU = DefaultUnderlayMTU
+	}
+	if opt.VXLANPort == 0 {
+		opt.VXLANPort = vxlan.Port
+	}
+	src, err := openCapture(in)
+	if err != nil {
+		return Result{}, err
+	}
+	h, err := newHost(opt)
+	if err != nil {
+		return Result{}, err
+	}
+	defer h.sw.Close()
+	dst, err := newOutput(out, h)
+	if err != nil {
+		return Result{}, err
+	}
+
+	var res Result
+	for {
+		data, ci, err := src.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return res, fmt.Errorf("replay: read packet %d: %w", res.Packets+1, err)
+		}
+		res.Packets++
+		where, err := src.ingress(ci, h)
+		if err != nil {
+			return res, fmt.Errorf("replay: packet %d: %w", res.Packets, err)
+		}
+		h.clock.set(ci.Timestamp)
+		if where == UnderlayName {
+			if reason := h.fromUnderlay(data); reason != "" {
+				if res.Ignored == nil {
+					res.Ignored = map[string]int{}
+				}
+				res.Ignored[reason]++
+			}
+		} else if err := h.sw.InjectFromPort(where, data); err != nil {
+			return res, fmt.Errorf("replay: packet %d: %w", res.Packets, err)
+		}
+		n, err := dst.emit(h, ci.Timestamp)
+		res.Emitted += n
+		if err != nil {
+			return res, err
+		}
+	}
+	if err := dst.flush(); err != nil {
+		return res, err
+	}
+	res.Stats = h.sw.Stats()
+	return res, nil
+}
+
+// host is the switch of the replayed host and what surrounds it.
+type host struct {
+	self     raftstore.Host
+	port     uint16 // VXLAN UDP port
+	sw       *vswitch.Switch
+	underlay *recorder
+	clock    *clock
+	ports    []hostPort // sorted by name
+}
+
+// hostPort is one local port: an endpoint of this host and its fake TAP.
+type hostPort struct {
+	ep  raftstore.Endpoint
+	vni uint32
+	dev *taptest.Device
+}
+
+// newHost builds the switch exactly as the agent does from opt.State, with
+// a port for every endpoint the state places on this host.
+func newHost(opt Options) (*host, error) {
+	st, self := opt.State.State, opt.State.Self
+	h := &host{
+		self:     st.Hosts[self],
+		port:     opt.VXLANPort,
+		underlay: &recorder{},
+		clock:    &clock{},
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	dns := resolver.New(resolver.Config{Upstreams: []netip.AddrPort{}, Logger: quiet})
+	dns.SetTable(agent.NameTable(st))
+	h.sw = vswitch.New(vswitch.Config{
+		Underlay: h.underlay, Port: opt.VXLANPort, Now: h.clock.now, Logger: quiet, DNS: dns,
+	})
+	mtu := func(n raftstore.Network) int {
+		m := opt.UnderlayMTU - vxlan.OverheadIPv4
+		if n.MTU > 0 && n.MTU < m {
+			m = n.MTU
+		}
+		return m
+	}
+	h.sw.SetView(agent.BuildView(st, self, mtu))
+	for _, ep := range st.HostEndpoints(self) {
+		n, ok := st.Networks[ep.Network]
+		if !ok {
+			continue // the agent does not attach it either
+		}
+		mac, err := vswitch.ParseMAC(ep.MAC)
+		if err != nil {
+			h.sw.Close()
+			return nil, fmt.Errorf("replay: state: endpoint %s: %w", ep.Name, err)
+		}
+		dev := taptest.New(ep.Name)
+		if err := h.sw.AddPort(ep.Name, n.VNI, mac, dev); err != nil {
+			h.sw.Close()
+			return nil, fmt.Errorf("replay: state: %w", err)
+		}
+		h.ports = append(h.ports, hostPort{ep: ep, vni: n.VNI, dev: dev})
+	}
+	return h, nil
+}
+
+// fromUnderlay hands the UDP payload of the outer packet data to the switch
+// as the host's socket would, or returns why the socket would never have
+// received it.
+func (h *host) fromUnderlay(data []byte) (ignored string) {
+	payload, src, dst, reason := parseOuter(data)
+	switch {
+	case reason != "":
+		return reason
+	case dst.Port() != h.port:
+		return "other_port"
+	case dst.Addr() != h.self.VTEP:
+		return "other_host"
+	}
+	h.sw.HandleUnderlay(payload, src)
+	return ""
+}
+
+// portFor returns the index in h.ports of the port called name, or -1.
+func (h *host) portFor(name string) int {
+	return slices.IndexFunc(h.ports, func(p hostPort) bool { return p.ep.Name == name })
+}
+
+// clock is the switch's clock: the timestamp of the packet being replayed,
+// so that learning and aging follow the capture's time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// sent is one packet the switch gave the underlay.
+type sent struct {
+	payload []byte // VXLAN header and inner frame
+	dst     netip.AddrPort
+}
+
+// recorder is the in-memory underlay: it keeps a copy of every packet until
+// take.
+type recorder struct {
+	mu   sync.Mutex
+	sent []sent
+}
+
+// WriteTo records a copy of pkt for dst. It never fails.
+func (r *recorder) WriteTo(pkt []byte, dst netip.AddrPort) error {
+	r.mu.Lock()
+	r.sent = append(r.sent, sent{slices.Clone(pkt), dst})
+	r.mu.Unlock()
+	return nil
+}
+
+// take returns the packets recorded since the last call.
+func (r *recorder) take() []sent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.sent
+	r.sent = nil
+	return out
+}
+
+// captureInfo is the record of one output packet.
+func captureInfo(ts time.Time, iface, n int) gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: ts, CaptureLength: n, Length: n, InterfaceIndex: iface}
+}

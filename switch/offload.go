@@ -1,0 +1,236 @@
+package vswitch
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"vxswitch/tap"
+	"vxswitch/vxlan"
+)
+
+// The offload paths. A port whose device is a tap.VnetDevice with offloads
+// hands over TCP super-frames (TSO); the switch cuts them into segments
+// (segmentTCP) and runs every segment through the ordinary path, fromPort,
+// so learning, MTU, MSS clamping and the in-band answers behave exactly as
+// for single frames. Only the final sends change: consecutive segments for
+// one VTEP are collected in a txBatch and leave with one UDP GSO send.
+// In the other direction, ServeUnderlay reads many datagrams per system
+// call (UDP GRO); every datagram goes through HandleUnderlay's ordinary
+// checks, and consecutive TCP segments of one flow for one vnet port are
+// joined in place (tcpRun) and written to the TAP as one super-frame.
+
+// gsoWriter is the optional part of an Underlay that sends runs of equal
+// datagrams with one system call. *vxlan.Conn implements it.
+type gsoWriter interface {
+	WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error
+}
+
+// groReader is the optional part of the socket given to ServeUnderlay that
+// receives many datagrams per system call. *vxlan.Conn implements it.
+type groReader interface {
+	EnableGRO() error
+	ReadGRO(b []byte) (n, seg int, src netip.AddrPort, err error)
+}
+
+// segmentBuffer is the size of a port's buffer for the segments of one
+// super-frame: room for 64 KiB of payload cut into segments as small as
+// 536 bytes (the IPv4 default MSS), each with its own headers.
+const segmentBuffer = 4 * 65536
+
+// txBatch collects, for one port goroutine, consecutive VXLAN datagrams to
+// one VTEP that lie back to back in buf, so they can leave with one GSO
+// send. Only datagrams at buf[expect:] are collected; any other is sent at
+// once (after what is pending). The zero value collects nothing.
+type txBatch struct {
+	buf    []byte
+	expect int // offset in buf of the datagram being forwarded now, or -1
+	start  int // pending run: buf[start:end]
+	end    int
+	seg    int // size of every pending datagram but the last
+	dst    netip.AddrPort
+}
+
+// send sends pkt to dst now or adds it to the pending run of b.
+func (s *Switch) sendBatched(b *txBatch, pkt []byte, dst netip.AddrPort) {
+	if b == nil || s.gso == nil || b.expect < 0 || len(pkt) == 0 || &pkt[0] != &b.buf[b.expect] {
+		if b != nil {
+			s.flushTx(b)
+		}
+		if err := s.underlay.WriteTo(pkt, dst); err != nil {
+			s.stats.drop(dropWriteError)
+			return
+		}
+		s.stats.encap.Add(1)
+		return
+	}
+	if b.end > b.start && dst == b.dst && b.expect == b.end && len(pkt) <= b.seg && (b.end-b.start)%b.seg == 0 {
+		b.end += len(pkt)
+		return
+	}
+	s.flushTx(b)
+	b.start, b.end, b.seg, b.dst = b.expect, b.expect+len(pkt), len(pkt), dst
+}
+
+// flushTx sends the pending run of b, if any.
+func (s *Switch) flushTx(b *txBatch) {
+	if b.end == b.start {
+		return
+	}
+	n := uint64((b.end - b.start + b.seg - 1) / b.seg)
+	err := s.gso.WriteGSO(b.buf[b.start:b.end], b.seg, b.dst)
+	b.start, b.end = 0, 0
+	if err != nil {
+		s.stats.drops[dropWriteError].Add(n)
+		return
+	}
+	s.stats.encap.Add(n)
+}
+
+// readLoopVnet is readLoop for a device with offloads: every read starts
+// with a vnet header. buf holds the header at [0:VnetHdrLen] and the frame
+// after it, so buf[2:VnetHdrLen] is the headroom for the VXLAN header of a
+// single frame; super-frames are cut into seg.
+func (s *Switch) readLoopVnet(p *port, dev tap.VnetDevice) {
+	defer close(p.done)
+	buf := make([]byte, tap.VnetHdrLen+maxFrame)
+	b := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
+	for {
+		n, err := dev.ReadVnet(buf)
+		if err != nil {
+			if !p.closing.Load() {
+				s.log.Warn("vswitch: port stopped reading", "port", p.name, "vni", p.vni, "err", err)
+			}
+			return
+		}
+		if n < tap.VnetHdrLen {
+			s.stats.drop(dropRuntInner)
+			continue
+		}
+		s.fromVnet(p, buf[:n], b)
+	}
+}
+
+// headroomOff is where the VXLAN headroom starts in a vnet read buffer.
+const headroomOff = tap.VnetHdrLen - vxlan.HeaderLen
+
+// fromVnet handles one packet read from a vnet device: pkt starts with the
+// vnet header. A frame with a checksum left to the device gets it
+// completed; a super-frame is segmented and each segment forwarded, with
+// the sends to the underlay batched in b.
+func (s *Switch) fromVnet(p *port, pkt []byte, b *txBatch) {
+	h := tap.DecodeVnetHdr(pkt)
+	frame := pkt[tap.VnetHdrLen:]
+	switch h.GSOType {
+	case tap.VnetGSONone:
+		if h.Flags&tap.VnetNeedsCsum != 0 && !completeVnetChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) {
+			s.stats.drop(dropBadOffload)
+			return
+		}
+		s.fromPort(p, pkt[headroomOff:], len(frame))
+	case tap.VnetGSOTCPv4, tap.VnetGSOTCPv6:
+		stride, count := segmentTCP(b.buf, frame, int(h.GSOSize), vxlan.HeaderLen)
+		if count == 0 {
+			s.stats.drop(dropBadOffload)
+			return
+		}
+		s.stats.tsoFrames.Add(1)
+		hdr := stride - vxlan.HeaderLen - int(h.GSOSize) // headers per segment
+		payload := len(frame) - hdr
+		for i := range count {
+			size := hdr + min(int(h.GSOSize), payload-i*int(h.GSOSize))
+			b.expect = i * stride
+			s.fromPortBatch(p, b.buf[i*stride:], size, b)
+		}
+		b.expect = -1
+		s.flushTx(b)
+	default:
+		s.stats.drop(dropBadOffload)
+	}
+}
+
+// rxBatch is the state of one ServeUnderlay goroutine with GRO: the receive
+// buffer and the coalescing run in it. expect is the offset in buf of the
+// inner frame being handled now; only frames there may join a run.
+type rxBatch struct {
+	buf    []byte
+	expect int
+	run    tcpRun
+}
+
+// deliver writes inner (a frame from the underlay) to the local port q, or
+// joins it to the coalescing run of r when q takes super-frames.
+func (s *Switch) deliver(r *rxBatch, q *port, inner []byte) {
+	if r == nil || q.vdev == nil || len(inner) == 0 || &inner[0] != &r.buf[r.expect] {
+		if r != nil {
+			s.flushRx(r)
+		}
+		s.writePort(q, inner)
+		return
+	}
+	if r.run.q == q && r.run.tryAppend(r.buf, inner) {
+		return
+	}
+	s.flushRx(r)
+	if !r.run.startRun(q, r.buf, r.expect, inner) {
+		// A frame that starts no run (a pure ACK, say) goes out alone,
+		// with a zero vnet header in the free bytes in front of it.
+		r.run = tcpRun{q: q, start: r.expect, end: r.expect + len(inner), n: 1}
+		s.flushRx(r)
+	}
+}
+
+// flushRx writes the pending run of r, if any, to its port.
+func (s *Switch) flushRx(r *rxBatch) {
+	run := &r.run
+	if run.n == 0 {
+		return
+	}
+	q, n := run.q, run.n
+	pkt := run.finish(r.buf)
+	*run = tcpRun{}
+	if q.closing.Load() {
+		s.stats.drops[dropNoPort].Add(uint64(n))
+		return
+	}
+	if _, err := q.vdev.WriteVnet(pkt); err != nil {
+		s.stats.drops[dropWriteError].Add(uint64(n))
+		return
+	}
+	if n > 1 {
+		s.stats.groFrames.Add(1)
+	}
+	s.stats.txFrames.Add(uint64(n))
+	s.stats.txBytes.Add(uint64(len(pkt) - tap.VnetHdrLen))
+}
+
+// serveGRO is ServeUnderlay with UDP GRO: each read may hold many
+// datagrams of one sender, seg bytes apart. They are read to buf[2:], so
+// the first inner frame has VnetHdrLen bytes in front of it (and every
+// later one has its VXLAN header plus the end of the previous datagram,
+// already handled), where a run's vnet header goes.
+func (s *Switch) serveGRO(c groReader) error {
+	const slack = tap.VnetHdrLen - vxlan.HeaderLen
+	buf := make([]byte, slack+underlayBuffer)
+	r := &rxBatch{buf: buf}
+	for {
+		n, seg, src, err := c.ReadGRO(buf[slack:])
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("vswitch: read underlay: %w", err)
+		}
+		if seg <= 0 {
+			seg = n
+		}
+		for off := 0; off < n; off += seg {
+			end := min(off+seg, n)
+			r.expect = slack + off + vxlan.HeaderLen
+			s.handleUnderlay(buf[slack+off:slack+end], src, r)
+		}
+		s.flushRx(r)
+	}
+}

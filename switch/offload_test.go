@@ -1,0 +1,340 @@
+package vswitch
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+
+	"vxswitch/tap"
+	"vxswitch/vxlan"
+)
+
+// vnetDevice is a tap.VnetDevice with offloads on: ReadVnet returns the
+// packets given to inject (vnet header included), WriteVnet records them.
+type vnetDevice struct {
+	in     chan []byte
+	closed chan struct{}
+	once   sync.Once
+
+	mu      sync.Mutex
+	written [][]byte // every packet passed to WriteVnet or Write (with a zero header)
+	writes  int
+	keep    bool // record packets (else only count them)
+}
+
+func newVnetDevice(keep bool) *vnetDevice {
+	return &vnetDevice{in: make(chan []byte, 16), closed: make(chan struct{}), keep: keep}
+}
+
+func (d *vnetDevice) ReadVnet(b []byte) (int, error) {
+	select {
+	case p := <-d.in:
+		return copy(b, p), nil
+	case <-d.closed:
+		return 0, os.ErrClosed
+	}
+}
+
+func (d *vnetDevice) WriteVnet(b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.writes++
+	if d.keep {
+		d.written = append(d.written, bytes.Clone(b))
+	}
+	return len(b), nil
+}
+
+func (d *vnetDevice) Read([]byte) (int, error) { return 0, os.ErrClosed }
+func (d *vnetDevice) Write(b []byte) (int, error) {
+	return d.WriteVnet(append(make([]byte, tap.VnetHdrLen), b...))
+}
+func (d *vnetDevice) Offload() bool { return true }
+func (d *vnetDevice) Name() string  { return "vnet" }
+func (d *vnetDevice) Close() error  { d.once.Do(func() { close(d.closed) }); return nil }
+
+func (d *vnetDevice) packets() [][]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([][]byte(nil), d.written...)
+}
+
+// gsoSend is one WriteGSO (or WriteTo, with seg = len) call.
+type gsoSend struct {
+	pkt []byte
+	seg int
+	dst netip.AddrPort
+}
+
+// gsoUnderlay records WriteTo and WriteGSO calls.
+type gsoUnderlay struct {
+	mu    sync.Mutex
+	sends []gsoSend
+	keep  bool
+	n     int
+}
+
+func (u *gsoUnderlay) WriteTo(pkt []byte, dst netip.AddrPort) error {
+	return u.WriteGSO(pkt, len(pkt), dst)
+}
+
+func (u *gsoUnderlay) WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.n++
+	if u.keep {
+		u.sends = append(u.sends, gsoSend{bytes.Clone(pkt), seg, dst})
+	}
+	return nil
+}
+
+// vnetSwitch is a switch with the test view, a recording GSO underlay,
+// port "a" (macA, VNI 100) on a vnet device and port "b" (macB) on a
+// plain in-memory device.
+func vnetSwitch(t testing.TB, keep bool) (*Switch, *port, *vnetDevice, *gsoUnderlay) {
+	t.Helper()
+	u := &gsoUnderlay{keep: keep}
+	s := New(Config{Underlay: u})
+	t.Cleanup(func() { s.Close() })
+	s.SetView(testView())
+	d := newVnetDevice(keep)
+	if err := s.AddPort("a", 100, macA, d); err != nil {
+		t.Fatal(err)
+	}
+	return s, s.ports.Load().byName["a"], d, u
+}
+
+// withVnet puts a vnet header in front of frame.
+func withVnet(h tap.VnetHdr, frame []byte) []byte {
+	pkt := make([]byte, tap.VnetHdrLen+len(frame))
+	h.Encode(pkt)
+	copy(pkt[tap.VnetHdrLen:], frame)
+	return pkt
+}
+
+// tsoHeader is the vnet header a TAP puts on the super-frame f.
+func tsoHeader(t testing.TB, f []byte, mss int) tap.VnetHdr {
+	h, ok := parseTCP(f)
+	if !ok {
+		t.Fatal("not a TCP frame")
+	}
+	gso := uint8(tap.VnetGSOTCPv4)
+	if h.v6 {
+		gso = tap.VnetGSOTCPv6
+	}
+	return tap.VnetHdr{Flags: tap.VnetNeedsCsum, GSOType: gso, HdrLen: uint16(h.end), GSOSize: uint16(mss), CsumStart: uint16(h.l4), CsumOffset: 16}
+}
+
+func TestSuperFrameToUnderlay(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		s, p, _, u := vnetSwitch(t, true)
+		super := superFrame(t, v6, 60000, false, false)
+		const mss = 1398
+		s.fromVnet(p, withVnet(tsoHeader(t, super, mss), super), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
+		h, _ := parseTCP(super)
+		seg := vxlan.HeaderLen + h.end + mss
+		if len(u.sends) != 1 || u.sends[0].seg != seg || u.sends[0].dst != netip.AddrPortFrom(host2, vxlan.Port) {
+			t.Fatalf("v6=%v: want one GSO send of %d-byte datagrams to %s, got %d sends", v6, seg, host2, len(u.sends))
+		}
+		var data []byte
+		pkt := u.sends[0].pkt
+		for off := 0; off < len(pkt); off += seg {
+			vni, inner, err := vxlan.Decode(pkt[off:min(off+seg, len(pkt))])
+			if err != nil || vni != 100 {
+				t.Fatalf("datagram at %d: VNI %d, %v", off, vni, err)
+			}
+			data = append(data, checkTCP(t, inner).Payload...)
+		}
+		if !bytes.Equal(data, super[h.end:]) {
+			t.Errorf("v6=%v: payload of the datagrams differs from the super-frame's", v6)
+		}
+		st := s.Stats()
+		if want := uint64((60000 + mss - 1) / mss); st.EncapFrames != want || st.TSOFrames != 1 {
+			t.Errorf("v6=%v: encap %d tso %d, want %d and 1", v6, st.EncapFrames, st.TSOFrames, want)
+		}
+	}
+}
+
+func TestSuperFrameToLocalPort(t *testing.T) {
+	s, p, _, u := vnetSwitch(t, true)
+	b := addPort(t, s, "b", 100, macB)
+	super := superFrame(t, false, 5000, false, false)
+	copy(super[0:6], macB[:])
+	s.fromVnet(p, withVnet(tsoHeader(t, super, 1000), super), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
+	got := b.Written()
+	if len(got) != 5 || len(u.sends) != 0 {
+		t.Fatalf("port b got %d frames, underlay %d sends; want 5 and 0", len(got), len(u.sends))
+	}
+	for _, f := range got {
+		checkTCP(t, f)
+	}
+}
+
+func TestNeedsCsumFrameToUnderlay(t *testing.T) {
+	s, p, _, u := vnetSwitch(t, true)
+	f := tcpFrame(t, false, false, true, nil) // a pure ACK macA -> macR
+	h, _ := parseTCP(f)
+	good := bytes.Clone(f)
+	tcpLen := int(binary.BigEndian.Uint16(f[h.l3+2:])) - (h.l4 - h.l3) // f has Ethernet padding
+	binary.BigEndian.PutUint16(f[h.l4+16:], tcpPseudoSum(f, h, tcpLen))
+	hdr := tap.VnetHdr{Flags: tap.VnetNeedsCsum, CsumStart: uint16(h.l4), CsumOffset: 16}
+	s.fromVnet(p, withVnet(hdr, f), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
+	if len(u.sends) != 1 || !bytes.Equal(u.sends[0].pkt[vxlan.HeaderLen:], good) {
+		t.Fatalf("want the frame with its checksum completed, got %d sends", len(u.sends))
+	}
+	hdr.CsumStart = uint16(len(f)) // offsets outside the frame
+	s.fromVnet(p, withVnet(hdr, f), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
+	hdr = tap.VnetHdr{GSOType: 3} // UDP fragmentation offload: never asked for
+	s.fromVnet(p, withVnet(hdr, f), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
+	if n := s.Stats().Drops["bad_offload"]; n != 2 || len(u.sends) != 1 {
+		t.Errorf("bad_offload %d, sends %d; want 2 and 1", n, len(u.sends))
+	}
+}
+
+// groReads is a groReader that returns the given reads, then ErrClosed.
+type groReads struct {
+	reads [][]byte
+	seg   []int
+	src   netip.AddrPort
+}
+
+func (g *groReads) EnableGRO() error { return nil }
+
+func (g *groReads) ReadGRO(b []byte) (int, int, netip.AddrPort, error) {
+	if len(g.reads) == 0 {
+		return 0, 0, netip.AddrPort{}, net.ErrClosed
+	}
+	n := copy(b, g.reads[0])
+	seg := g.seg[0]
+	g.reads, g.seg = g.reads[1:], g.seg[1:]
+	return n, seg, g.src, nil
+}
+
+func (g *groReads) ReadFrom([]byte) (int, netip.AddrPort, error) {
+	return 0, netip.AddrPort{}, net.ErrClosed
+}
+
+// peerSegments returns the super-frame macR -> macA cut the way a peer
+// sends it: VXLAN datagrams of seg bytes back to back.
+func peerSegments(t testing.TB, v6 bool, payload, mss int) (super, dgrams []byte, seg int) {
+	super = superFrame(t, v6, payload, false, false)
+	copy(super[0:6], macA[:])
+	copy(super[6:12], macR[:])
+	buf := make([]byte, segmentBuffer)
+	stride, count := segmentTCP(buf, super, mss, vxlan.HeaderLen)
+	h, _ := parseTCP(super)
+	end := (count-1)*stride + vxlan.HeaderLen + h.end + payload - (count-1)*mss
+	for i := range count {
+		vxlan.Encode(buf[i*stride:], 100)
+	}
+	return super, buf[:end], stride
+}
+
+func TestServeUnderlayCoalesces(t *testing.T) {
+	s, _, d, _ := vnetSwitch(t, true)
+	super, dgrams, seg := peerSegments(t, false, 40000, 1398)
+	ack := encap(100, func() []byte {
+		f := tcpFrame(t, false, false, true, nil)
+		copy(f[0:6], macA[:])
+		copy(f[6:12], macR[:])
+		return f
+	}())
+	g := &groReads{
+		reads: [][]byte{dgrams, ack},
+		seg:   []int{seg, len(ack)},
+		src:   netip.AddrPortFrom(host2, vxlan.Port),
+	}
+	if err := s.ServeUnderlay(g); err != nil {
+		t.Fatal(err)
+	}
+	got := d.packets()
+	if len(got) != 2 {
+		t.Fatalf("port got %d packets, want 2 (one super-frame, one ACK)", len(got))
+	}
+	hdr := tap.DecodeVnetHdr(got[0])
+	if hdr.GSOType != tap.VnetGSOTCPv4 || hdr.GSOSize != 1398 {
+		t.Errorf("first packet: vnet header %+v, want a TCPv4 super-frame with MSS 1398", hdr)
+	}
+	frame := got[0][tap.VnetHdrLen:]
+	completeVnetChecksum(frame, int(hdr.CsumStart), int(hdr.CsumOffset))
+	if !bytes.Equal(frame, super) {
+		t.Error("the super-frame written to the port differs from the one the peer sent")
+	}
+	if hdr := tap.DecodeVnetHdr(got[1]); hdr != (tap.VnetHdr{}) || !bytes.Equal(got[1][tap.VnetHdrLen:], ack[vxlan.HeaderLen:]) {
+		t.Errorf("second packet: header %+v; want the ACK as a plain frame", hdr)
+	}
+	st := s.Stats()
+	if st.GROFrames != 1 || st.TxFrames != uint64((40000+1397)/1398)+1 {
+		t.Errorf("GRO frames %d, tx frames %d", st.GROFrames, st.TxFrames)
+	}
+}
+
+func TestZeroAllocsSuperFrame(t *testing.T) {
+	s, p, _, u := vnetSwitch(t, false)
+	super := superFrame(t, false, 60000, false, false)
+	pkt := withVnet(tsoHeader(t, super, 1398), super)
+	b := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
+	allocs := testing.AllocsPerRun(200, func() { s.fromVnet(p, pkt, b) })
+	if allocs != 0 {
+		t.Fatalf("TAP super-frame -> underlay allocates %v times, want 0", allocs)
+	}
+	if u.n < 200 {
+		t.Fatalf("underlay got %d sends, want one per super-frame", u.n)
+	}
+}
+
+func TestZeroAllocsCoalesce(t *testing.T) {
+	s, _, d, _ := vnetSwitch(t, false)
+	_, dgrams, seg := peerSegments(t, false, 60000, 1398)
+	const slack = tap.VnetHdrLen - vxlan.HeaderLen
+	r := &rxBatch{buf: make([]byte, slack+underlayBuffer)}
+	src := netip.AddrPortFrom(host2, vxlan.Port)
+	allocs := testing.AllocsPerRun(200, func() {
+		n := copy(r.buf[slack:], dgrams) // coalescing rewrites the buffer
+		for off := 0; off < n; off += seg {
+			r.expect = slack + off + vxlan.HeaderLen
+			s.handleUnderlay(r.buf[slack+off:slack+min(off+seg, n)], src, r)
+		}
+		s.flushRx(r)
+	})
+	if allocs != 0 {
+		t.Fatalf("underlay segments -> TAP super-frame allocates %v times, want 0", allocs)
+	}
+	if d.writes < 200 || s.Stats().GROFrames < 200 {
+		t.Fatalf("port got %d writes, %d super-frames; want one per read", d.writes, s.Stats().GROFrames)
+	}
+}
+
+func BenchmarkSuperFrameToUnderlay(b *testing.B) {
+	s, p, _, _ := vnetSwitch(b, false)
+	super := superFrame(b, false, 64000, false, false)
+	pkt := withVnet(tsoHeader(b, super, 1398), super)
+	tb := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(super)))
+	for b.Loop() {
+		s.fromVnet(p, pkt, tb)
+	}
+}
+
+func BenchmarkCoalesce(b *testing.B) {
+	s, _, _, _ := vnetSwitch(b, false)
+	_, dgrams, seg := peerSegments(b, false, 60000, 1398)
+	const slack = tap.VnetHdrLen - vxlan.HeaderLen
+	r := &rxBatch{buf: make([]byte, slack+underlayBuffer)}
+	src := netip.AddrPortFrom(host2, vxlan.Port)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(dgrams)))
+	for b.Loop() {
+		n := copy(r.buf[slack:], dgrams)
+		for off := 0; off < n; off += seg {
+			r.expect = slack + off + vxlan.HeaderLen
+			s.handleUnderlay(r.buf[slack+off:slack+min(off+seg, n)], src, r)
+		}
+		s.flushRx(r)
+	}
+}

@@ -1,0 +1,311 @@
+package vswitch
+
+import (
+	"encoding/binary"
+
+	"vxswitch/tap"
+)
+
+// TCP flags (byte 13 of the header, RFC 9293 section 3.1) that matter when
+// cutting and joining segments.
+const (
+	tcpFlagFIN = 0x01
+	tcpFlagRST = 0x04
+	tcpFlagPSH = 0x08
+	tcpFlagACK = 0x10
+	tcpFlagURG = 0x20
+	tcpFlagECE = 0x40
+	tcpFlagCWR = 0x80
+)
+
+// tcpHeaders describes the headers of an Ethernet frame that carries TCP
+// over IPv4 or IPv6: the offset of the IP header (l3), of the TCP header
+// (l4) and of the payload (end).
+type tcpHeaders struct {
+	v6          bool
+	l3, l4, end int
+}
+
+// parseTCP finds the headers of a TCP frame: Ethernet (one 802.1Q tag at
+// most), IPv4 that is not a fragment or IPv6 without extension headers, and
+// TCP. It does not look at lengths in the IP header, so it also works on a
+// TSO super-frame. ok is false for anything else.
+func parseTCP(frame []byte) (h tcpHeaders, ok bool) {
+	etherType, l3, ok := l3(frame)
+	if !ok {
+		return h, false
+	}
+	h.l3 = l3
+	switch etherType {
+	case etherTypeIPv4:
+		if len(frame) < l3+ipv4MinLen || frame[l3]>>4 != 4 || frame[l3+9] != protoTCP {
+			return h, false
+		}
+		if binary.BigEndian.Uint16(frame[l3+6:])&(ipv4FlagMF|ipv4OffsetMask) != 0 {
+			return h, false
+		}
+		ihl := int(frame[l3]&0x0f) * 4
+		if ihl < ipv4MinLen {
+			return h, false
+		}
+		h.l4 = l3 + ihl
+	case etherTypeIPv6:
+		if len(frame) < l3+ipv6HdrLen || frame[l3]>>4 != 6 || frame[l3+6] != protoTCP {
+			return h, false
+		}
+		h.v6 = true
+		h.l4 = l3 + ipv6HdrLen
+	default:
+		return h, false
+	}
+	if len(frame) < h.l4+tcpMinLen {
+		return h, false
+	}
+	thl := int(frame[h.l4+12]>>4) * 4
+	if thl < tcpMinLen || len(frame) < h.l4+thl {
+		return h, false
+	}
+	h.end = h.l4 + thl
+	return h, true
+}
+
+// tcpPseudoSum returns the folded, not complemented, sum of the TCP
+// pseudo-header (RFC 9293 section 3.1, RFC 8200 section 8.1) of the frame
+// whose headers are h, for a TCP segment of tcpLen bytes.
+func tcpPseudoSum(frame []byte, h tcpHeaders, tcpLen int) uint16 {
+	var sum uint16
+	if h.v6 {
+		sum = onesSum(frame[h.l3+8:h.l3+40], 0)
+	} else {
+		sum = onesSum(frame[h.l3+12:h.l3+20], 0)
+	}
+	sum = addOnes(sum, protoTCP)
+	return addOnes(sum, uint16(tcpLen))
+}
+
+// setIPLength stores the length of an IP packet of total bytes (IP header
+// included) in the IP header of frame, and for IPv4 redoes the header
+// checksum.
+func setIPLength(frame []byte, h tcpHeaders, total int) {
+	ip := frame[h.l3:h.l4]
+	if h.v6 {
+		binary.BigEndian.PutUint16(ip[4:6], uint16(total-ipv6HdrLen))
+		return
+	}
+	binary.BigEndian.PutUint16(ip[2:4], uint16(total))
+	setIPv4Checksum(ip)
+}
+
+// segmentTCP cuts the TCP super-frame (a TSO frame read from a TAP) into
+// frames of at most mss payload bytes, as the NIC would (RFC 9293 section
+// 3.8.6.2.1 on segment sizes): each gets the headers of the original with
+// its own IP length (and IPv4 identification +1 per segment, header
+// checksum redone), its own sequence number and a complete TCP checksum;
+// FIN and PSH stay only on the last segment, CWR only on the first.
+//
+// Segment i is written to dst[i*stride+pre:], so pre bytes of headroom
+// precede every frame and the frames lie stride bytes apart; with pre the
+// VXLAN header length, dst then holds back-to-back VXLAN datagrams of
+// stride bytes (the last may be shorter), ready for one UDP GSO send.
+// It returns stride and the number of segments; count is 0, and dst is
+// untouched, when the frame is not TCP, mss is 0 or dst is too small.
+func segmentTCP(dst, frame []byte, mss, pre int) (stride, count int) {
+	h, ok := parseTCP(frame)
+	if !ok || mss <= 0 {
+		return 0, 0
+	}
+	payload := frame[h.end:]
+	if len(payload) == 0 {
+		return 0, 0
+	}
+	count = (len(payload) + mss - 1) / mss
+	stride = pre + h.end + mss
+	if (count-1)*stride+pre+h.end+len(payload)-(count-1)*mss > len(dst) {
+		return 0, 0
+	}
+	id := binary.BigEndian.Uint16(frame[h.l3+4:])
+	seq := binary.BigEndian.Uint32(frame[h.l4+4:])
+	flags := frame[h.l4+13]
+	for i := range count {
+		chunk := payload[i*mss : min((i+1)*mss, len(payload))]
+		f := dst[i*stride+pre : i*stride+pre+h.end+len(chunk)]
+		copy(f, frame[:h.end])
+		copy(f[h.end:], chunk)
+		if !h.v6 {
+			binary.BigEndian.PutUint16(f[h.l3+4:], id+uint16(i))
+		}
+		setIPLength(f, h, len(f)-h.l3)
+		tcp := f[h.l4:]
+		binary.BigEndian.PutUint32(tcp[4:], seq+uint32(i*mss))
+		fl := flags
+		if i != count-1 {
+			fl &^= tcpFlagFIN | tcpFlagPSH
+		}
+		if i != 0 {
+			fl &^= tcpFlagCWR
+		}
+		tcp[13] = fl
+		tcp[16], tcp[17] = 0, 0
+		binary.BigEndian.PutUint16(tcp[16:], ^onesSum(tcp, tcpPseudoSum(f, h, len(tcp))))
+	}
+	return stride, count
+}
+
+// completeVnetChecksum finishes the checksum a VnetNeedsCsum header asks
+// for: the field at start+offset holds the pseudo-header sum, so the one's
+// complement sum from start to the end of frame is complemented and stored
+// there. A computed zero is stored as all ones (RFC 768; TCP accepts
+// either). It reports false, changing nothing, when the offsets do not fit.
+func completeVnetChecksum(frame []byte, start, offset int) bool {
+	at := start + offset
+	if start >= len(frame) || at+2 > len(frame) || at < start {
+		return false
+	}
+	sum := ^onesSum(frame[start:], 0)
+	if sum == 0 {
+		sum = 0xffff
+	}
+	binary.BigEndian.PutUint16(frame[at:], sum)
+	return true
+}
+
+// tcpRun is a coalescing run: consecutive TCP segments of one flow, in
+// order, arriving from the underlay for one local port, joined in place in
+// a receive buffer into one super-frame that is written to the port with a
+// vnet header asking for segmentation (the reverse of segmentTCP, the way
+// Linux GRO joins segments).
+//
+// The run's frame is buf[start:end]; its headers are those of the first
+// segment, and the payload of every later segment is moved to follow the
+// previous one. VnetHdrLen bytes in front of start must be free for the
+// vnet header. The zero value is an empty run.
+type tcpRun struct {
+	q          *port
+	start, end int
+	h          tcpHeaders
+	mss        int    // payload length of the first segment
+	next       uint32 // sequence number the next segment must have
+	flags      byte   // TCP flags of the first segment, without PSH
+	psh        bool   // some segment had PSH: the run is closed
+	full       bool   // every segment so far had mss bytes
+	n          int    // number of segments
+}
+
+// maxRunIP is the largest IP packet a run may grow to: IP length fields are
+// 16 bits.
+const maxRunIP = 65535
+
+// startRun makes frame, at buf[at:], the first segment of r for port q.
+// It reports false, leaving r empty, when frame cannot be coalesced: not
+// TCP, no payload, lengths that disagree with the frame, or flags other
+// than ACK and PSH.
+func (r *tcpRun) startRun(q *port, buf []byte, at int, frame []byte) bool {
+	h, ok := parseTCP(frame)
+	if !ok || !ipLengthMatches(frame, h) {
+		return false
+	}
+	flags := frame[h.l4+13]
+	if flags&^tcpFlagPSH != tcpFlagACK || len(frame) == h.end {
+		return false
+	}
+	*r = tcpRun{
+		q: q, start: at, end: at + len(frame), h: h,
+		mss:   len(frame) - h.end,
+		next:  binary.BigEndian.Uint32(frame[h.l4+4:]) + uint32(len(frame)-h.end),
+		flags: flags &^ tcpFlagPSH,
+		psh:   flags&tcpFlagPSH != 0,
+		full:  true,
+		n:     1,
+	}
+	return true
+}
+
+// ipLengthMatches reports whether the IP length of frame says the packet
+// ends where the frame ends (no Ethernet padding, nothing cut off).
+func ipLengthMatches(frame []byte, h tcpHeaders) bool {
+	if h.v6 {
+		return int(binary.BigEndian.Uint16(frame[h.l3+4:]))+ipv6HdrLen == len(frame)-h.l3
+	}
+	return int(binary.BigEndian.Uint16(frame[h.l3+2:])) == len(frame)-h.l3
+}
+
+// tryAppend joins frame (a later segment in the same buffer, at or after
+// r.end) to the run and reports whether it did. It joins only the next
+// segment in sequence of the same flow: identical Ethernet, IP and TCP
+// headers except IP identification, lengths and checksums, sequence number
+// and PSH; no more payload than the first segment, and only while every
+// earlier one was full and none had PSH.
+func (r *tcpRun) tryAppend(buf []byte, frame []byte) bool {
+	if r.n == 0 || r.psh || !r.full || len(frame) <= r.h.end {
+		return false
+	}
+	h := r.h
+	first := buf[r.start : r.start+h.end]
+	p := len(frame) - h.end
+	if p > r.mss || r.end-r.start-h.l3+p > maxRunIP || !ipLengthMatches(frame, h) {
+		return false
+	}
+	if string(frame[:h.l3]) != string(first[:h.l3]) { // Ethernet header, tag
+		return false
+	}
+	ip, fip := frame[h.l3:h.l4], first[h.l3:h.l4]
+	if h.v6 {
+		if string(ip[0:4]) != string(fip[0:4]) || string(ip[6:]) != string(fip[6:]) {
+			return false
+		}
+	} else {
+		if ip[0] != fip[0] || ip[1] != fip[1] || string(ip[6:10]) != string(fip[6:10]) || string(ip[12:]) != string(fip[12:]) {
+			return false
+		}
+	}
+	tcp, ftcp := frame[h.l4:h.end], first[h.l4:h.end]
+	if string(tcp[0:4]) != string(ftcp[0:4]) || string(tcp[8:13]) != string(ftcp[8:13]) || string(tcp[20:]) != string(ftcp[20:]) {
+		return false
+	}
+	if tcp[13]&^tcpFlagPSH != r.flags || binary.BigEndian.Uint32(tcp[4:]) != r.next {
+		return false
+	}
+	r.psh = tcp[13]&tcpFlagPSH != 0
+	r.next += uint32(p)
+	r.n++
+	r.full = p == r.mss
+	// The payload moves down to follow the run; it may overwrite this
+	// segment's own headers, which are not looked at again.
+	r.end += copy(buf[r.end:], frame[h.end:])
+	return true
+}
+
+// finish turns the run into one packet for a vnet TAP and returns it: the
+// vnet header at buf[r.start-VnetHdrLen:r.start], then the frame. A run of
+// one segment goes as a plain frame (a zero header); a longer one gets its
+// IP length redone, PSH if any segment had it, the TCP checksum field set
+// to the pseudo-header sum and a header asking the kernel to segment at
+// mss and complete the checksum (NEEDS_CSUM, GSO TCPv4 or TCPv6).
+func (r *tcpRun) finish(buf []byte) []byte {
+	pkt := buf[r.start-tap.VnetHdrLen : r.end]
+	if r.n == 1 {
+		tap.VnetHdr{}.Encode(pkt)
+		return pkt
+	}
+	frame := pkt[tap.VnetHdrLen:]
+	h := r.h
+	setIPLength(frame, h, len(frame)-h.l3)
+	tcp := frame[h.l4:]
+	if r.psh {
+		tcp[13] |= tcpFlagPSH
+	}
+	binary.BigEndian.PutUint16(tcp[16:], tcpPseudoSum(frame, h, len(tcp)))
+	gso := uint8(tap.VnetGSOTCPv4)
+	if h.v6 {
+		gso = tap.VnetGSOTCPv6
+	}
+	tap.VnetHdr{
+		Flags:      tap.VnetNeedsCsum,
+		GSOType:    gso,
+		HdrLen:     uint16(h.end),
+		GSOSize:    uint16(r.mss),
+		CsumStart:  uint16(h.l4),
+		CsumOffset: 16,
+	}.Encode(pkt)
+	return pkt
+}

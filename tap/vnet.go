@@ -1,0 +1,116 @@
+package tap
+
+import "encoding/binary"
+
+// VnetHdrLen is the length of the virtio-net header (struct virtio_net_hdr,
+// virtio 1.x specification section 5.1.6) that starts every read from and
+// every write to a TAP opened with Config.Offload.
+const VnetHdrLen = 10
+
+// Values of VnetHdr.Flags and VnetHdr.GSOType (virtio 1.x section 5.1.6).
+const (
+	// VnetNeedsCsum says the transport checksum is not complete: the field
+	// at CsumStart+CsumOffset holds the folded, not complemented,
+	// pseudo-header sum, and the one's complement sum from CsumStart to
+	// the end must still be added and complemented.
+	VnetNeedsCsum = 1
+	// VnetGSONone marks a single frame.
+	VnetGSONone = 0
+	// VnetGSOTCPv4 marks an IPv4 TCP super-frame to be cut into GSOSize
+	// byte segments (TSO).
+	VnetGSOTCPv4 = 1
+	// VnetGSOTCPv6 is VnetGSOTCPv4 for IPv6.
+	VnetGSOTCPv6 = 4
+	// VnetGSOECN is a bit of GSOType: the super-frame has CWR set in its
+	// TCP header. It is masked off by DecodeVnetHdr.
+	VnetGSOECN = 0x80
+)
+
+// VnetHdr is the virtio-net header the kernel puts in front of each frame
+// on a TAP with IFF_VNET_HDR. Its fields are little endian on the wire (x86
+// and arm64, the only byte order this package supports). The zero value is
+// the header of a plain frame: no checksum to complete, no segmentation.
+//
+// CsumStart counts from the start of the Ethernet header. HdrLen is a hint
+// from the sender; callers compute header lengths themselves.
+type VnetHdr struct {
+	Flags      uint8
+	GSOType    uint8
+	HdrLen     uint16
+	GSOSize    uint16
+	CsumStart  uint16
+	CsumOffset uint16
+}
+
+// DecodeVnetHdr reads a header from b[:VnetHdrLen], without the ECN bit of
+// GSOType. It panics if b is shorter than VnetHdrLen. It never allocates.
+func DecodeVnetHdr(b []byte) VnetHdr {
+	_ = b[VnetHdrLen-1]
+	return VnetHdr{
+		Flags:      b[0],
+		GSOType:    b[1] &^ VnetGSOECN,
+		HdrLen:     binary.LittleEndian.Uint16(b[2:]),
+		GSOSize:    binary.LittleEndian.Uint16(b[4:]),
+		CsumStart:  binary.LittleEndian.Uint16(b[6:]),
+		CsumOffset: binary.LittleEndian.Uint16(b[8:]),
+	}
+}
+
+// Encode writes h into b[:VnetHdrLen]. It panics if b is shorter than
+// VnetHdrLen. It never allocates.
+func (h VnetHdr) Encode(b []byte) {
+	_ = b[VnetHdrLen-1]
+	b[0] = h.Flags
+	b[1] = h.GSOType
+	binary.LittleEndian.PutUint16(b[2:], h.HdrLen)
+	binary.LittleEndian.PutUint16(b[4:], h.GSOSize)
+	binary.LittleEndian.PutUint16(b[6:], h.CsumStart)
+	binary.LittleEndian.PutUint16(b[8:], h.CsumOffset)
+}
+
+// VnetDevice is a Device that moves frames together with their virtio-net
+// header, so it can hand over and accept TCP super-frames (TSO and GRO)
+// and frames whose checksum is still to be completed.
+//
+// ReadVnet blocks until one packet arrives and copies it into buf: the
+// header in buf[:VnetHdrLen], the frame (up to 64 KiB for a super-frame)
+// after it; it returns the total length. WriteVnet sends one packet laid
+// out the same way. Both follow the concurrency and Close rules of Device.
+// Offload reports whether the device really carries vnet headers; when it
+// is false, callers use Read and Write.
+type VnetDevice interface {
+	Device
+	Offload() bool
+	ReadVnet(buf []byte) (int, error)
+	WriteVnet(buf []byte) (int, error)
+}
+
+// completeChecksum finishes the checksum described by a VnetNeedsCsum
+// header on frame: it adds the one's complement sum from start to the end
+// of frame (the field holds the pseudo-header sum already) and stores the
+// complement at start+offset. It reports false, changing nothing, when the
+// offsets do not fit the frame.
+func completeChecksum(frame []byte, start, offset int) bool {
+	at := start + offset
+	if start >= len(frame) || at+2 > len(frame) {
+		return false
+	}
+	var sum uint32
+	b := frame[start:]
+	for len(b) >= 2 {
+		sum += uint32(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum>>16 + sum&0xffff
+	}
+	c := ^uint16(sum)
+	if c == 0 {
+		c = 0xffff // RFC 768: UDP sends a computed zero as all ones; TCP accepts either
+	}
+	binary.BigEndian.PutUint16(frame[at:], c)
+	return true
+}
