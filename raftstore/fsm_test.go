@@ -115,7 +115,7 @@ func (s *bufferSink) ID() string    { return "test" }
 func (s *bufferSink) Cancel() error { s.canceled = true; return nil }
 func (s *bufferSink) Close() error  { s.closed = true; return nil }
 
-func snapshotBytes(t *testing.T, f *FSM) []byte {
+func snapshotBytes(t testing.TB, f *FSM) []byte {
 	t.Helper()
 	snap, err := f.Snapshot()
 	if err != nil {
