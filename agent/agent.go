@@ -124,6 +124,7 @@ type Agent struct {
 	auth        peerAuth
 	apiListener *pki.Listener
 
+	ready     chan struct{} // closed when Start is done: the local socket answers
 	left      chan struct{} // closed when this host has left the cluster
 	leftOnce  sync.Once
 	ctx       context.Context
@@ -153,6 +154,7 @@ func Start(cfg Config) (*Agent, error) {
 		ports:  map[string]*port{},
 		broken: map[string]string{},
 		left:   make(chan struct{}),
+		ready:  make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -214,7 +216,9 @@ func (a *Agent) open() error {
 	if err != nil {
 		return fmt.Errorf("agent: open raft store: %w", err)
 	}
-	a.catchUp(10 * time.Second)
+	if len(a.cfg.Join) == 0 {
+		a.catchUp(10 * time.Second)
+	}
 	// Watch before anything can change, so no change is missed.
 	changes := a.store.Changes()
 	a.refresh()
@@ -233,6 +237,12 @@ func (a *Agent) open() error {
 	if err := a.register(); err != nil {
 		return err
 	}
+	if len(a.cfg.Join) > 0 {
+		// A joining host catches up after the join: if its address
+		// changed, only the join tells the leader where it is now.
+		a.catchUp(10 * time.Second)
+	}
+	close(a.ready)
 	a.log.Info("agent ready", "vtep", a.cfg.Advertise, "socket", a.cfg.Socket,
 		"underlay_mtu", a.underlayMTU, "role", a.store.Role())
 	return nil

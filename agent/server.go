@@ -78,7 +78,7 @@ func (a *Agent) serve() error {
 	for _, s := range []struct {
 		l net.Listener
 		h http.Handler
-	}{{ul, local}, {a.apiListener, a.requireCert(peer)}} {
+	}{{ul, a.whenReady(local)}, {a.apiListener, a.requireCert(peer)}} {
 		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second}
 		a.servers = append(a.servers, srv)
 		a.wg.Add(1)
