@@ -116,6 +116,7 @@ type Agent struct {
 
 	servers []*http.Server
 	metrics *metrics     // port counters and apply latency (metrics.go)
+	fanout  fanout       // capture and trace streams (capture.go)
 	peers   *peerClients // set by setupIdentity
 
 	// id is this host's certificate; auth and apiListener count refused

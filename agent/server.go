@@ -53,6 +53,8 @@ func (a *Agent) serve() error {
 	local.HandleFunc("GET /v1/dns", a.handleNames)
 	local.HandleFunc("GET /v1/dns/lookup", a.handleLookup)
 	local.HandleFunc("POST /v1/snapshot", a.handleSnapshot)
+	local.HandleFunc("GET /v1/capture", a.handleCapture)
+	local.HandleFunc("GET /v1/trace", a.handleTrace)
 
 	if err := os.MkdirAll(filepath.Dir(a.cfg.Socket), 0o755); err != nil {
 		return fmt.Errorf("agent: create socket dir: %w", err)

@@ -136,3 +136,27 @@ func (c *Client) Post(ctx context.Context, path string, in, out any) error {
 func (c *Client) Delete(ctx context.Context, path string, out any) error {
 	return c.Do(ctx, http.MethodDelete, path, nil, out)
 }
+
+// Stream sends a GET request for path and returns the body of the answer
+// as it arrives, for the streaming routes (/v1/capture, /v1/trace). The
+// caller must close it; cancelling ctx ends the stream.
+func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("api: GET %s: %w", path, err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.unreachable(err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		var e Error
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("agent at %s answered %s", c.where, resp.Status)
+		}
+		return nil, &StatusError{Code: resp.StatusCode, Message: e.Error}
+	}
+	return resp.Body, nil
+}

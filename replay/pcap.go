@@ -13,6 +13,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	vxcapture "vxswitch/capture"
 )
 
 // Magic numbers at the start of capture files, read big endian.
@@ -98,8 +100,6 @@ const (
 	etherTypeIPv4 = 0x0800
 	etherTypeVLAN = 0x8100
 	protoUDP      = 17
-	outerTTL      = 64
-	flagDF        = 0x4000
 )
 
 // parseOuter finds the UDP payload of an outer Ethernet/IPv4/UDP packet (one
@@ -138,59 +138,6 @@ func parseOuter(data []byte) (payload []byte, src, dst netip.AddrPort, reason st
 	src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[12:16])), binary.BigEndian.Uint16(udp[0:2]))
 	dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[16:20])), binary.BigEndian.Uint16(udp[2:4]))
 	return udp[udpLen:ulen], src, dst, ""
-}
-
-// vtepMAC is the Ethernet address written for a VTEP in synthesized outer
-// headers: locally administered, 02:00 followed by the IPv4 address, so
-// 10.0.0.2 is 02:00:0a:00:00:02. A capture cannot know the real next hop.
-func vtepMAC(a netip.Addr) [6]byte {
-	b := a.As4()
-	return [6]byte{0x02, 0x00, b[0], b[1], b[2], b[3]}
-}
-
-// outerHeaders returns the outer Ethernet, IPv4 and UDP headers this host's
-// socket puts in front of payload (VXLAN header and inner frame) sent from
-// src to dst: IPv4 without options, identification 0, DF set (Linux sets it
-// on UDP sockets with path MTU discovery), TTL 64, a valid header checksum
-// (RFC 791); UDP source port = the socket's port, checksum 0, which RFC 7348
-// section 5 allows for VXLAN over IPv4.
-func outerHeaders(src, dst netip.AddrPort, payload []byte) []byte {
-	h := make([]byte, ethLen+ipv4Len+udpLen)
-	dstMAC, srcMAC := vtepMAC(dst.Addr()), vtepMAC(src.Addr())
-	copy(h[0:6], dstMAC[:])
-	copy(h[6:12], srcMAC[:])
-	binary.BigEndian.PutUint16(h[12:14], etherTypeIPv4)
-
-	ip := h[ethLen : ethLen+ipv4Len]
-	ip[0] = 0x45 // version 4, 5 words of header
-	binary.BigEndian.PutUint16(ip[2:4], uint16(ipv4Len+udpLen+len(payload)))
-	binary.BigEndian.PutUint16(ip[6:8], flagDF)
-	ip[8] = outerTTL
-	ip[9] = protoUDP
-	s, d := src.Addr().As4(), dst.Addr().As4()
-	copy(ip[12:16], s[:])
-	copy(ip[16:20], d[:])
-	binary.BigEndian.PutUint16(ip[10:12], ipv4Checksum(ip))
-
-	udp := h[ethLen+ipv4Len:]
-	binary.BigEndian.PutUint16(udp[0:2], src.Port())
-	binary.BigEndian.PutUint16(udp[2:4], dst.Port())
-	binary.BigEndian.PutUint16(udp[4:6], uint16(udpLen+len(payload)))
-	return h
-}
-
-// ipv4Checksum returns the header checksum of the IPv4 header h whose
-// checksum field is zero: the ones' complement of the ones' complement sum
-// of its 16-bit words (RFC 1071).
-func ipv4Checksum(h []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(h[i : i+2]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
 }
 
 // output writes the emitted packets as pcapng: interface i is port i of the
@@ -252,7 +199,7 @@ func (o *output) emit(h *host, ts time.Time) (int, error) {
 	}
 	from := netip.AddrPortFrom(h.self.VTEP, h.port)
 	for _, s := range h.underlay.take() {
-		pkt := append(outerHeaders(from, s.dst, s.payload), s.payload...)
+		pkt := append(vxcapture.OuterHeaders(from, s.dst, s.payload), s.payload...)
 		if err := o.w.WritePacket(captureInfo(ts, o.underlay, len(pkt)), pkt); err != nil {
 			return n, fmt.Errorf("replay: write packet: %w", err)
 		}

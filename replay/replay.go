@@ -23,7 +23,7 @@
 // endpoint, sorted by name) and a last one named "underlay". Frames written
 // into a port are recorded as they are; packets sent to the underlay get
 // outer headers synthesized the way this host's socket would send them (see
-// outerHeaders), so Wireshark and tshark dissect VXLAN on port 4789 with no
+// capture.OuterHeaders), so Wireshark and tshark dissect VXLAN on port 4789 with no
 // options. Each output packet has the timestamp of the input packet that
 // caused it; those of one input packet come port frames first (in port
 // order), then underlay packets in the order they were sent.

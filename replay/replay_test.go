@@ -23,6 +23,7 @@ import (
 	"github.com/miekg/dns"
 
 	"vxswitch/agent"
+	vxcapture "vxswitch/capture"
 	vswitch "vxswitch/switch"
 )
 
@@ -427,7 +428,7 @@ func outer(t *testing.T, src, dst netip.Addr, port uint16, hdr, inner []byte) []
 	ip := ipv4(src, dst, layers.IPProtocolUDP)
 	udp := &layers.UDP{SrcPort: 4789, DstPort: layers.UDPPort(port)}
 	udp.SetNetworkLayerForChecksum(ip)
-	return serialize(t, ethernet(vswitch.MAC(vtepMAC(dst)), vswitch.MAC(vtepMAC(src)), layers.EthernetTypeIPv4), ip, udp,
+	return serialize(t, ethernet(vswitch.MAC(vxcapture.VTEPMAC(dst)), vswitch.MAC(vxcapture.VTEPMAC(src)), layers.EthernetTypeIPv4), ip, udp,
 		gopacket.Payload(append(bytes.Clone(hdr), inner...)))
 }
 
@@ -482,7 +483,7 @@ func summarize(t *testing.T, p outPacket) string {
 			t.Fatalf("underlay packet is not IPv4/UDP: %s", reason)
 		}
 		ip := frame[ethLen : ethLen+ipv4Len]
-		if ipv4Checksum(ip) != 0 {
+		if vxcapture.IPv4Checksum(ip) != 0 {
 			t.Errorf("outer IPv4 header checksum does not verify: % x", ip)
 		}
 		if udpCsum := frame[ethLen+ipv4Len+6 : ethLen+ipv4Len+8]; udpCsum[0]|udpCsum[1] != 0 {

@@ -53,7 +53,7 @@ func putARP(b []byte, op uint16, sha MAC, spa netip.Addr, tha MAC, tpa netip.Add
 // goes back into p, so no request for a known address ever crosses the
 // underlay. It reports whether it answered; an unanswered broadcast request
 // is counted as flooded and the caller forwards it as before.
-func (s *Switch) arp(p *port, nw *Network, frame []byte, off int) bool {
+func (s *Switch) arp(p *port, nw *Network, frame []byte, off int, d *decision) bool {
 	req, ok := parseARPRequest(frame[off:])
 	if !ok {
 		return false
@@ -74,6 +74,7 @@ func (s *Switch) arp(p *port, nw *Network, frame []byte, off int) bool {
 	replyL2(reply, frame, off, mac, etherTypeARP)
 	putARP(reply[off:], arpOpReply, mac, req.tpa, req.sha, req.spa)
 	s.writePort(p, reply)
+	d.answer(ActionARP, p)
 	s.stats.arpSuppressed.Add(1)
 	return true
 }

@@ -21,23 +21,23 @@ const (
 // frame: ARP requests for known addresses (arp.go), and everything sent to
 // the network's resolver (by IPv4 address or by ResolverMAC), which never
 // goes to the overlay. Other frames cost a few comparisons and no
-// allocation.
-func (s *Switch) answerLocally(p *port, nw *Network, frame []byte) bool {
+// allocation. What it does is recorded in d unless d is nil.
+func (s *Switch) answerLocally(p *port, nw *Network, frame []byte, d *decision) bool {
 	etherType, off, ok := l3(frame)
 	if !ok {
 		return false
 	}
 	switch etherType {
 	case etherTypeARP:
-		return s.arp(p, nw, frame, off)
+		return s.arp(p, nw, frame, off, d)
 	case etherTypeIPv4:
 		if nw.Resolver.Is4() && len(frame) >= off+ipv4MinLen && addr4(frame[off+16:]) == nw.Resolver {
-			s.toResolver(p, nw, frame, off)
+			s.toResolver(p, nw, frame, off, d)
 			return true
 		}
 	}
 	if !nw.ResolverMAC.IsZero() && MAC(frame[0:6]) == nw.ResolverMAC {
-		s.stats.drop(dropToResolver)
+		s.drop(d, dropToResolver)
 		return true
 	}
 	return false
@@ -47,40 +47,41 @@ func (s *Switch) answerLocally(p *port, nw *Network, frame []byte) bool {
 // resolver address: UDP to port 53 goes to the DNS handler, an ICMP echo
 // request is answered, anything else (TCP, fragments, other ports) is
 // dropped as "to_resolver".
-func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int) {
+func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *decision) {
 	ip, ihl, ok := ipv4Packet(frame[off:])
 	if !ok || isFragment(ip) {
-		s.stats.drop(dropToResolver)
+		s.drop(d, dropToResolver)
 		return
 	}
 	switch l4 := ip[ihl:]; {
 	case ip[9] == protoUDP && len(l4) >= udpHdrLen && binary.BigEndian.Uint16(l4[2:4]) == dnsPort:
-		s.dnsQuery(p, nw, frame, off, ip, l4)
+		s.dnsQuery(p, nw, frame, off, ip, l4, d)
 	case ip[9] == protoICMP && len(l4) >= icmpHdrLen && l4[0] == icmpEchoRequest && l4[1] == 0:
-		s.echoReply(p, nw, frame, off, ip, l4)
+		s.echoReply(p, nw, frame, off, ip, l4, d)
 	default:
-		s.stats.drop(dropToResolver)
+		s.drop(d, dropToResolver)
 	}
 }
 
 // dnsQuery passes the DNS query in the UDP datagram udp (of the IPv4 packet
 // ip at off in frame, from port p) to the DNS handler, with a reply function
 // that sends the answer back to the querier.
-func (s *Switch) dnsQuery(p *port, nw *Network, frame []byte, off int, ip, udp []byte) {
+func (s *Switch) dnsQuery(p *port, nw *Network, frame []byte, off int, ip, udp []byte, d *decision) {
 	ulen := int(binary.BigEndian.Uint16(udp[4:6]))
 	if ulen < udpHdrLen || ulen > len(udp) {
-		s.stats.drop(dropToResolver)
+		s.drop(d, dropToResolver)
 		return
 	}
 	if s.dns == nil {
-		s.stats.drop(dropNoDNS)
+		s.drop(d, dropNoDNS)
 		return
 	}
 	srcMAC, ok := answerMAC(nw, frame)
 	if !ok {
-		s.stats.drop(dropToResolver)
+		s.drop(d, dropToResolver)
 		return
 	}
+	d.answer(ActionDNS, nil) // the answer may come later, from elsewhere
 	s.stats.dnsQueries.Add(1)
 	querier := netip.AddrPortFrom(addr4(ip[12:16]), binary.BigEndian.Uint16(udp[0:2]))
 	l2 := make([]byte, off)
@@ -148,10 +149,10 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 // echoReply answers the ICMP echo request icmp (RFC 792) in the IPv4 packet
 // ip at off in frame from port p, sent to the resolver address, so that
 // `ping RESOLVER` works.
-func (s *Switch) echoReply(p *port, nw *Network, frame []byte, off int, ip, icmp []byte) {
+func (s *Switch) echoReply(p *port, nw *Network, frame []byte, off int, ip, icmp []byte, d *decision) {
 	srcMAC, ok := answerMAC(nw, frame)
 	if !ok {
-		s.stats.drop(dropToResolver)
+		s.drop(d, dropToResolver)
 		return
 	}
 	total := ipv4MinLen + len(icmp)
@@ -163,5 +164,6 @@ func (s *Switch) echoReply(p *port, nw *Network, frame []byte, off int, ip, icmp
 	r[0], r[2], r[3] = icmpEchoReply, 0, 0
 	binary.BigEndian.PutUint16(r[2:4], ^onesSum(r, 0))
 	s.writePort(p, out)
+	d.answer(ActionEcho, p)
 	s.stats.echoReplies.Add(1)
 }

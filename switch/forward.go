@@ -28,41 +28,55 @@ func (s *Switch) fromPort(p *port, buf []byte, n int) {
 // fromPortBatch is fromPort with the sends to the underlay collected in b
 // (offload.go); b may be nil.
 func (s *Switch) fromPortBatch(p *port, buf []byte, n int, b *txBatch) {
+	if o := s.observer.Load(); o != nil {
+		s.observeFromPort(o.o, p, buf, n, b)
+		return
+	}
+	s.fromPortDecide(p, buf, n, b, nil)
+}
+
+// fromPortDecide is fromPortBatch recording what it does in d, which is nil
+// when nobody observes (observe.go).
+func (s *Switch) fromPortDecide(p *port, buf []byte, n int, b *txBatch, d *decision) {
 	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	s.stats.rxFrames.Add(1)
 	s.stats.rxBytes.Add(uint64(n))
 	if n < ethHeaderLen {
-		s.stats.drop(dropRuntInner)
+		s.drop(d, dropRuntInner)
 		return
 	}
 	v := s.view.Load()
 	nw := v.network(p.vni)
 	if nw == nil {
-		s.stats.drop(dropUnknownVNI)
+		s.drop(d, dropUnknownVNI)
+		return
+	}
+	if r, refuse := s.refuseFromPort(p, v, nw, frame); refuse { // guard.go
+		s.drop(d, r)
 		return
 	}
 	if tooLong(frame, nw.MTU) {
 		if b != nil {
 			s.flushTx(b) // keep the order of what is pending
 		}
-		s.oversize(p, v, nw, frame)
+		s.oversize(p, v, nw, frame, d)
 		return
 	}
-	s.forwardBatch(p, v, nw, buf, n, b)
+	s.forwardBatch(p, v, nw, buf, n, b, d)
 }
 
 // forward switches one frame from the local port p that fits the network
 // MTU (buf and n as for fromPort): it learns the source MAC, answers what
 // the switch answers itself (ARP for known addresses, traffic to the
 // resolver), clamps the MSS of TCP SYNs, and sends the frame to a local
-// port, a VTEP, or floods it.
-func (s *Switch) forward(p *port, v *View, nw *Network, buf []byte, n int) {
-	s.forwardBatch(p, v, nw, buf, n, nil)
+// port, a VTEP, or floods it. It records what it does in d unless d is nil.
+func (s *Switch) forward(p *port, v *View, nw *Network, buf []byte, n int, d *decision) {
+	s.forwardBatch(p, v, nw, buf, n, nil, d)
 }
 
 // forwardBatch is forward with the sends to the underlay collected in b
 // (offload.go); b may be nil.
-func (s *Switch) forwardBatch(p *port, v *View, nw *Network, buf []byte, n int, b *txBatch) {
+func (s *Switch) forwardBatch(p *port, v *View, nw *Network, buf []byte, n int, b *txBatch, d *decision) {
 	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	now := s.now()
 	dst, src := MAC(frame[0:6]), MAC(frame[6:12])
@@ -72,33 +86,42 @@ func (s *Switch) forwardBatch(p *port, v *View, nw *Network, buf []byte, n int, 
 			s.stats.drop(dropLearnCap) // counted, but the frame is still forwarded
 		}
 	}
-	if s.answerLocally(p, nw, frame) {
+	if s.answerLocally(p, nw, frame, d) {
 		return
 	}
 	s.clamp(frame, nw)
 	ports := s.ports.Load()
 	if dst.IsMulticast() {
-		s.floodFromPort(ports, v, nw, p, buf, n, b)
+		s.floodFromPort(ports, v, nw, p, buf, n, b, d)
 		return
 	}
 	if q := s.localPort(ports, p.vni, dst, now); q != nil {
+		d.foundPort(q, dst)
 		if q != p { // never back out of the ingress port
 			s.writePort(q, frame)
+			d.toPort(q)
 			s.stats.localSwitched.Add(1)
+		} else {
+			d.because("same_port")
 		}
 		return
 	}
 	if vtep, ok := nw.Remote[dst]; ok {
+		d.found(LookupRaft)
 		vxlan.Encode(buf, p.vni)
 		s.send(v, buf[:vxlan.HeaderLen+n], vtep, b)
+		d.toVTEP(vtep)
 		return
 	}
 	if e, ok := s.wire.lookup(fdbKey{p.vni, dst}, now); ok {
+		d.found(LookupLearned)
 		vxlan.Encode(buf, p.vni)
 		s.send(v, buf[:vxlan.HeaderLen+n], e.vtep, b)
+		d.toVTEP(e.vtep)
 		return
 	}
-	s.floodFromPort(ports, v, nw, p, buf, n, b) // unknown unicast
+	d.found(LookupMiss)
+	s.floodFromPort(ports, v, nw, p, buf, n, b, d) // unknown unicast
 }
 
 // tooLong reports whether frame exceeds the network MTU plus the Ethernet
@@ -127,14 +150,23 @@ func (s *Switch) localPort(ports *portTable, vni uint32, dst MAC, now time.Time)
 
 // floodFromPort sends a frame from local port p to every other local port of
 // its network and once to every VTEP in the network's flood list.
-func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, buf []byte, n int, b *txBatch) {
+func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, buf []byte, n int, b *txBatch, d *decision) {
+	if !s.floodAllowed(p) { // guard.go
+		s.drop(d, dropFloodLimit)
+		return
+	}
+	d.flood()
 	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
+	if b != nil {
+		b.flooded = true // see fromVnet
+	}
 	copies := 0
 	for _, q := range ports.byVNI[p.vni] {
 		if q == p {
 			continue
 		}
 		s.writePort(q, frame)
+		d.toPort(q)
 		copies++
 	}
 	if len(nw.Flood) > 0 {
@@ -144,11 +176,12 @@ func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, 
 				continue
 			}
 			s.send(v, buf[:vxlan.HeaderLen+n], vtep, b)
+			d.toVTEP(vtep)
 			copies++
 		}
 	}
 	if copies == 0 {
-		s.stats.drop(dropNoPort)
+		s.drop(d, dropNoPort)
 		return
 	}
 	s.stats.floodCopies.Add(uint64(copies))

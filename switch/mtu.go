@@ -34,8 +34,9 @@ const (
 //     sender asked for fragmentation, so this delivers instead of failing.
 //
 // Everything else (non-IP, malformed IP, ICMP errors about ICMP errors) is
-// dropped and counted as "oversize".
-func (s *Switch) oversize(p *port, v *View, nw *Network, frame []byte) {
+// dropped and counted as "oversize". What it does is recorded in d unless d
+// is nil.
+func (s *Switch) oversize(p *port, v *View, nw *Network, frame []byte, d *decision) {
 	etherType, off, _ := l3(frame)
 	var reply []byte
 	switch etherType {
@@ -45,34 +46,37 @@ func (s *Switch) oversize(p *port, v *View, nw *Network, frame []byte) {
 			break
 		}
 		if binary.BigEndian.Uint16(ip[6:8])&ipv4FlagDF == 0 {
-			if s.fragmentFromPort(p, v, nw, frame[:off], ip) {
+			if s.fragmentFromPort(p, v, nw, frame[:off], ip, d) {
 				s.stats.fragmented.Add(1)
+				d.answer(ActionFragmented, nil)
 				return
 			}
 			break
 		}
 		if reply = fragNeeded(nw, frame, off, ip); reply != nil {
 			s.writePort(p, reply)
+			d.answer(ActionICMP, p)
 			s.stats.icmpFragNeeded.Add(1)
 			return
 		}
 	case etherTypeIPv6:
 		if reply = packetTooBig(nw, frame, off); reply != nil {
 			s.writePort(p, reply)
+			d.answer(ActionICMP, p)
 			s.stats.icmpv6TooBig.Add(1)
 			return
 		}
 	}
-	s.stats.drop(dropOversize)
+	s.drop(d, dropOversize)
 }
 
 // fragmentFromPort splits the IPv4 packet ip (behind the Ethernet header l2)
 // read from port p into fragments that fit the network MTU and forwards
 // each. It reports false, sending nothing, when that is impossible.
-func (s *Switch) fragmentFromPort(p *port, v *View, nw *Network, l2, ip []byte) bool {
+func (s *Switch) fragmentFromPort(p *port, v *View, nw *Network, l2, ip []byte, d *decision) bool {
 	buf := make([]byte, vxlan.HeaderLen+len(l2)+nw.MTU)
 	return fragmentIPv4(buf[vxlan.HeaderLen:], l2, ip, nw.MTU, func(f []byte) {
-		s.forward(p, v, nw, buf, len(f))
+		s.forward(p, v, nw, buf, len(f), d)
 	})
 }
 

@@ -13,14 +13,17 @@ import (
 
 // The offload paths. A port whose device is a tap.VnetDevice with offloads
 // hands over TCP super-frames (TSO); the switch cuts them into segments
-// (segmentTCP) and runs every segment through the ordinary path, fromPort,
-// so learning, MTU, MSS clamping and the in-band answers behave exactly as
-// for single frames. Only the final sends change: consecutive segments for
-// one VTEP are collected in a txBatch and leave with one UDP GSO send.
+// (segmentTCP) and runs the first segment through the ordinary path,
+// fromPort, so learning, MTU, MSS clamping and the in-band answers behave
+// exactly as for single frames. Only the final sends change: consecutive
+// segments for one VTEP are collected in a txBatch and leave with one UDP
+// GSO send. Once a segment has simply joined such a run, the next ones
+// (same headers, no longer) join it directly: the decision cannot differ.
 // In the other direction, ServeUnderlay reads many datagrams per system
-// call (UDP GRO); every datagram goes through HandleUnderlay's ordinary
-// checks, and consecutive TCP segments of one flow for one vnet port are
-// joined in place (tcpRun) and written to the TAP as one super-frame.
+// call (UDP GRO); a datagram goes through HandleUnderlay's ordinary checks,
+// and consecutive TCP segments of one flow for one vnet port are joined in
+// place (tcpRun) and written to the TAP as one super-frame; a datagram of
+// the same sender and VNI that continues the run joins it directly.
 
 // gsoWriter is the optional part of an Underlay that sends runs of equal
 // datagrams with one system call. *vxlan.Conn implements it.
@@ -51,9 +54,13 @@ type txBatch struct {
 	end    int
 	seg    int // size of every pending datagram but the last
 	dst    netip.AddrPort
+	// flooded is set by floodFromPort: the frame went to several places,
+	// so the next segment must take the whole path too.
+	flooded bool
 }
 
-// send sends pkt to dst now or adds it to the pending run of b.
+// sendBatched sends pkt to dst now, or adds it to the pending run of b (nil
+// means no batching) when pkt is the datagram b expects.
 func (s *Switch) sendBatched(b *txBatch, pkt []byte, dst netip.AddrPort) {
 	if b == nil || s.gso == nil || b.expect < 0 || len(pkt) == 0 || &pkt[0] != &b.buf[b.expect] {
 		if b != nil {
@@ -92,7 +99,7 @@ func (s *Switch) flushTx(b *txBatch) {
 // readLoopVnet is readLoop for a device with offloads: every read starts
 // with a vnet header. buf holds the header at [0:VnetHdrLen] and the frame
 // after it, so buf[2:VnetHdrLen] is the headroom for the VXLAN header of a
-// single frame; super-frames are cut into seg.
+// single frame; super-frames are cut into the batch's own buffer.
 func (s *Switch) readLoopVnet(p *port, dev tap.VnetDevice) {
 	defer close(p.done)
 	buf := make([]byte, tap.VnetHdrLen+maxFrame)
@@ -141,8 +148,20 @@ func (s *Switch) fromVnet(p *port, pkt []byte, b *txBatch) {
 		payload := len(frame) - hdr
 		for i := range count {
 			size := hdr + min(int(h.GSOSize), payload-i*int(h.GSOSize))
-			b.expect = i * stride
-			s.fromPortBatch(p, b.buf[i*stride:], size, b)
+			at := i * stride
+			if i > 0 && !b.flooded && b.end == at && b.end > b.start && !s.observing() {
+				// The previous segment went to one VTEP only and joined
+				// the pending GSO run; this one has the same headers and
+				// is no longer, so the same decision holds and it joins
+				// the run directly.
+				vxlan.Encode(b.buf[at:], p.vni)
+				b.end += vxlan.HeaderLen + size
+				s.stats.rxFrames.Add(1)
+				s.stats.rxBytes.Add(uint64(size))
+				continue
+			}
+			b.expect, b.flooded = at, false
+			s.fromPortBatch(p, b.buf[at:], size, b)
 		}
 		b.expect = -1
 		s.flushTx(b)
@@ -158,6 +177,7 @@ type rxBatch struct {
 	buf    []byte
 	expect int
 	run    tcpRun
+	vxh    [vxlan.HeaderLen]byte // VXLAN header of the run's last segment
 }
 
 // deliver writes inner (a frame from the underlay) to the local port q, or
@@ -171,10 +191,13 @@ func (s *Switch) deliver(r *rxBatch, q *port, inner []byte) {
 		return
 	}
 	if r.run.q == q && r.run.tryAppend(r.buf, inner) {
+		copy(r.vxh[:], r.buf[r.expect-vxlan.HeaderLen:r.expect])
 		return
 	}
 	s.flushRx(r)
-	if !r.run.startRun(q, r.buf, r.expect, inner) {
+	if r.run.startRun(q, r.buf, r.expect, inner) {
+		copy(r.vxh[:], r.buf[r.expect-vxlan.HeaderLen:r.expect])
+	} else {
 		// A frame that starts no run (a pure ACK, say) goes out alone,
 		// with a zero vnet header in the free bytes in front of it.
 		r.run = tcpRun{q: q, start: r.expect, end: r.expect + len(inner), n: 1}
@@ -223,14 +246,34 @@ func (s *Switch) serveGRO(c groReader) error {
 			}
 			return fmt.Errorf("vswitch: read underlay: %w", err)
 		}
-		if seg <= 0 {
-			seg = n
-		}
-		for off := 0; off < n; off += seg {
-			end := min(off+seg, n)
-			r.expect = slack + off + vxlan.HeaderLen
-			s.handleUnderlay(buf[slack+off:slack+end], src, r)
-		}
-		s.flushRx(r)
+		s.handleGRO(r, n, seg, src)
 	}
+}
+
+// handleGRO handles one GRO read of n bytes at r.buf[2:]: datagrams of seg
+// bytes (the last may be shorter) from src. A datagram that continues the
+// pending run (same VXLAN header, the flow's next segment) joins it
+// directly; every other goes through handleUnderlay. The run is written
+// at the end.
+func (s *Switch) handleGRO(r *rxBatch, n, seg int, src netip.AddrPort) {
+	const slack = tap.VnetHdrLen - vxlan.HeaderLen
+	buf := r.buf
+	if seg <= 0 {
+		seg = n
+	}
+	for off := 0; off < n; off += seg {
+		end := min(off+seg, n)
+		r.expect = slack + off + vxlan.HeaderLen
+		pkt := buf[slack+off : slack+end]
+		if r.run.n > 0 && !s.observing() && len(pkt) > vxlan.HeaderLen && string(pkt[:vxlan.HeaderLen]) == string(r.vxh[:]) &&
+			r.run.tryAppend(buf, pkt[vxlan.HeaderLen:]) {
+			// Same sender (one GRO read), same VNI, and the run's own
+			// headers: the next segment of the flow just handled, so
+			// it joins without the per-frame checks.
+			s.stats.decap.Add(1)
+			continue
+		}
+		s.handleUnderlay(pkt, src, r)
+	}
+	s.flushRx(r)
 }

@@ -295,11 +295,7 @@ func TestZeroAllocsCoalesce(t *testing.T) {
 	src := netip.AddrPortFrom(host2, vxlan.Port)
 	allocs := testing.AllocsPerRun(200, func() {
 		n := copy(r.buf[slack:], dgrams) // coalescing rewrites the buffer
-		for off := 0; off < n; off += seg {
-			r.expect = slack + off + vxlan.HeaderLen
-			s.handleUnderlay(r.buf[slack+off:slack+min(off+seg, n)], src, r)
-		}
-		s.flushRx(r)
+		s.handleGRO(r, n, seg, src)
 	})
 	if allocs != 0 {
 		t.Fatalf("underlay segments -> TAP super-frame allocates %v times, want 0", allocs)
@@ -331,10 +327,44 @@ func BenchmarkCoalesce(b *testing.B) {
 	b.SetBytes(int64(len(dgrams)))
 	for b.Loop() {
 		n := copy(r.buf[slack:], dgrams)
-		for off := 0; off < n; off += seg {
-			r.expect = slack + off + vxlan.HeaderLen
-			s.handleUnderlay(r.buf[slack+off:slack+min(off+seg, n)], src, r)
+		s.handleGRO(r, n, seg, src)
+	}
+}
+
+func TestSuperFrameFlooded(t *testing.T) {
+	for _, dst := range []MAC{BroadcastMAC, macX} { // flooded, unknown unicast
+		s, p, _, u := vnetSwitch(t, true)
+		b := addPort(t, s, "b", 100, macB)
+		super := superFrame(t, false, 5000, false, false)
+		copy(super[0:6], dst[:])
+		s.fromVnet(p, withVnet(tsoHeader(t, super, 1000), super), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
+		perVTEP := map[netip.Addr]int{}
+		for _, snd := range u.sends {
+			perVTEP[snd.dst.Addr()] += (len(snd.pkt) + snd.seg - 1) / snd.seg
 		}
-		s.flushRx(r)
+		for _, vtep := range []netip.Addr{host2, host3, external} {
+			if perVTEP[vtep] != 5 {
+				t.Errorf("dst %s: VTEP %s got %d segments, want 5", dst, vtep, perVTEP[vtep])
+			}
+		}
+		if n := len(b.Written()); n != 5 {
+			t.Errorf("dst %s: port b got %d segments, want 5", dst, n)
+		}
+	}
+}
+
+func TestServeUnderlayGROToPlainPort(t *testing.T) {
+	w := newWorld(t, Config{})
+	_, dgrams, seg := peerSegments(t, false, 5000, 1000)
+	g := &groReads{reads: [][]byte{dgrams}, seg: []int{seg}, src: netip.AddrPortFrom(host2, vxlan.Port)}
+	if err := w.s.ServeUnderlay(g); err != nil {
+		t.Fatal(err)
+	}
+	got := w.a.Written()
+	if len(got) != 5 {
+		t.Fatalf("plain port got %d frames, want each of the 5 segments", len(got))
+	}
+	for _, f := range got {
+		checkTCP(t, f)
 	}
 }

@@ -22,6 +22,7 @@ type port struct {
 	vdev    tap.VnetDevice // dev, when it has offloads on; else nil
 	closing atomic.Bool    // set by RemovePort before closing dev
 	done    chan struct{}  // closed when the read goroutine has exited
+	flood   floodBucket    // flood rate limit (guard.go)
 }
 
 // fdbKey identifies a MAC within one network.

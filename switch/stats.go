@@ -13,7 +13,7 @@ type Stats struct {
 	// EncapFrames counts VXLAN packets sent to the underlay.
 	EncapFrames uint64
 	// DecapFrames counts VXLAN packets from the underlay that passed the
-	// header, VNI and member checks.
+	// header, VNI, member and inner source MAC checks.
 	DecapFrames uint64
 	// FloodCopies counts the copies made by flooding broadcast, multicast and
 	// unknown-unicast frames, one per port or VTEP the frame was sent to.
@@ -27,7 +27,9 @@ type Stats struct {
 	// query while Config.DNS is nil) and "to_resolver" (a frame for the
 	// resolver that the switch does not answer, such as TCP) and
 	// "bad_offload" (a frame from a port with offloads whose vnet header
-	// asks for something the switch cannot do).
+	// asks for something the switch cannot do), and the anti-spoofing
+	// reasons "bad_src_mac", "spoofed_mac", "spoofed_ip" and "flood_limit"
+	// (guard.go).
 	Drops map[string]uint64
 	// CsumCompleted counts inner TCP/UDP checksums completed on frames from
 	// the underlay that carried only a partial (pseudo-header) checksum.
@@ -83,6 +85,10 @@ const (
 	dropNoDNS
 	dropToResolver
 	dropBadOffload
+	dropBadSrcMAC
+	dropSpoofedMAC
+	dropSpoofedIP
+	dropFloodLimit
 	numDropReasons
 )
 
@@ -101,6 +107,10 @@ var dropNames = [numDropReasons]string{
 	dropNoDNS:      "no_dns",
 	dropToResolver: "to_resolver",
 	dropBadOffload: "bad_offload",
+	dropBadSrcMAC:  "bad_src_mac",
+	dropSpoofedMAC: "spoofed_mac",
+	dropSpoofedIP:  "spoofed_ip",
+	dropFloodLimit: "flood_limit",
 }
 
 // counters are the live counters; every field is updated atomically from

@@ -103,6 +103,9 @@ type Switch struct {
 
 	ipID atomic.Uint32 // IPv4 identification of packets the switch makes
 
+	observer atomic.Pointer[observerBox] // nil = nobody observes (observe.go)
+	frameID  atomic.Uint64               // last Event.ID handed out
+
 	view  atomic.Pointer[View]      // immutable; nil = no networks
 	ports atomic.Pointer[portTable] // immutable, copied on write under mu
 
@@ -114,6 +117,7 @@ type Switch struct {
 	wire  learnTable // MACs learned from external VTEPs; owner = the VNI
 
 	stats counters
+	guard atomic.Pointer[guardIndex] // index of the view for guard.go
 }
 
 // ErrClosed is returned by AddPort after Close.

@@ -25,34 +25,48 @@ func (s *Switch) HandleUnderlay(pkt []byte, src netip.AddrPort) {
 // handleUnderlay is HandleUnderlay with unicast TCP segments for ports with
 // offloads joined in r (offload.go); r may be nil.
 func (s *Switch) handleUnderlay(pkt []byte, src netip.AddrPort, r *rxBatch) {
+	if o := s.observer.Load(); o != nil {
+		s.observeUnderlay(o.o, pkt, src, r)
+		return
+	}
+	s.underlayDecide(pkt, src, r, nil)
+}
+
+// underlayDecide is handleUnderlay recording what it does in d, which is
+// nil when nobody observes (observe.go).
+func (s *Switch) underlayDecide(pkt []byte, src netip.AddrPort, r *rxBatch, d *decision) {
 	vni, inner, err := vxlan.Decode(pkt)
 	if err != nil {
 		switch err {
 		case vxlan.ErrShort:
-			s.stats.drop(dropShort)
+			s.drop(d, dropShort)
 		case vxlan.ErrFlags:
-			s.stats.drop(dropBadFlags)
+			s.drop(d, dropBadFlags)
 		default:
-			s.stats.drop(dropReserved)
+			s.drop(d, dropReserved)
 		}
 		return
 	}
 	v := s.view.Load()
 	nw := v.network(vni)
 	if nw == nil {
-		s.stats.drop(dropUnknownVNI)
+		s.drop(d, dropUnknownVNI)
 		return
 	}
 	from := src.Addr().Unmap()
 	external := nw.External[from]
 	if !external {
 		if _, ok := v.Hosts[from]; !ok {
-			s.stats.drop(dropNotMember)
+			s.drop(d, dropNotMember)
 			return
 		}
 	}
 	if len(inner) < ethHeaderLen {
-		s.stats.drop(dropRuntInner)
+		s.drop(d, dropRuntInner)
+		return
+	}
+	if r, refuse := s.refuseFromUnderlay(vni, nw, inner, from); refuse { // guard.go
+		s.drop(d, r)
 		return
 	}
 	s.stats.decap.Add(1)
@@ -68,23 +82,29 @@ func (s *Switch) handleUnderlay(pkt []byte, src netip.AddrPort, r *rxBatch) {
 	ports := s.ports.Load()
 	if !dst.IsMulticast() {
 		if q := s.localPort(ports, vni, dst, now); q != nil {
+			d.foundPort(q, dst)
 			s.prepareInner(inner, nw)
 			s.deliver(r, q, inner)
+			d.toPort(q)
 			return
 		}
 		_, remote := nw.Remote[dst]
+		d.found(LookupRaft)
 		if !remote {
 			_, remote = s.wire.lookup(fdbKey{vni, dst}, now)
+			d.found(LookupLearned)
 		}
 		if remote { // it lives behind another VTEP, not here
-			s.stats.drop(dropNoPort)
+			s.drop(d, dropNoPort)
 			return
 		}
+		d.found(LookupMiss)
 	}
 	// Broadcast, multicast or unknown unicast: every local port of the VNI.
 	local := ports.byVNI[vni]
+	d.flood()
 	if len(local) == 0 {
-		s.stats.drop(dropNoPort)
+		s.drop(d, dropNoPort)
 		return
 	}
 	s.prepareInner(inner, nw)
@@ -93,6 +113,7 @@ func (s *Switch) handleUnderlay(pkt []byte, src netip.AddrPort, r *rxBatch) {
 	}
 	for _, q := range local {
 		s.writePort(q, inner)
+		d.toPort(q)
 	}
 	s.stats.floodCopies.Add(uint64(len(local)))
 }

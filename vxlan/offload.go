@@ -28,9 +28,15 @@ const (
 // invisible on the wire: every datagram leaves and arrives as a standard
 // VXLAN packet.
 
-// offload is the per-socket state of ReadGRO and WriteGSO. Each direction
-// has one set of system call arguments, built once and reused under its
-// mutex, so neither call allocates.
+// offload is the per-socket state of ReadGRO and WriteGSO (and WriteTo).
+// Each direction has one set of system call arguments, built once and
+// reused under its mutex, so no call allocates. The calls are raw system
+// calls on the poller's non-blocking descriptor: a raw call does not tell
+// the Go scheduler it is in a system call, so a send that runs the whole
+// path to the peer namespace in the kernel does not make the runtime hand
+// the processor to another thread and wake it again, which on two cores
+// costs more than the send. When the socket is not ready the goroutine
+// parks in the poller as usual.
 type offload struct {
 	rc  syscall.RawConn
 	v6  bool // the socket is AF_INET6
@@ -44,7 +50,6 @@ type offload struct {
 	rn      int
 	rerr    syscall.Errno
 	rfn     func(fd uintptr) bool
-	groOn   bool
 	groOnce sync.Once
 	groErr  error
 
@@ -59,7 +64,7 @@ type offload struct {
 	wfn   func(fd uintptr) bool
 }
 
-// initOffload prepares o for the socket of uc and probes UDP_SEGMENT.
+// init prepares o for the socket of uc and probes UDP_SEGMENT.
 func (o *offload) init(uc *net.UDPConn) error {
 	rc, err := uc.SyscallConn()
 	if err != nil {
@@ -118,9 +123,7 @@ func (c *Conn) EnableGRO() error {
 		}
 		if err != nil {
 			o.groErr = fmt.Errorf("vxlan: enable UDP GRO on %s: %w", c.laddr, err)
-			return
 		}
-		o.groOn = true
 	})
 	return o.groErr
 }

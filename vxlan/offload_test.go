@@ -41,7 +41,8 @@ func datagrams(n, seg, last int) []byte {
 
 // readAll reads until want bytes arrived and checks that every read splits
 // into datagrams of the announced size that each hold one repeated byte.
-func readAll(t *testing.T, rx *Conn, want []byte, from netip.AddrPort) {
+// It returns the most datagrams one read held.
+func readAll(t *testing.T, rx *Conn, want []byte, from netip.AddrPort) (most int) {
 	t.Helper()
 	buf := make([]byte, 65535)
 	var got []byte
@@ -60,10 +61,12 @@ func readAll(t *testing.T, rx *Conn, want []byte, from netip.AddrPort) {
 			}
 		}
 		got = append(got, buf[:n]...)
+		most = max(most, (n+seg-1)/seg)
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("received %d bytes that differ from the %d sent", len(got), len(want))
 	}
+	return most
 }
 
 func TestWriteGSOReadGRO(t *testing.T) {
@@ -83,7 +86,9 @@ func TestWriteGSOReadGRO(t *testing.T) {
 			if err := tx.WriteGSO(pkt, tt.seg, rx.LocalAddr()); err != nil {
 				t.Fatal(err)
 			}
-			readAll(t, rx, pkt, tx.LocalAddr())
+			if most := readAll(t, rx, pkt, tx.LocalAddr()); tt.n > 1 && most < 2 {
+				t.Errorf("every read held one datagram: GSO or GRO did not batch")
+			}
 		})
 	}
 }

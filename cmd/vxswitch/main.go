@@ -56,6 +56,8 @@ func newApp() *cli.App {
 			labCommand(),
 			decodeCommand(),
 			replayCommand(),
+			captureCommand(),
+			traceCommand(),
 		},
 		HideHelpCommand: true,
 		Writer:          os.Stdout,

@@ -1,0 +1,293 @@
+package capture
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	vswitch "vxswitch/switch"
+)
+
+// VTEP is a VTEP a traced frame was sent to, with the name of its host ("" when
+// it is not a member host, such as an external VTEP).
+type VTEP struct {
+	Addr netip.Addr `json:"addr"`
+	Host string     `json:"host,omitempty"`
+}
+
+// Line is one frame of a trace: where it came in, what it is, and what the
+// switch did with it. Its JSON form is the output of 'vxswitch trace -o
+// json'; String is the text form.
+type Line struct {
+	ID        uint64    `json:"id"`
+	Time      time.Time `json:"time"`
+	Network   string    `json:"network,omitempty"`
+	VNI       uint32    `json:"vni"`
+	Ingress   string    `json:"ingress"`        // port name or "underlay"
+	From      string    `json:"from,omitempty"` // outer source of a packet from the underlay
+	Src       string    `json:"src,omitempty"`  // inner source MAC
+	Dst       string    `json:"dst,omitempty"`  // inner destination MAC
+	EtherType string    `json:"ethertype,omitempty"`
+	Summary   string    `json:"summary,omitempty"` // the inner packet, tcpdump style
+	Lookup    string    `json:"lookup,omitempty"`
+	Action    string    `json:"action"`
+	Reason    string    `json:"reason,omitempty"`
+	Ports     []string  `json:"ports,omitempty"`
+	VTEPs     []VTEP    `json:"vteps,omitempty"`
+	Outer     string    `json:"outer,omitempty"` // outer header of encapsulated frames
+}
+
+// NewLine describes ev; names names the VTEP hosts (nil: none).
+func NewLine(ev *vswitch.Event, names Names) Line {
+	l := Line{
+		ID: ev.ID, Time: ev.Time, Network: ev.Network, VNI: ev.VNI, Ingress: ev.Ingress(),
+		Lookup: ev.Lookup, Action: ev.Action, Reason: ev.Reason, Ports: ev.Ports,
+	}
+	if ev.Port == "" {
+		l.From = names.vtep(ev.From.Addr().Unmap())
+	}
+	for _, a := range ev.VTEPs {
+		l.VTEPs = append(l.VTEPs, VTEP{Addr: a, Host: names.name(a)})
+	}
+	if f := ev.Frame; len(f) >= ethLen {
+		l.Dst = macString(f[0:6])
+		l.Src = macString(f[6:12])
+		et, off := binary.BigEndian.Uint16(f[12:14]), ethLen
+		if et == 0x8100 && len(f) >= ethLen+4 {
+			et, off = binary.BigEndian.Uint16(f[16:18]), ethLen+4
+		}
+		l.EtherType = etherTypeName(et)
+		l.Summary = summary(et, f[off:])
+	}
+	switch {
+	case ev.Port == "":
+		l.Outer = fmt.Sprintf("%s > %s vni %d", addrPort(ev.From), ev.Self, ev.VNI)
+	case len(ev.VTEPs) == 1:
+		l.Outer = fmt.Sprintf("%s > %s vni %d", ev.Self, netip.AddrPortFrom(ev.VTEPs[0], ev.Self.Port()), ev.VNI)
+	case len(ev.VTEPs) > 1:
+		l.Outer = fmt.Sprintf("%s > %d vteps vni %d", ev.Self, len(ev.VTEPs), ev.VNI)
+	}
+	return l
+}
+
+// addrPort prints a with an IPv4-mapped address unmapped.
+func addrPort(a netip.AddrPort) string {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()).String()
+}
+
+// String returns the text form of l, one line without a newline:
+//
+//	15:04:05.000000 #17 web c1 02:00:00:00:00:01 > 02:00:00:00:00:02 IPv4 10.20.0.2 > 10.20.0.3 ICMP echo request id 7 seq 1 | lookup raft | vtep to 10.77.0.2 (h2) | outer 10.77.0.1:4789 > 10.77.0.2:4789 vni 100
+func (l Line) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s #%d %s %s", l.Time.Format("15:04:05.000000"), l.ID, orDash(l.Network), l.Ingress)
+	if l.From != "" {
+		fmt.Fprintf(&b, " from %s", l.From)
+	}
+	if l.Src != "" {
+		fmt.Fprintf(&b, " %s > %s %s", l.Src, l.Dst, l.EtherType)
+	}
+	if l.Summary != "" {
+		fmt.Fprintf(&b, " %s", l.Summary)
+	}
+	if l.Lookup != "" {
+		fmt.Fprintf(&b, " | lookup %s", l.Lookup)
+	}
+	fmt.Fprintf(&b, " | %s", l.Action)
+	if l.Reason != "" {
+		fmt.Fprintf(&b, " %s", l.Reason)
+	}
+	to := slices.Clone(l.Ports)
+	for _, v := range l.VTEPs {
+		to = append(to, Names(func(netip.Addr) string { return v.Host }).vtep(v.Addr))
+	}
+	if len(to) > 0 {
+		fmt.Fprintf(&b, " to %s", strings.Join(to, ", "))
+	}
+	if l.Outer != "" {
+		fmt.Fprintf(&b, " | outer %s", l.Outer)
+	}
+	return b.String()
+}
+
+// orDash returns s, or "-" when s is empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// macString formats a 6-byte MAC address.
+func macString(b []byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5])
+}
+
+// etherTypeName names the common EtherTypes, else prints the number.
+func etherTypeName(et uint16) string {
+	switch et {
+	case 0x0800:
+		return "IPv4"
+	case 0x0806:
+		return "ARP"
+	case 0x86dd:
+		return "IPv6"
+	}
+	return fmt.Sprintf("0x%04x", et)
+}
+
+// summary describes the network-layer packet p of EtherType et in a few
+// words: ARP who-has/is-at, ICMP echo id and seq, TCP ports and flags, UDP
+// ports, a DNS question. It returns "" for what it does not know, and never
+// reads beyond p.
+func summary(et uint16, p []byte) string {
+	switch et {
+	case 0x0806:
+		return arpSummary(p)
+	case 0x0800:
+		return ipv4Summary(p)
+	case 0x86dd:
+		if len(p) < 40 || p[0]>>4 != 6 {
+			return ""
+		}
+		src, dst := netip.AddrFrom16([16]byte(p[8:24])), netip.AddrFrom16([16]byte(p[24:40]))
+		if p[6] == 58 && len(p) >= 42 {
+			return fmt.Sprintf("%s > %s ICMPv6 type %d code %d", src, dst, p[40], p[41])
+		}
+		return fmt.Sprintf("%s > %s next header %d", src, dst, p[6])
+	}
+	return ""
+}
+
+// arpSummary describes an Ethernet/IPv4 ARP packet (RFC 826).
+func arpSummary(a []byte) string {
+	if len(a) < 28 || binary.BigEndian.Uint16(a[2:4]) != 0x0800 || a[4] != 6 || a[5] != 4 {
+		return ""
+	}
+	spa, tpa := netip.AddrFrom4([4]byte(a[14:18])), netip.AddrFrom4([4]byte(a[24:28]))
+	switch binary.BigEndian.Uint16(a[6:8]) {
+	case 1:
+		return fmt.Sprintf("ARP who-has %s tell %s", tpa, spa)
+	case 2:
+		return fmt.Sprintf("ARP %s is-at %s", spa, macString(a[8:14]))
+	}
+	return ""
+}
+
+// ipv4Summary describes an IPv4 packet and its ICMP, TCP or UDP header.
+func ipv4Summary(ip []byte) string {
+	if len(ip) < 20 || ip[0]>>4 != 4 {
+		return ""
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	if ihl < 20 || len(ip) < ihl {
+		return ""
+	}
+	src, dst := netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20]))
+	if total := int(binary.BigEndian.Uint16(ip[2:4])); total >= ihl && total < len(ip) {
+		ip = ip[:total] // without Ethernet padding
+	}
+	l4 := ip[ihl:]
+	if binary.BigEndian.Uint16(ip[6:8])&0x1fff != 0 {
+		return fmt.Sprintf("%s > %s fragment", src, dst)
+	}
+	switch ip[9] {
+	case 1:
+		if len(l4) < 8 {
+			break
+		}
+		id, seq := binary.BigEndian.Uint16(l4[4:6]), binary.BigEndian.Uint16(l4[6:8])
+		switch l4[0] {
+		case 8:
+			return fmt.Sprintf("%s > %s ICMP echo request id %d seq %d", src, dst, id, seq)
+		case 0:
+			return fmt.Sprintf("%s > %s ICMP echo reply id %d seq %d", src, dst, id, seq)
+		}
+		return fmt.Sprintf("%s > %s ICMP type %d code %d", src, dst, l4[0], l4[1])
+	case 6:
+		if len(l4) < 20 {
+			break
+		}
+		return fmt.Sprintf("TCP %s > %s [%s]", netip.AddrPortFrom(src, binary.BigEndian.Uint16(l4[0:2])),
+			netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:4])), tcpFlags(l4[13]))
+	case 17:
+		if len(l4) < 8 {
+			break
+		}
+		sp, dp := binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
+		s := fmt.Sprintf("UDP %s > %s", netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp))
+		if sp == 53 || dp == 53 {
+			if q := dnsSummary(l4[8:]); q != "" {
+				s += " " + q
+			}
+		}
+		return s
+	}
+	return fmt.Sprintf("%s > %s proto %d", src, dst, ip[9])
+}
+
+// tcpFlags prints TCP flags the way tcpdump does: S, F, R, P, U and "."
+// for ACK.
+func tcpFlags(f byte) string {
+	var b strings.Builder
+	for _, x := range []struct {
+		bit byte
+		c   byte
+	}{{0x02, 'S'}, {0x01, 'F'}, {0x04, 'R'}, {0x08, 'P'}, {0x20, 'U'}, {0x10, '.'}} {
+		if f&x.bit != 0 {
+			b.WriteByte(x.c)
+		}
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return b.String()
+}
+
+// dnsSummary describes the question of a DNS message (RFC 1035 section
+// 4.1): "DNS query A web.example." or "DNS response A web.example.".
+func dnsSummary(m []byte) string {
+	if len(m) < 12 || binary.BigEndian.Uint16(m[4:6]) == 0 {
+		return ""
+	}
+	kind := "query"
+	if m[2]&0x80 != 0 {
+		kind = "response"
+	}
+	var name strings.Builder
+	i := 12
+	for {
+		if i >= len(m) {
+			return ""
+		}
+		n := int(m[i])
+		i++
+		if n == 0 {
+			break
+		}
+		if n > 63 || i+n > len(m) { // compression never starts a question
+			return ""
+		}
+		name.Write(m[i : i+n])
+		name.WriteByte('.')
+		i += n
+	}
+	if name.Len() == 0 {
+		name.WriteByte('.')
+	}
+	qtype := ""
+	if i+2 <= len(m) {
+		switch t := binary.BigEndian.Uint16(m[i : i+2]); t {
+		case 1:
+			qtype = "A "
+		case 28:
+			qtype = "AAAA "
+		default:
+			qtype = fmt.Sprintf("type%d ", t)
+		}
+	}
+	return fmt.Sprintf("DNS %s %s%s", kind, qtype, name.String())
+}

@@ -1,0 +1,138 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/internal/lab"
+)
+
+// TestCapture captures and traces a cross-host ping on h1 with the CLI,
+// then checks that tshark dissects the capture (VXLAN with the network's
+// VNI around the inner ICMP), that the inner and outer records of a frame
+// carry the same frame ID in their comments, that the trace names h2 as
+// the VTEP host, and that 'vxswitch decode' reads the capture.
+func TestCapture(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tshark is not installed, and CI=true: install it (.ci/run does)")
+		}
+		t.Skip("tshark is not installed: install it to run this test")
+	}
+	c := newLab(t, lab.Options{Hosts: 2})
+	c1, c2 := c.Endpoints[0], c.Endpoints[1]
+	h1 := c1.Agent
+	var nw api.Network
+	if err := h1.Client().Get(context.Background(), "/v1/networks/web", &nw); err != nil {
+		t.Fatal(err)
+	}
+	ping(t, c1.NS, c2.IP.String(), 1) // ARP is answered now, not during the capture
+
+	file := filepath.Join(t.TempDir(), "ping.pcapng")
+	const records = 12 // 3 pings: request and reply, each inner and outer
+	capCmd := exec.Command(binary, "--socket", h1.Socket, "capture", "--network", "web", "-c", fmt.Sprint(records), "-w", file)
+	var trace bytes.Buffer
+	traceCmd := exec.Command(binary, "--socket", h1.Socket, "trace", "--network", "web", "-c", "6")
+	traceCmd.Stdout = &trace
+	// Each command gets its own stderr buffer: exec copies them from two
+	// goroutines.
+	var capErr, traceErr bytes.Buffer
+	capCmd.Stderr, traceCmd.Stderr = &capErr, &traceErr
+	done := make(chan error, 2)
+	for _, cmd := range []*exec.Cmd{capCmd, traceCmd} {
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() }) // harmless once it has exited
+		go func() { done <- cmd.Wait() }()
+	}
+	// Ping until both have what they asked for; the first pings may go by
+	// before the agent has set up the streams.
+	deadline := time.After(60 * time.Second)
+	for finished := 0; finished < 2; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("capture or trace failed: %v\n%s%s", err, capErr.String(), traceErr.String())
+			}
+			finished++
+		case <-deadline:
+			t.Fatalf("capture and trace did not end within 60 s\n%s%s", capErr.String(), traceErr.String())
+		default:
+			ping(t, c1.NS, c2.IP.String(), 3)
+		}
+	}
+
+	// tshark: VXLAN with the network's VNI around ICMP, comments linking
+	// records.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tshark, "-r", file, "-T", "fields", "-E", "separator=|",
+		"-e", "frame.interface_name", "-e", "vxlan.vni", "-e", "icmp.type", "-e", "frame.comment").Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v", file, err)
+	}
+	idRe := regexp.MustCompile(`^frame (\d+) `)
+	inner, outer := map[string]bool{}, map[string]bool{}
+	vxlanICMP := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 4 {
+			t.Fatalf("tshark line %q: want 4 fields", line)
+		}
+		m := idRe.FindStringSubmatch(f[3])
+		if m == nil {
+			t.Errorf("record without a frame comment: %q", line)
+			continue
+		}
+		if f[0] == "underlay" {
+			outer[m[1]] = true
+			if f[1] == fmt.Sprint(nw.VNI) && f[2] != "" {
+				vxlanICMP++
+			}
+		} else {
+			inner[m[1]] = true
+		}
+	}
+	if vxlanICMP == 0 {
+		t.Errorf("tshark found no VXLAN packet with VNI %d around ICMP:\n%s", nw.VNI, out)
+	}
+	linked := 0
+	for id := range inner {
+		if outer[id] {
+			linked++
+		}
+	}
+	if linked == 0 {
+		t.Errorf("no frame ID is on both an inner and an outer record:\n%s", out)
+	}
+
+	// trace: the echo requests go to h2's VTEP, named.
+	h2VTEP := c2.Agent.Host.Addr.String()
+	want := fmt.Sprintf("| vtep to %s (%s)", h2VTEP, c2.Agent.Host.Name)
+	found := false
+	for _, line := range strings.Split(trace.String(), "\n") {
+		if strings.Contains(line, "ICMP echo request") && strings.Contains(line, want) && strings.Contains(line, "lookup raft") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no trace line of an echo request with %q:\n%s", want, trace.String())
+	}
+
+	// decode reads vxswitch's own capture.
+	dec, err := cli(t, h1, "decode", file)
+	if err != nil || !strings.Contains(dec, "VXLAN") || !strings.Contains(dec, "EchoRequest") {
+		t.Errorf("vxswitch decode %s: %v\n%s", file, err, dec)
+	}
+}

@@ -1,0 +1,211 @@
+package vswitch
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// This file holds the checks that keep one endpoint or one VTEP from
+// pretending to be another: the data plane trusts no frame because of the
+// addresses it carries. Each refused frame is counted by a named reason in
+// Stats.Drops:
+//
+//   - "bad_src_mac": the source MAC is a group (multicast or broadcast)
+//     address or 00:00:00:00:00:00; IEEE 802.3 allows only individual
+//     addresses as a frame's source.
+//   - "spoofed_mac": the source MAC (or the sender MAC of an ARP packet) is
+//     the own MAC of another endpoint, so a frame cannot move another
+//     endpoint's MAC to the sender ("no migration by spoofing").
+//   - "spoofed_ip": the IPv4 source address or the ARP sender address
+//     belongs to another endpoint or to the network's resolver.
+//   - "flood_limit": a port flooded more than its token bucket allows.
+//
+// MACs behind an endpoint (a VM, a bridge or a macvlan inside the
+// container) keep working: they are neither another endpoint's MAC nor, as
+// long as they use their own addresses, another endpoint's address.
+
+// Flood limit of one port: a token bucket that refills at floodRate tokens
+// per second up to floodBurst tokens; each broadcast, multicast or
+// unknown-unicast frame read from the port takes one token, and a frame
+// that finds the bucket empty is dropped as "flood_limit". 2000 frames/s is
+// far above what ARP, DHCP and neighbour discovery of one endpoint need,
+// and the burst of 4000 lets an endpoint that just started resolve many
+// neighbours at once; a flood storm from one endpoint is cut to 2000
+// copies per second per VTEP instead of saturating the underlay.
+const (
+	floodRate  = 2000 // tokens per second
+	floodBurst = 4000 // bucket size
+)
+
+// floodBucket is the token bucket of one port (see floodRate). The zero
+// value is a full bucket. It is safe for concurrent use.
+type floodBucket struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time // when tokens was last refilled; zero = never used
+}
+
+// take refills the bucket for the time since the last call and takes one
+// token. It reports false, taking nothing, when the bucket is empty. A
+// clock that goes backwards refills nothing.
+func (b *floodBucket) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.last.IsZero():
+		b.tokens = floodBurst
+		b.last = now
+	case now.After(b.last):
+		b.tokens = min(floodBurst, b.tokens+now.Sub(b.last).Seconds()*floodRate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// floodAllowed reports whether port p may flood one more frame now; the
+// caller counts "flood_limit" when it may not.
+func (s *Switch) floodAllowed(p *port) bool {
+	return p.flood.take(s.now())
+}
+
+// guardIndex is what the checks need from a view that the view does not
+// index: which MACs are endpoint MACs (values of Network.Addrs). It is
+// built once per view, on the first frame that needs it, and never
+// modified afterwards.
+type guardIndex struct {
+	view      *View
+	endpoints map[fdbKey]bool // (VNI, MAC) of every endpoint in any Addrs
+}
+
+// guardFor returns the index of view v, building it when the view changed.
+// Concurrent callers may both build one; either result is right.
+func (s *Switch) guardFor(v *View) *guardIndex {
+	if g := s.guard.Load(); g != nil && g.view == v {
+		return g
+	}
+	g := &guardIndex{view: v, endpoints: map[fdbKey]bool{}}
+	if v != nil {
+		for vni, nw := range v.Networks {
+			for _, mac := range nw.Addrs {
+				g.endpoints[fdbKey{vni, mac}] = true
+			}
+		}
+	}
+	s.guard.Store(g)
+	return g
+}
+
+// foreignMAC reports whether m is the own MAC of an endpoint of nw other
+// than port p: another local port's MAC, a MAC the view places on another
+// host, an endpoint MAC of nw.Addrs, or the resolver's MAC.
+func (s *Switch) foreignMAC(g *guardIndex, nw *Network, p *port, m MAC) bool {
+	if m == p.mac {
+		return false
+	}
+	k := fdbKey{p.vni, m}
+	if _, ok := s.ports.Load().byMAC[k]; ok {
+		return true
+	}
+	if _, ok := nw.Remote[m]; ok {
+		return true
+	}
+	return g.endpoints[k] || (m == nw.ResolverMAC && !m.IsZero())
+}
+
+// refuseFromPort checks a frame read from the local port p of network nw in
+// view v (at least an Ethernet header long) and reports whether it must be
+// dropped, and why: dropBadSrcMAC, dropSpoofedMAC or dropSpoofedIP. The
+// caller counts the reason. The rules:
+//
+//   - the source MAC must be unicast and not zero;
+//   - it must not be the own MAC of another endpoint (foreignMAC); nor may
+//     the sender MAC of an ARP packet;
+//   - the ARP sender address and the IPv4 source address must be 0.0.0.0
+//     (DHCP, duplicate address detection) or an address that is neither
+//     another endpoint's (nw.Addrs with a MAC other than p's) nor the
+//     resolver's.
+//
+// An address of no endpoint is allowed with p's own MAC too, not only with
+// a MAC behind p: Linux sends by route, not by source address (the weak
+// host model), so a container with a macvlan or bridge on eth0 sends some
+// of that device's traffic, and answers ARP for its address, from eth0's
+// MAC. Refusing it would gain nothing, since the container may send the
+// same from a MAC behind p. A MAC learned behind p thus passes as long as
+// it uses no other endpoint's MAC or address. refuseFromPort does not
+// allocate once the index of the view is built.
+func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dropReason, bool) {
+	src := MAC(frame[6:12])
+	if src.IsMulticast() || src.IsZero() {
+		return dropBadSrcMAC, true
+	}
+	g := s.guardFor(v)
+	if s.foreignMAC(g, nw, p, src) {
+		return dropSpoofedMAC, true
+	}
+	etherType, off, ok := l3(frame)
+	if !ok {
+		return 0, false
+	}
+	var ip netip.Addr
+	switch b := frame[off:]; etherType {
+	case etherTypeARP:
+		if len(b) < arpLen || binary.BigEndian.Uint16(b[0:2]) != arpHWEther ||
+			binary.BigEndian.Uint16(b[2:4]) != etherTypeIPv4 || b[4] != 6 || b[5] != 4 {
+			return 0, false
+		}
+		if s.foreignMAC(g, nw, p, MAC(b[8:14])) {
+			return dropSpoofedMAC, true
+		}
+		ip = addr4(b[14:18])
+	case etherTypeIPv4:
+		if len(b) < ipv4MinLen || b[0]>>4 != 4 {
+			return 0, false
+		}
+		ip = addr4(b[12:16])
+	default:
+		return 0, false
+	}
+	if !ownAddr(nw, p, ip) {
+		return dropSpoofedIP, true
+	}
+	return 0, false
+}
+
+// ownAddr reports whether a frame from port p may use the IPv4 address ip
+// as its source (see refuseFromPort).
+func ownAddr(nw *Network, p *port, ip netip.Addr) bool {
+	if ip.IsUnspecified() {
+		return true
+	}
+	if ip == nw.Resolver {
+		return false
+	}
+	m, ok := nw.Addrs[ip]
+	return !ok || m == p.mac
+}
+
+// refuseFromUnderlay checks the inner frame of a VXLAN packet of network nw
+// (VNI vni) sent by the VTEP from, and reports whether it must be dropped,
+// and why (the caller counts the reason): an inner source MAC that is
+// multicast or zero is dropBadSrcMAC; one that is a local port's own MAC,
+// or that nw.Remote places at a VTEP other than from, is dropSpoofedMAC.
+// inner is at least an Ethernet header long.
+func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from netip.Addr) (dropReason, bool) {
+	src := MAC(inner[6:12])
+	if src.IsMulticast() || src.IsZero() {
+		return dropBadSrcMAC, true
+	}
+	if _, ok := s.ports.Load().byMAC[fdbKey{vni, src}]; ok {
+		return dropSpoofedMAC, true
+	}
+	if vtep, ok := nw.Remote[src]; ok && vtep != from {
+		return dropSpoofedMAC, true
+	}
+	return 0, false
+}

@@ -1,0 +1,303 @@
+package vswitch
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"vxswitch/vxlan"
+)
+
+// More of the guard's test world: macD is an endpoint of VNI 100 known only
+// from Addrs (not a local port, not in Remote), and ipX is an address of no
+// endpoint, used by a MAC behind port a.
+var (
+	macD = MAC{0x02, 0, 0, 0, 0, 0x0d}
+	ipD  = netip.MustParseAddr("10.100.0.30")
+	ipX  = netip.MustParseAddr("10.100.0.200")
+	zero = netip.IPv4Unspecified()
+)
+
+// guardView is namesView(1500) with macD at ipD in Addrs.
+func guardView() *View {
+	v := namesView(1500)
+	v.Networks[100].Addrs[ipD] = macD
+	return v
+}
+
+// guardDrops are the reasons of guard.go.
+var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit"}
+
+// udp4 builds an Ethernet/IPv4/UDP frame from sip to dip, byte by byte: a
+// 20-byte IPv4 header (checksum left 0; the guard does not look at it) and
+// an 8-byte UDP header for ports 68 -> 67 with 4 bytes of payload.
+func udp4(dst, src MAC, sip, dip netip.Addr) []byte {
+	f := eth(dst, src, 0x0800, 14+20+8+4)
+	copy(f[14:26], []byte{0x45, 0x00, 0x00, 32, 0x00, 0x01, 0x00, 0x00, 64, 17, 0x00, 0x00})
+	s4, d4 := sip.As4(), dip.As4()
+	copy(f[26:30], s4[:])
+	copy(f[30:34], d4[:])
+	copy(f[34:], []byte{0x00, 68, 0x00, 67, 0x00, 12, 0x00, 0x00, 'd', 'h', 'c', 'p'})
+	return f
+}
+
+// vlan inserts an 802.1Q tag (VLAN 5) into frame.
+func vlan(frame []byte) []byte {
+	f := append([]byte(nil), frame[:12]...)
+	f = append(f, 0x81, 0x00, 0x00, 0x05)
+	return append(f, frame[12:]...)
+}
+
+// arp4 builds a broadcast ARP packet (IPv4 over Ethernet) byte by byte.
+func arp4(src MAC, op byte, sha MAC, spa, tpa netip.Addr) []byte {
+	f := eth(BroadcastMAC, src, 0x0806, 14+28)
+	copy(f[14:22], []byte{0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, op})
+	s4, t4 := spa.As4(), tpa.As4()
+	copy(f[22:28], sha[:])
+	copy(f[28:32], s4[:])
+	copy(f[32:38], make([]byte, 6))
+	copy(f[38:42], t4[:])
+	return f
+}
+
+// guardCounts returns the guard's drop counters of s.
+func guardCounts(s *Switch) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, r := range guardDrops {
+		if n := s.Stats().Drops[r]; n != 0 {
+			out[r] = n
+		}
+	}
+	return out
+}
+
+func TestGuardFromPort(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		drop  string // "" = passes the guard
+	}{
+		{"multicast source", eth(macB, MAC{0x01, 0x00, 0x5e, 0, 0, 1}, 0x88b5, 60), "bad_src_mac"},
+		{"broadcast source", eth(macB, BroadcastMAC, 0x88b5, 60), "bad_src_mac"},
+		{"zero source", eth(macB, MAC{}, 0x88b5, 60), "bad_src_mac"},
+		{"another local port's MAC", eth(BroadcastMAC, macB, 0x88b5, 60), "spoofed_mac"},
+		{"a remote endpoint's MAC", eth(macB, macR, 0x88b5, 60), "spoofed_mac"},
+		{"an endpoint MAC known from Addrs only", eth(macB, macD, 0x88b5, 60), "spoofed_mac"},
+		{"the resolver's MAC", eth(macB, resolverMAC, 0x88b5, 60), "spoofed_mac"},
+		{"ARP with another endpoint's sender MAC", arp4(macA, 2, macB, ipA, ipB), "spoofed_mac"},
+		{"ARP reply claiming another endpoint's address", arp4(macA, 2, macA, ipB, ipB), "spoofed_ip"},
+		{"ARP request from a remote endpoint's address", arp4(macA, 1, macA, ipR, ipB), "spoofed_ip"},
+		{"ARP claiming the resolver's address", arp4(macA, 2, macA, resolverIP, resolverIP), "spoofed_ip"},
+		{"IPv4 from another endpoint's address", udp4(macB, macA, ipR, ipB), "spoofed_ip"},
+		{"IPv4 from an Addrs-only endpoint's address", udp4(macB, macA, ipD, ipB), "spoofed_ip"},
+		{"IPv4 from the resolver's address", udp4(macB, macA, resolverIP, ipB), "spoofed_ip"},
+		{"tagged IPv4 from another endpoint's address", vlan(udp4(macB, macA, ipB, ipB)), "spoofed_ip"},
+		{"MAC behind the port using another endpoint's address", udp4(macB, macX, ipB, ipB), "spoofed_ip"},
+		{"MAC behind the port ARPing as another endpoint", arp4(macX, 1, macX, ipR, ipB), "spoofed_ip"},
+
+		{"own MAC and address", udp4(macB, macA, ipA, ipB), ""},
+		{"tagged, own MAC and address", vlan(udp4(macB, macA, ipA, ipB)), ""},
+		{"DHCP discover from 0.0.0.0", udp4(BroadcastMAC, macA, zero, netip.MustParseAddr("255.255.255.255")), ""},
+		{"ARP probe from 0.0.0.0", arp4(macA, 1, macA, zero, ipA), ""},
+		{"gratuitous ARP for the own address", arp4(macA, 2, macA, ipA, ipA), ""},
+		{"MAC behind the port with its own address", udp4(macB, macX, ipX, ipB), ""},
+		{"MAC behind the port ARPing with its own address", arp4(macX, 1, macX, ipX, ipB), ""},
+		{"MAC behind the port using the port's address", udp4(macB, macX, ipA, ipB), ""},
+		// Weak host model: a macvlan's address sent from the port's MAC.
+		{"own MAC with an address of no endpoint", udp4(macB, macA, ipX, ipB), ""},
+		{"own MAC answering ARP for an address of no endpoint", arp4(macA, 2, macA, ipX, ipB), ""},
+		{"not IP nor ARP", eth(macB, macA, 0x88b5, 60), ""},
+		{"truncated IPv4 header", eth(macB, macA, 0x0800, 20), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, Config{})
+			w.s.SetView(guardView())
+			w.fromPort(t, "a", tc.frame)
+			got := guardCounts(w.s)
+			if tc.drop == "" {
+				if len(got) != 0 {
+					t.Fatalf("drops %v, want the frame to pass the guard", got)
+				}
+				if st := w.s.Stats(); st.TxFrames+st.EncapFrames+st.ARPSuppressed == 0 {
+					t.Fatalf("the frame went nowhere: %+v", st)
+				}
+				return
+			}
+			if len(got) != 1 || got[tc.drop] != 1 {
+				t.Fatalf("drops %v, want exactly one %q", got, tc.drop)
+			}
+			if n := writtenCount(w.a, w.b, w.c); n[0]+n[1]+n[2] != 0 {
+				t.Errorf("ports got %v frames, want none", n)
+			}
+			mustNothingSent(t, w)
+			if l := w.s.Learned(); len(l) != 0 {
+				t.Errorf("learned %v from a refused frame", l)
+			}
+		})
+	}
+}
+
+// TestGuardBehindEndpoint: a MAC behind port a (a VM or a macvlan in the
+// container) with an address of its own is learned and forwarded both
+// ways, locally and from the underlay.
+func TestGuardBehindEndpoint(t *testing.T) {
+	w := newWorld(t, Config{})
+	w.s.SetView(guardView())
+	out := udp4(macB, macX, ipX, ipB)
+	w.fromPort(t, "a", out)
+	if got := onlyFrame(t, w.b.Written()); string(got) != string(out) {
+		t.Fatalf("port b got % x, want % x", got, out)
+	}
+	if l := w.s.Learned(); len(l) != 1 || l[0].MAC != macX || l[0].Port != "a" {
+		t.Fatalf("learned %v, want macX on port a", l)
+	}
+	back := udp4(macX, macR, ipR, ipX)
+	w.fromUnderlay(host2, 100, back)
+	if got := onlyFrame(t, w.a.Written()); string(got) != string(back) {
+		t.Fatalf("port a got % x, want % x", got, back)
+	}
+	if got := guardCounts(w.s); len(got) != 0 {
+		t.Fatalf("drops %v, want none", got)
+	}
+}
+
+func TestGuardFromUnderlay(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		from netip.Addr
+		src  MAC
+		drop string // "" = delivered to port a
+	}{
+		{"multicast inner source", host2, MAC{0x33, 0x33, 0, 0, 0, 1}, "bad_src_mac"},
+		{"zero inner source", host2, MAC{}, "bad_src_mac"},
+		{"a local port's MAC", host2, macB, "spoofed_mac"},
+		{"a local port's MAC from an external VTEP", external, macA, "spoofed_mac"},
+		{"a remote MAC from the wrong host", host3, macR, "spoofed_mac"},
+		{"a remote MAC from an external VTEP", external, macR, "spoofed_mac"},
+
+		{"a remote MAC from its host", host2, macR, ""},
+		{"a remote MAC from its host, IPv4-mapped source", netip.AddrFrom16(host2.As16()), macR, ""},
+		{"an unknown MAC from a member", host3, macX, ""},
+		{"a MAC behind an external VTEP", external, macE, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, Config{})
+			w.s.SetView(guardView())
+			w.fromUnderlay(tc.from, 100, eth(macA, tc.src, 0x88b5, 60))
+			got, st := guardCounts(w.s), w.s.Stats()
+			if tc.drop == "" {
+				if len(got) != 0 || len(w.a.Written()) != 1 || st.DecapFrames != 1 {
+					t.Fatalf("drops %v, port a got %d frames, decap %d; want it delivered", got, len(w.a.Written()), st.DecapFrames)
+				}
+				return
+			}
+			if len(got) != 1 || got[tc.drop] != 1 {
+				t.Fatalf("drops %v, want exactly one %q", got, tc.drop)
+			}
+			if n := writtenCount(w.a, w.b, w.c); n[0]+n[1]+n[2] != 0 || st.DecapFrames != 0 {
+				t.Errorf("ports got %v frames, decap %d; want none", n, st.DecapFrames)
+			}
+			if len(w.s.FDB()) != 3+1 { // own MACs of a, b, c and macR from the view
+				t.Errorf("fdb %v: a refused frame was learned", w.s.FDB())
+			}
+		})
+	}
+}
+
+func TestFloodBucket(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var b floodBucket // zero value: full
+	for i := range floodBurst {
+		if !b.take(t0) {
+			t.Fatalf("take %d of a full bucket refused, want %d allowed", i, floodBurst)
+		}
+	}
+	if b.take(t0) {
+		t.Fatal("an empty bucket gave a token")
+	}
+	if b.take(t0.Add(-time.Second)) {
+		t.Fatal("a clock going backwards refilled the bucket")
+	}
+	// 1 ms at floodRate refills floodRate/1000 tokens.
+	t1 := t0.Add(time.Millisecond)
+	for i := range floodRate / 1000 {
+		if !b.take(t1) {
+			t.Fatalf("take %d after 1 ms refused", i)
+		}
+	}
+	if b.take(t1) {
+		t.Fatal("more tokens after 1 ms than the rate gives")
+	}
+	// A long pause refills only up to the burst.
+	t2 := t1.Add(time.Hour)
+	n := 0
+	for b.take(t2) {
+		n++
+	}
+	if n != floodBurst {
+		t.Fatalf("after an hour the bucket gave %d tokens, want the burst %d", n, floodBurst)
+	}
+}
+
+// TestFloodLimit: flooding from one port is cut at the bucket, counted as
+// flood_limit, refills with the switch's clock, and leaves other ports and
+// unicast alone.
+func TestFloodLimit(t *testing.T) {
+	w := newWorld(t, Config{})
+	bcast := eth(BroadcastMAC, macA, 0x88b5, 60)
+	send := func(name string, frame []byte, n int) {
+		for range n {
+			w.fromPort(t, name, frame)
+		}
+	}
+	send("a", bcast, floodBurst+3)
+	if got := guardCounts(w.s); got["flood_limit"] != 3 || len(got) != 1 {
+		t.Fatalf("drops %v after %d floods, want flood_limit 3", got, floodBurst+3)
+	}
+	if n := len(w.b.Written()); n != floodBurst {
+		t.Fatalf("port b got %d flooded frames, want %d", n, floodBurst)
+	}
+	// Unicast to a known port and flooding from port b still work.
+	w.fromPort(t, "a", eth(macB, macA, 0x88b5, 60))
+	w.fromPort(t, "b", eth(BroadcastMAC, macB, 0x88b5, 60))
+	if n := len(w.b.Written()); n != floodBurst+1 {
+		t.Fatalf("port b got %d frames, want %d (unicast not limited)", n, floodBurst+1)
+	}
+	if n := len(w.a.Written()); n != 1 {
+		t.Fatalf("port a got %d frames, want port b's flood", n)
+	}
+	w.clock.Advance(10 * time.Millisecond) // 20 tokens at 2000/s
+	send("a", bcast, 25)
+	if got := guardCounts(w.s)["flood_limit"]; got != 3+5 {
+		t.Fatalf("flood_limit %d after 10 ms and 25 floods, want %d", got, 3+5)
+	}
+}
+
+// TestZeroAllocsGuard: the checks cost no allocation per frame, on a frame
+// that passes them (flooded, so the bucket runs too) and on refused ones.
+func TestZeroAllocsGuard(t *testing.T) {
+	s, p, _, _ := benchSwitch(t)
+	s.SetView(guardView())
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"DHCP broadcast", udp4(BroadcastMAC, macA, zero, netip.MustParseAddr("255.255.255.255"))},
+		{"spoofed IP", udp4(macR, macA, ipB, ipR)},
+		{"spoofed MAC", arp4(macR, 1, macR, ipR, ipB)},
+	} {
+		buf := make([]byte, vxlan.HeaderLen+len(tc.frame))
+		copy(buf[vxlan.HeaderLen:], tc.frame)
+		if allocs := testing.AllocsPerRun(500, func() { s.fromPort(p, buf, len(tc.frame)) }); allocs != 0 {
+			t.Errorf("%s: %v allocations per frame, want 0", tc.name, allocs)
+		}
+	}
+	if got := guardCounts(s); got["spoofed_ip"] != 501 || got["spoofed_mac"] != 501 || len(got) != 2 {
+		t.Fatalf("drops %v, want 501 spoofed_ip and spoofed_mac", got)
+	}
+	pkt := encap(100, eth(macA, macR, 0x88b5, 60))
+	src := netip.AddrPortFrom(host3, vxlan.Port) // macR lives on host2
+	if allocs := testing.AllocsPerRun(500, func() { s.HandleUnderlay(pkt, src) }); allocs != 0 {
+		t.Errorf("refused underlay frame: %v allocations, want 0", allocs)
+	}
+}

@@ -1,0 +1,135 @@
+package vswitch
+
+import (
+	"net/netip"
+	"reflect"
+	"sync"
+	"testing"
+
+	"vxswitch/vxlan"
+)
+
+// recorder is an Observer that keeps copies of the events.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *recorder) Observe(ev *Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := *ev
+	c.Frame = append([]byte(nil), ev.Frame...)
+	c.Payload = nil
+	r.events = append(r.events, c)
+}
+
+func TestObserver(t *testing.T) {
+	bcast := MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	tests := []struct {
+		name    string
+		send    func(w *world)
+		ingress string
+		lookup  string
+		action  string
+		reason  string
+		ports   []string
+		vteps   []netip.Addr
+		vni     uint32
+		network string
+	}{
+		{
+			name:    "unicast to a remote VTEP",
+			send:    func(w *world) { w.fromPort(t, "a", eth(macR, macA, 0x0800, 60)) },
+			ingress: "a", lookup: LookupRaft, action: ActionVTEP,
+			vteps: []netip.Addr{host2}, vni: 100, network: "blue",
+		},
+		{
+			name:    "local unicast",
+			send:    func(w *world) { w.fromPort(t, "a", eth(macB, macA, 0x0800, 60)) },
+			ingress: "a", lookup: LookupLocal, action: ActionLocal,
+			ports: []string{"b"}, vni: 100, network: "blue",
+		},
+		{
+			name:    "broadcast floods to ports and VTEPs",
+			send:    func(w *world) { w.fromPort(t, "a", eth(bcast, macA, 0x0800, 60)) },
+			ingress: "a", lookup: "", action: ActionFlood,
+			ports: []string{"b"}, vteps: []netip.Addr{host2, host3, external}, vni: 100, network: "blue",
+		},
+		{
+			name:    "unknown unicast is a miss",
+			send:    func(w *world) { w.fromPort(t, "c", eth(macX, macC, 0x0800, 60)) },
+			ingress: "c", lookup: LookupMiss, action: ActionFlood,
+			vteps: []netip.Addr{host3}, vni: 200, network: "red",
+		},
+		{
+			name:    "non-member source is dropped",
+			send:    func(w *world) { w.fromUnderlay(stranger, 100, eth(macA, macR, 0x0800, 60)) },
+			ingress: UnderlayIngress, action: ActionDropped, reason: "not_member", vni: 100, network: "blue",
+		},
+		{
+			name:    "from the underlay to a local port",
+			send:    func(w *world) { w.fromUnderlay(host2, 100, eth(macA, macR, 0x0800, 60)) },
+			ingress: UnderlayIngress, lookup: LookupLocal, action: ActionLocal,
+			ports: []string{"a"}, vni: 100, network: "blue",
+		},
+		{
+			name:    "oversize without IP is dropped",
+			send:    func(w *world) { w.fromPort(t, "a", eth(macR, macA, 0x88b5, 1600)) },
+			ingress: "a", action: ActionDropped, reason: "oversize", vni: 100, network: "blue",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, Config{})
+			r := &recorder{}
+			w.s.SetObserver(r)
+			tt.send(w)
+			w.s.SetObserver(nil)
+			tt.send(w) // not observed
+			if len(r.events) != 1 {
+				t.Fatalf("got %d events, want 1: %+v", len(r.events), r.events)
+			}
+			ev := r.events[0]
+			if ev.ID == 0 || ev.Time.IsZero() || len(ev.Frame) < ethHeaderLen {
+				t.Errorf("event without ID, time or frame: %+v", ev)
+			}
+			if ev.Self != netip.AddrPortFrom(self, vxlan.Port) {
+				t.Errorf("Self = %v, want %v", ev.Self, netip.AddrPortFrom(self, vxlan.Port))
+			}
+			got := []any{ev.Ingress(), ev.Lookup, ev.Action, ev.Reason, ev.Ports, ev.VTEPs, ev.VNI, ev.Network}
+			want := []any{tt.ingress, tt.lookup, tt.action, tt.reason, tt.ports, tt.vteps, tt.vni, tt.network}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("event (ingress lookup action reason ports vteps vni network)\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+func TestObserverIDsAreUnique(t *testing.T) {
+	w := newWorld(t, Config{})
+	r := &recorder{}
+	w.s.SetObserver(r)
+	for range 3 {
+		w.fromPort(t, "a", eth(macR, macA, 0x0800, 60))
+	}
+	for i, ev := range r.events {
+		if ev.ID != uint64(i+1) {
+			t.Errorf("event %d has ID %d, want %d", i, ev.ID, i+1)
+		}
+	}
+}
+
+// TestZeroAllocsNoObserver: with the observer set and removed again, the
+// data path is back to no allocation.
+func TestZeroAllocsNoObserver(t *testing.T) {
+	s, p, _, _ := benchSwitch(t)
+	s.SetObserver(&recorder{})
+	s.SetObserver(nil)
+	frame := eth(macR, macX, 0x0800, 1514)
+	buf := make([]byte, vxlan.HeaderLen+len(frame))
+	copy(buf[vxlan.HeaderLen:], frame)
+	if allocs := testing.AllocsPerRun(1000, func() { s.fromPort(p, buf, len(frame)) }); allocs != 0 {
+		t.Fatalf("TAP -> underlay after the observer left allocates %v times per frame, want 0", allocs)
+	}
+}
