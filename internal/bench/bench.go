@@ -145,7 +145,7 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	tag := fmt.Sprintf(" (%d underlay)", mtu)
 	fwd := Figure{Name: "TCP 1 stream c1->c2" + tag, Unit: "Gbit/s"}
 	rev := Figure{Name: "TCP 1 stream c2->c1" + tag, Unit: "Gbit/s"}
-	cpu := Figure{Name: "agent CPU per GB moved" + tag, Unit: "s/GB"}
+	cpu := Figure{Name: "agent CPU per GB, both hosts" + tag, Unit: "s/GB"}
 	small := Figure{Name: "64-byte frames delivered" + tag, Unit: "kframes/s"}
 	p50 := Figure{Name: "ping p50" + tag, Unit: "us", Added: true}
 	p99 := Figure{Name: "ping p99" + tag, Unit: "us", Added: true}
