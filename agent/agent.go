@@ -217,8 +217,10 @@ func (a *Agent) open() error {
 	if err != nil {
 		return fmt.Errorf("agent: open raft store: %w", err)
 	}
+	lastPorts := a.loadPorts()
+	caughtUp := false
 	if len(a.cfg.Join) == 0 {
-		a.catchUp(10 * time.Second)
+		caughtUp = a.catchUp(10 * time.Second)
 	}
 	// Watch before anything can change, so no change is missed.
 	changes := a.store.Changes()
@@ -241,9 +243,14 @@ func (a *Agent) open() error {
 	if len(a.cfg.Join) > 0 {
 		// A joining host catches up after the join: if its address
 		// changed, only the join tells the leader where it is now.
-		a.catchUp(10 * time.Second)
+		caughtUp = a.catchUp(10 * time.Second)
 	}
 	close(a.ready)
+	if caughtUp {
+		// Only a state known to be current may tell which TAPs of the
+		// last run have no endpoint any more.
+		a.removeOrphans(lastPorts)
+	}
 	a.log.Info("agent ready", "vtep", a.cfg.Advertise, "socket", a.cfg.Socket,
 		"underlay_mtu", a.underlayMTU, "role", a.store.Role())
 	return nil
@@ -265,7 +272,7 @@ func (a *Agent) self() raftstore.Host {
 // holds on disk. Raft applies entries only once a leader confirms they are
 // committed, so a host cut off from the majority goes on with the state of
 // its last snapshot.
-func (a *Agent) catchUp(d time.Duration) {
+func (a *Agent) catchUp(d time.Duration) bool {
 	stat := func(k string) uint64 {
 		n, _ := strconv.ParseUint(a.store.Stats()[k], 10, 64)
 		return n
@@ -275,10 +282,11 @@ func (a *Agent) catchUp(d time.Duration) {
 	for stat("applied_index") < last {
 		if time.Now().After(deadline) {
 			a.log.Warn("log on disk not applied yet: no leader confirmed it; going on with the last snapshot's state", "applied", stat("applied_index"), "on_disk", last)
-			return
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return true
 }
 
 // register makes sure the replicated state lists this host with its current

@@ -160,6 +160,7 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 	}
 	a.metrics.addPort(ep.Name, n.Name, w.count)
 	a.ports[ep.Name] = &port{ep: ep, dev: dev}
+	a.savePorts()
 	delete(a.broken, ep.Name)
 	return nil
 }
@@ -272,6 +273,7 @@ func (a *Agent) reconcile() {
 		}
 		delete(a.ports, name)
 		a.metrics.removePort(name)
+		a.savePorts()
 	}
 	for _, e := range st.Endpoints {
 		if e.Host != a.cfg.Name || a.ports[e.Name] != nil {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +38,34 @@ func TestMembership(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		joinErr <- fmt.Sprintf("%v: %s", err, out)
 	}()
+
+	t.Run("detach while the owning host is down", func(t *testing.T) {
+		// An extra endpoint on h2, detached while h2's agent is stopped:
+		// the restarted agent deletes its TAP.
+		x, err := c.Attach(ctx, h2, "web", "x2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Stop(1, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := cli(t, h1, "detach", "x2"); err != nil {
+			t.Fatalf("detach x2 while h2 is down: %v: %s", err, out)
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := c.Start(cctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "x2's TAP deleted by the restarted h2", func() error {
+			out, _ := netlab.Exec(ctx, x.NS, "ip", "link", "show", "eth0")
+			if !strings.Contains(string(out), "does not exist") {
+				return fmt.Errorf("eth0 still in %s: %s", x.NS, out)
+			}
+			return nil
+		})
+		ping(t, c1.NS, c2.IP.String(), 1) // h2's own endpoint is back
+	})
 
 	t.Run("minority refuses writes, majority goes on", func(t *testing.T) {
 		if err := c.Net.Cut(h3.Host); err != nil {

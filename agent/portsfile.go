@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	"vxswitch/raftstore"
+	"vxswitch/tap"
+)
+
+// The agent keeps the list of the TAPs it holds in DATADIR/ports.json, so
+// that after a restart it can delete the TAPs of endpoints that were
+// detached (or whose host was removed) while it was down: their persistent
+// devices would otherwise stay in the endpoints' namespaces for good.
+
+func (a *Agent) portsFile() string { return filepath.Join(a.cfg.DataDir, "ports.json") }
+
+// savePorts writes the endpoints of the current ports. The caller holds a.mu.
+func (a *Agent) savePorts() {
+	eps := make([]raftstore.Endpoint, 0, len(a.ports))
+	for _, p := range a.ports {
+		eps = append(eps, p.ep)
+	}
+	b, err := json.Marshal(eps)
+	if err == nil {
+		tmp := a.portsFile() + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			err = os.Rename(tmp, a.portsFile())
+		}
+	}
+	if err != nil {
+		a.log.Warn("cannot record the ports; TAPs detached while this agent is down may stay behind", "err", err)
+	}
+}
+
+// loadPorts reads the ports the last run held. It must run before the
+// first reconcile, which rewrites the file.
+func (a *Agent) loadPorts() []raftstore.Endpoint {
+	b, err := os.ReadFile(a.portsFile())
+	if err != nil {
+		return nil
+	}
+	var last []raftstore.Endpoint
+	if err := json.Unmarshal(b, &last); err != nil {
+		a.log.Warn("ignoring an unreadable ports file", "file", a.portsFile(), "err", err)
+		return nil
+	}
+	return last
+}
+
+// removeOrphans deletes the TAPs the last run held (last, from loadPorts)
+// whose endpoints the current state no longer places here with the same
+// device, then records the ports held now.
+func (a *Agent) removeOrphans(last []raftstore.Endpoint) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.store.State()
+	for _, old := range last {
+		e, ok := st.Endpoints[old.Name]
+		if ok && e.Host == a.cfg.Name && e.NetNS == old.NetNS && e.IfName == old.IfName && e.MAC == old.MAC {
+			continue
+		}
+		if err := tap.Delete(old.NetNS, old.IfName); err != nil {
+			a.log.Warn("cannot delete the TAP of an endpoint detached while this agent was down", "endpoint", old.Name, "err", err)
+			continue
+		}
+		if path := resolvConfPath(old.NetNS); path != "" {
+			removeResolvConf(path)
+		}
+		a.log.Info("deleted the TAP of an endpoint detached while this agent was down", "endpoint", old.Name, "netns", old.NetNS)
+	}
+	a.savePorts()
+}
