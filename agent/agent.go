@@ -273,15 +273,11 @@ func (a *Agent) self() raftstore.Host {
 // committed, so a host cut off from the majority goes on with the state of
 // its last snapshot.
 func (a *Agent) catchUp(d time.Duration) bool {
-	stat := func(k string) uint64 {
-		n, _ := strconv.ParseUint(a.store.Stats()[k], 10, 64)
-		return n
-	}
-	last := stat("last_log_index")
+	last := a.store.LastIndex()
 	deadline := time.Now().Add(d)
-	for stat("applied_index") < last {
+	for !a.store.AppliedThrough(last) {
 		if time.Now().After(deadline) {
-			a.log.Warn("log on disk not applied yet: no leader confirmed it; going on with the last snapshot's state", "applied", stat("applied_index"), "on_disk", last)
+			a.log.Warn("log on disk not applied yet: no leader confirmed it; going on with the last snapshot's state", "applied", a.store.Stats()["applied_index"], "on_disk", last)
 			return false
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -29,6 +29,11 @@ type FSM struct {
 	reqs  requestLog
 	state atomic.Pointer[State]
 
+	// ran is the raft index of the last command Apply has run, accepted
+	// or rejected. raft's own applied index moves when a command is
+	// handed to the FSM goroutine, before Apply runs; ran moves after.
+	ran atomic.Uint64
+
 	subsMu sync.Mutex
 	subs   []chan struct{}
 }
@@ -92,6 +97,7 @@ func (f *FSM) publish(st *State) {
 // it; it returns a *Result, never panics, and leaves the state unchanged
 // when the command is rejected (Result.Err != "").
 func (f *FSM) Apply(l *raft.Log) any {
+	defer f.ran.Store(l.Index)
 	cmd, err := DecodeCommand(l.Data)
 	if err != nil {
 		return &Result{Err: fmt.Sprintf("command at raft index %d is not valid JSON: %v: send commands through Store.Apply", l.Index, err)}

@@ -59,6 +59,7 @@ type Store struct {
 	cfg    Config
 	fsm    *FSM
 	raft   *raft.Raft
+	logs   raft.LogStore
 	logger *slog.Logger
 
 	trans   raft.Transport
@@ -178,7 +179,7 @@ func Open(cfg Config) (*Store, error) {
 		s.closeAll()
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
-	s.raft = r
+	s.raft, s.logs = r, logs
 	return s, nil
 }
 
@@ -429,6 +430,32 @@ func (s *Store) WaitLeader(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// LastIndex is the index of the last entry in this node's log, committed
+// or not.
+func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
+
+// AppliedThrough reports whether the state includes every command of this
+// node's log up to index. raft's applied index alone does not tell: it
+// moves when commands are handed to the FSM, before they run. Entries
+// that are not commands (no-ops, configuration) and entries a snapshot
+// already covers need nothing from the FSM.
+func (s *Store) AppliedThrough(index uint64) bool {
+	if s.raft.AppliedIndex() < index {
+		return false
+	}
+	snap, _ := strconv.ParseUint(s.raft.Stats()["last_snapshot_index"], 10, 64)
+	for i := index; i > snap; i-- {
+		var l raft.Log
+		if err := s.logs.GetLog(i, &l); err != nil {
+			return true // compacted: a snapshot holds it
+		}
+		if l.Type == raft.LogCommand {
+			return s.fsm.ran.Load() >= i
+		}
+	}
+	return true
 }
 
 // Stats returns raft's statistics (state, term, last_log_index, ...) plus

@@ -308,3 +308,46 @@ func TestRaftLogToSlog(t *testing.T) {
 		t.Errorf("nil logger: %v %q, want io.Discard and OFF", w, level)
 	}
 }
+
+// TestAppliedThroughWaitsForTheFSM reopens a node with many commands in its
+// log and checks that AppliedThrough turns true only once the state holds
+// all of them. raft's own applied index moves before the FSM runs the
+// commands; an agent that trusted it deleted the TAP of a live endpoint.
+func TestAppliedThroughWaitsForTheFSM(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{ID: "n1", Dir: dir, Bind: freeAddr(t), Bootstrap: true, SnapshotThreshold: 100000}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	waitFor(t, 10*time.Second, "leadership", func() bool { return s.Role() == "leader" })
+	applyOK(t, s, addHost("n1", "127.0.0.1"))
+	applyOK(t, s, createNet("web", "10.20.0.0/16", 0))
+	for i := 0; i < 400; i++ {
+		applyOK(t, s, attach(fmt.Sprintf("e%d", i), "web", "n1", mac(i+1)))
+	}
+	want := s.State()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	last := s2.LastIndex()
+	if last < want.Index {
+		t.Fatalf("reopened log ends at %d, before the last command %d", last, want.Index)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !s2.AppliedThrough(last) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log up to %d not applied within 15s (state at %d)", last, s2.State().Index)
+		}
+	}
+	if got := s2.State(); got.Index != want.Index || len(got.Endpoints) != 400 {
+		t.Fatalf("AppliedThrough(%d) was true with the state at index %d and %d endpoints; want index %d and 400", last, got.Index, len(got.Endpoints), want.Index)
+	}
+}
