@@ -198,6 +198,17 @@ func (d *watchedDev) ReadVnet(b []byte) (int, error) {
 	return n, err
 }
 
+// TryReadVnet is ReadVnet without waiting (the switch drains queued
+// frames with it); it counts what it reads. Errors surface on the next
+// ReadVnet, which also notices a gone namespace.
+func (d *watchedDev) TryReadVnet(b []byte) (int, error) {
+	n, err := d.TAP.TryReadVnet(b)
+	if err == nil && n > 0 {
+		d.count.read(n - tap.VnetHdrLen)
+	}
+	return n, err
+}
+
 func (d *watchedDev) Write(b []byte) (int, error) {
 	n, err := d.TAP.Write(b)
 	if err == nil {

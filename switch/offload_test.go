@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -366,5 +367,69 @@ func TestServeUnderlayGROToPlainPort(t *testing.T) {
 	}
 	for _, f := range got {
 		checkTCP(t, f)
+	}
+}
+
+func TestDrainedFramesShareGSOSend(t *testing.T) {
+	small := eth(macR, macX, 0x0800, 60) // to a remote MAC
+	short := eth(macR, macX, 0x0800, 50)
+	large := eth(macR, macX, 0x0800, 200)
+	tests := []struct {
+		name   string
+		frames [][]byte
+		sends  []int // datagrams per send, in order
+	}{
+		{"one frame", [][]byte{small}, []int{1}},
+		{"equal frames", [][]byte{small, small, small}, []int{3}},
+		{"shorter frame ends the run", [][]byte{small, small, short, small}, []int{3, 1}},
+		{"longer frame starts a run", [][]byte{small, large, large}, []int{1, 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, p, _, u := vnetSwitch(t, true)
+			b := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
+			at := 0
+			for _, f := range tc.frames {
+				at = s.fromVnetAt(p, withVnet(tap.VnetHdr{}, f), b, at)
+			}
+			s.flushTx(b)
+			var got []int
+			var out []byte
+			for _, snd := range u.sends {
+				got = append(got, (len(snd.pkt)+snd.seg-1)/snd.seg)
+				out = append(out, snd.pkt...)
+			}
+			if !slices.Equal(got, tc.sends) {
+				t.Fatalf("datagrams per send %v, want %v", got, tc.sends)
+			}
+			var want []byte
+			for _, f := range tc.frames {
+				hdr := make([]byte, vxlan.HeaderLen)
+				vxlan.Encode(hdr, 100)
+				want = append(append(want, hdr...), f...)
+			}
+			if !bytes.Equal(out, want) {
+				t.Fatalf("sent bytes differ from the frames with their VXLAN headers")
+			}
+		})
+	}
+}
+
+func TestZeroAllocsDrainedFrames(t *testing.T) {
+	s, p, _, u := vnetSwitch(t, false)
+	pkt := withVnet(tap.VnetHdr{}, eth(macR, macX, 0x0800, 60))
+	b := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
+	allocs := testing.AllocsPerRun(200, func() {
+		at := 0
+		for range drainMax {
+			at = s.fromVnetAt(p, pkt, b, at)
+		}
+		s.flushTx(b)
+	})
+	if allocs != 0 {
+		t.Fatalf("%d drained frames -> underlay allocate %v times, want 0", drainMax, allocs)
+	}
+	if u.n < 200 || s.Stats().EncapFrames < 200*drainMax {
+		t.Fatalf("underlay got %d sends, %d datagrams; want one send of %d per run", u.n, s.Stats().EncapFrames, drainMax)
 	}
 }

@@ -404,6 +404,18 @@ func (t *TAP) ReadVnet(buf []byte) (int, error) {
 	return n, nil
 }
 
+// TryReadVnet is ReadVnet that does not wait: when no packet is waiting it
+// returns 0 and a nil error at once. Callers that have just read one packet
+// use it to take the ones that queued up behind it. It must only be called
+// when Offload reports true.
+func (t *TAP) TryReadVnet(buf []byte) (int, error) {
+	n, err := t.raw.tryRead(buf)
+	if err != nil {
+		return n, t.wrap("read", err)
+	}
+	return n, nil
+}
+
 // WriteVnet writes one packet that starts with its vnet header (see
 // VnetDevice). It must only be called when Offload reports true. Errors are
 // those of Write.

@@ -108,6 +108,7 @@ type rawIO struct {
 	rn   int
 	rerr syscall.Errno
 	rfn  func(fd uintptr) bool
+	tfn  func(fd uintptr) bool // rfn that also returns on EAGAIN
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -136,6 +137,12 @@ func (r *rawIO) init(f *os.File) error {
 			return true
 		}
 	}
+	r.tfn = func(fd uintptr) bool {
+		if !r.rfn(fd) {
+			r.rn, r.rerr = 0, unix.EAGAIN
+		}
+		return true
+	}
 	r.wfn = func(fd uintptr) bool {
 		for {
 			n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&r.wbuf[0])), uintptr(len(r.wbuf)))
@@ -163,6 +170,25 @@ func (r *rawIO) read(b []byte) (int, error) {
 		return 0, err
 	}
 	if r.rerr != 0 {
+		return 0, r.rerr
+	}
+	return r.rn, nil
+}
+
+// tryRead is read that does not wait: it returns 0 and no error when no
+// packet is waiting.
+func (r *rawIO) tryRead(b []byte) (int, error) {
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	r.rbuf = b
+	err := r.rc.Read(r.tfn)
+	r.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case r.rerr == unix.EAGAIN:
+		return 0, nil
+	case r.rerr != 0:
 		return 0, r.rerr
 	}
 	return r.rn, nil

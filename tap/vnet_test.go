@@ -217,3 +217,35 @@ func TestOffloadCloseUnblocksReadVnet(t *testing.T) {
 		t.Fatal("Close did not unblock ReadVnet")
 	}
 }
+
+func TestOffloadTryReadVnetDoesNotWait(t *testing.T) {
+	_, path := newNS(t)
+	tp := createOffload(t, path)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, VnetHdrLen+65535)
+		for range 1000 { // whatever the endpoint queued, then nothing
+			n, err := tp.TryReadVnet(buf)
+			if err != nil || n == 0 {
+				done <- err
+				return
+			}
+		}
+		done <- errors.New("TryReadVnet returned a packet 1000 times")
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		tp.Close()
+		t.Fatal("TryReadVnet waited for a packet")
+	}
+	if err := tp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.TryReadVnet(make([]byte, VnetHdrLen+65535)); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("TryReadVnet after Close: %v, want os.ErrClosed", err)
+	}
+}
