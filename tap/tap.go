@@ -397,7 +397,7 @@ func (t *TAP) Offload() bool { return t.vnet }
 // VnetDevice). It must only be called when Offload reports true. Errors are
 // those of Read.
 func (t *TAP) ReadVnet(buf []byte) (int, error) {
-	n, err := t.raw.read(buf)
+	n, err := t.raw.read(buf, true)
 	if err != nil {
 		return n, t.wrap("read", err)
 	}
@@ -409,7 +409,7 @@ func (t *TAP) ReadVnet(buf []byte) (int, error) {
 // use it to take the ones that queued up behind it. It must only be called
 // when Offload reports true.
 func (t *TAP) TryReadVnet(buf []byte) (int, error) {
-	n, err := t.raw.tryRead(buf)
+	n, err := t.raw.read(buf, false)
 	if err != nil {
 		return n, t.wrap("read", err)
 	}

@@ -159,34 +159,22 @@ func (r *rawIO) init(f *os.File) error {
 	return nil
 }
 
-// read reads into b (at least one byte long).
-func (r *rawIO) read(b []byte) (int, error) {
+// read reads into b (at least one byte long). With wait false it does not
+// wait for a packet: it returns 0 and no error when none is waiting.
+func (r *rawIO) read(b []byte, wait bool) (int, error) {
 	r.rmu.Lock()
 	defer r.rmu.Unlock()
-	r.rbuf = b
-	err := r.rc.Read(r.rfn)
-	r.rbuf = nil
-	if err != nil {
-		return 0, err
+	fn := r.rfn
+	if !wait {
+		fn = r.tfn
 	}
-	if r.rerr != 0 {
-		return 0, r.rerr
-	}
-	return r.rn, nil
-}
-
-// tryRead is read that does not wait: it returns 0 and no error when no
-// packet is waiting.
-func (r *rawIO) tryRead(b []byte) (int, error) {
-	r.rmu.Lock()
-	defer r.rmu.Unlock()
 	r.rbuf = b
-	err := r.rc.Read(r.tfn)
+	err := r.rc.Read(fn)
 	r.rbuf = nil
 	switch {
 	case err != nil:
 		return 0, err
-	case r.rerr == unix.EAGAIN:
+	case r.rerr == unix.EAGAIN: // only with wait false
 		return 0, nil
 	case r.rerr != 0:
 		return 0, r.rerr
