@@ -9,7 +9,6 @@ package decode
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +16,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
+	vxcapture "vxswitch/capture"
 	"vxswitch/vxlan"
 )
 
@@ -34,27 +33,18 @@ type Options struct {
 	VXLANPort uint16
 }
 
-// Magic numbers at the start of a capture file, read as big endian.
-const (
-	magicPcap        = 0xa1b2c3d4 // pcap, microsecond timestamps
-	magicPcapSwapped = 0xd4c3b2a1 // same, written on a little-endian machine
-	magicPcapNano    = 0xa1b23c4d // pcap, nanosecond timestamps
-	magicPcapNanoSw  = 0x4d3cb2a1
-	magicPcapng      = 0x0a0d0d0a // pcapng section header block, either byte order
-)
-
 // Write reads a pcap or pcapng capture from r (told apart by the magic
 // number of the file) and writes the explanation of every packet to w. It
 // returns the first error reading the capture or writing to w; packets that
 // do not parse are explained as far as they go and are not errors.
 func Write(w io.Writer, r io.Reader, opt Options) error {
-	src, err := open(r)
+	src, err := vxcapture.OpenReader(r)
 	if err != nil {
-		return err
+		return fmt.Errorf("decode: %w", err)
 	}
 	out := bufio.NewWriter(w)
 	for n := 1; ; n++ {
-		data, ci, err := src.ReadPacketData()
+		pkt, err := src.ReadPacket()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -62,7 +52,7 @@ func Write(w io.Writer, r io.Reader, opt Options) error {
 			return fmt.Errorf("decode: read packet %d: %w", n, err)
 		}
 		p := &printer{w: out, opt: opt}
-		p.packet(n, data, ci, src.linkType(ci))
+		p.packet(n, pkt.Data, pkt.Info, pkt.LinkType)
 		// Flush per packet so that 'tcpdump -w - | vxswitch decode -'
 		// shows each packet as it arrives.
 		if err := out.Flush(); err != nil {
@@ -70,60 +60,6 @@ func Write(w io.Writer, r io.Reader, opt Options) error {
 		}
 	}
 	return out.Flush()
-}
-
-// source is a capture reader of either format.
-type source struct {
-	pcap *pcapgo.Reader
-	ng   *pcapgo.NgReader
-}
-
-// open looks at the magic number and opens the matching reader.
-func open(r io.Reader) (*source, error) {
-	br := bufio.NewReader(r)
-	head, err := br.Peek(4)
-	if len(head) == 0 {
-		return nil, errors.New("decode: empty input: give a pcap or pcapng file (tcpdump -w FILE) or pipe one into '-'")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decode: input is %d bytes, too short for a capture file header: give a pcap or pcapng file", len(head))
-	}
-	switch magic := binary.BigEndian.Uint32(head); magic {
-	case magicPcap, magicPcapSwapped, magicPcapNano, magicPcapNanoSw:
-		rd, err := pcapgo.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("decode: read pcap header: %w", err)
-		}
-		return &source{pcap: rd}, nil
-	case magicPcapng:
-		rd, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			return nil, fmt.Errorf("decode: read pcapng header: %w", err)
-		}
-		return &source{ng: rd}, nil
-	default:
-		return nil, fmt.Errorf("decode: not a pcap or pcapng file (starts with 0x%08x): give a capture written by tcpdump -w, tshark -w or dumpcap", magic)
-	}
-}
-
-// ReadPacketData returns the next packet, or io.EOF after the last one.
-func (s *source) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	if s.ng != nil {
-		return s.ng.ReadPacketData()
-	}
-	return s.pcap.ReadPacketData()
-}
-
-// linkType is the link layer of the packet described by ci: one per file in
-// pcap, one per capture interface in pcapng.
-func (s *source) linkType(ci gopacket.CaptureInfo) layers.LinkType {
-	if s.ng == nil {
-		return s.pcap.LinkType()
-	}
-	if intf, err := s.ng.Interface(ci.InterfaceIndex); err == nil {
-		return intf.LinkType
-	}
-	return s.ng.LinkType()
 }
 
 // printer explains one packet.

@@ -1,95 +1,41 @@
 package replay
 
 import (
-	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"strings"
 	"time"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
 	vxcapture "vxswitch/capture"
 )
 
-// Magic numbers at the start of capture files, read big endian.
-const (
-	magicPcapng      = 0x0a0d0d0a
-	magicPcap        = 0xa1b2c3d4
-	magicPcapSwapped = 0xd4c3b2a1
-	magicPcapNano    = 0xa1b23c4d
-	magicPcapNanoSw  = 0x4d3cb2a1
-)
-
-// capture reads packets from a pcap or pcapng file.
-type capture struct {
-	pcap *pcapgo.Reader
-	ng   *pcapgo.NgReader
-}
-
-// openCapture looks at the magic number and opens the matching reader.
-func openCapture(r io.Reader) (*capture, error) {
-	br := bufio.NewReader(r)
-	head, err := br.Peek(4)
-	if err != nil {
-		return nil, errors.New("replay: input is too short for a capture file: give a pcapng file (or a pcap file of underlay packets)")
-	}
-	switch binary.BigEndian.Uint32(head) {
-	case magicPcapng:
-		rd, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			return nil, fmt.Errorf("replay: read pcapng header: %w", err)
+// ingress returns where packet p, read from src, enters host h: the name
+// of a port, or UnderlayName. Every packet of a pcap file is an underlay
+// packet; a pcapng packet enters where its capture interface's name says.
+func ingress(src *vxcapture.Reader, p vxcapture.Packet, h *host) (string, error) {
+	if !src.Pcapng() {
+		if p.LinkType != layers.LinkTypeEthernet {
+			return "", fmt.Errorf("the pcap file's link type is %v: only Ethernet captures can be replayed (capture on an Ethernet interface, not 'any')", p.LinkType)
 		}
-		return &capture{ng: rd}, nil
-	case magicPcap, magicPcapSwapped, magicPcapNano, magicPcapNanoSw:
-		rd, err := pcapgo.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("replay: read pcap header: %w", err)
-		}
-		if rd.LinkType() != layers.LinkTypeEthernet {
-			return nil, fmt.Errorf("replay: the pcap file's link type is %v: only Ethernet captures can be replayed (capture on an Ethernet interface, not 'any')", rd.LinkType())
-		}
-		return &capture{pcap: rd}, nil
-	default:
-		return nil, errors.New("replay: input is not a pcap or pcapng file: give a capture written by tcpdump -w, tshark -w or vxswitch replay")
-	}
-}
-
-// ReadPacketData returns the next packet, or io.EOF after the last one.
-func (c *capture) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	if c.ng != nil {
-		return c.ng.ReadPacketData()
-	}
-	return c.pcap.ReadPacketData()
-}
-
-// ingress returns where the packet described by ci enters host h: the name
-// of a port, or UnderlayName.
-func (c *capture) ingress(ci gopacket.CaptureInfo, h *host) (string, error) {
-	if c.ng == nil {
 		return UnderlayName, nil
 	}
-	intf, err := c.ng.Interface(ci.InterfaceIndex)
-	if err != nil {
-		return "", fmt.Errorf("capture interface %d: %w", ci.InterfaceIndex, err)
+	if p.LinkType != layers.LinkTypeEthernet {
+		return "", fmt.Errorf("capture interface %q has link type %v: only Ethernet frames can be replayed (capture on an Ethernet interface, not 'any')", p.Interface, p.LinkType)
 	}
-	if intf.LinkType != layers.LinkTypeEthernet {
-		return "", fmt.Errorf("capture interface %q has link type %v: only Ethernet frames can be replayed", intf.Name, intf.LinkType)
-	}
-	if intf.Name == UnderlayName || h.portFor(intf.Name) >= 0 {
-		return intf.Name, nil
+	if p.Interface == UnderlayName || h.portFor(p.Interface) >= 0 {
+		return p.Interface, nil
 	}
 	var names []string
-	for _, p := range h.ports {
-		names = append(names, p.ep.Name)
+	for _, port := range h.ports {
+		names = append(names, port.ep.Name)
 	}
 	return "", fmt.Errorf("capture interface %q is neither %q nor an endpoint of host %s (%s): name each interface after the endpoint whose frames it holds, or %q",
-		intf.Name, UnderlayName, h.self.Name, strings.Join(names, ", "), UnderlayName)
+		p.Interface, UnderlayName, h.self.Name, strings.Join(names, ", "), UnderlayName)
 }
 
 // Outer header facts.

@@ -42,6 +42,7 @@ import (
 	"github.com/google/gopacket"
 
 	"vxswitch/agent"
+	vxcapture "vxswitch/capture"
 	"vxswitch/raftstore"
 	"vxswitch/resolver"
 	vswitch "vxswitch/switch"
@@ -97,9 +98,9 @@ func Run(out io.Writer, in io.Reader, opt Options) (Result, error) {
 	if opt.VXLANPort == 0 {
 		opt.VXLANPort = vxlan.Port
 	}
-	src, err := openCapture(in)
+	src, err := vxcapture.OpenReader(in)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("replay: %w", err)
 	}
 	h, err := newHost(opt)
 	if err != nil {
@@ -113,7 +114,7 @@ func Run(out io.Writer, in io.Reader, opt Options) (Result, error) {
 
 	var res Result
 	for {
-		data, ci, err := src.ReadPacketData()
+		pkt, err := src.ReadPacket()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -121,22 +122,22 @@ func Run(out io.Writer, in io.Reader, opt Options) (Result, error) {
 			return res, fmt.Errorf("replay: read packet %d: %w", res.Packets+1, err)
 		}
 		res.Packets++
-		where, err := src.ingress(ci, h)
+		where, err := ingress(src, pkt, h)
 		if err != nil {
 			return res, fmt.Errorf("replay: packet %d: %w", res.Packets, err)
 		}
-		h.clock.set(ci.Timestamp)
+		h.clock.set(pkt.Info.Timestamp)
 		if where == UnderlayName {
-			if reason := h.fromUnderlay(data); reason != "" {
+			if reason := h.fromUnderlay(pkt.Data); reason != "" {
 				if res.Ignored == nil {
 					res.Ignored = map[string]int{}
 				}
 				res.Ignored[reason]++
 			}
-		} else if err := h.sw.InjectFromPort(where, data); err != nil {
+		} else if err := h.sw.InjectFromPort(where, pkt.Data); err != nil {
 			return res, fmt.Errorf("replay: packet %d: %w", res.Packets, err)
 		}
-		n, err := dst.emit(h, ci.Timestamp)
+		n, err := dst.emit(h, pkt.Info.Timestamp)
 		res.Emitted += n
 		if err != nil {
 			return res, err

@@ -272,6 +272,31 @@ func TestBadInput(t *testing.T) {
 	bad := writeInputIfaces(t, []string{"eth7"}, []inPacket{{"eth7", arpRequest(t, macA, ipA, ipC)}})
 	noSelf := DefaultState()
 	noSelf.Self = "h9"
+	// A pcap file of Linux cooked frames (tcpdump -i any) with one packet.
+	var sll bytes.Buffer
+	pw := pcapgo.NewWriter(&sll)
+	if err := pw.WriteFileHeader(65535, layers.LinkTypeLinuxSLL); err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.WritePacket(gopacket.CaptureInfo{CaptureLength: 16, Length: 16}, make([]byte, 16)); err != nil {
+		t.Fatal(err)
+	}
+	// A pcapng file whose second interface holds raw IP packets: its
+	// packet must be refused, not skipped.
+	var mixed bytes.Buffer
+	nw, err := pcapgo.NewNgWriterInterface(&mixed, pcapgo.NgInterface{Name: "a", LinkType: layers.LinkTypeEthernet}, pcapgo.NgWriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nw.AddInterface(pcapgo.NgInterface{Name: "tun0", LinkType: layers.LinkTypeRaw}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.WritePacket(gopacket.CaptureInfo{CaptureLength: 20, Length: 20, InterfaceIndex: 1}, make([]byte, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		in   []byte
@@ -280,7 +305,9 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unknown interface", bad, Options{State: DefaultState()}, `capture interface "eth7" is neither "underlay" nor an endpoint of host h1 (a, b)`},
 		{"not a capture", []byte("hello, world"), Options{State: DefaultState()}, "not a pcap or pcapng file"},
-		{"empty", nil, Options{State: DefaultState()}, "too short for a capture file"},
+		{"empty", nil, Options{State: DefaultState()}, "replay: capture: empty input: give a pcap or pcapng file"},
+		{"pcap not Ethernet", sll.Bytes(), Options{State: DefaultState()}, "replay: packet 1: the pcap file's link type is Linux SLL: only Ethernet captures can be replayed"},
+		{"pcapng interface not Ethernet", mixed.Bytes(), Options{State: DefaultState()}, `replay: packet 1: capture interface "tun0" has link type Raw: only Ethernet frames can be replayed`},
 		{"self not in state", bad, Options{State: noSelf}, `self "h9" is not one of the state's hosts (h1, h2, h3)`},
 		{"no state", bad, Options{}, `no "state" object`},
 	}
