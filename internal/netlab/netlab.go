@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -27,6 +28,10 @@ import (
 
 // NetNSDir is where 'ip netns add NAME' keeps the namespace files.
 const NetNSDir = "/var/run/netns/"
+
+// EtcNetNSDir holds a directory per named namespace whose files 'ip netns
+// exec NAME' bind-mounts over /etc (resolv.conf, for one).
+const EtcNetNSDir = "/etc/netns"
 
 // Options describes a lab. The zero value of each field except Prefix and
 // Hosts selects the default.
@@ -298,7 +303,9 @@ func DelNS(name string) error {
 }
 
 // Cleanup removes every namespace whose name starts with prefix, ignoring
-// ones that disappear meanwhile. prefix must not be empty.
+// ones that disappear meanwhile, and the per-namespace configuration
+// directories /etc/netns/NAME of those names ('ip netns del' leaves them;
+// agents write resolv.conf files there). prefix must not be empty.
 func Cleanup(prefix string) error {
 	if prefix == "" {
 		return errors.New("netlab: cleanup with an empty prefix would remove every namespace: give the lab prefix")
@@ -314,6 +321,12 @@ func Cleanup(prefix string) error {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), prefix) {
 			errs = append(errs, DelNS(e.Name()))
+		}
+	}
+	confs, _ := os.ReadDir(EtcNetNSDir)
+	for _, e := range confs {
+		if strings.HasPrefix(e.Name(), prefix) {
+			errs = append(errs, os.RemoveAll(filepath.Join(EtcNetNSDir, e.Name())))
 		}
 	}
 	return errors.Join(errs...)

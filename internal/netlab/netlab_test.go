@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -170,11 +171,22 @@ func TestCleanupAfterCrash(t *testing.T) {
 	if got := len(namespaces(t, prefix)); got != 4 {
 		t.Fatalf("%d namespaces, want 4", got)
 	}
+	// What an agent writes for an endpoint in a named namespace.
+	conf := filepath.Join(EtcNetNSDir, prefix+"ep")
+	if err := os.MkdirAll(conf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(conf, "resolv.conf"), []byte("nameserver 10.20.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := Cleanup(prefix); err != nil {
 		t.Fatal(err)
 	}
 	if left := namespaces(t, prefix); len(left) != 0 {
 		t.Fatalf("after Cleanup: %v", left)
+	}
+	if _, err := os.Stat(conf); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after Cleanup, %s: %v; want it removed", conf, err)
 	}
 	if err := DelNS(prefix + "ep"); err != nil {
 		t.Errorf("DelNS of a gone namespace: %v", err)
