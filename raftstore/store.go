@@ -11,12 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-
-	"vxswitch/pki"
 )
 
 // DefaultVoters is the number of voters a cluster keeps when Config.Voters
@@ -63,9 +62,10 @@ type Store struct {
 	logger *slog.Logger
 
 	trans   raft.Transport
-	inmem   *raft.InmemTransport // set with InMemory
-	tlsLn   *pki.Listener        // set with TLS
-	closers []io.Closer          // transport and log store, closed after raft
+	inmem   *raft.InmemTransport      // set with InMemory
+	tls     *tlsStream                // set with TLS
+	started atomic.Pointer[raft.Raft] // raft, for the transport's goroutines
+	closers []io.Closer               // transport and log store, closed after raft
 
 	closeOnce sync.Once
 	closeErr  error
@@ -145,7 +145,7 @@ func Open(cfg Config) (*Store, error) {
 		// address; an unspecified bind address (0.0.0.0) is refused.
 		var tcp raft.Transport
 		if cfg.TLS != nil {
-			tcp, s.tlsLn, err = newTLSTransport(cfg.Bind, cfg.TLS, logger, logOut)
+			tcp, s.tls, err = newTLSTransport(cfg.Bind, cfg.TLS, s.isMember, logger, logOut)
 		} else {
 			tcp, err = raft.NewTCPTransport(cfg.Bind, nil, 3, 10*time.Second, logOut)
 		}
@@ -180,6 +180,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
 	s.raft, s.logs = r, logs
+	s.started.Store(r)
 	return s, nil
 }
 
@@ -432,6 +433,27 @@ func (s *Store) WaitLeader(ctx context.Context) error {
 	}
 }
 
+// isMember reports whether the host name may speak raft to this node:
+// whether the latest raft configuration lists it. A node that knows no
+// configuration yet (a host that is joining waits for the leader to call)
+// accepts every certificate of the cluster CA.
+func (s *Store) isMember(name string) bool {
+	r := s.started.Load()
+	if r == nil {
+		return true
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil || len(f.Configuration().Servers) == 0 {
+		return true
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == name {
+			return true
+		}
+	}
+	return false
+}
+
 // LastIndex is the index of the last entry in this node's log, committed
 // or not.
 func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
@@ -467,8 +489,9 @@ func (s *Store) Stats() map[string]string {
 	st := s.State()
 	m["state_index"] = strconv.FormatUint(st.Index, 10)
 	m["state_hash"] = st.Hash()
-	if s.tlsLn != nil {
-		m["tls_refused"] = strconv.FormatUint(s.tlsLn.Refused(), 10)
+	if s.tls != nil {
+		m["tls_refused"] = strconv.FormatUint(s.tls.Refused(), 10)
+		m["refused_not_member"] = strconv.FormatUint(s.tls.notMember.Load(), 10)
 	}
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -25,10 +26,38 @@ type TLS struct {
 
 // tlsStream is a raft.StreamLayer over TCP and crypto/tls. Accepted
 // connections have finished their handshake; a peer without a certificate
-// of the cluster CA never reaches raft (pki.Listener counts it).
+// of the cluster CA never reaches raft (pki.Listener counts it), and
+// neither does a peer whose certificate names a host that member says is
+// not in the raft configuration: a removed host keeps its certificate, but
+// not its voice.
 type tlsStream struct {
 	*pki.Listener
 	client *tls.Config
+	member func(name string) bool
+	log    *slog.Logger
+
+	notMember atomic.Uint64 // connections closed because member said no
+}
+
+// Accept implements raft.StreamLayer: it returns the next connection
+// whose peer is a member, closing and counting the others.
+func (s *tlsStream) Accept() (net.Conn, error) {
+	for {
+		c, err := s.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		cs := c.(*tls.Conn).ConnectionState()
+		name, _ := pki.PeerName(&cs)
+		if s.member(name) {
+			return c, nil
+		}
+		c.Close()
+		if s.notMember.Add(1) == 1 {
+			s.log.Warn("refused a raft connection from a host that is not in the raft configuration; further ones are only counted",
+				"peer", name, "from", c.RemoteAddr().String())
+		}
+	}
 }
 
 // Dial implements raft.StreamLayer: it connects to a peer and completes
@@ -49,8 +78,9 @@ func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Co
 }
 
 // newTLSTransport listens on bind and returns a raft transport speaking
-// mutual TLS, with the listener (for its refusal count).
-func newTLSTransport(bind string, conf *TLS, logger *slog.Logger, logOut io.Writer) (*raft.NetworkTransport, *pki.Listener, error) {
+// mutual TLS with the peers member accepts, and its stream layer (for the
+// refusal counts).
+func newTLSTransport(bind string, conf *TLS, member func(string) bool, logger *slog.Logger, logOut io.Writer) (*raft.NetworkTransport, *tlsStream, error) {
 	if conf.Server == nil || conf.Client == nil {
 		return nil, nil, fmt.Errorf("raftstore: listen on %s: TLS needs both a server and a client configuration", bind)
 	}
@@ -62,6 +92,6 @@ func newTLSTransport(bind string, conf *TLS, logger *slog.Logger, logOut io.Writ
 		raw.Close()
 		return nil, nil, fmt.Errorf("local bind address %s is not advertisable", raw.Addr())
 	}
-	ln := pki.NewListener(raw, conf.Server, logger, "raft")
-	return raft.NewNetworkTransport(&tlsStream{Listener: ln, client: conf.Client}, 3, 10*time.Second, logOut), ln, nil
+	stream := &tlsStream{Listener: pki.NewListener(raw, conf.Server, logger, "raft"), client: conf.Client, member: member, log: logger}
+	return raft.NewNetworkTransport(stream, 3, 10*time.Second, logOut), stream, nil
 }

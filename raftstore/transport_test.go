@@ -88,3 +88,61 @@ func TestTLSTransport(t *testing.T) {
 		t.Fatalf("a node of another CA got the state: %v", st.Hosts)
 	}
 }
+
+func notMember(s *Store) uint64 {
+	n, _ := strconv.ParseUint(s.Stats()["refused_not_member"], 10, 64)
+	return n
+}
+
+// TestTLSTransportRefusesRemovedHost checks that a host removed from the
+// cluster can no longer speak raft with its still valid certificate, while
+// a member's connection is kept.
+func TestTLSTransportRefusesRemovedHost(t *testing.T) {
+	ca, err := pki.NewCA(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf2, conf3 := tlsFor(t, ca, "n2"), tlsFor(t, ca, "n3")
+	n1 := openTLS(t, "n1", tlsFor(t, ca, "n1"), true)
+	n2 := openTLS(t, "n2", conf2, false)
+	n3 := openTLS(t, "n3", conf3, false)
+	waitFor(t, 10*time.Second, "n1 to lead", func() bool { return n1.Role() == "leader" })
+	for _, s := range []*Store{n2, n3} {
+		if _, err := n1.Join(s.ID(), s.Addr()); err != nil {
+			t.Fatalf("join %s: %v", s.ID(), err)
+		}
+	}
+	applyOK(t, n1, Command{Op: OpHostAdd, Host: &Host{Name: "n1", VTEP: netip.MustParseAddr("10.0.0.1")}})
+	waitFor(t, 10*time.Second, "n3 to replicate", func() bool { _, ok := n3.State().Hosts["n1"]; return ok })
+	if got := notMember(n1); got != 0 {
+		t.Fatalf("before any removal n1 refused %d member connections", got)
+	}
+	if err := n1.Remove("n3"); err != nil {
+		t.Fatalf("remove n3: %v", err)
+	}
+
+	// dial connects to n1 as the host of conf and reports whether n1
+	// closed the connection (EOF) rather than waiting for a raft RPC.
+	dial := func(conf *TLS) (closed bool) {
+		c, err := tls.Dial("tcp", n1.Addr(), conf.Client)
+		if err != nil {
+			t.Fatalf("TLS dial: %v", err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = c.Read(make([]byte, 1))
+		return err == io.EOF
+	}
+	before := notMember(n1)
+	if !dial(conf3) {
+		t.Error("n1 kept a raft connection from removed host n3 open")
+	}
+	if notMember(n1) <= before {
+		t.Errorf("refused_not_member stayed at %d after refusing n3", before)
+	}
+	if dial(conf2) {
+		t.Error("n1 closed a raft connection from member n2")
+	}
+	applyOK(t, n1, Command{Op: OpHostAdd, Host: &Host{Name: "n2", VTEP: netip.MustParseAddr("10.0.0.2")}})
+	waitFor(t, 10*time.Second, "n2 to replicate after the removal", func() bool { _, ok := n2.State().Hosts["n2"]; return ok })
+}
