@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netns"
+
+	"vxswitch/internal/nsrun"
 )
 
 // netnsDir is where 'ip netns add NAME' keeps the namespace files.
@@ -54,38 +55,5 @@ func openNS(path string) (netns.NsHandle, error) {
 	return netns.GetFromPath(path)
 }
 
-// inNS runs fn on a fresh goroutine whose OS thread is locked and has
-// entered the namespace target, then moves the thread back and waits for the
-// result. If the thread cannot be moved back it stays locked, so the Go
-// runtime ends the thread with that goroutine instead of reusing a thread in
-// the wrong namespace; the caller's own goroutine never changes namespace.
-//
-// Only what fn does on its goroutine happens inside target: goroutines it
-// starts run on other threads, in the original namespace.
-func inNS(target netns.NsHandle, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		saved, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer saved.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("enter netns: %w", err)
-			return
-		}
-		err = fn()
-		if rerr := netns.Set(saved); rerr != nil {
-			// Leave the thread locked: it ends with this goroutine.
-			done <- errors.Join(err, fmt.Errorf("return to original netns: %w", rerr))
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return <-done
-}
+// inNS runs fn inside the namespace target (see nsrun.In).
+func inNS(target netns.NsHandle, fn func() error) error { return nsrun.In(target, fn) }

@@ -18,12 +18,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"vxswitch/internal/nsrun"
 )
 
 // NetNSDir is where 'ip netns add NAME' keeps the namespace files.
@@ -354,31 +355,10 @@ func Do(nsPath string, fn func() error) error {
 		return fmt.Errorf("netlab: open netns %s: %w", nsPath, err)
 	}
 	defer target.Close()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		saved, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("netlab: current netns: %w", err)
-			return
-		}
-		defer saved.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("netlab: enter netns %s: %w", nsPath, err)
-			return
-		}
-		err = fn()
-		if rerr := netns.Set(saved); rerr != nil {
-			// Leave the thread locked: it ends with this goroutine.
-			done <- errors.Join(err, fmt.Errorf("netlab: leave netns %s: %w", nsPath, rerr))
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return <-done
+	if err := nsrun.In(target, fn); err != nil {
+		return fmt.Errorf("netlab: in netns %s: %w", nsPath, err)
+	}
+	return nil
 }
 
 // RequireRoot skips the test when it cannot create namespaces and TAP
