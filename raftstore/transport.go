@@ -52,11 +52,11 @@ func (s *tlsStream) Accept() (net.Conn, error) {
 		if s.member(name) {
 			return c, nil
 		}
-		c.Close()
-		if s.notMember.Add(1) == 1 {
+		if s.notMember.Add(1) == 1 { // counted before the peer can see the close
 			s.log.Warn("refused a raft connection from a host that is not in the raft configuration; further ones are only counted",
 				"peer", name, "from", c.RemoteAddr().String())
 		}
+		c.Close()
 	}
 }
 
