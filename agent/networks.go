@@ -210,5 +210,6 @@ func apiStats(s vswitch.Stats) api.Stats {
 		ARPSuppressed: s.ARPSuppressed, ARPFlooded: s.ARPFlooded, GARPSent: s.GARPSent,
 		DNSQueries: s.DNSQueries, EchoReplies: s.EchoReplies, ICMPFragNeeded: s.ICMPFragNeeded,
 		ICMPv6TooBig: s.ICMPv6TooBig, Fragmented: s.Fragmented, MSSClamped: s.MSSClamped,
+		DNSTCPConns: s.DNSTCPConns, DNSTCPQueries: s.DNSTCPQueries, DNSTCPResets: s.DNSTCPResets,
 	}
 }

@@ -197,6 +197,9 @@ type Stats struct {
 	ARPFlooded     uint64            `json:"arp_flooded"`
 	GARPSent       uint64            `json:"garp_sent"`
 	DNSQueries     uint64            `json:"dns_queries"`
+	DNSTCPConns    uint64            `json:"dns_tcp_conns"`
+	DNSTCPQueries  uint64            `json:"dns_tcp_queries"`
+	DNSTCPResets   uint64            `json:"dns_tcp_resets"`
 	EchoReplies    uint64            `json:"echo_replies"`
 	ICMPFragNeeded uint64            `json:"icmp_frag_needed"`
 	ICMPv6TooBig   uint64            `json:"icmpv6_too_big"`

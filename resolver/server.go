@@ -9,8 +9,10 @@
 // record, and the reverse name of A with a PTR record pointing to "X.N."
 // (RFC 1035 section 3.5). Networks are isolated: a name of another network
 // gives NXDOMAIN. A network name therefore shadows a top-level domain of
-// the same name. Queries travel over UDP only; a client that sees the TC
-// bit and retries over TCP gets no answer from this package.
+// the same name. Queries come over UDP (ServeDNS), where answers larger
+// than the client can take are truncated with the TC bit set, or over TCP
+// (ServeDNSTCP), where they are not (RFC 7766): the switch runs the TCP
+// connection and hands over each query without its 2-byte length.
 package resolver
 
 import (
@@ -160,12 +162,68 @@ func (s *Server) Upstreams() []netip.AddrPort {
 // from there. ServeDNS never blocks on the network. It satisfies the
 // switch's DNSHandler interface.
 func (s *Server) ServeDNS(vni uint32, src netip.AddrPort, query []byte, reply func([]byte)) {
+	s.serve(vni, query, udpReply{reply})
+}
+
+// ServeDNSTCP is ServeDNS for a query that came over TCP (RFC 7766; query
+// and answer are without their 2-byte length prefix): the answer is never
+// truncated below the 65535 bytes a DNS message over TCP can have, and
+// names forwarded to an upstream that answers with TC set are asked again
+// over TCP. It calls reply exactly once, with nil for input that is not a
+// query at all, so that the caller knows no answer is coming. It satisfies
+// the switch's optional interface for DNS over TCP.
+func (s *Server) ServeDNSTCP(vni uint32, src netip.AddrPort, query []byte, reply func([]byte)) {
+	s.serve(vni, query, tcpReply{reply})
+}
+
+// replier sends the answer to one query, over UDP or TCP.
+type replier interface {
+	// reply sends the packed answer b; nil means no answer.
+	reply(b []byte)
+	// maxSize is the largest answer for a query that allows size bytes by
+	// EDNS (0 without EDNS).
+	maxSize(size int) int
+	// tcp reports whether the query came over TCP.
+	tcp() bool
+}
+
+// udpReply answers a query that came over UDP: at most 512 bytes, or the
+// EDNS size up to ednsSize (RFC 1035 section 4.2.1, RFC 6891); nothing for
+// input that is not a query.
+type udpReply struct{ f func([]byte) }
+
+func (r udpReply) reply(b []byte) {
+	if b != nil {
+		r.f(b)
+	}
+}
+
+func (r udpReply) maxSize(size int) int {
+	if size == 0 {
+		return dns.MinMsgSize
+	}
+	return min(size, ednsSize)
+}
+
+func (r udpReply) tcp() bool { return false }
+
+// tcpReply answers a query that came over TCP: up to dns.MaxMsgSize bytes.
+type tcpReply struct{ f func([]byte) }
+
+func (r tcpReply) reply(b []byte)       { r.f(b) }
+func (r tcpReply) maxSize(size int) int { return dns.MaxMsgSize }
+func (r tcpReply) tcp() bool            { return true }
+
+// serve answers query from an endpoint of the network vni through reply:
+// the work of ServeDNS and ServeDNSTCP.
+func (s *Server) serve(vni uint32, query []byte, reply replier) {
 	s.queries.Add(1)
 	req := new(dns.Msg)
 	if err := req.Unpack(query); err != nil {
 		s.malformed.Add(1)
 		// Unpack fills in the header before it fails on the sections.
 		if len(query) < 12 || req.Response {
+			reply.reply(nil)
 			return
 		}
 		s.send(reply, new(dns.Msg).SetRcodeFormatError(req))
@@ -173,6 +231,7 @@ func (s *Server) ServeDNS(vni uint32, src netip.AddrPort, query []byte, reply fu
 	}
 	if req.Response {
 		s.malformed.Add(1)
+		reply.reply(nil)
 		return
 	}
 	if req.Opcode != dns.OpcodeQuery {
@@ -227,7 +286,7 @@ func (s *Server) ServeDNS(vni uint32, src netip.AddrPort, query []byte, reply fu
 	s.forwarded.Add(1)
 	go func() {
 		defer func() { <-s.slots }()
-		s.send(reply, s.exchange(req))
+		s.send(reply, s.exchange(req, reply.tcp()))
 	}()
 }
 
@@ -247,8 +306,10 @@ func (s *Server) answer(req *dns.Msg, rcode int) *dns.Msg {
 // exchange asks each upstream in turn and returns the first useful answer
 // with req's ID and the RA bit set. An upstream that answers SERVFAIL, REFUSED or NOTIMP is
 // skipped like one that times out; if all do, the last such answer is
-// returned, and if none answered at all, a SERVFAIL made here.
-func (s *Server) exchange(req *dns.Msg) *dns.Msg {
+// returned, and if none answered at all, a SERVFAIL made here. When tcp is
+// set (the query came over TCP), an upstream whose UDP answer is truncated
+// is asked again over TCP, and its truncated answer is kept if that fails.
+func (s *Server) exchange(req *dns.Msg, tcp bool) *dns.Msg {
 	q := req.Copy()
 	q.Id = dns.Id() // our own ID towards the upstream, not the endpoint's
 	c := &dns.Client{Net: "udp", Timeout: s.timeout}
@@ -257,6 +318,12 @@ func (s *Server) exchange(req *dns.Msg) *dns.Msg {
 		resp, _, err := c.Exchange(q, up.String())
 		if err != nil {
 			continue
+		}
+		if tcp && resp.Truncated {
+			tc := &dns.Client{Net: "tcp", Timeout: s.timeout}
+			if full, _, err := tc.Exchange(q, up.String()); err == nil {
+				resp = full
+			}
 		}
 		resp.Id = req.Id
 		resp.RecursionAvailable = true // we offer recursion, through the upstream
@@ -275,14 +342,14 @@ func (s *Server) exchange(req *dns.Msg) *dns.Msg {
 }
 
 // send packs m and calls reply with it. Answers larger than the client can
-// take are truncated with the TC bit set (RFC 1035 section 4.2.1: 512
-// bytes without EDNS).
-func (s *Server) send(reply func([]byte), m *dns.Msg) {
-	size := dns.MinMsgSize
+// take are truncated with the TC bit set (over UDP, RFC 1035 section
+// 4.2.1: 512 bytes without EDNS; over TCP, 65535 bytes).
+func (s *Server) send(reply replier, m *dns.Msg) {
+	size := 0
 	if opt := m.IsEdns0(); opt != nil {
-		size = min(int(opt.UDPSize()), ednsSize)
+		size = int(opt.UDPSize())
 	}
-	m.Truncate(size)
+	m.Truncate(reply.maxSize(size))
 	m.Compress = true
 	b, err := m.Pack()
 	if err != nil {
@@ -291,10 +358,11 @@ func (s *Server) send(reply func([]byte), m *dns.Msg) {
 		bare := &dns.Msg{MsgHdr: m.MsgHdr}
 		bare.Rcode = dns.RcodeServerFailure
 		if b, err = bare.Pack(); err != nil {
+			reply.reply(nil)
 			return
 		}
 	}
-	reply(b)
+	reply.reply(b)
 }
 
 // Stats returns a snapshot of the counters.

@@ -44,9 +44,11 @@ func (s *Switch) answerLocally(p *port, nw *Network, frame []byte, d *decision) 
 }
 
 // toResolver handles an IPv4 packet (at off in frame) from port p to the
-// resolver address: UDP to port 53 goes to the DNS handler, an ICMP echo
-// request is answered, anything else (TCP, fragments, other ports) is
-// dropped as "to_resolver".
+// resolver address: UDP to port 53 goes to the DNS handler, TCP goes to the
+// DNS-over-TCP responder (dnstcp.go), which answers connections to port 53
+// and resets the others, an ICMP echo request is answered, and anything
+// else (fragments, other UDP ports, other protocols) is dropped as
+// "to_resolver".
 func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *decision) {
 	ip, ihl, ok := ipv4Packet(frame[off:])
 	if !ok || isFragment(ip) {
@@ -56,6 +58,8 @@ func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *deci
 	switch l4 := ip[ihl:]; {
 	case ip[9] == protoUDP && len(l4) >= udpHdrLen && binary.BigEndian.Uint16(l4[2:4]) == dnsPort:
 		s.dnsQuery(p, nw, frame, off, ip, l4, d)
+	case ip[9] == protoTCP:
+		s.dnsTCP(p, nw, frame, off, ip, l4, d)
 	case ip[9] == protoICMP && len(l4) >= icmpHdrLen && l4[0] == icmpEchoRequest && l4[1] == 0:
 		s.echoReply(p, nw, frame, off, ip, l4, d)
 	default:

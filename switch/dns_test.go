@@ -151,7 +151,7 @@ func TestDNSLargeAnswerFragmented(t *testing.T) {
 
 func TestResolverTraffic(t *testing.T) {
 	ping := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 9, Seq: 3}
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 53, SYN: true}
+	udp54 := &layers.UDP{SrcPort: 40000, DstPort: 54}
 	tests := []struct {
 		name  string
 		dns   DNSHandler
@@ -159,8 +159,8 @@ func TestResolverTraffic(t *testing.T) {
 		drop  string
 	}{
 		{"no handler", nil, func(t *testing.T) []byte { return dnsFrame(t, testQuery) }, "no_dns"},
-		{"tcp", &fakeDNS{}, func(t *testing.T) []byte {
-			return ipv4Frame(t, resolverMAC, macA, ipA, resolverIP, true, tcp, layers.IPProtocolTCP, nil)
+		{"udp to another port", &fakeDNS{}, func(t *testing.T) []byte {
+			return ipv4Frame(t, resolverMAC, macA, ipA, resolverIP, true, udp54, layers.IPProtocolUDP, testQuery)
 		}, "to_resolver"},
 		{"to the resolver MAC", &fakeDNS{}, func(t *testing.T) []byte { return eth(resolverMAC, macA, 0x88b5, 60) }, "to_resolver"},
 	}
@@ -209,6 +209,8 @@ func FuzzFromPort(f *testing.F) {
 	f.Add(arpFrame(f, macA, ipA, ipR))
 	f.Add(dnsFrame(f, testQuery))
 	f.Add(tcpFrame(f, false, true, false, nil))
+	f.Add(ipv4Frame(f, resolverMAC, macA, ipA, resolverIP, true, &layers.TCP{SrcPort: 40000, DstPort: 53, SYN: true, Window: 65535}, layers.IPProtocolTCP, nil))
+	f.Add(ipv4Frame(f, resolverMAC, macA, ipA, resolverIP, true, &layers.TCP{SrcPort: 40000, DstPort: 53, ACK: true, PSH: true, Seq: 1}, layers.IPProtocolTCP, []byte{0, 12, 0x12, 0x34, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}))
 	f.Add(ipv4Frame(f, macR, macA, ipA, ipR, false, nil, layers.IPProtocolUDP, fill(700, 0)))
 	f.Add(ipv4Frame(f, macR, macA, ipA, ipR, true, nil, layers.IPProtocolUDP, fill(700, 0)))
 	f.Fuzz(func(t *testing.T, frame []byte) {

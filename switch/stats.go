@@ -25,7 +25,7 @@ type Stats struct {
 	// "bad_flags", "reserved_bits", "unknown_vni", "not_member", "oversize",
 	// "no_port", "runt_inner", "learn_cap", "write_error", "no_dns" (a DNS
 	// query while Config.DNS is nil) and "to_resolver" (a frame for the
-	// resolver that the switch does not answer, such as TCP) and
+	// resolver that the switch does not answer, such as an IPv4 fragment) and
 	// "bad_offload" (a frame from a port with offloads whose vnet header
 	// asks for something the switch cannot do), and the anti-spoofing
 	// reasons "bad_src_mac", "spoofed_mac", "spoofed_ip" and "flood_limit"
@@ -45,6 +45,28 @@ type Stats struct {
 	GARPSent uint64
 	// DNSQueries counts DNS queries passed to Config.DNS.
 	DNSQueries uint64
+	// DNSTCPConns counts TCP connections to the resolver's port 53 that the
+	// switch accepted (SYN answered with a SYN-ACK, dnstcp.go).
+	DNSTCPConns uint64
+	// DNSTCPQueries counts the DNS queries received over TCP; each also
+	// counts in DNSQueries.
+	DNSTCPQueries uint64
+	// DNSTCPResets counts RSTs sent for TCP segments to the resolver that
+	// belong to no known connection or go to a port other than 53 (or
+	// arrive while Config.DNS is nil), including DNSTCPRefused ones.
+	DNSTCPResets uint64
+	// DNSTCPRefused counts SYNs to the resolver answered with a RST because
+	// the connection table was full (256 connections).
+	DNSTCPRefused uint64
+	// DNSTCPDupAcks counts TCP segments to the resolver answered with a
+	// duplicate ACK only: out of order, retransmitted, or unacceptable.
+	DNSTCPDupAcks uint64
+	// DNSTCPClosed counts connections forgotten after our FIN was
+	// acknowledged or the client sent a RST.
+	DNSTCPClosed uint64
+	// DNSTCPExpired counts connections forgotten after 30 s without a
+	// segment from the client or an answer.
+	DNSTCPExpired uint64
 	// EchoReplies counts ICMP echo replies sent for the resolver address.
 	EchoReplies uint64
 	// ICMPFragNeeded counts ICMP "fragmentation needed" messages sent back
@@ -127,6 +149,13 @@ type counters struct {
 	garpSent          atomic.Uint64
 	dnsQueries        atomic.Uint64
 	echoReplies       atomic.Uint64
+	dnsTCPConns       atomic.Uint64
+	dnsTCPQueries     atomic.Uint64
+	dnsTCPResets      atomic.Uint64
+	dnsTCPRefused     atomic.Uint64
+	dnsTCPDupAcks     atomic.Uint64
+	dnsTCPClosed      atomic.Uint64
+	dnsTCPExpired     atomic.Uint64
 	icmpFragNeeded    atomic.Uint64
 	icmpv6TooBig      atomic.Uint64
 	fragmented        atomic.Uint64
@@ -154,6 +183,13 @@ func (c *counters) snapshot() Stats {
 		GARPSent:      c.garpSent.Load(),
 		DNSQueries:    c.dnsQueries.Load(),
 		EchoReplies:   c.echoReplies.Load(),
+		DNSTCPConns:   c.dnsTCPConns.Load(),
+		DNSTCPQueries: c.dnsTCPQueries.Load(),
+		DNSTCPResets:  c.dnsTCPResets.Load(),
+		DNSTCPRefused: c.dnsTCPRefused.Load(),
+		DNSTCPDupAcks: c.dnsTCPDupAcks.Load(),
+		DNSTCPClosed:  c.dnsTCPClosed.Load(),
+		DNSTCPExpired: c.dnsTCPExpired.Load(),
 
 		ICMPFragNeeded: c.icmpFragNeeded.Load(),
 		ICMPv6TooBig:   c.icmpv6TooBig.Load(),

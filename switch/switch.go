@@ -56,8 +56,10 @@ type Config struct {
 	// means slog.Default().
 	Logger *slog.Logger
 	// DNS answers DNS queries that endpoints send to their network's
-	// Resolver address (UDP port 53). nil means such queries are dropped and
-	// counted as "no_dns".
+	// Resolver address, on UDP port 53 and over TCP to port 53 (dnstcp.go;
+	// a handler that also has ServeDNSTCP answers those untruncated). nil
+	// means UDP queries are dropped and counted as "no_dns", and TCP ones
+	// are reset.
 	DNS DNSHandler
 	// NoClampMSS turns MSS clamping off. The zero value (false) means the
 	// MSS option of TCP SYN and SYN-ACK segments is lowered to fit the
@@ -118,6 +120,8 @@ type Switch struct {
 
 	stats counters
 	guard atomic.Pointer[guardIndex] // index of the view for guard.go
+
+	tcpConns dnsTCPTable // DNS-over-TCP connections to resolvers (dnstcp.go)
 }
 
 // ErrClosed is returned by AddPort after Close.

@@ -1,0 +1,503 @@
+package vswitch
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DNS over TCP to the resolver address (RFC 7766; RFC 1035 section 4.2.2).
+//
+// The switch answers TCP to the resolver address itself, with a minimal
+// TCP responder (RFC 9293) that is just enough for DNS: it accepts
+// connections to port 53, reads length-prefixed queries (pipelined queries
+// too), hands each to the DNS handler and sends every answer back with its
+// 2-byte length. Any other TCP segment to the resolver (another port, a
+// connection it does not know) gets a RST, so that a client fails at once
+// instead of waiting for a timeout.
+//
+// There are no retransmission timers: the segments go straight into a
+// local TAP, where they are not lost in practice. A client that loses one
+// anyway retransmits, and gets a duplicate ACK and, for the data it already
+// sent, nothing more; the switch never resends its own segments. Neither
+// are there window scaling, selective ACKs or urgent data, and the TCP
+// checksum of incoming segments is not checked (they come from the local
+// kernel, and from ports with offloads they only carry a partial checksum).
+
+const (
+	// dnsTCPMaxConns bounds the connection table; a SYN beyond it gets a
+	// RST and counts in Stats.DNSTCPRefused.
+	dnsTCPMaxConns = 256
+	// dnsTCPIdle is how long a connection may stay without a segment from
+	// the client or an answer before it is forgotten (RFC 7766 section
+	// 6.2.3 leaves the idle timeout to the server).
+	dnsTCPIdle = 30 * time.Second
+	// dnsTCPDefaultMSS is the MSS of a peer whose SYN has no MSS option
+	// (RFC 9293 section 3.7.1).
+	dnsTCPDefaultMSS = 536
+	// dnsTCPWindow is the receive window the switch advertises (no window
+	// scaling). Received bytes are taken off the buffer as soon as they form
+	// a whole query, so it never fills.
+	dnsTCPWindow = 65535
+	// tcpOptMSSLen is the length of the MSS option in the SYN-ACK.
+	tcpOptMSSLen = 4
+)
+
+// tcpDNSHandler is the optional interface of a DNSHandler that answers
+// queries received over TCP differently from UDP ones: without truncating
+// the answer to a UDP size (at most 65535 bytes, RFC 7766 section 8).
+// When Config.DNS implements it, the switch calls ServeDNSTCP for queries
+// over TCP, else ServeDNS.
+//
+// ServeDNSTCP follows the rules of ServeDNS (must not block for long, query
+// is the handler's copy), with one more: it calls reply exactly once, with
+// nil when the query gets no answer (not a query at all), so that the
+// switch knows when every answer of a connection has been sent. query is
+// the message without its 2-byte length prefix, and so is the answer.
+type tcpDNSHandler interface {
+	ServeDNSTCP(vni uint32, src netip.AddrPort, query []byte, reply func(answer []byte))
+}
+
+// tcpConnKey identifies a TCP connection to the resolver: the port it came
+// from (name and network) and the client's address and port.
+type tcpConnKey struct {
+	port   string
+	vni    uint32
+	client netip.AddrPort
+}
+
+// dnsTCPTable holds the DNS-over-TCP connections of a Switch. The zero
+// value is an empty table. mu guards the map and every field of every
+// connection in it; the switch writes segments into ports while holding mu
+// but never calls the DNS handler then, since a handler may reply at once.
+type dnsTCPTable struct {
+	mu    sync.Mutex
+	conns map[tcpConnKey]*tcpConn
+}
+
+// tcpConn is one connection to the resolver address. Sequence numbers
+// follow RFC 9293 section 3.3.1: snd* are ours, rcv* the client's.
+type tcpConn struct {
+	key      tcpConnKey
+	l2       []byte     // Ethernet header of the segments to the client
+	resolver netip.Addr // our address
+	irs      uint32     // the client's initial sequence number
+	sndUna   uint32     // oldest of our bytes not acknowledged
+	sndNxt   uint32     // next sequence number we send
+	sndWnd   uint32     // the client's receive window
+	rcvNxt   uint32     // next sequence number we expect
+	mss      int        // largest payload of a segment to the client
+	in       []byte     // received bytes that are not a whole query yet
+	out      []byte     // answers (length-prefixed) not sent yet
+	pending  int        // queries handed to the handler and not answered
+	finRcvd  bool       // the client sent FIN
+	finSent  bool       // we sent FIN
+	gone     bool       // forgotten: late answers are dropped
+	last     time.Time  // last segment from the client, or answer
+}
+
+// tcpSegment is the part of a TCP segment the responder looks at.
+type tcpSegment struct {
+	srcPort, dstPort uint16
+	seq, ack         uint32
+	flags            byte
+	wnd              uint16
+	mss              int // the MSS option; 0 when absent
+	data             []byte
+}
+
+// parseTCPSegment reads the TCP segment tcp (the whole IP payload), or returns ok
+// false when its header is short or its data offset is wrong.
+func parseTCPSegment(tcp []byte) (seg tcpSegment, ok bool) {
+	if len(tcp) < tcpMinLen {
+		return seg, false
+	}
+	hlen := int(tcp[12]>>4) * 4
+	if hlen < tcpMinLen || hlen > len(tcp) {
+		return seg, false
+	}
+	seg = tcpSegment{
+		srcPort: binary.BigEndian.Uint16(tcp[0:2]),
+		dstPort: binary.BigEndian.Uint16(tcp[2:4]),
+		seq:     binary.BigEndian.Uint32(tcp[4:8]),
+		ack:     binary.BigEndian.Uint32(tcp[8:12]),
+		flags:   tcp[13],
+		wnd:     binary.BigEndian.Uint16(tcp[14:16]),
+		data:    tcp[hlen:],
+	}
+	if at := mssOption(tcp[tcpMinLen:hlen]); at >= 0 {
+		seg.mss = int(binary.BigEndian.Uint16(tcp[tcpMinLen+at:]))
+	}
+	return seg, true
+}
+
+// seqLT reports whether sequence number a comes before b (modulo 2^32).
+func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
+
+// tcpOut is one segment the switch sends to a client.
+type tcpOut struct {
+	seq, ack uint32
+	flags    byte
+	mss      int // MSS option to include (SYN-ACK only); 0 for none
+	payload  []byte
+}
+
+// dnsTCP handles the TCP segment tcp (in the IPv4 packet ip at off in
+// frame, from port p) sent to the resolver address of nw. It does not keep
+// frame.
+func (s *Switch) dnsTCP(p *port, nw *Network, frame []byte, off int, ip, tcp []byte, d *decision) {
+	seg, ok := parseTCPSegment(tcp)
+	if !ok {
+		s.drop(d, dropToResolver)
+		return
+	}
+	srcMAC, ok := answerMAC(nw, frame)
+	if !ok {
+		s.drop(d, dropToResolver)
+		return
+	}
+	d.answer(ActionDNS, p)
+	l2 := make([]byte, off)
+	replyL2(l2, frame, off, srcMAC, etherTypeIPv4)
+	key := tcpConnKey{p.name, p.vni, netip.AddrPortFrom(addr4(ip[12:16]), seg.srcPort)}
+	if seg.flags&tcpFlagRST != 0 {
+		s.tcpGotReset(key)
+		return
+	}
+	if seg.dstPort != dnsPort || s.dns == nil {
+		s.tcpReset(p, l2, nw.Resolver, key.client, seg)
+		return
+	}
+	ourMSS := 1460 // Ethernet's, when the network has no MTU
+	if nw.MTU > ipv4TCPHdrs {
+		ourMSS = nw.MTU - ipv4TCPHdrs
+	}
+
+	t := &s.tcpConns
+	t.mu.Lock()
+	now := s.now()
+	c := t.conns[key]
+	if c != nil && now.Sub(c.last) > dnsTCPIdle {
+		t.forget(c)
+		s.stats.dnsTCPExpired.Add(1)
+		c = nil
+	}
+	var queries [][]byte
+	switch {
+	case seg.flags&tcpFlagSYN != 0 && seg.flags&tcpFlagACK == 0:
+		s.tcpSYN(t, c, p, key, l2, nw.Resolver, seg, ourMSS, now)
+	case c == nil:
+		t.mu.Unlock()
+		s.tcpReset(p, l2, nw.Resolver, key.client, seg)
+		return
+	default:
+		queries = s.tcpSegment(t, c, p, seg, now)
+	}
+	t.mu.Unlock()
+
+	for _, q := range queries {
+		s.tcpQuery(c, q)
+	}
+}
+
+// tcpSYN answers a SYN for the connection key (c is its current state, or
+// nil) with a SYN-ACK, or with a RST when the table is full. t.mu is held.
+func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 []byte, resolver netip.Addr, seg tcpSegment, ourMSS int, now time.Time) {
+	if c != nil && c.irs == seg.seq && c.rcvNxt == seg.seq+1 && c.sndNxt == c.sndUna+1 {
+		// The same SYN again: our SYN-ACK got lost. Send it again.
+		s.writeTCP(p, c, tcpOut{seq: c.sndUna, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS})
+		c.last = now
+		return
+	}
+	if c != nil {
+		t.forget(c) // a new connection with the same addresses
+	}
+	if t.conns == nil {
+		t.conns = make(map[tcpConnKey]*tcpConn)
+	}
+	if len(t.conns) >= dnsTCPMaxConns {
+		t.expire(now, &s.stats)
+	}
+	if len(t.conns) >= dnsTCPMaxConns {
+		s.stats.dnsTCPRefused.Add(1)
+		s.tcpReset(p, l2, resolver, key.client, seg)
+		return
+	}
+	var isn [4]byte
+	rand.Read(isn[:]) // never fails (crypto/rand documentation)
+	iss := binary.BigEndian.Uint32(isn[:])
+	peerMSS := seg.mss
+	if peerMSS <= 0 {
+		peerMSS = dnsTCPDefaultMSS
+	}
+	c = &tcpConn{
+		key:      key,
+		l2:       l2,
+		resolver: resolver,
+		irs:      seg.seq,
+		sndUna:   iss,
+		sndNxt:   iss + 1, // the SYN counts as one
+		sndWnd:   uint32(seg.wnd),
+		rcvNxt:   seg.seq + 1,
+		mss:      min(peerMSS, ourMSS),
+		last:     now,
+	}
+	t.conns[key] = c
+	s.stats.dnsTCPConns.Add(1)
+	s.writeTCP(p, c, tcpOut{seq: iss, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS})
+}
+
+// tcpSegment handles a segment without SYN or RST of the known connection
+// c: it takes the acknowledgment, then the data and FIN when they are the
+// next in sequence, and acknowledges them. It returns the whole queries
+// received, already counted in c.pending, for the caller to hand to the DNS
+// handler once t.mu is released. t.mu is held.
+func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment, now time.Time) [][]byte {
+	if seg.flags&tcpFlagSYN != 0 || seg.flags&tcpFlagACK == 0 {
+		// A SYN-ACK, or no ACK in a synchronized state (RFC 9293 section
+		// 3.10.7.4, fifth check): dropped.
+		s.tcpDupAck(c, p)
+		return nil
+	}
+	if seqLT(c.sndNxt, seg.ack) {
+		s.tcpDupAck(c, p) // acknowledges something we never sent
+		return nil
+	}
+	if seqLT(c.sndUna, seg.ack) {
+		c.sndUna = seg.ack
+	}
+	c.sndWnd = uint32(seg.wnd)
+	c.last = now
+	if c.finSent && c.sndUna == c.sndNxt {
+		t.forget(c) // our FIN is acknowledged: done
+		s.stats.dnsTCPClosed.Add(1)
+		return nil
+	}
+
+	data, fin := seg.data, seg.flags&tcpFlagFIN != 0
+	if len(data) == 0 && !fin {
+		s.tcpPush(c, p) // a pure ACK may open the window
+		return nil
+	}
+	if c.finRcvd {
+		s.tcpDupAck(c, p) // nothing comes after a FIN
+		return nil
+	}
+	if seqLT(seg.seq, c.rcvNxt) { // starts with bytes we already have
+		old := c.rcvNxt - seg.seq
+		if old > uint32(len(data)) || (old == uint32(len(data)) && !fin) {
+			s.tcpDupAck(c, p) // a retransmission of what we have
+			return nil
+		}
+		data = data[old:]
+	} else if seg.seq != c.rcvNxt {
+		s.tcpDupAck(c, p) // out of order: wait for what we expect
+		return nil
+	}
+
+	c.rcvNxt += uint32(len(data))
+	c.in = append(c.in, data...)
+	if fin {
+		c.rcvNxt++
+		c.finRcvd = true
+	}
+	var queries [][]byte
+	for len(c.in) >= 2 {
+		n := 2 + int(binary.BigEndian.Uint16(c.in))
+		if len(c.in) < n {
+			break
+		}
+		queries = append(queries, bytes.Clone(c.in[2:n]))
+		c.in = c.in[n:]
+	}
+	c.in = bytes.Clone(c.in) // do not keep the consumed bytes' array
+	c.pending += len(queries)
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK})
+	s.tcpMaybeFIN(c, p)
+	return queries
+}
+
+// tcpQuery hands the query q of connection c to the DNS handler, with a
+// reply function that queues the answer on c and sends what the client's
+// window allows.
+func (s *Switch) tcpQuery(c *tcpConn, q []byte) {
+	s.stats.dnsQueries.Add(1)
+	s.stats.dnsTCPQueries.Add(1)
+	var once atomic.Bool
+	reply := func(answer []byte) {
+		if once.CompareAndSwap(false, true) {
+			s.tcpAnswer(c, answer)
+		}
+	}
+	if h, ok := s.dns.(tcpDNSHandler); ok {
+		h.ServeDNSTCP(c.key.vni, c.key.client, q, reply)
+		return
+	}
+	s.dns.ServeDNS(c.key.vni, c.key.client, q, reply)
+}
+
+// tcpAnswer queues answer on c, unless c is gone, and sends it. An empty
+// answer (the query got none) only counts as answered; an answer longer
+// than 65535 bytes cannot be framed and is dropped as oversize.
+func (s *Switch) tcpAnswer(c *tcpConn, answer []byte) {
+	t := &s.tcpConns
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c.gone {
+		return
+	}
+	c.pending--
+	c.last = s.now()
+	switch {
+	case len(answer) > 0xffff:
+		s.stats.drop(dropOversize)
+	case len(answer) > 0:
+		c.out = binary.BigEndian.AppendUint16(c.out, uint16(len(answer)))
+		c.out = append(c.out, answer...)
+	}
+	p := s.tcpPort(c)
+	if p == nil {
+		s.stats.drop(dropNoPort)
+		return
+	}
+	s.tcpPush(c, p)
+	s.tcpMaybeFIN(c, p)
+}
+
+// tcpPush sends the queued answer bytes of c as ACK|PSH segments of at most
+// c.mss bytes, as far as the client's window allows. t.mu is held.
+func (s *Switch) tcpPush(c *tcpConn, p *port) {
+	for len(c.out) > 0 {
+		inFlight := c.sndNxt - c.sndUna
+		if inFlight >= c.sndWnd {
+			return // the rest goes when the client opens its window
+		}
+		n := min(len(c.out), c.mss, int(c.sndWnd-inFlight))
+		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK | tcpFlagPSH, payload: c.out[:n]})
+		c.sndNxt += uint32(n)
+		c.out = c.out[n:]
+	}
+	c.out = nil
+}
+
+// tcpMaybeFIN sends our FIN once the client has sent its FIN and every
+// answer of c has been sent. t.mu is held.
+func (s *Switch) tcpMaybeFIN(c *tcpConn, p *port) {
+	if !c.finRcvd || c.finSent || c.pending > 0 || len(c.out) > 0 {
+		return
+	}
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagFIN | tcpFlagACK})
+	c.sndNxt++
+	c.finSent = true
+}
+
+// tcpDupAck acknowledges again what c expects next, and counts it.
+func (s *Switch) tcpDupAck(c *tcpConn, p *port) {
+	s.stats.dnsTCPDupAcks.Add(1)
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK})
+}
+
+// tcpGotReset forgets the connection key after a RST from the client.
+func (s *Switch) tcpGotReset(key tcpConnKey) {
+	t := &s.tcpConns
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.conns[key]; c != nil {
+		t.forget(c)
+		s.stats.dnsTCPClosed.Add(1)
+	}
+}
+
+// tcpReset answers seg, a segment from client that is not a RST, with a RST
+// (RFC 9293 section 3.10.7.1) from resolver, and counts it.
+func (s *Switch) tcpReset(p *port, l2 []byte, resolver netip.Addr, client netip.AddrPort, seg tcpSegment) {
+	s.stats.dnsTCPResets.Add(1)
+	c := &tcpConn{l2: l2, resolver: resolver, key: tcpConnKey{client: client}}
+	out := tcpOut{seq: seg.ack, flags: tcpFlagRST}
+	if seg.flags&tcpFlagACK == 0 {
+		n := uint32(len(seg.data))
+		if seg.flags&tcpFlagSYN != 0 {
+			n++
+		}
+		if seg.flags&tcpFlagFIN != 0 {
+			n++
+		}
+		out = tcpOut{seq: 0, ack: seg.seq + n, flags: tcpFlagRST | tcpFlagACK}
+	}
+	s.writeTCPFrom(p, c, seg.dstPort, out)
+}
+
+// forget removes c from the table; its late answers are dropped. t.mu is
+// held.
+func (t *dnsTCPTable) forget(c *tcpConn) {
+	c.gone = true
+	delete(t.conns, c.key)
+}
+
+// expire forgets the connections idle for longer than dnsTCPIdle at now,
+// counting them in st. t.mu is held.
+func (t *dnsTCPTable) expire(now time.Time, st *counters) {
+	for _, c := range t.conns {
+		if now.Sub(c.last) > dnsTCPIdle {
+			t.forget(c)
+			st.dnsTCPExpired.Add(1)
+		}
+	}
+}
+
+// tcpPort returns the port of c if it still exists in c's network, or nil.
+func (s *Switch) tcpPort(c *tcpConn) *port {
+	q := s.ports.Load().byName[c.key.port]
+	if q == nil || q.vni != c.key.vni {
+		return nil
+	}
+	return q
+}
+
+// writeTCP writes the segment out of connection c from the resolver's port
+// 53 into port p.
+func (s *Switch) writeTCP(p *port, c *tcpConn, out tcpOut) {
+	s.writeTCPFrom(p, c, dnsPort, out)
+}
+
+// writeTCPFrom writes the segment out from c.resolver, TCP port srcPort,
+// to c's client into port p: Ethernet header c.l2, an IPv4 header, a TCP
+// header (with an MSS option when out.mss is set) and the payload, with
+// both checksums.
+func (s *Switch) writeTCPFrom(p *port, c *tcpConn, srcPort uint16, out tcpOut) {
+	hlen := tcpMinLen
+	if out.mss > 0 {
+		hlen += tcpOptMSSLen
+	}
+	total := ipv4MinLen + hlen + len(out.payload)
+	off := len(c.l2)
+	pkt := make([]byte, off+total)
+	copy(pkt, c.l2)
+	ip := pkt[off:]
+	putIPv4Header(ip, total, uint16(s.ipID.Add(1)), protoTCP, c.resolver, c.key.client.Addr())
+	tcp := ip[ipv4MinLen:]
+	binary.BigEndian.PutUint16(tcp[0:2], srcPort)
+	binary.BigEndian.PutUint16(tcp[2:4], c.key.client.Port())
+	binary.BigEndian.PutUint32(tcp[4:8], out.seq)
+	binary.BigEndian.PutUint32(tcp[8:12], out.ack)
+	tcp[12] = byte(hlen/4) << 4
+	tcp[13] = out.flags
+	binary.BigEndian.PutUint16(tcp[14:16], dnsTCPWindow)
+	if out.flags&tcpFlagRST != 0 {
+		binary.BigEndian.PutUint16(tcp[14:16], 0)
+	}
+	if out.mss > 0 {
+		tcp[20], tcp[21] = tcpOptMSS, tcpOptMSSLen
+		binary.BigEndian.PutUint16(tcp[22:24], uint16(out.mss))
+	}
+	copy(tcp[hlen:], out.payload)
+	pseudo := onesSum(ip[12:20], 0)
+	pseudo = addOnes(pseudo, protoTCP)
+	pseudo = addOnes(pseudo, uint16(len(tcp)))
+	binary.BigEndian.PutUint16(tcp[16:18], ^onesSum(tcp, pseudo))
+	s.writePort(p, pkt)
+}
