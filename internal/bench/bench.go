@@ -404,14 +404,23 @@ func cpus() int {
 	return strings.Count(string(b), "processor\t:")
 }
 
-// Write prints the report as a table with the floors and targets.
+// Write prints the report as a table: the medians, their ratio (or the
+// latency added), and the spread of the per-round ratios, each
+// vxswitch round against the kernel round just before it.
 func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds\n\n",
 		r.Date, r.Kernel, r.CPUs, r.CPU, r.Rounds)
-	fmt.Fprintf(w, "%-54s %10s %10s %16s\n", "figure", "kernel", "vxswitch", "vxswitch/kernel")
+	fmt.Fprintf(w, "%-54s %10s %10s %16s %18s\n", "figure", "kernel", "vxswitch", "vxswitch/kernel", "rounds (min-max)")
 	for _, f := range r.Figures {
 		k, v := fmt.Sprintf("%.2f", median(f.Kernel)), fmt.Sprintf("%.2f", median(f.VXSwitch))
 		ratio := fmt.Sprintf("%.2fx", f.Ratio)
+		spread := ""
+		if lo, hi, ok := f.roundSpread(); ok {
+			spread = fmt.Sprintf("%.2f-%.2fx", lo, hi)
+			if f.Added {
+				spread = fmt.Sprintf("+%.0f..+%.0f", lo, hi)
+			}
+		}
 		switch {
 		case f.Added:
 			ratio = fmt.Sprintf("+%.0f %s", f.Ratio, f.Unit)
@@ -419,6 +428,31 @@ func (r *Report) Write(w io.Writer) {
 		case len(f.Kernel) == 0:
 			k, ratio = "-", fmt.Sprintf("%.2f %s", f.Ratio, f.Unit)
 		}
-		fmt.Fprintf(w, "%-54s %10s %10s %16s\n", f.Name+" ("+f.Unit+")", k, v, ratio)
+		fmt.Fprintf(w, "%-54s %10s %10s %16s %18s\n", f.Name+" ("+f.Unit+")", k, v, ratio, spread)
 	}
+}
+
+// roundSpread returns the smallest and largest per-round comparison of f:
+// vxswitch/kernel, or vxswitch-kernel when f.Added, for each round that
+// measured both. ok is false when no round did.
+func (f Figure) roundSpread() (lo, hi float64, ok bool) {
+	for i := range min(len(f.Kernel), len(f.VXSwitch)) {
+		var x float64
+		switch {
+		case f.Added:
+			x = f.VXSwitch[i] - f.Kernel[i]
+		case f.Kernel[i] > 0:
+			x = f.VXSwitch[i] / f.Kernel[i]
+		default:
+			continue
+		}
+		if !ok || x < lo {
+			lo = x
+		}
+		if !ok || x > hi {
+			hi = x
+		}
+		ok = true
+	}
+	return lo, hi, ok
 }

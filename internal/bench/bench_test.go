@@ -2,6 +2,7 @@ package bench
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +38,27 @@ func TestStatistics(t *testing.T) {
 	}
 	if !slices.Equal(v, []float64{5, 1, 4, 2, 3}) {
 		t.Errorf("statistics reordered their input: %v", v)
+	}
+}
+
+func TestRoundSpreadAndWrite(t *testing.T) {
+	tcp := Figure{Name: "TCP", Unit: "Gbit/s", Kernel: []float64{10, 12, 8}, VXSwitch: []float64{5, 3, 6}, Ratio: 0.5}
+	if lo, hi, ok := tcp.roundSpread(); !ok || lo != 0.25 || hi != 0.75 {
+		t.Errorf("ratio spread = %v-%v (%v), want 0.25-0.75", lo, hi, ok)
+	}
+	ping := Figure{Name: "ping", Unit: "us", Kernel: []float64{70, 90}, VXSwitch: []float64{300, 400}, Ratio: 270, Added: true}
+	if lo, hi, ok := ping.roundSpread(); !ok || lo != 230 || hi != 310 {
+		t.Errorf("added spread = %v-%v (%v), want 230-310", lo, hi, ok)
+	}
+	cpu := Figure{Name: "CPU", Unit: "s/GB", VXSwitch: []float64{2}, Ratio: 2}
+	if _, _, ok := cpu.roundSpread(); ok {
+		t.Error("a figure without kernel rounds has a spread")
+	}
+	var b strings.Builder
+	(&Report{Rounds: 3, Figures: []Figure{tcp, ping, cpu}}).Write(&b)
+	for _, want := range []string{"0.25-0.75x", "+230..+310", "2.00 s/GB"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
 	}
 }
