@@ -59,6 +59,8 @@ func (f Filter) Match(ev *vswitch.Event) bool {
 		return false
 	case f.Underlay && ev.Port != "" && len(ev.VTEPs) == 0:
 		return false
+	case f.Underlay && ev.Action == vswitch.ActionGenerated:
+		return false
 	}
 	return true
 }
@@ -68,7 +70,7 @@ func (f Filter) Match(ev *vswitch.Event) bool {
 // links the inner frame to the outer packets it became.
 func Comment(ev *vswitch.Event, names Names) string {
 	in := ev.Ingress()
-	if ev.Port == "" {
+	if in == vswitch.UnderlayIngress {
 		in += " from " + names.vtep(ev.From.Addr())
 	}
 	return fmt.Sprintf("frame %d vni %d in %s: %s", ev.ID, ev.VNI, in, decision(ev, names))
@@ -95,6 +97,12 @@ func decision(ev *vswitch.Event, names Names) string {
 		return "flooded to " + strings.Join(parts, " and ")
 	case vswitch.ActionDropped:
 		return "dropped: " + ev.Reason
+	case vswitch.ActionGenerated:
+		to := "made by the switch, to " + strings.Join(ev.Ports, ", ")
+		if ev.Answers != 0 {
+			to += fmt.Sprintf(", answering frame %d", ev.Answers)
+		}
+		return to
 	}
 	return strings.ReplaceAll(ev.Action, "-", " ") // "arp answered", "icmp sent", ...
 }
@@ -129,7 +137,9 @@ type Recorder struct {
 //     when it was forwarded (local or flood);
 //   - a packet from the underlay: the outer packet on "underlay" (from the
 //     sender's address to this host's), then the delivered frame on each
-//     port it was written to.
+//     port it was written to;
+//   - a frame the switch made (an ARP or DNS answer, an ICMP error, a
+//     gratuitous ARP): the frame on the port it was written to.
 //
 // Every record carries Comment(ev).
 func (r *Recorder) Record(ev *vswitch.Event, max int) (int, error) {
@@ -181,7 +191,7 @@ func (r *Recorder) Record(ev *vswitch.Event, max int) (int, error) {
 		if ev.Action != vswitch.ActionLocal && ev.Action != vswitch.ActionFlood {
 			return n, nil
 		}
-	} else if self.Addr().Is4() && ev.From.Addr().Unmap().Is4() {
+	} else if ev.Action != vswitch.ActionGenerated && self.Addr().Is4() && ev.From.Addr().Unmap().Is4() {
 		from := netip.AddrPortFrom(ev.From.Addr().Unmap(), ev.From.Port())
 		pkt := append(OuterHeaders(from, self, ev.Payload), ev.Payload...)
 		if err := write(0, pkt); err != nil {

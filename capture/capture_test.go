@@ -185,6 +185,23 @@ func TestRecorder(t *testing.T) {
 	if c := epbComments(t, buf.Bytes()); len(c) != 2 || c[0] != want || c[1] != want {
 		t.Errorf("comments %q, want %q twice", c, want)
 	}
+
+	// A frame the switch made: one record, on the port it went to, and
+	// none in an underlay-only capture.
+	made := &vswitch.Event{ID: 18, VNI: 100, Network: "web", Self: h1, Frame: icmpEcho,
+		Action: vswitch.ActionGenerated, Ports: []string{"c1"}, Answers: 17}
+	rec.Filter = Filter{}
+	if n, err := rec.Record(made, -1); n != 1 || err != nil {
+		t.Fatalf("Record of a made frame wrote %d records (%v), want 1", n, err)
+	}
+	rec.Filter = Filter{Underlay: true}
+	if n, _ := rec.Record(made, -1); n != 0 {
+		t.Errorf("an underlay capture recorded %d made frames", n)
+	}
+	wantMade := "frame 18 vni 100 in switch: made by the switch, to c1, answering frame 17"
+	if c := epbComments(t, buf.Bytes()); len(c) != 3 || c[2] != wantMade {
+		t.Errorf("comments %q, want the third %q", c, wantMade)
+	}
 }
 
 func TestTraceLine(t *testing.T) {
@@ -231,6 +248,11 @@ func TestTraceLine(t *testing.T) {
 		ev: vswitch.Event{ID: 3, Time: ts, VNI: 100, Network: "web", Port: "c1", Self: h1, Frame: dnsQuery,
 			Action: vswitch.ActionDNS},
 		want: "03:04:05.000006 #3 web c1 02:00:00:00:00:01 > 02:00:00:00:00:09 IPv4 UDP 10.20.0.2:50000 > 10.20.0.1:53 DNS query A api. | dns-answered",
+	}, {
+		name: "DNS answer made by the switch",
+		ev: vswitch.Event{ID: 5, Time: ts, VNI: 100, Network: "web", Self: h1, Frame: dnsQuery,
+			Action: vswitch.ActionGenerated, Ports: []string{"c1"}, Answers: 3},
+		want: "03:04:05.000006 #5 web switch 02:00:00:00:00:01 > 02:00:00:00:00:09 IPv4 UDP 10.20.0.2:50000 > 10.20.0.1:53 DNS query A api. | generated answering #3 to c1",
 	}, {
 		name: "dropped",
 		ev:   vswitch.Event{ID: 4, Time: ts, From: netip.MustParseAddrPort("10.9.9.9:4789"), Self: h1, Action: vswitch.ActionDropped, Reason: "bad_flags"},

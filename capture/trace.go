@@ -26,7 +26,7 @@ type Line struct {
 	Time      time.Time `json:"time"`
 	Network   string    `json:"network,omitempty"`
 	VNI       uint32    `json:"vni"`
-	Ingress   string    `json:"ingress"`        // port name or "underlay"
+	Ingress   string    `json:"ingress"`        // port name, "underlay" or "switch" (a frame the switch made)
 	From      string    `json:"from,omitempty"` // outer source of a packet from the underlay
 	Src       string    `json:"src,omitempty"`  // inner source MAC
 	Dst       string    `json:"dst,omitempty"`  // inner destination MAC
@@ -37,16 +37,18 @@ type Line struct {
 	Reason    string    `json:"reason,omitempty"`
 	Ports     []string  `json:"ports,omitempty"`
 	VTEPs     []VTEP    `json:"vteps,omitempty"`
-	Outer     string    `json:"outer,omitempty"` // outer header of encapsulated frames
+	Outer     string    `json:"outer,omitempty"`   // outer header of encapsulated frames
+	Answers   uint64    `json:"answers,omitempty"` // for a frame the switch made: the ID of the frame it answers
 }
 
 // NewLine describes ev; names names the VTEP hosts (nil: none).
 func NewLine(ev *vswitch.Event, names Names) Line {
 	l := Line{
 		ID: ev.ID, Time: ev.Time, Network: ev.Network, VNI: ev.VNI, Ingress: ev.Ingress(),
-		Lookup: ev.Lookup, Action: ev.Action, Reason: ev.Reason, Ports: ev.Ports,
+		Lookup: ev.Lookup, Action: ev.Action, Reason: ev.Reason, Ports: ev.Ports, Answers: ev.Answers,
 	}
-	if ev.Port == "" {
+	made := ev.Action == vswitch.ActionGenerated
+	if ev.Port == "" && !made {
 		l.From = names.vtep(ev.From.Addr().Unmap())
 	}
 	for _, a := range ev.VTEPs {
@@ -63,6 +65,7 @@ func NewLine(ev *vswitch.Event, names Names) Line {
 		l.Summary = summary(et, f[off:])
 	}
 	switch {
+	case made:
 	case ev.Port == "":
 		l.Outer = fmt.Sprintf("%s > %s vni %d", addrPort(ev.From), ev.Self, ev.VNI)
 	case len(ev.VTEPs) == 1:
@@ -97,6 +100,9 @@ func (l Line) String() string {
 		fmt.Fprintf(&b, " | lookup %s", l.Lookup)
 	}
 	fmt.Fprintf(&b, " | %s", l.Action)
+	if l.Answers != 0 {
+		fmt.Fprintf(&b, " answering #%d", l.Answers)
+	}
 	if l.Reason != "" {
 		fmt.Fprintf(&b, " %s", l.Reason)
 	}

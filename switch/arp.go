@@ -73,7 +73,7 @@ func (s *Switch) arp(p *port, nw *Network, frame []byte, off int, d *decision) b
 	reply := make([]byte, off+arpLen)
 	replyL2(reply, frame, off, mac, etherTypeARP)
 	putARP(reply[off:], arpOpReply, mac, req.tpa, req.sha, req.spa)
-	s.writePort(p, reply)
+	s.writeMade(p, reply, d, 0)
 	d.answer(ActionARP, p)
 	s.stats.arpSuppressed.Add(1)
 	return true
@@ -130,7 +130,7 @@ func (s *Switch) announce(local []*port, ip netip.Addr, mac MAC) {
 		if q.mac == mac {
 			continue
 		}
-		s.writePort(q, g)
+		s.writeMade(q, g, nil, 0)
 		s.stats.garpSent.Add(1)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 )
 
@@ -92,19 +93,62 @@ func (s *Switch) dnsQuery(p *port, nw *Network, frame []byte, off int, ip, udp [
 	replyL2(l2, frame, off, srcMAC, etherTypeIPv4)
 	resolver := netip.AddrPortFrom(nw.Resolver, dnsPort)
 	name, vni := p.name, p.vni
-	var once atomic.Bool
-	reply := func(answer []byte) {
-		if once.CompareAndSwap(false, true) {
-			s.sendUDP(name, vni, l2, resolver, querier, answer)
-		}
-	}
+	sink := newAnswerSink(d)
+	defer sink.close()
+	reply := sink.reply(func(answer []byte, d *decision) {
+		s.sendUDP(name, vni, l2, resolver, querier, answer, d, sink.id)
+	})
 	s.dns.ServeDNS(vni, querier, bytes.Clone(udp[udpHdrLen:ulen]), reply)
+}
+
+// answerSink decides where the frames that answer a DNS query are
+// reported (writeMade): an answer given while the handler still runs, on
+// the goroutine deciding the query, is recorded in the query's decision
+// and reported after the query; a later one, from another goroutine, is
+// reported at once, as answering the query's frame ID. The zero value is
+// not usable; call newAnswerSink.
+type answerSink struct {
+	mu   sync.Mutex // held while an answer is written; guards d
+	d    *decision  // nil once the handler has returned
+	id   uint64     // the query's frame ID; 0 when it was not observed
+	once atomic.Bool
+}
+
+// newAnswerSink returns the sink of a query being decided in d (nil when
+// nobody observes).
+func newAnswerSink(d *decision) *answerSink {
+	return &answerSink{d: d, id: d.frameID()}
+}
+
+// reply returns the reply function for the DNS handler: the first call
+// runs send with the decision to record in (or nil), later calls do
+// nothing.
+func (a *answerSink) reply(send func(answer []byte, d *decision)) func([]byte) {
+	return func(answer []byte) {
+		if !a.once.CompareAndSwap(false, true) {
+			return
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		send(answer, a.d)
+	}
+}
+
+// close ends the time when answers are recorded in the decision: the
+// handler has returned.
+func (a *answerSink) close() {
+	a.mu.Lock()
+	a.d = nil
+	a.mu.Unlock()
 }
 
 // sendUDP writes a UDP datagram from src to dst carrying payload, behind
 // the Ethernet header l2, into the port called name if it still exists in
 // network vni. A datagram too long for the network MTU is fragmented.
-func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.AddrPort, payload []byte) {
+//
+// The datagram answers the frame with ID answers: it is recorded in d
+// when d is not nil, else reported at once (writeMade).
+func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.AddrPort, payload []byte, d *decision, answers uint64) {
 	q := s.ports.Load().byName[name]
 	if q == nil || q.vni != vni {
 		s.stats.drop(dropNoPort)
@@ -139,11 +183,11 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 		mtu = nw.MTU
 	}
 	if mtu <= 0 || total <= mtu {
-		s.writePort(q, pkt)
+		s.writeMade(q, pkt, d, answers)
 		return
 	}
 	out := make([]byte, off+mtu)
-	if !fragmentIPv4(out, l2, ip, mtu, func(f []byte) { s.writePort(q, f) }) {
+	if !fragmentIPv4(out, l2, ip, mtu, func(f []byte) { s.writeMade(q, bytes.Clone(f), d, answers) }) {
 		s.stats.drop(dropOversize)
 		return
 	}
@@ -167,7 +211,7 @@ func (s *Switch) echoReply(p *port, nw *Network, frame []byte, off int, ip, icmp
 	copy(r, icmp)
 	r[0], r[2], r[3] = icmpEchoReply, 0, 0
 	binary.BigEndian.PutUint16(r[2:4], ^onesSum(r, 0))
-	s.writePort(p, out)
+	s.writeMade(p, out, d, 0)
 	d.answer(ActionEcho, p)
 	s.stats.echoReplies.Add(1)
 }

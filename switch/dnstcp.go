@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -169,7 +168,7 @@ func (s *Switch) dnsTCP(p *port, nw *Network, frame []byte, off int, ip, tcp []b
 		return
 	}
 	if seg.dstPort != dnsPort || s.dns == nil {
-		s.tcpReset(p, l2, nw.Resolver, key.client, seg)
+		s.tcpReset(p, l2, nw.Resolver, key.client, seg, d)
 		return
 	}
 	ourMSS := 1460 // Ethernet's, when the network has no MTU
@@ -189,27 +188,27 @@ func (s *Switch) dnsTCP(p *port, nw *Network, frame []byte, off int, ip, tcp []b
 	var queries [][]byte
 	switch {
 	case seg.flags&tcpFlagSYN != 0 && seg.flags&tcpFlagACK == 0:
-		s.tcpSYN(t, c, p, key, l2, nw.Resolver, seg, ourMSS, now)
+		s.tcpSYN(t, c, p, key, l2, nw.Resolver, seg, ourMSS, now, d)
 	case c == nil:
 		t.mu.Unlock()
-		s.tcpReset(p, l2, nw.Resolver, key.client, seg)
+		s.tcpReset(p, l2, nw.Resolver, key.client, seg, d)
 		return
 	default:
-		queries = s.tcpSegment(t, c, p, seg, now)
+		queries = s.tcpSegment(t, c, p, seg, now, d)
 	}
 	t.mu.Unlock()
 
 	for _, q := range queries {
-		s.tcpQuery(c, q)
+		s.tcpQuery(c, q, d)
 	}
 }
 
 // tcpSYN answers a SYN for the connection key (c is its current state, or
 // nil) with a SYN-ACK, or with a RST when the table is full. t.mu is held.
-func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 []byte, resolver netip.Addr, seg tcpSegment, ourMSS int, now time.Time) {
+func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 []byte, resolver netip.Addr, seg tcpSegment, ourMSS int, now time.Time, d *decision) {
 	if c != nil && c.irs == seg.seq && c.rcvNxt == seg.seq+1 && c.sndNxt == c.sndUna+1 {
 		// The same SYN again: our SYN-ACK got lost. Send it again.
-		s.writeTCP(p, c, tcpOut{seq: c.sndUna, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS})
+		s.writeTCP(p, c, tcpOut{seq: c.sndUna, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS}, d)
 		c.last = now
 		return
 	}
@@ -224,7 +223,7 @@ func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 
 	}
 	if len(t.conns) >= dnsTCPMaxConns {
 		s.stats.dnsTCPRefused.Add(1)
-		s.tcpReset(p, l2, resolver, key.client, seg)
+		s.tcpReset(p, l2, resolver, key.client, seg, d)
 		return
 	}
 	var isn [4]byte
@@ -248,7 +247,7 @@ func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 
 	}
 	t.conns[key] = c
 	s.stats.dnsTCPConns.Add(1)
-	s.writeTCP(p, c, tcpOut{seq: iss, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS})
+	s.writeTCP(p, c, tcpOut{seq: iss, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS}, d)
 }
 
 // tcpSegment handles a segment without SYN or RST of the known connection
@@ -256,15 +255,15 @@ func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 
 // next in sequence, and acknowledges them. It returns the whole queries
 // received, already counted in c.pending, for the caller to hand to the DNS
 // handler once t.mu is released. t.mu is held.
-func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment, now time.Time) [][]byte {
+func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment, now time.Time, d *decision) [][]byte {
 	if seg.flags&tcpFlagSYN != 0 || seg.flags&tcpFlagACK == 0 {
 		// A SYN-ACK, or no ACK in a synchronized state (RFC 9293 section
 		// 3.10.7.4, fifth check): dropped.
-		s.tcpDupAck(c, p)
+		s.tcpDupAck(c, p, d)
 		return nil
 	}
 	if seqLT(c.sndNxt, seg.ack) {
-		s.tcpDupAck(c, p) // acknowledges something we never sent
+		s.tcpDupAck(c, p, d) // acknowledges something we never sent
 		return nil
 	}
 	if seqLT(c.sndUna, seg.ack) {
@@ -280,22 +279,22 @@ func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment,
 
 	data, fin := seg.data, seg.flags&tcpFlagFIN != 0
 	if len(data) == 0 && !fin {
-		s.tcpPush(c, p) // a pure ACK may open the window
+		s.tcpPush(c, p, d) // a pure ACK may open the window
 		return nil
 	}
 	if c.finRcvd {
-		s.tcpDupAck(c, p) // nothing comes after a FIN
+		s.tcpDupAck(c, p, d) // nothing comes after a FIN
 		return nil
 	}
 	if seqLT(seg.seq, c.rcvNxt) { // starts with bytes we already have
 		old := c.rcvNxt - seg.seq
 		if old > uint32(len(data)) || (old == uint32(len(data)) && !fin) {
-			s.tcpDupAck(c, p) // a retransmission of what we have
+			s.tcpDupAck(c, p, d) // a retransmission of what we have
 			return nil
 		}
 		data = data[old:]
 	} else if seg.seq != c.rcvNxt {
-		s.tcpDupAck(c, p) // out of order: wait for what we expect
+		s.tcpDupAck(c, p, d) // out of order: wait for what we expect
 		return nil
 	}
 
@@ -316,23 +315,21 @@ func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment,
 	}
 	c.in = bytes.Clone(c.in) // do not keep the consumed bytes' array
 	c.pending += len(queries)
-	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK})
-	s.tcpMaybeFIN(c, p)
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK}, d)
+	s.tcpMaybeFIN(c, p, d)
 	return queries
 }
 
 // tcpQuery hands the query q of connection c to the DNS handler, with a
 // reply function that queues the answer on c and sends what the client's
-// window allows.
-func (s *Switch) tcpQuery(c *tcpConn, q []byte) {
+// window allows. Segments sent while the handler runs are recorded in d
+// (see answerSink).
+func (s *Switch) tcpQuery(c *tcpConn, q []byte, d *decision) {
 	s.stats.dnsQueries.Add(1)
 	s.stats.dnsTCPQueries.Add(1)
-	var once atomic.Bool
-	reply := func(answer []byte) {
-		if once.CompareAndSwap(false, true) {
-			s.tcpAnswer(c, answer)
-		}
-	}
+	sink := newAnswerSink(d)
+	defer sink.close()
+	reply := sink.reply(func(answer []byte, d *decision) { s.tcpAnswer(c, answer, d) })
 	if h, ok := s.dns.(tcpDNSHandler); ok {
 		h.ServeDNSTCP(c.key.vni, c.key.client, q, reply)
 		return
@@ -343,7 +340,7 @@ func (s *Switch) tcpQuery(c *tcpConn, q []byte) {
 // tcpAnswer queues answer on c, unless c is gone, and sends it. An empty
 // answer (the query got none) only counts as answered; an answer longer
 // than 65535 bytes cannot be framed and is dropped as oversize.
-func (s *Switch) tcpAnswer(c *tcpConn, answer []byte) {
+func (s *Switch) tcpAnswer(c *tcpConn, answer []byte, d *decision) {
 	t := &s.tcpConns
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -364,20 +361,20 @@ func (s *Switch) tcpAnswer(c *tcpConn, answer []byte) {
 		s.stats.drop(dropNoPort)
 		return
 	}
-	s.tcpPush(c, p)
-	s.tcpMaybeFIN(c, p)
+	s.tcpPush(c, p, d)
+	s.tcpMaybeFIN(c, p, d)
 }
 
 // tcpPush sends the queued answer bytes of c as ACK|PSH segments of at most
 // c.mss bytes, as far as the client's window allows. t.mu is held.
-func (s *Switch) tcpPush(c *tcpConn, p *port) {
+func (s *Switch) tcpPush(c *tcpConn, p *port, d *decision) {
 	for len(c.out) > 0 {
 		inFlight := c.sndNxt - c.sndUna
 		if inFlight >= c.sndWnd {
 			return // the rest goes when the client opens its window
 		}
 		n := min(len(c.out), c.mss, int(c.sndWnd-inFlight))
-		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK | tcpFlagPSH, payload: c.out[:n]})
+		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK | tcpFlagPSH, payload: c.out[:n]}, d)
 		c.sndNxt += uint32(n)
 		c.out = c.out[n:]
 	}
@@ -386,19 +383,19 @@ func (s *Switch) tcpPush(c *tcpConn, p *port) {
 
 // tcpMaybeFIN sends our FIN once the client has sent its FIN and every
 // answer of c has been sent. t.mu is held.
-func (s *Switch) tcpMaybeFIN(c *tcpConn, p *port) {
+func (s *Switch) tcpMaybeFIN(c *tcpConn, p *port, d *decision) {
 	if !c.finRcvd || c.finSent || c.pending > 0 || len(c.out) > 0 {
 		return
 	}
-	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagFIN | tcpFlagACK})
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagFIN | tcpFlagACK}, d)
 	c.sndNxt++
 	c.finSent = true
 }
 
 // tcpDupAck acknowledges again what c expects next, and counts it.
-func (s *Switch) tcpDupAck(c *tcpConn, p *port) {
+func (s *Switch) tcpDupAck(c *tcpConn, p *port, d *decision) {
 	s.stats.dnsTCPDupAcks.Add(1)
-	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK})
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK}, d)
 }
 
 // tcpGotReset forgets the connection key after a RST from the client.
@@ -414,7 +411,7 @@ func (s *Switch) tcpGotReset(key tcpConnKey) {
 
 // tcpReset answers seg, a segment from client that is not a RST, with a RST
 // (RFC 9293 section 3.10.7.1) from resolver, and counts it.
-func (s *Switch) tcpReset(p *port, l2 []byte, resolver netip.Addr, client netip.AddrPort, seg tcpSegment) {
+func (s *Switch) tcpReset(p *port, l2 []byte, resolver netip.Addr, client netip.AddrPort, seg tcpSegment, d *decision) {
 	s.stats.dnsTCPResets.Add(1)
 	c := &tcpConn{l2: l2, resolver: resolver, key: tcpConnKey{client: client}}
 	out := tcpOut{seq: seg.ack, flags: tcpFlagRST}
@@ -428,7 +425,7 @@ func (s *Switch) tcpReset(p *port, l2 []byte, resolver netip.Addr, client netip.
 		}
 		out = tcpOut{seq: 0, ack: seg.seq + n, flags: tcpFlagRST | tcpFlagACK}
 	}
-	s.writeTCPFrom(p, c, seg.dstPort, out)
+	s.writeTCPFrom(p, c, seg.dstPort, out, d)
 }
 
 // forget removes c from the table; its late answers are dropped. t.mu is
@@ -460,15 +457,15 @@ func (s *Switch) tcpPort(c *tcpConn) *port {
 
 // writeTCP writes the segment out of connection c from the resolver's port
 // 53 into port p.
-func (s *Switch) writeTCP(p *port, c *tcpConn, out tcpOut) {
-	s.writeTCPFrom(p, c, dnsPort, out)
+func (s *Switch) writeTCP(p *port, c *tcpConn, out tcpOut, d *decision) {
+	s.writeTCPFrom(p, c, dnsPort, out, d)
 }
 
 // writeTCPFrom writes the segment out from c.resolver, TCP port srcPort,
 // to c's client into port p: Ethernet header c.l2, an IPv4 header, a TCP
 // header (with an MSS option when out.mss is set) and the payload, with
 // both checksums.
-func (s *Switch) writeTCPFrom(p *port, c *tcpConn, srcPort uint16, out tcpOut) {
+func (s *Switch) writeTCPFrom(p *port, c *tcpConn, srcPort uint16, out tcpOut, d *decision) {
 	hlen := tcpMinLen
 	if out.mss > 0 {
 		hlen += tcpOptMSSLen
@@ -499,5 +496,5 @@ func (s *Switch) writeTCPFrom(p *port, c *tcpConn, srcPort uint16, out tcpOut) {
 	pseudo = addOnes(pseudo, protoTCP)
 	pseudo = addOnes(pseudo, uint16(len(tcp)))
 	binary.BigEndian.PutUint16(tcp[16:18], ^onesSum(tcp, pseudo))
-	s.writePort(p, pkt)
+	s.writeMade(p, pkt, d, 0)
 }

@@ -54,14 +54,14 @@ func (s *Switch) oversize(p *port, v *View, nw *Network, frame []byte, d *decisi
 			break
 		}
 		if reply = fragNeeded(nw, frame, off, ip); reply != nil {
-			s.writePort(p, reply)
+			s.writeMade(p, reply, d, 0)
 			d.answer(ActionICMP, p)
 			s.stats.icmpFragNeeded.Add(1)
 			return
 		}
 	case etherTypeIPv6:
 		if reply = packetTooBig(nw, frame, off); reply != nil {
-			s.writePort(p, reply)
+			s.writeMade(p, reply, d, 0)
 			d.answer(ActionICMP, p)
 			s.stats.icmpv6TooBig.Add(1)
 			return

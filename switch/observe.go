@@ -30,6 +30,7 @@ const (
 	ActionICMP       = "icmp-sent"     // too big: ICMP frag needed / ICMPv6 packet too big sent back
 	ActionFragmented = "fragmented"    // IPv4 without DF split; fragments forwarded
 	ActionDropped    = "dropped"       // not forwarded; Event.Reason says why
+	ActionGenerated  = "generated"     // made by the switch itself (an answer, a gratuitous ARP), written to Ports
 )
 
 // Lookup results of an Event: where the destination MAC was found.
@@ -42,6 +43,10 @@ const (
 
 // UnderlayIngress is the Event.Ingress of frames that came from the underlay.
 const UnderlayIngress = "underlay"
+
+// SwitchIngress is the Event.Ingress of frames the switch made itself
+// (ActionGenerated).
+const SwitchIngress = "switch"
 
 // Event describes one frame the switch handled. Its slices are only valid
 // during the call to Observer.Observe.
@@ -82,11 +87,20 @@ type Event struct {
 	// written to, and VTEPs the VTEPs it was sent to, each once.
 	Ports []string
 	VTEPs []netip.Addr
+	// Answers is, for a frame the switch made (ActionGenerated), the ID of
+	// the observed frame it answers; 0 when it answers none (a gratuitous
+	// ARP) or that frame was not observed. A generated frame that answers
+	// is reported after the frame it answers.
+	Answers uint64
 }
 
-// Ingress returns the name of the ingress port, or UnderlayIngress.
+// Ingress returns the name of the ingress port, UnderlayIngress, or
+// SwitchIngress for a frame the switch made.
 func (e *Event) Ingress() string {
-	if e.Port == "" {
+	switch {
+	case e.Action == ActionGenerated:
+		return SwitchIngress
+	case e.Port == "":
 		return UnderlayIngress
 	}
 	return e.Port
@@ -115,12 +129,22 @@ func (s *Switch) observing() bool { return s.observer.Load() != nil }
 // forwarding functions take a *decision that is nil when nobody observes;
 // every method is a no-op on nil, so recording costs a nil check then.
 type decision struct {
+	id      uint64 // the ID of the frame being decided
 	lookup  string
 	action  string // set for answers and fragmentation; else derived
 	reason  string
 	flooded bool
 	ports   []string
 	vteps   []netip.Addr
+	// made are the frames the switch made while handling this one,
+	// reported after it.
+	made []madeFrame
+}
+
+// madeFrame is a frame the switch made and wrote into port q.
+type madeFrame struct {
+	q     *port
+	frame []byte
 }
 
 // found records the lookup result.
@@ -208,11 +232,44 @@ func (d *decision) result() (action, reason string) {
 	return ActionLocal, ""
 }
 
+// writeMade writes frame, which the switch made itself (an answer, a
+// gratuitous ARP), into port q and reports it to the observer: after the
+// frame being decided when d is not nil (it answers that frame), else at
+// once, as answering the frame with ID answers (0 for none). frame must
+// not be changed afterwards.
+func (s *Switch) writeMade(q *port, frame []byte, d *decision, answers uint64) {
+	s.writePort(q, frame)
+	if d != nil {
+		d.made = append(d.made, madeFrame{q, frame})
+		return
+	}
+	if box := s.observer.Load(); box != nil {
+		s.observeMade(box.o, q, frame, answers)
+	}
+}
+
+// frameID returns the ID of the frame d decides, or 0 for a nil d.
+func (d *decision) frameID() uint64 {
+	if d == nil {
+		return 0
+	}
+	return d.id
+}
+
+// observeMade reports to o the frame the switch made and wrote into q, as
+// the answer to the frame with ID answers (0 for none).
+func (s *Switch) observeMade(o Observer, q *port, frame []byte, answers uint64) {
+	ev := Event{ID: s.frameID.Add(1), Time: s.now(), VNI: q.vni, Frame: frame,
+		Action: ActionGenerated, Ports: []string{q.name}, Answers: answers}
+	s.complete(&ev)
+	o.Observe(&ev)
+}
+
 // observeFromPort switches the frame buf[vxlan.HeaderLen:][:n] from port p
 // (as fromPortBatch) and reports it to o.
 func (s *Switch) observeFromPort(o Observer, p *port, buf []byte, n int, b *txBatch) {
 	ev := Event{ID: s.frameID.Add(1), Time: s.now(), VNI: p.vni, Port: p.name}
-	var d decision
+	d := decision{id: ev.ID}
 	s.fromPortDecide(p, buf, n, b, &d)
 	ev.Frame = buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	s.emit(o, &ev, &d)
@@ -222,7 +279,7 @@ func (s *Switch) observeFromPort(o Observer, p *port, buf []byte, n int, b *txBa
 // reports it to o.
 func (s *Switch) observeUnderlay(o Observer, pkt []byte, src netip.AddrPort, r *rxBatch) {
 	ev := Event{ID: s.frameID.Add(1), Time: s.now(), From: src, Payload: pkt}
-	var d decision
+	d := decision{id: ev.ID}
 	s.underlayDecide(pkt, src, r, &d)
 	if vni, inner, err := vxlan.Decode(pkt); err == nil {
 		ev.VNI, ev.Frame = vni, inner
@@ -230,8 +287,21 @@ func (s *Switch) observeUnderlay(o Observer, pkt []byte, src netip.AddrPort, r *
 	s.emit(o, &ev, &d)
 }
 
-// emit completes ev from d and the view and passes it to o.
+// emit completes ev from d and the view and passes it to o, then the
+// frames the switch made while handling it.
 func (s *Switch) emit(o Observer, ev *Event, d *decision) {
+	s.complete(ev)
+	ev.Lookup = d.lookup
+	ev.Action, ev.Reason = d.result()
+	ev.Ports, ev.VTEPs = d.ports, d.vteps
+	o.Observe(ev)
+	for _, m := range d.made {
+		s.observeMade(o, m.q, m.frame, ev.ID)
+	}
+}
+
+// complete sets ev.Self and ev.Network from the current view.
+func (s *Switch) complete(ev *Event) {
 	v := s.view.Load()
 	if v != nil {
 		ev.Self = netip.AddrPortFrom(v.Self, s.udpPort)
@@ -239,8 +309,4 @@ func (s *Switch) emit(o Observer, ev *Event, d *decision) {
 	if nw := v.network(ev.VNI); nw != nil {
 		ev.Network = nw.Name
 	}
-	ev.Lookup = d.lookup
-	ev.Action, ev.Reason = d.result()
-	ev.Ports, ev.VTEPs = d.ports, d.vteps
-	o.Observe(ev)
 }

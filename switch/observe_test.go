@@ -133,3 +133,55 @@ func TestZeroAllocsNoObserver(t *testing.T) {
 		t.Fatalf("TAP -> underlay after the observer left allocates %v times per frame, want 0", allocs)
 	}
 }
+
+// TestObserverReportsMadeFrames: the frames the switch makes itself are
+// events of their own, after the frame they answer and linked to it, with
+// the bytes written into the port; a late answer from another goroutine
+// is linked too.
+func TestObserverReportsMadeFrames(t *testing.T) {
+	h := &fakeDNS{answer: testAnswer}
+	w := newNamesWorld(t, Config{DNS: h}, 1450)
+	r := &recorder{}
+	w.s.SetObserver(r)
+
+	w.fromPort(t, "a", arpFrame(t, macA, ipA, ipB))
+	w.fromPort(t, "a", dnsFrame(t, testQuery))
+	h.mu.Lock()
+	h.answer = nil
+	h.mu.Unlock()
+	w.fromPort(t, "a", dnsFrame(t, testQuery)) // answered later
+	done := make(chan struct{})
+	go func() { h.calls[1].reply(lateAnswer); close(done) }()
+	<-done
+	w.s.SetObserver(nil)
+
+	type brief struct {
+		id, answers     uint64
+		ingress, action string
+		ports           []string
+	}
+	var got []brief
+	for _, ev := range r.events {
+		got = append(got, brief{ev.ID, ev.Answers, ev.Ingress(), ev.Action, ev.Ports})
+	}
+	want := []brief{
+		{1, 0, "a", ActionARP, []string{"a"}},
+		{2, 1, SwitchIngress, ActionGenerated, []string{"a"}},
+		{3, 0, "a", ActionDNS, nil},
+		{4, 3, SwitchIngress, ActionGenerated, []string{"a"}},
+		{5, 0, "a", ActionDNS, nil},
+		{6, 5, SwitchIngress, ActionGenerated, []string{"a"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events\n got %+v\nwant %+v", got, want)
+	}
+	written := w.a.Written()
+	for i, at := range []int{1, 3, 5} {
+		if i >= len(written) || !reflect.DeepEqual(r.events[at].Frame, written[i]) {
+			t.Errorf("event %d does not carry the frame written into a", r.events[at].ID)
+		}
+	}
+	if ev := r.events[5]; ev.Network != "blue" || ev.VNI != 100 || ev.Self != netip.AddrPortFrom(self, vxlan.Port) {
+		t.Errorf("made frame event: network %q vni %d self %v", ev.Network, ev.VNI, ev.Self)
+	}
+}

@@ -135,4 +135,38 @@ func TestCapture(t *testing.T) {
 	if err != nil || !strings.Contains(dec, "VXLAN") || !strings.Contains(dec, "EchoRequest") {
 		t.Errorf("vxswitch decode %s: %v\n%s", file, err, dec)
 	}
+
+	// The answers the switch makes itself are on the port's interface too:
+	// a name lookup shows the query and the resolver's response.
+	dnsFile := filepath.Join(t.TempDir(), "dns.pcapng")
+	dnsCmd := exec.Command(binary, "--socket", h1.Socket, "capture", "--endpoint", c1.Name, "-c", "8", "-w", dnsFile)
+	var dnsErr bytes.Buffer
+	dnsCmd.Stderr = &dnsErr
+	if err := dnsCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dnsCmd.Process.Kill() })
+	dnsDone := make(chan error, 1)
+	go func() { dnsDone <- dnsCmd.Wait() }()
+	for waiting := true; waiting; {
+		select {
+		case err := <-dnsDone:
+			if err != nil {
+				t.Fatalf("capture failed: %v\n%s", err, dnsErr.String())
+			}
+			waiting = false
+		case <-deadline:
+			t.Fatalf("the DNS capture did not end\n%s", dnsErr.String())
+		default:
+			run(t, c1.NS, "getent", "hosts", c2.Name)
+		}
+	}
+	out, err = exec.CommandContext(ctx, tshark, "-r", dnsFile, "-T", "fields", "-E", "separator=|",
+		"-e", "frame.interface_name", "-e", "dns.flags.response", "-e", "frame.comment").Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v", dnsFile, err)
+	}
+	if !regexp.MustCompile(`(?m)^` + c1.Name + `\|(1|True)\|frame \d+ vni \d+ in switch: made by the switch, to ` + c1.Name + `, answering frame \d+$`).Match(out) {
+		t.Errorf("no DNS response made by the switch on %s in the capture:\n%s", c1.Name, out)
+	}
 }
