@@ -297,8 +297,16 @@ func startUpstream(t *testing.T, h dns.HandlerFunc) netip.AddrPort {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve(t, &dns.Server{PacketConn: pc, Handler: h})
+	return netip.MustParseAddrPort(pc.LocalAddr().String())
+}
+
+// serve starts srv, waits until it serves, and shuts it down at the end of
+// the test.
+func serve(t *testing.T, srv *dns.Server) {
+	t.Helper()
 	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: h, NotifyStartedFunc: func() { close(started) }}
+	srv.NotifyStartedFunc = func() { close(started) }
 	done := make(chan error, 1)
 	go func() { done <- srv.ActivateAndServe() }()
 	select {
@@ -307,7 +315,6 @@ func startUpstream(t *testing.T, h dns.HandlerFunc) netip.AddrPort {
 		t.Fatalf("upstream: %v", err)
 	}
 	t.Cleanup(func() { srv.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
 }
 
 // silentUpstream returns a loopback UDP address that never answers.

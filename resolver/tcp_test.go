@@ -126,18 +126,8 @@ func startDualUpstream(t *testing.T) netip.AddrPort {
 		}
 		answerA(dns.RcodeSuccess)(w, req)
 	})
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		done := make(chan error, 1)
-		go func() { done <- srv.ActivateAndServe() }()
-		select {
-		case <-started:
-		case err := <-done:
-			t.Fatalf("upstream: %v", err)
-		}
-		t.Cleanup(func() { srv.Shutdown() })
-	}
+	serve(t, &dns.Server{PacketConn: pc, Handler: h})
+	serve(t, &dns.Server{Listener: ln, Handler: h})
 	return netip.MustParseAddrPort(pc.LocalAddr().String())
 }
 
