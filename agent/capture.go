@@ -201,27 +201,33 @@ func (a *Agent) handleCapture(w http.ResponseWriter, r *http.Request) {
 	flusher.Flush()
 	s := a.subscribe(f)
 	defer a.unsubscribe(s)
-	written := 0
-	for count < 0 || written < count {
-		select {
-		case <-r.Context().Done():
+	for written := 0; count < 0 || written < count; {
+		ev, ok := a.next(r, s)
+		if !ok {
 			return
-		case <-a.ctx.Done():
-			return
-		case ev := <-s.events:
-			max := -1
-			if count >= 0 {
-				max = count - written
-			}
-			n, err := rec.Record(ev, max)
-			written += n
-			if err != nil {
-				return
-			}
-			if n > 0 && flusher.Flush() != nil {
-				return
-			}
 		}
+		max := -1
+		if count >= 0 {
+			max = count - written
+		}
+		n, err := rec.Record(ev, max)
+		written += n
+		if err != nil || (n > 0 && flusher.Flush() != nil) {
+			return
+		}
+	}
+}
+
+// next waits for the next event of s, and reports false when the request
+// or the agent ends first.
+func (a *Agent) next(r *http.Request, s *stream) (*vswitch.Event, bool) {
+	select {
+	case <-r.Context().Done():
+		return nil, false
+	case <-a.ctx.Done():
+		return nil, false
+	case ev := <-s.events:
+		return ev, true
 	}
 }
 
@@ -254,21 +260,18 @@ func (a *Agent) handleTrace(w http.ResponseWriter, r *http.Request) {
 	s := a.subscribe(f)
 	defer a.unsubscribe(s)
 	for written := 0; count < 0 || written < count; written++ {
-		select {
-		case <-r.Context().Done():
+		ev, ok := a.next(r, s)
+		if !ok {
 			return
-		case <-a.ctx.Done():
+		}
+		line := capture.NewLine(ev, names)
+		if asJSON {
+			err = enc.Encode(line)
+		} else {
+			_, err = fmt.Fprintln(w, line.String())
+		}
+		if err != nil || flusher.Flush() != nil {
 			return
-		case ev := <-s.events:
-			line := capture.NewLine(ev, names)
-			if asJSON {
-				err = enc.Encode(line)
-			} else {
-				_, err = fmt.Fprintln(w, line.String())
-			}
-			if err != nil || flusher.Flush() != nil {
-				return
-			}
 		}
 	}
 }

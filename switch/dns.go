@@ -48,30 +48,34 @@ func (s *Switch) answerLocally(p *port, nw *Network, frame []byte, d *decision) 
 // resolver address: UDP to port 53 goes to the DNS handler, TCP goes to the
 // DNS-over-TCP responder (dnstcp.go), which answers connections to port 53
 // and resets the others, an ICMP echo request is answered, and anything
-// else (fragments, other UDP ports, other protocols) is dropped as
-// "to_resolver".
+// else (fragments, other UDP ports, other protocols, a frame whose
+// destination MAC the resolver cannot answer from) is dropped as
+// "to_resolver". The handlers get l2, the Ethernet header of their answers.
 func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *decision) {
 	ip, ihl, ok := ipv4Packet(frame[off:])
-	if !ok || isFragment(ip) {
+	srcMAC, macOK := answerMAC(nw, frame)
+	if !ok || !macOK || isFragment(ip) {
 		s.drop(d, dropToResolver)
 		return
 	}
+	l2 := make([]byte, off)
+	replyL2(l2, frame, off, srcMAC, etherTypeIPv4)
 	switch l4 := ip[ihl:]; {
 	case ip[9] == protoUDP && len(l4) >= udpHdrLen && binary.BigEndian.Uint16(l4[2:4]) == dnsPort:
-		s.dnsQuery(p, nw, frame, off, ip, l4, d)
+		s.dnsQuery(p, nw, l2, ip, l4, d)
 	case ip[9] == protoTCP:
-		s.dnsTCP(p, nw, frame, off, ip, l4, d)
+		s.dnsTCP(p, nw, l2, ip, l4, d)
 	case ip[9] == protoICMP && len(l4) >= icmpHdrLen && l4[0] == icmpEchoRequest && l4[1] == 0:
-		s.echoReply(p, nw, frame, off, ip, l4, d)
+		s.echoReply(p, nw, l2, ip, l4, d)
 	default:
 		s.drop(d, dropToResolver)
 	}
 }
 
 // dnsQuery passes the DNS query in the UDP datagram udp (of the IPv4 packet
-// ip at off in frame, from port p) to the DNS handler, with a reply function
-// that sends the answer back to the querier.
-func (s *Switch) dnsQuery(p *port, nw *Network, frame []byte, off int, ip, udp []byte, d *decision) {
+// ip from port p) to the DNS handler, with a reply function that sends the
+// answer back to the querier behind the Ethernet header l2.
+func (s *Switch) dnsQuery(p *port, nw *Network, l2, ip, udp []byte, d *decision) {
 	ulen := int(binary.BigEndian.Uint16(udp[4:6]))
 	if ulen < udpHdrLen || ulen > len(udp) {
 		s.drop(d, dropToResolver)
@@ -81,16 +85,9 @@ func (s *Switch) dnsQuery(p *port, nw *Network, frame []byte, off int, ip, udp [
 		s.drop(d, dropNoDNS)
 		return
 	}
-	srcMAC, ok := answerMAC(nw, frame)
-	if !ok {
-		s.drop(d, dropToResolver)
-		return
-	}
 	d.answer(ActionDNS, nil) // the answer may come later, from elsewhere
 	s.stats.dnsQueries.Add(1)
 	querier := netip.AddrPortFrom(addr4(ip[12:16]), binary.BigEndian.Uint16(udp[0:2]))
-	l2 := make([]byte, off)
-	replyL2(l2, frame, off, srcMAC, etherTypeIPv4)
 	resolver := netip.AddrPortFrom(nw.Resolver, dnsPort)
 	name, vni := p.name, p.vni
 	sink := newAnswerSink(d)
@@ -195,17 +192,13 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 }
 
 // echoReply answers the ICMP echo request icmp (RFC 792) in the IPv4 packet
-// ip at off in frame from port p, sent to the resolver address, so that
-// `ping RESOLVER` works.
-func (s *Switch) echoReply(p *port, nw *Network, frame []byte, off int, ip, icmp []byte, d *decision) {
-	srcMAC, ok := answerMAC(nw, frame)
-	if !ok {
-		s.drop(d, dropToResolver)
-		return
-	}
+// ip from port p, sent to the resolver address, so that `ping RESOLVER`
+// works; the answer goes behind the Ethernet header l2.
+func (s *Switch) echoReply(p *port, nw *Network, l2, ip, icmp []byte, d *decision) {
+	off := len(l2)
 	total := ipv4MinLen + len(icmp)
 	out := make([]byte, off+total)
-	replyL2(out, frame, off, srcMAC, etherTypeIPv4)
+	copy(out, l2)
 	putIPv4Header(out[off:], total, uint16(s.ipID.Add(1)), protoICMP, nw.Resolver, addr4(ip[12:16]))
 	r := out[off+ipv4MinLen:]
 	copy(r, icmp)

@@ -145,23 +145,16 @@ type tcpOut struct {
 	payload  []byte
 }
 
-// dnsTCP handles the TCP segment tcp (in the IPv4 packet ip at off in
-// frame, from port p) sent to the resolver address of nw. It does not keep
-// frame.
-func (s *Switch) dnsTCP(p *port, nw *Network, frame []byte, off int, ip, tcp []byte, d *decision) {
+// dnsTCP handles the TCP segment tcp (in the IPv4 packet ip from port p)
+// sent to the resolver address of nw; its segments to the client go behind
+// the Ethernet header l2. It keeps l2, but neither ip nor tcp.
+func (s *Switch) dnsTCP(p *port, nw *Network, l2, ip, tcp []byte, d *decision) {
 	seg, ok := parseTCPSegment(tcp)
 	if !ok {
 		s.drop(d, dropToResolver)
 		return
 	}
-	srcMAC, ok := answerMAC(nw, frame)
-	if !ok {
-		s.drop(d, dropToResolver)
-		return
-	}
 	d.answer(ActionDNS, p)
-	l2 := make([]byte, off)
-	replyL2(l2, frame, off, srcMAC, etherTypeIPv4)
 	key := tcpConnKey{p.name, p.vni, netip.AddrPortFrom(addr4(ip[12:16]), seg.srcPort)}
 	if seg.flags&tcpFlagRST != 0 {
 		s.tcpGotReset(key)
