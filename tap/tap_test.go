@@ -80,19 +80,27 @@ func create(t *testing.T, path string) *TAP {
 	return tp
 }
 
-// links returns the names of all links in the namespace at path.
-func links(t *testing.T, path string) []string {
+// handleIn returns a netlink handle inside the namespace at path, closed
+// at the end of the test.
+func handleIn(t *testing.T, path string) *netlink.Handle {
 	t.Helper()
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Close()
+	defer ns.Close() // the handle's socket stays in the namespace
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	t.Cleanup(h.Close)
+	return h
+}
+
+// links returns the names of all links in the namespace at path.
+func links(t *testing.T, path string) []string {
+	t.Helper()
+	h := handleIn(t, path)
 	all, err := h.LinkList()
 	if err != nil {
 		t.Fatal(err)
@@ -152,16 +160,7 @@ func TestCreateConfiguresDevice(t *testing.T) {
 		t.Errorf("Name %q NetNS %q", tp.Name(), tp.NetNS())
 	}
 
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := handleIn(t, path)
 	link, err := h.LinkByName("eth0")
 	if err != nil {
 		t.Fatalf("eth0 not in the namespace: %v", err)
@@ -391,16 +390,24 @@ func TestCloseUnblocksRead(t *testing.T) {
 		tp.Close()
 		t.Fatal("no ARP reply")
 	}
+	closeUnblocks(t, tp, read, "Read")
+}
+
+// closeUnblocks closes tp and checks that the reader blocked in what
+// (Read, ReadVnet), which sends its error to read, ends with os.ErrClosed
+// within 5 s.
+func closeUnblocks(t *testing.T, tp *TAP, read <-chan error, what string) {
+	t.Helper()
 	if err := tp.Close(); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-read:
 		if !errors.Is(err, os.ErrClosed) {
-			t.Fatalf("Read after Close: %v, want os.ErrClosed", err)
+			t.Fatalf("%s after Close: %v, want os.ErrClosed", what, err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not unblock Read")
+		t.Fatalf("Close did not unblock %s", what)
 	}
 }
 

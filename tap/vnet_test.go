@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"vxswitch/internal/netlab"
 )
 
 func TestVnetHdr(t *testing.T) {
@@ -80,16 +81,7 @@ func TestOffloadDevice(t *testing.T) {
 	_, path := newNS(t)
 	tp := createOffload(t, path)
 
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := handleIn(t, path)
 	link, err := h.LinkByName("eth0")
 	if err != nil {
 		t.Fatal(err)
@@ -135,16 +127,7 @@ func TestOffloadDevice(t *testing.T) {
 func TestOffloadChecksumCompleted(t *testing.T) {
 	_, path := newNS(t)
 	tp := createOffload(t, path)
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := handleIn(t, path)
 	link, err := h.LinkByName("eth0")
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +140,7 @@ func TestOffloadChecksumCompleted(t *testing.T) {
 	// A UDP socket made inside the namespace sends through the TAP; its
 	// checksum is left to the device (NEEDS_CSUM), so Read completes it.
 	var conn *net.UDPConn
-	if err := inNS(ns, func() error {
+	if err := netlab.Do(path, func() error {
 		var err error
 		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(10, 9, 0, 1), Port: 9999})
 		return err
@@ -205,17 +188,7 @@ func TestOffloadCloseUnblocksReadVnet(t *testing.T) {
 			}
 		}
 	}()
-	if err := tp.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-read:
-		if !errors.Is(err, os.ErrClosed) {
-			t.Fatalf("ReadVnet after Close: %v, want os.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not unblock ReadVnet")
-	}
+	closeUnblocks(t, tp, read, "ReadVnet")
 }
 
 func TestOffloadTryReadVnetDoesNotWait(t *testing.T) {
