@@ -47,10 +47,14 @@ func labCommand() *cli.Command {
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "rounds", Value: 3, Usage: "interleaved rounds per figure (kernel, vxswitch, ...)"},
 					&cli.DurationFlag{Name: "time", Value: 5 * time.Second, Usage: "length of each throughput run"},
+					&cli.StringFlag{Name: "congestion-control", Usage: "TCP congestion control of the TCP figures, like cubic or bbr (default: this machine's, see sysctl net.ipv4.tcp_congestion_control)"},
 					outputFlag,
 				},
 				Action: func(c *cli.Context) error {
-					r, err := bench.Run(c.Context, bench.Options{Rounds: c.Int("rounds"), Duration: c.Duration("time"), Log: c.App.ErrWriter})
+					r, err := bench.Run(c.Context, bench.Options{
+						Rounds: c.Int("rounds"), Duration: c.Duration("time"), Log: c.App.ErrWriter,
+						CongestionControl: c.String("congestion-control"),
+					})
 					if err != nil {
 						return err
 					}

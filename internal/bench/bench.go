@@ -35,6 +35,11 @@ type Options struct {
 	Prefix   string        // namespace prefix; "" = "vxb-"
 	StateDir string        // "" = /run/vxswitch/bench
 	Log      io.Writer     // progress lines; nil = discard
+	// CongestionControl is the TCP congestion control of the TCP figures
+	// (iperf3 -C), the same for both data paths; "" = this machine's
+	// default, the one new namespaces inherit. It changes the figures a
+	// lot: BBR paces every burst, CUBIC sends as fast as the window allows.
+	CongestionControl string
 }
 
 func (o *Options) setDefaults() {
@@ -73,12 +78,14 @@ type Figure struct {
 
 // Report is the result of one benchmark run.
 type Report struct {
-	Date    string   `json:"date"`
-	Kernel  string   `json:"kernel"`
-	CPUs    int      `json:"cpus"`
-	CPU     string   `json:"cpu"`
-	Rounds  int      `json:"rounds"`
-	Figures []Figure `json:"figures"`
+	Date   string `json:"date"`
+	Kernel string `json:"kernel"`
+	CPUs   int    `json:"cpus"`
+	CPU    string `json:"cpu"`
+	Rounds int    `json:"rounds"`
+	// CongestionControl is the TCP congestion control of the TCP figures.
+	CongestionControl string   `json:"congestion_control"`
+	Figures           []Figure `json:"figures"`
 }
 
 // kernelVNI and kernelPort keep the kernel's vxlan devices apart from the
@@ -97,7 +104,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			return nil, fmt.Errorf("bench: %s not found: install it (apt-get install iperf3 iputils-ping)", tool)
 		}
 	}
-	r := &Report{Date: time.Now().UTC().Format(time.RFC3339), Kernel: kernelRelease(), CPUs: cpus(), CPU: cpuModel(), Rounds: opt.Rounds}
+	cc, err := congestionControl(opt.CongestionControl, "/proc/sys/net/ipv4")
+	if err != nil {
+		return nil, err
+	}
+	opt.CongestionControl = cc
+	r := &Report{Date: time.Now().UTC().Format(time.RFC3339), Kernel: kernelRelease(), CPUs: cpus(), CPU: cpuModel(), Rounds: opt.Rounds, CongestionControl: cc}
 	for _, mtu := range []int{1500, 9000} {
 		figs, err := runMTU(ctx, opt, mtu)
 		if err != nil {
@@ -159,7 +171,7 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 				}
 			}
 			cpuBefore := cpuSeconds(p.agentPIDs)
-			gbit, bytes, err := tcp(ctx, p, opt.Duration, false)
+			gbit, bytes, err := tcp(ctx, p, opt, false)
 			if err != nil {
 				return nil, err
 			}
@@ -168,7 +180,7 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 			if p.name == "vxswitch" && bytes > 0 {
 				cpu.VXSwitch = append(cpu.VXSwitch, cpuUsed/(float64(bytes)/1e9))
 			}
-			if gbit, _, err = tcp(ctx, p, opt.Duration, true); err != nil {
+			if gbit, _, err = tcp(ctx, p, opt, true); err != nil {
 				return nil, err
 			}
 			record(&rev, gbit)
@@ -270,9 +282,10 @@ func waitListen(ctx context.Context, ns, port string) error {
 	}
 }
 
-// tcp measures one TCP stream; reverse makes the server send.
-func tcp(ctx context.Context, p pair, d time.Duration, reverse bool) (gbit float64, bytes float64, err error) {
-	args := []string{"-t", strconv.Itoa(int(d.Seconds()))}
+// tcp measures one TCP stream for opt.Duration with
+// opt.CongestionControl; reverse makes the server send.
+func tcp(ctx context.Context, p pair, opt Options, reverse bool) (gbit float64, bytes float64, err error) {
+	args := []string{"-t", strconv.Itoa(int(opt.Duration.Seconds())), "-C", opt.CongestionControl}
 	if reverse {
 		args = append(args, "-R")
 	}
@@ -384,6 +397,29 @@ func cpuSeconds(pids []int) float64 {
 	return total
 }
 
+// congestionControl returns want, or when want is "" the default TCP
+// congestion control, after checking that the kernel has it; dir is
+// /proc/sys/net/ipv4 (a parameter for tests).
+func congestionControl(want, dir string) (string, error) {
+	def, err := os.ReadFile(filepath.Join(dir, "tcp_congestion_control"))
+	if err != nil {
+		return "", fmt.Errorf("bench: read the default TCP congestion control: %w", err)
+	}
+	if want == "" {
+		return strings.TrimSpace(string(def)), nil
+	}
+	avail, err := os.ReadFile(filepath.Join(dir, "tcp_available_congestion_control"))
+	if err != nil {
+		return "", fmt.Errorf("bench: read the available TCP congestion controls: %w", err)
+	}
+	have := strings.Fields(string(avail))
+	if !slices.Contains(have, want) {
+		return "", fmt.Errorf("bench: TCP congestion control %q is not loaded (this kernel has %s): pick one of those, or load it first (modprobe tcp_%s)",
+			want, strings.Join(have, ", "), want)
+	}
+	return want, nil
+}
+
 func kernelRelease() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return strings.TrimSpace(string(b))
@@ -408,8 +444,8 @@ func cpus() int {
 // latency added), and the spread of the per-round ratios, each
 // vxswitch round against the kernel round just before it.
 func (r *Report) Write(w io.Writer) {
-	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds\n\n",
-		r.Date, r.Kernel, r.CPUs, r.CPU, r.Rounds)
+	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds, TCP congestion control %s\n\n",
+		r.Date, r.Kernel, r.CPUs, r.CPU, r.Rounds, r.CongestionControl)
 	fmt.Fprintf(w, "%-54s %10s %10s %16s %18s\n", "figure", "kernel", "vxswitch", "vxswitch/kernel", "rounds (min-max)")
 	for _, f := range r.Figures {
 		k, v := fmt.Sprintf("%.2f", median(f.Kernel)), fmt.Sprintf("%.2f", median(f.VXSwitch))

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -55,10 +57,33 @@ func TestRoundSpreadAndWrite(t *testing.T) {
 		t.Error("a figure without kernel rounds has a spread")
 	}
 	var b strings.Builder
-	(&Report{Rounds: 3, Figures: []Figure{tcp, ping, cpu}}).Write(&b)
-	for _, want := range []string{"0.25-0.75x", "+230..+310", "2.00 s/GB"} {
+	(&Report{Rounds: 3, CongestionControl: "cubic", Figures: []Figure{tcp, ping, cpu}}).Write(&b)
+	for _, want := range []string{"0.25-0.75x", "+230..+310", "2.00 s/GB", "congestion control cubic"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestCongestionControl(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tcp_congestion_control", "bbr\n")
+	write("tcp_available_congestion_control", "reno bbr cubic\n")
+	for _, c := range []struct{ want, got string }{{"", "bbr"}, {"cubic", "cubic"}, {"reno", "reno"}} {
+		if got, err := congestionControl(c.want, dir); err != nil || got != c.got {
+			t.Errorf("congestionControl(%q) = %q, %v; want %q", c.want, got, err, c.got)
+		}
+	}
+	_, err := congestionControl("vegas", dir)
+	if err == nil || !strings.Contains(err.Error(), "reno, bbr, cubic") || !strings.Contains(err.Error(), "modprobe tcp_vegas") {
+		t.Errorf("an unloaded congestion control gave %v, want the loaded ones and the fix", err)
+	}
+	if _, err := congestionControl("", filepath.Join(dir, "missing")); err == nil {
+		t.Error("no error without /proc files")
 	}
 }
