@@ -188,23 +188,18 @@ func (d *watchedDev) Read(b []byte) (int, error) {
 
 // ReadVnet is Read for the offload path (tap.VnetDevice).
 func (d *watchedDev) ReadVnet(b []byte) (int, error) {
-	n, err := d.TAP.ReadVnet(b)
+	return d.ReadVnetIdle(b, nil)
+}
+
+// ReadVnetIdle is ReadVnet with a call before each wait (the switch sends
+// what it collected there).
+func (d *watchedDev) ReadVnetIdle(b []byte, idle func()) (int, error) {
+	n, err := d.TAP.ReadVnetIdle(b, idle)
 	if err == nil {
 		d.count.read(n - tap.VnetHdrLen)
 	}
 	if err != nil && errors.Is(err, tap.ErrGone) {
 		d.once.Do(d.gone)
-	}
-	return n, err
-}
-
-// TryReadVnet is ReadVnet without waiting (the switch drains queued
-// frames with it); it counts what it reads. Errors surface on the next
-// ReadVnet, which also notices a gone namespace.
-func (d *watchedDev) TryReadVnet(b []byte) (int, error) {
-	n, err := d.TAP.TryReadVnet(b)
-	if err == nil && n > 0 {
-		d.count.read(n - tap.VnetHdrLen)
 	}
 	return n, err
 }

@@ -96,52 +96,57 @@ func (s *Switch) flushTx(b *txBatch) {
 	s.stats.encap.Add(n)
 }
 
-// drainMax is the most packets a port goroutine takes from its device per
-// wake-up: after a read that waited, it reads on without waiting, so that
-// frames which queued up meanwhile leave together.
+// drainMax is the most packets a port goroutine reads from its device
+// before it sends what they carry: frames that queued up while it was busy
+// leave together, but none waits behind more than drainMax others.
 const drainMax = 32
 
-// vnetDrainer is the optional part of a tap.VnetDevice that reads without
-// waiting: TryReadVnet returns 0 and no error when no packet is waiting.
-// *tap.TAP implements it.
-type vnetDrainer interface {
-	TryReadVnet(buf []byte) (int, error)
+// idleReader is the optional part of a tap.VnetDevice that calls idle each
+// time it finds no packet waiting, before it waits. *tap.TAP implements it.
+type idleReader interface {
+	ReadVnetIdle(buf []byte, idle func()) (int, error)
 }
 
 // readLoopVnet is readLoop for a device with offloads: every read starts
-// with a vnet header. After each read that waited it takes up to drainMax-1
-// more packets that are already waiting (when dev is a vnetDrainer), and
-// sends what they carry to the underlay batched (fromVnetAt): equal frames
-// for one VTEP leave with one GSO send.
+// with a vnet header. What the packets carry is sent to the underlay
+// batched (fromVnetAt): equal frames for one VTEP leave with one GSO send.
+// The batch goes out after drainMax packets, and whenever the device has
+// nothing more to read: when dev is an idleReader, from inside the read
+// that found nothing, so learning that the device ran dry costs no system
+// call of its own; otherwise before every read.
 func (s *Switch) readLoopVnet(p *port, dev tap.VnetDevice) {
 	defer close(p.done)
 	buf := make([]byte, tap.VnetHdrLen+maxFrame)
 	b := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
-	drain, _ := dev.(vnetDrainer)
+	at, k := 0, 0 // where the next frame goes in b.buf; packets since the last send
+	flush := func() {
+		s.flushTx(b)
+		at, k = 0, 0
+	}
+	read := func() (int, error) {
+		flush()
+		return dev.ReadVnet(buf)
+	}
+	if r, ok := dev.(idleReader); ok {
+		read = func() (int, error) { return r.ReadVnetIdle(buf, flush) }
+	}
 	for {
-		n, err := dev.ReadVnet(buf)
+		n, err := read()
 		if err != nil {
+			flush()
 			if !p.closing.Load() {
 				s.log.Warn("vswitch: port stopped reading", "port", p.name, "vni", p.vni, "err", err)
 			}
 			return
 		}
-		at := 0
-		for k := 1; ; k++ {
-			if n < tap.VnetHdrLen {
-				s.stats.drop(dropRuntInner)
-			} else {
-				at = s.fromVnetAt(p, buf[:n], b, at)
-			}
-			if drain == nil || k == drainMax {
-				break
-			}
-			// An error here is left to the next ReadVnet to report.
-			if n, err = drain.TryReadVnet(buf); err != nil || n == 0 {
-				break
-			}
+		if n < tap.VnetHdrLen {
+			s.stats.drop(dropRuntInner)
+		} else {
+			at = s.fromVnetAt(p, buf[:n], b, at)
 		}
-		s.flushTx(b)
+		if k++; k == drainMax {
+			flush()
+		}
 	}
 }
 

@@ -397,19 +397,17 @@ func (t *TAP) Offload() bool { return t.vnet }
 // VnetDevice). It must only be called when Offload reports true. Errors are
 // those of Read.
 func (t *TAP) ReadVnet(buf []byte) (int, error) {
-	n, err := t.raw.read(buf, true)
-	if err != nil {
-		return n, t.wrap("read", err)
-	}
-	return n, nil
+	return t.ReadVnetIdle(buf, nil)
 }
 
-// TryReadVnet is ReadVnet that does not wait: when no packet is waiting it
-// returns 0 and a nil error at once. Callers that have just read one packet
-// use it to take the ones that queued up behind it. It must only be called
-// when Offload reports true.
-func (t *TAP) TryReadVnet(buf []byte) (int, error) {
-	n, err := t.raw.read(buf, false)
+// ReadVnetIdle is ReadVnet that calls idle (when not nil) each time it
+// finds no packet waiting, just before it waits for one. A caller that
+// collects work while packets keep coming, to do it together, does it in
+// idle: then it costs no extra system call to learn that the device has
+// run dry. idle runs on the calling goroutine, with the device's read lock
+// held. It must only be called when Offload reports true.
+func (t *TAP) ReadVnetIdle(buf []byte, idle func()) (int, error) {
+	n, err := t.raw.read(buf, idle)
 	if err != nil {
 		return n, t.wrap("read", err)
 	}

@@ -103,12 +103,12 @@ func newTAP(f *os.File, vnet bool, cfg Config) (*TAP, error) {
 type rawIO struct {
 	rc syscall.RawConn
 
-	rmu  sync.Mutex
-	rbuf []byte
-	rn   int
-	rerr syscall.Errno
-	rfn  func(fd uintptr) bool
-	tfn  func(fd uintptr) bool // rfn that also returns on EAGAIN
+	rmu   sync.Mutex
+	rbuf  []byte
+	ridle func() // called by rfn before the poller waits; may be nil
+	rn    int
+	rerr  syscall.Errno
+	rfn   func(fd uintptr) bool
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -131,17 +131,14 @@ func (r *rawIO) init(f *os.File) error {
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
+				if r.ridle != nil {
+					r.ridle()
+				}
 				return false
 			}
 			r.rn, r.rerr = int(n), e
 			return true
 		}
-	}
-	r.tfn = func(fd uintptr) bool {
-		if !r.rfn(fd) {
-			r.rn, r.rerr = 0, unix.EAGAIN
-		}
-		return true
 	}
 	r.wfn = func(fd uintptr) bool {
 		for {
@@ -159,23 +156,20 @@ func (r *rawIO) init(f *os.File) error {
 	return nil
 }
 
-// read reads into b (at least one byte long). With wait false it does not
-// wait for a packet: it returns 0 and no error when none is waiting.
-func (r *rawIO) read(b []byte, wait bool) (int, error) {
+// read reads into b (at least one byte long), waiting for a packet when
+// none is there. Each time it finds none, it calls idle (when not nil)
+// before it waits. Waiting cannot miss a packet that arrives meanwhile: the
+// poller clears its readiness before the first read, so a packet that
+// comes after that read makes the wait return at once.
+func (r *rawIO) read(b []byte, idle func()) (int, error) {
 	r.rmu.Lock()
 	defer r.rmu.Unlock()
-	fn := r.rfn
-	if !wait {
-		fn = r.tfn
-	}
-	r.rbuf = b
-	err := r.rc.Read(fn)
-	r.rbuf = nil
+	r.rbuf, r.ridle = b, idle
+	err := r.rc.Read(r.rfn)
+	r.rbuf, r.ridle = nil, nil
 	switch {
 	case err != nil:
 		return 0, err
-	case r.rerr == unix.EAGAIN: // only with wait false
-		return 0, nil
 	case r.rerr != 0:
 		return 0, r.rerr
 	}

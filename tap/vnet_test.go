@@ -2,9 +2,8 @@ package tap
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
-	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,34 +190,46 @@ func TestOffloadCloseUnblocksReadVnet(t *testing.T) {
 	closeUnblocks(t, tp, read, "ReadVnet")
 }
 
-func TestOffloadTryReadVnetDoesNotWait(t *testing.T) {
+func TestOffloadReadVnetIdle(t *testing.T) {
 	_, path := newNS(t)
 	tp := createOffload(t, path)
-	done := make(chan error, 1)
-	go func() {
-		buf := make([]byte, VnetHdrLen+65535)
-		for range 1000 { // whatever the endpoint queued, then nothing
-			n, err := tp.TryReadVnet(buf)
-			if err != nil || n == 0 {
-				done <- err
-				return
-			}
+	// The endpoint answers each ARP request within WriteVnet, so three
+	// answers wait in the device before the first read.
+	req := append(make([]byte, VnetHdrLen), arpRequest...)
+	for range 3 {
+		if _, err := tp.WriteVnet(req); err != nil {
+			t.Fatal(err)
 		}
-		done <- errors.New("TryReadVnet returned a packet 1000 times")
-	}()
-	select {
-	case err := <-done:
+	}
+	var idled atomic.Int32
+	idle := func() { idled.Add(1) }
+	buf := make([]byte, VnetHdrLen+65535)
+	for replies := 0; replies < 3; {
+		n, err := tp.ReadVnetIdle(buf, idle)
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		tp.Close()
-		t.Fatal("TryReadVnet waited for a packet")
+		if n >= VnetHdrLen && isARPReply(buf[VnetHdrLen:n]) {
+			replies++
+		}
 	}
-	if err := tp.Close(); err != nil {
-		t.Fatal(err)
+	if n := idled.Load(); n != 0 {
+		t.Fatalf("idle ran %d times while answers were waiting", n)
 	}
-	if _, err := tp.TryReadVnet(make([]byte, VnetHdrLen+65535)); !errors.Is(err, os.ErrClosed) {
-		t.Fatalf("TryReadVnet after Close: %v, want os.ErrClosed", err)
+	// Nothing more comes: a read runs idle, then waits until Close.
+	read := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := tp.ReadVnetIdle(buf, idle); err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); idled.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a read that found nothing did not run idle within 5 s")
+		}
 	}
+	closeUnblocks(t, tp, read, "ReadVnetIdle")
 }
