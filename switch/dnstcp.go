@@ -143,6 +143,9 @@ type tcpOut struct {
 	flags    byte
 	mss      int // MSS option to include (SYN-ACK only); 0 for none
 	payload  []byte
+	// answers is the ID of the frame the segment answers, when it is sent
+	// outside that frame's decision (a late DNS answer); 0 otherwise.
+	answers uint64
 }
 
 // dnsTCP handles the TCP segment tcp (in the IPv4 packet ip from port p)
@@ -272,7 +275,7 @@ func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment,
 
 	data, fin := seg.data, seg.flags&tcpFlagFIN != 0
 	if len(data) == 0 && !fin {
-		s.tcpPush(c, p, d) // a pure ACK may open the window
+		s.tcpPush(c, p, d, 0) // a pure ACK may open the window
 		return nil
 	}
 	if c.finRcvd {
@@ -309,7 +312,7 @@ func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment,
 	c.in = bytes.Clone(c.in) // do not keep the consumed bytes' array
 	c.pending += len(queries)
 	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK}, d)
-	s.tcpMaybeFIN(c, p, d)
+	s.tcpMaybeFIN(c, p, d, 0)
 	return queries
 }
 
@@ -322,7 +325,7 @@ func (s *Switch) tcpQuery(c *tcpConn, q []byte, d *decision) {
 	s.stats.dnsTCPQueries.Add(1)
 	sink := newAnswerSink(d)
 	defer sink.close()
-	reply := sink.reply(func(answer []byte, d *decision) { s.tcpAnswer(c, answer, d) })
+	reply := sink.reply(func(answer []byte, d *decision) { s.tcpAnswer(c, answer, d, sink.id) })
 	if h, ok := s.dns.(tcpDNSHandler); ok {
 		h.ServeDNSTCP(c.key.vni, c.key.client, q, reply)
 		return
@@ -332,8 +335,9 @@ func (s *Switch) tcpQuery(c *tcpConn, q []byte, d *decision) {
 
 // tcpAnswer queues answer on c, unless c is gone, and sends it. An empty
 // answer (the query got none) only counts as answered; an answer longer
-// than 65535 bytes cannot be framed and is dropped as oversize.
-func (s *Switch) tcpAnswer(c *tcpConn, answer []byte, d *decision) {
+// than 65535 bytes cannot be framed and is dropped as oversize. The
+// segments answer the frame with ID query (see writeMade).
+func (s *Switch) tcpAnswer(c *tcpConn, answer []byte, d *decision, query uint64) {
 	t := &s.tcpConns
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -354,20 +358,21 @@ func (s *Switch) tcpAnswer(c *tcpConn, answer []byte, d *decision) {
 		s.stats.drop(dropNoPort)
 		return
 	}
-	s.tcpPush(c, p, d)
-	s.tcpMaybeFIN(c, p, d)
+	s.tcpPush(c, p, d, query)
+	s.tcpMaybeFIN(c, p, d, query)
 }
 
 // tcpPush sends the queued answer bytes of c as ACK|PSH segments of at most
-// c.mss bytes, as far as the client's window allows. t.mu is held.
-func (s *Switch) tcpPush(c *tcpConn, p *port, d *decision) {
+// c.mss bytes, as far as the client's window allows; they answer the frame
+// with ID answers when d is nil (see writeMade). t.mu is held.
+func (s *Switch) tcpPush(c *tcpConn, p *port, d *decision, answers uint64) {
 	for len(c.out) > 0 {
 		inFlight := c.sndNxt - c.sndUna
 		if inFlight >= c.sndWnd {
 			return // the rest goes when the client opens its window
 		}
 		n := min(len(c.out), c.mss, int(c.sndWnd-inFlight))
-		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK | tcpFlagPSH, payload: c.out[:n]}, d)
+		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK | tcpFlagPSH, payload: c.out[:n], answers: answers}, d)
 		c.sndNxt += uint32(n)
 		c.out = c.out[n:]
 	}
@@ -375,12 +380,12 @@ func (s *Switch) tcpPush(c *tcpConn, p *port, d *decision) {
 }
 
 // tcpMaybeFIN sends our FIN once the client has sent its FIN and every
-// answer of c has been sent. t.mu is held.
-func (s *Switch) tcpMaybeFIN(c *tcpConn, p *port, d *decision) {
+// answer of c has been sent; answers as for tcpPush. t.mu is held.
+func (s *Switch) tcpMaybeFIN(c *tcpConn, p *port, d *decision, answers uint64) {
 	if !c.finRcvd || c.finSent || c.pending > 0 || len(c.out) > 0 {
 		return
 	}
-	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagFIN | tcpFlagACK}, d)
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagFIN | tcpFlagACK, answers: answers}, d)
 	c.sndNxt++
 	c.finSent = true
 }
@@ -489,5 +494,5 @@ func (s *Switch) writeTCPFrom(p *port, c *tcpConn, srcPort uint16, out tcpOut, d
 	pseudo = addOnes(pseudo, protoTCP)
 	pseudo = addOnes(pseudo, uint16(len(tcp)))
 	binary.BigEndian.PutUint16(tcp[16:18], ^onesSum(tcp, pseudo))
-	s.writeMade(p, pkt, d, 0)
+	s.writeMade(p, pkt, d, out.answers)
 }

@@ -185,3 +185,33 @@ func TestObserverReportsMadeFrames(t *testing.T) {
 		t.Errorf("made frame event: network %q vni %d self %v", ev.Network, ev.VNI, ev.Self)
 	}
 }
+
+// TestObserverLinksLateTCPAnswer: the segments that carry a DNS-over-TCP
+// answer given later, from another goroutine, are linked to the segment
+// that carried the query, like a late UDP answer.
+func TestObserverLinksLateTCPAnswer(t *testing.T) {
+	h := &fakeDNS{} // answers later, through h.calls[0].reply
+	w := newNamesWorld(t, Config{DNS: h}, 1450)
+	c := connect(t, w, 1460, 65535)
+	r := &recorder{}
+	w.s.SetObserver(r)
+	c.data(t, tcpFlagPSH|tcpFlagFIN, c.iss+1, framed(testQuery)) // query and FIN
+	query := r.events[0].ID
+	done := make(chan struct{})
+	go func() { h.calls[0].reply(testAnswer); close(done) }()
+	<-done
+	w.s.SetObserver(nil)
+
+	var answers []uint64
+	for _, ev := range r.events[1:] {
+		if ev.Action != ActionGenerated {
+			t.Fatalf("event %d: action %s, want only frames the switch made after the query", ev.ID, ev.Action)
+		}
+		answers = append(answers, ev.Answers)
+	}
+	// The ACK of the query+FIN, made while deciding it; then the answer
+	// and our FIN, sent from the handler's goroutine.
+	if want := []uint64{query, query, query}; !reflect.DeepEqual(answers, want) {
+		t.Fatalf("made frames answer %v, want %v (the query's frame)", answers, want)
+	}
+}
