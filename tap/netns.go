@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"vxswitch/internal/nsrun"
@@ -53,6 +54,21 @@ func openNS(path string) (netns.NsHandle, error) {
 		return netns.Get()
 	}
 	return netns.GetFromPath(path)
+}
+
+// openNSHandle opens the namespace at path ("" for the caller's own) and a
+// netlink handle inside it. The caller closes both.
+func openNSHandle(path string) (netns.NsHandle, *netlink.Handle, error) {
+	target, err := openNS(path)
+	if err != nil {
+		return netns.None(), nil, fmt.Errorf("tap: open netns %s: %w", nsLabel(path), err)
+	}
+	inside, err := netlink.NewHandleAt(target)
+	if err != nil {
+		target.Close()
+		return netns.None(), nil, fmt.Errorf("tap: netlink in netns %s: %w", nsLabel(path), err)
+	}
+	return target, inside, nil
 }
 
 // inNS runs fn inside the namespace target (see nsrun.In).

@@ -91,15 +91,11 @@ func Create(cfg Config) (*TAP, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	target, err := openNS(cfg.NetNS)
+	target, inside, err := openNSHandle(cfg.NetNS)
 	if err != nil {
-		return nil, fmt.Errorf("tap: open netns %s: %w", nsLabel(cfg.NetNS), err)
+		return nil, err
 	}
 	defer target.Close()
-	inside, err := netlink.NewHandleAt(target)
-	if err != nil {
-		return nil, fmt.Errorf("tap: netlink in netns %s: %w", nsLabel(cfg.NetNS), err)
-	}
 	defer inside.Close()
 	if _, err := inside.LinkByName(cfg.Name); err == nil {
 		return nil, cfg.existsError()
@@ -175,15 +171,11 @@ func Open(cfg Config) (*TAP, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	target, err := openNS(cfg.NetNS)
+	target, inside, err := openNSHandle(cfg.NetNS)
 	if err != nil {
-		return nil, fmt.Errorf("tap: open netns %s: %w", nsLabel(cfg.NetNS), err)
+		return nil, err
 	}
 	defer target.Close()
-	inside, err := netlink.NewHandleAt(target)
-	if err != nil {
-		return nil, fmt.Errorf("tap: netlink in netns %s: %w", nsLabel(cfg.NetNS), err)
-	}
 	defer inside.Close()
 	link, err := inside.LinkByName(cfg.Name)
 	if isLinkNotFound(err) {
