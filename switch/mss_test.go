@@ -18,20 +18,27 @@ import (
 func tcpFrame(t testing.TB, v6, syn, ack bool, opts []layers.TCPOption) []byte {
 	t.Helper()
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, SYN: syn, ACK: ack, Window: 64240, Options: opts}
+	e, ip := tcpLayers(v6, &layers.IPv4{}, tcp)
+	return serialize(t, e, ip, tcp)
+}
+
+// tcpLayers returns the Ethernet and IP layers of a TCP frame macA -> macR
+// over IPv6 (fd00::a -> fd00::20) when v6, else over ip4, which gets its
+// version, TTL, protocol and addresses (ipA -> ipR) set; tcp's checksum is
+// tied to the IP layer.
+func tcpLayers(v6 bool, ip4 *layers.IPv4, tcp *layers.TCP) (*layers.Ethernet, gopacket.SerializableLayer) {
 	e := &layers.Ethernet{DstMAC: net.HardwareAddr(macR[:]), SrcMAC: net.HardwareAddr(macA[:]), EthernetType: layers.EthernetTypeIPv4}
-	var ip gopacket.SerializableLayer
 	if v6 {
 		e.EthernetType = layers.EthernetTypeIPv6
 		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
 			SrcIP: netip.MustParseAddr("fd00::a").AsSlice(), DstIP: netip.MustParseAddr("fd00::20").AsSlice()}
 		tcp.SetNetworkLayerForChecksum(ip6)
-		ip = ip6
-	} else {
-		ip4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: ipA.AsSlice(), DstIP: ipR.AsSlice()}
-		tcp.SetNetworkLayerForChecksum(ip4)
-		ip = ip4
+		return e, ip6
 	}
-	return serialize(t, e, ip, tcp)
+	ip4.Version, ip4.IHL, ip4.TTL, ip4.Protocol = 4, 5, 64, layers.IPProtocolTCP
+	ip4.SrcIP, ip4.DstIP = ipA.AsSlice(), ipR.AsSlice()
+	tcp.SetNetworkLayerForChecksum(ip4)
+	return e, ip4
 }
 
 func mssOpt(v uint16) layers.TCPOption {

@@ -3,8 +3,6 @@ package vswitch
 import (
 	"bytes"
 	"encoding/binary"
-	"net"
-	"net/netip"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -22,19 +20,7 @@ func superFrame(t testing.TB, v6 bool, payload int, cwr, fin bool) []byte {
 	ts := layers.TCPOption{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: []byte{0, 0, 0, 1, 0, 0, 0, 2}}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 0xfffff000, Ack: 77, ACK: true, PSH: true, CWR: cwr, FIN: fin, Window: 512,
 		Options: []layers.TCPOption{{OptionType: layers.TCPOptionKindNop, OptionLength: 1}, {OptionType: layers.TCPOptionKindNop, OptionLength: 1}, ts}}
-	e := &layers.Ethernet{DstMAC: net.HardwareAddr(macR[:]), SrcMAC: net.HardwareAddr(macA[:]), EthernetType: layers.EthernetTypeIPv4}
-	var ip gopacket.SerializableLayer
-	if v6 {
-		e.EthernetType = layers.EthernetTypeIPv6
-		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
-			SrcIP: netip.MustParseAddr("fd00::a").AsSlice(), DstIP: netip.MustParseAddr("fd00::20").AsSlice()}
-		tcp.SetNetworkLayerForChecksum(ip6)
-		ip = ip6
-	} else {
-		ip4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: 0xfffe, Flags: layers.IPv4DontFragment, Protocol: layers.IPProtocolTCP, SrcIP: ipA.AsSlice(), DstIP: ipR.AsSlice()}
-		tcp.SetNetworkLayerForChecksum(ip4)
-		ip = ip4
-	}
+	e, ip := tcpLayers(v6, &layers.IPv4{Id: 0xfffe, Flags: layers.IPv4DontFragment}, tcp)
 	data := make([]byte, payload)
 	for i := range data {
 		data[i] = byte(i % 251)
