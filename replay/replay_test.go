@@ -111,40 +111,25 @@ func TestGolden(t *testing.T) {
 		out:   []string{"b: icmp echo-request 10.100.0.10 > 10.100.0.11"},
 		stats: vswitch.Stats{RxFrames: 1, RxBytes: 98, TxFrames: 1, TxBytes: 98, LocalSwitched: 1},
 	}, {
-		name: "underlay-to-local",
-		in: func(t *testing.T) []inPacket {
-			inner := echo(t, macA, macC, ipC, ipA, layers.ICMPv4TypeEchoReply, 56)
-			return []inPacket{{UnderlayName, outer(t, vtep2, vtep1, 4789, vxlanHeader(0x08, 100, 0), inner)}}
-		},
+		name:  "underlay-to-local",
+		in:    replyFrom(vtep2, vxlanHeader(0x08, 100, 0)),
 		out:   []string{"a: icmp echo-reply 10.100.0.20 > 10.100.0.10"},
 		stats: vswitch.Stats{TxFrames: 1, TxBytes: 98, DecapFrames: 1},
 	}, {
-		name: "unknown-vni",
-		in: func(t *testing.T) []inPacket {
-			inner := echo(t, macA, macC, ipC, ipA, layers.ICMPv4TypeEchoReply, 56)
-			return []inPacket{{UnderlayName, outer(t, vtep2, vtep1, 4789, vxlanHeader(0x08, 999, 0), inner)}}
-		},
+		name:  "unknown-vni",
+		in:    replyFrom(vtep2, vxlanHeader(0x08, 999, 0)),
 		stats: vswitch.Stats{Drops: map[string]uint64{"unknown_vni": 1}},
 	}, {
-		name: "not-member",
-		in: func(t *testing.T) []inPacket {
-			inner := echo(t, macA, macC, ipC, ipA, layers.ICMPv4TypeEchoReply, 56)
-			return []inPacket{{UnderlayName, outer(t, stranger, vtep1, 4789, vxlanHeader(0x08, 100, 0), inner)}}
-		},
+		name:  "not-member",
+		in:    replyFrom(stranger, vxlanHeader(0x08, 100, 0)),
 		stats: vswitch.Stats{Drops: map[string]uint64{"not_member": 1}},
 	}, {
-		name: "bad-flags",
-		in: func(t *testing.T) []inPacket {
-			inner := echo(t, macA, macC, ipC, ipA, layers.ICMPv4TypeEchoReply, 56)
-			return []inPacket{{UnderlayName, outer(t, vtep2, vtep1, 4789, vxlanHeader(0x00, 100, 0), inner)}}
-		},
+		name:  "bad-flags",
+		in:    replyFrom(vtep2, vxlanHeader(0x00, 100, 0)),
 		stats: vswitch.Stats{Drops: map[string]uint64{"bad_flags": 1}},
 	}, {
-		name: "reserved-bits",
-		in: func(t *testing.T) []inPacket {
-			inner := echo(t, macA, macC, ipC, ipA, layers.ICMPv4TypeEchoReply, 56)
-			return []inPacket{{UnderlayName, outer(t, vtep2, vtep1, 4789, vxlanHeader(0x08, 100, 0x01), inner)}}
-		},
+		name:  "reserved-bits",
+		in:    replyFrom(vtep2, vxlanHeader(0x08, 100, 0x01)),
 		stats: vswitch.Stats{Drops: map[string]uint64{"reserved_bits": 1}},
 	}, {
 		name: "oversize-df",
@@ -445,6 +430,15 @@ func dnsQuery(t *testing.T, name string, id uint16) []byte {
 
 // vxlanHeader is an 8-byte VXLAN header with the given flags byte, VNI and
 // first reserved byte.
+// replyFrom returns the input of a case that is C's echo reply to A,
+// arriving at vtep1 from src with the VXLAN header hdr.
+func replyFrom(src netip.Addr, hdr []byte) func(t *testing.T) []inPacket {
+	return func(t *testing.T) []inPacket {
+		inner := echo(t, macA, macC, ipC, ipA, layers.ICMPv4TypeEchoReply, 56)
+		return []inPacket{{UnderlayName, outer(t, src, vtep1, 4789, hdr, inner)}}
+	}
+}
+
 func vxlanHeader(flags uint8, vni uint32, reserved uint8) []byte {
 	return []byte{flags, reserved, 0, 0, byte(vni >> 16), byte(vni >> 8), byte(vni), 0}
 }
