@@ -126,7 +126,7 @@ type pair struct {
 	name            string
 	clientNS, srvNS string
 	srv             netip.Addr
-	agentPIDs       []int // processes whose CPU time counts (vxswitch only)
+	agentPIDs       []int // processes whose CPU time counts (vxswitch only): h1's agent, h2's
 }
 
 func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error) {
@@ -148,9 +148,11 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	kernel := pair{name: "kernel", clientNS: h1.NS, srvNS: h2.NS, srv: netip.MustParseAddr("10.99.0.2")}
 	vx := pair{name: "vxswitch", clientNS: c.Endpoints[0].NS, srvNS: c.Endpoints[1].NS, srv: c.Endpoints[1].IP}
 	for _, a := range c.Agents {
-		if pid, err := agentPID(a); err == nil {
-			vx.agentPIDs = append(vx.agentPIDs, pid)
+		pid, err := agentPID(a)
+		if err != nil {
+			return nil, fmt.Errorf("bench: agent of %s: %w", a.Host.Name, err)
 		}
+		vx.agentPIDs = append(vx.agentPIDs, pid)
 	}
 	fmt.Fprintf(opt.Log, "underlay MTU %d: lab up, kernel vxlan devices on port %d\n", mtu, kernelPort)
 
@@ -158,6 +160,8 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	fwd := Figure{Name: "TCP 1 stream c1->c2" + tag, Unit: "Gbit/s"}
 	rev := Figure{Name: "TCP 1 stream c2->c1" + tag, Unit: "Gbit/s"}
 	cpu := Figure{Name: "agent CPU per GB, both hosts" + tag, Unit: "s/GB"}
+	cpuSend := Figure{Name: "agent CPU per GB, sending host" + tag, Unit: "s/GB"}
+	cpuRecv := Figure{Name: "agent CPU per GB, receiving host" + tag, Unit: "s/GB"}
 	small := Figure{Name: "64-byte frames delivered" + tag, Unit: "kframes/s"}
 	p50 := Figure{Name: "ping p50" + tag, Unit: "us", Added: true}
 	p99 := Figure{Name: "ping p99" + tag, Unit: "us", Added: true}
@@ -170,15 +174,19 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 					f.VXSwitch = append(f.VXSwitch, v)
 				}
 			}
-			cpuBefore := cpuSeconds(p.agentPIDs)
+			before := cpuEach(p.agentPIDs)
 			gbit, bytes, err := tcp(ctx, p, opt, false)
 			if err != nil {
 				return nil, err
 			}
-			cpuUsed := cpuSeconds(p.agentPIDs) - cpuBefore
+			used := cpuEach(p.agentPIDs)
 			record(&fwd, gbit)
-			if p.name == "vxswitch" && bytes > 0 {
-				cpu.VXSwitch = append(cpu.VXSwitch, cpuUsed/(float64(bytes)/1e9))
+			if p.name == "vxswitch" && bytes > 0 && len(used) == 2 {
+				gb := bytes / 1e9
+				send, recv := used[0]-before[0], used[1]-before[1]
+				cpu.VXSwitch = append(cpu.VXSwitch, (send+recv)/gb)
+				cpuSend.VXSwitch = append(cpuSend.VXSwitch, send/gb)
+				cpuRecv.VXSwitch = append(cpuRecv.VXSwitch, recv/gb)
 			}
 			if gbit, _, err = tcp(ctx, p, opt, true); err != nil {
 				return nil, err
@@ -205,11 +213,13 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	for _, f := range []*Figure{&p50, &p99} {
 		f.Ratio = median(f.VXSwitch) - median(f.Kernel)
 	}
-	cpu.Ratio = median(cpu.VXSwitch)
+	for _, f := range []*Figure{&cpu, &cpuSend, &cpuRecv} {
+		f.Ratio = median(f.VXSwitch)
+	}
 	if mtu != 1500 {
 		return []Figure{fwd, rev}, nil
 	}
-	return []Figure{fwd, rev, small, p50, p99, cpu}, nil
+	return []Figure{fwd, rev, small, p50, p99, cpu, cpuSend, cpuRecv}, nil
 }
 
 func (f *Figure) last(path string) float64 {
@@ -375,26 +385,32 @@ func agentPID(a *lab.Agent) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
-// cpuSeconds sums user and system CPU time of the processes, from
-// /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s).
-func cpuSeconds(pids []int) float64 {
-	total := 0.0
-	for _, pid := range pids {
+// cpuEach returns the user plus system CPU seconds of each process, from
+// /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s); 0 for a
+// process it cannot read.
+func cpuEach(pids []int) []float64 {
+	secs := make([]float64, len(pids))
+	for i, pid := range pids {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 		if err != nil {
 			continue
 		}
-		// The command name in field 2 may hold spaces: count from its ')'.
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseFloat(fields[11], 64)
-		st, _ := strconv.ParseFloat(fields[12], 64)
-		total += (u + st) / 100
+		secs[i] = statCPU(string(b))
 	}
-	return total
+	return secs
+}
+
+// statCPU returns the user plus system CPU seconds in the text of a
+// /proc/PID/stat file, or 0 when it is too short.
+func statCPU(stat string) float64 {
+	// The command name in field 2 may hold spaces: count from its ')'.
+	fields := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(fields[11], 64)
+	st, _ := strconv.ParseFloat(fields[12], 64)
+	return (u + st) / 100
 }
 
 // congestionControl returns want, or when want is "" the default TCP
@@ -446,7 +462,7 @@ func cpus() int {
 func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds, TCP congestion control %s\n\n",
 		r.Date, r.Kernel, r.CPUs, r.CPU, r.Rounds, r.CongestionControl)
-	fmt.Fprintf(w, "%-54s %10s %10s %16s %18s\n", "figure", "kernel", "vxswitch", "vxswitch/kernel", "rounds (min-max)")
+	fmt.Fprintf(w, "%-56s %10s %10s %16s %18s\n", "figure", "kernel", "vxswitch", "vxswitch/kernel", "rounds (min-max)")
 	for _, f := range r.Figures {
 		k, v := fmt.Sprintf("%.2f", median(f.Kernel)), fmt.Sprintf("%.2f", median(f.VXSwitch))
 		ratio := fmt.Sprintf("%.2fx", f.Ratio)
@@ -464,7 +480,7 @@ func (r *Report) Write(w io.Writer) {
 		case len(f.Kernel) == 0:
 			k, ratio = "-", fmt.Sprintf("%.2f %s", f.Ratio, f.Unit)
 		}
-		fmt.Fprintf(w, "%-54s %10s %10s %16s %18s\n", f.Name+" ("+f.Unit+")", k, v, ratio, spread)
+		fmt.Fprintf(w, "%-56s %10s %10s %16s %18s\n", f.Name+" ("+f.Unit+")", k, v, ratio, spread)
 	}
 }
 

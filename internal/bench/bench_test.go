@@ -87,3 +87,18 @@ func TestCongestionControl(t *testing.T) {
 		t.Error("no error without /proc files")
 	}
 }
+
+func TestStatCPU(t *testing.T) {
+	// Fields 14 and 15 (utime, stime) are 250 and 130 ticks; the command
+	// name holds a space and a parenthesis.
+	stat := "4242 (vx s) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 130 0 0 20 0 7 0 100 0 0"
+	if got := statCPU(stat); got != 3.8 {
+		t.Errorf("statCPU = %v, want 3.8", got)
+	}
+	if got := statCPU("4242 (vx) S 1"); got != 0 {
+		t.Errorf("statCPU of a short line = %v, want 0", got)
+	}
+	if got := cpuEach([]int{os.Getpid(), -1}); len(got) != 2 || got[1] != 0 {
+		t.Errorf("cpuEach(self, -1) = %v, want two values, the second 0", got)
+	}
+}
