@@ -9,8 +9,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-
-	"vxswitch/internal/nsrun"
 )
 
 // netnsDir is where 'ip netns add NAME' keeps the namespace files.
@@ -70,6 +68,3 @@ func openNSHandle(path string) (netns.NsHandle, *netlink.Handle, error) {
 	}
 	return target, inside, nil
 }
-
-// inNS runs fn inside the namespace target (see nsrun.In).
-func inNS(target netns.NsHandle, fn func() error) error { return nsrun.In(target, fn) }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+
+	"vxswitch/internal/nsrun"
 )
 
 // tunPath is the clone device every TAP is opened through.
@@ -198,7 +200,7 @@ func Open(cfg Config) (*TAP, error) {
 	if cfg.NetNS == "" {
 		err = open()
 	} else {
-		err = inNS(target, open)
+		err = nsrun.In(target, open)
 	}
 	if errors.Is(err, syscall.EBUSY) {
 		return nil, fmt.Errorf("tap: open %s in netns %s: device busy: another process (a second agent?) holds it", cfg.Name, nsLabel(cfg.NetNS))
