@@ -43,17 +43,18 @@ func labCommand() *cli.Command {
 			},
 			{
 				Name:  "bench",
-				Usage: "measure vxswitch against the kernel vxlan device on the same namespaces (needs iperf3)",
+				Usage: "measure vxswitch against the kernel vxlan device and a naive userspace relay on the same namespaces (needs iperf3)",
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "rounds", Value: 3, Usage: "interleaved rounds per figure (kernel, vxswitch, ...)"},
 					&cli.DurationFlag{Name: "time", Value: 5 * time.Second, Usage: "length of each throughput run"},
 					&cli.StringFlag{Name: "congestion-control", Usage: "TCP congestion control of the TCP figures, like cubic or bbr (default: this machine's, see sysctl net.ipv4.tcp_congestion_control)"},
+					&cli.BoolFlag{Name: "naive", Value: true, Usage: "also measure a naive userspace relay, one frame per system call (--naive=false leaves it out)"},
 					outputFlag,
 				},
 				Action: func(c *cli.Context) error {
 					r, err := bench.Run(c.Context, bench.Options{
 						Rounds: c.Int("rounds"), Duration: c.Duration("time"), Log: c.App.ErrWriter,
-						CongestionControl: c.String("congestion-control"),
+						CongestionControl: c.String("congestion-control"), NoNaive: !c.Bool("naive"),
 					})
 					if err != nil {
 						return err
@@ -73,6 +74,7 @@ func labCommand() *cli.Command {
 					return nil
 				},
 			},
+			naiveRelayCommand(),
 		},
 	}
 }

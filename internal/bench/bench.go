@@ -1,10 +1,14 @@
 // Package bench measures vxswitch against the Linux kernel vxlan device on
-// the same namespaces, in the same run, and reports the ratios.
+// the same namespaces, in the same run, and reports the ratios. Beside both
+// it measures a naive userspace relay (package naive: one frame per system
+// call), to show what a userspace overlay costs when it is written the
+// obvious way.
 //
 // It backs `vxswitch lab bench`. Each figure is measured in interleaved
-// rounds (kernel, vxswitch, kernel, vxswitch, ...) because the machines it
-// runs on are shared and noisy; the report gives medians and their ratio.
-// It is a benchmark, not a test: nothing here passes or fails.
+// rounds (kernel, vxswitch, naive, kernel, vxswitch, naive, ...) because
+// the machines it runs on are shared and noisy; the report gives medians
+// and their ratios. It is a benchmark, not a test: nothing here passes or
+// fails.
 package bench
 
 import (
@@ -40,6 +44,8 @@ type Options struct {
 	// default, the one new namespaces inherit. It changes the figures a
 	// lot: BBR paces every burst, CUBIC sends as fast as the window allows.
 	CongestionControl string
+	// NoNaive leaves out the naive relay; the zero value measures it.
+	NoNaive bool
 }
 
 func (o *Options) setDefaults() {
@@ -67,11 +73,15 @@ func (o *Options) setDefaults() {
 type Figure struct {
 	Name     string    `json:"name"`
 	Unit     string    `json:"unit"`
-	Kernel   []float64 `json:"kernel"`   // one value per round
-	VXSwitch []float64 `json:"vxswitch"` // one value per round
+	Kernel   []float64 `json:"kernel"`          // one value per round
+	VXSwitch []float64 `json:"vxswitch"`        // one value per round
+	Naive    []float64 `json:"naive,omitempty"` // one value per round
 	// Ratio is median(vxswitch)/median(kernel), or for latencies the
 	// difference median(vxswitch)-median(kernel) in the same unit.
 	Ratio float64 `json:"ratio"`
+	// NaiveRatio is the same for the naive relay: median(naive)/median(kernel)
+	// or median(naive)-median(kernel).
+	NaiveRatio float64 `json:"naive_ratio,omitempty"`
 	// Added is true when Ratio is a difference (latency added).
 	Added bool `json:"added,omitempty"`
 }
@@ -89,10 +99,13 @@ type Report struct {
 }
 
 // kernelVNI and kernelPort keep the kernel's vxlan devices apart from the
-// agents' sockets on 4789 in the same host namespaces.
+// agents' sockets on 4789 in the same host namespaces; naiveVNI and
+// naivePort do the same for the naive relays.
 const (
 	kernelVNI  = 999
 	kernelPort = 4790
+	naiveVNI   = 998
+	naivePort  = 4791
 )
 
 // Run builds a two-host lab per underlay MTU (1500, then 9000), adds a
@@ -126,7 +139,7 @@ type pair struct {
 	name            string
 	clientNS, srvNS string
 	srv             netip.Addr
-	agentPIDs       []int // processes whose CPU time counts (vxswitch only): h1's agent, h2's
+	agentPIDs       []int // processes whose CPU time counts (not the kernel's): h1's, h2's
 }
 
 func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error) {
@@ -154,7 +167,21 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 		}
 		vx.agentPIDs = append(vx.agentPIDs, pid)
 	}
+	paths := []pair{kernel, vx}
 	fmt.Fprintf(opt.Log, "underlay MTU %d: lab up, kernel vxlan devices on port %d\n", mtu, kernelPort)
+	if !opt.NoNaive {
+		nv := pair{name: "naive", clientNS: h1.NS, srvNS: h2.NS, srv: netip.MustParseAddr("10.98.0.2")}
+		for i, h := range []*netlab.Host{h1, h2} {
+			relay, err := startNaive(ctx, c.Opt.Binary, h, []*netlab.Host{h2, h1}[i], i+1)
+			if err != nil {
+				return nil, err
+			}
+			defer relay.stop()
+			nv.agentPIDs = append(nv.agentPIDs, relay.cmd.Process.Pid)
+		}
+		paths = append(paths, nv)
+		fmt.Fprintf(opt.Log, "underlay MTU %d: naive relays on port %d\n", mtu, naivePort)
+	}
 
 	tag := fmt.Sprintf(" (%d underlay)", mtu)
 	fwd := Figure{Name: "TCP 1 stream c1->c2" + tag, Unit: "Gbit/s"}
@@ -166,14 +193,8 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	p50 := Figure{Name: "ping p50" + tag, Unit: "us", Added: true}
 	p99 := Figure{Name: "ping p99" + tag, Unit: "us", Added: true}
 	for round := 0; round < opt.Rounds; round++ {
-		for _, p := range []pair{kernel, vx} {
-			record := func(f *Figure, v float64) {
-				if p.name == "kernel" {
-					f.Kernel = append(f.Kernel, v)
-				} else {
-					f.VXSwitch = append(f.VXSwitch, v)
-				}
-			}
+		for _, p := range paths {
+			record := func(f *Figure, v float64) { *f.values(p.name) = append(*f.values(p.name), v) }
 			before := cpuEach(p.agentPIDs)
 			gbit, bytes, err := tcp(ctx, p, opt, false)
 			if err != nil {
@@ -181,12 +202,12 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 			}
 			used := cpuEach(p.agentPIDs)
 			record(&fwd, gbit)
-			if p.name == "vxswitch" && bytes > 0 && len(used) == 2 {
+			if p.name != "kernel" && bytes > 0 && len(used) == 2 {
 				gb := bytes / 1e9
 				send, recv := used[0]-before[0], used[1]-before[1]
-				cpu.VXSwitch = append(cpu.VXSwitch, (send+recv)/gb)
-				cpuSend.VXSwitch = append(cpuSend.VXSwitch, send/gb)
-				cpuRecv.VXSwitch = append(cpuRecv.VXSwitch, recv/gb)
+				record(&cpu, (send+recv)/gb)
+				record(&cpuSend, send/gb)
+				record(&cpuRecv, recv/gb)
 			}
 			if gbit, _, err = tcp(ctx, p, opt, true); err != nil {
 				return nil, err
@@ -209,12 +230,19 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	}
 	for _, f := range []*Figure{&fwd, &rev, &small} {
 		f.Ratio = median(f.VXSwitch) / median(f.Kernel)
+		if len(f.Naive) > 0 {
+			f.NaiveRatio = median(f.Naive) / median(f.Kernel)
+		}
 	}
 	for _, f := range []*Figure{&p50, &p99} {
 		f.Ratio = median(f.VXSwitch) - median(f.Kernel)
+		if len(f.Naive) > 0 {
+			f.NaiveRatio = median(f.Naive) - median(f.Kernel)
+		}
 	}
 	for _, f := range []*Figure{&cpu, &cpuSend, &cpuRecv} {
 		f.Ratio = median(f.VXSwitch)
+		f.NaiveRatio = median(f.Naive)
 	}
 	if mtu != 1500 {
 		return []Figure{fwd, rev}, nil
@@ -222,11 +250,20 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	return []Figure{fwd, rev, small, p50, p99, cpu, cpuSend, cpuRecv}, nil
 }
 
-func (f *Figure) last(path string) float64 {
-	v := f.Kernel
-	if path == "vxswitch" {
-		v = f.VXSwitch
+// values returns the per-round values of f for the data path called path:
+// "kernel", "vxswitch" or "naive".
+func (f *Figure) values(path string) *[]float64 {
+	switch path {
+	case "kernel":
+		return &f.Kernel
+	case "vxswitch":
+		return &f.VXSwitch
 	}
+	return &f.Naive
+}
+
+func (f *Figure) last(path string) float64 {
+	v := *f.values(path)
 	if len(v) == 0 {
 		return 0
 	}
@@ -456,16 +493,17 @@ func cpus() int {
 	return strings.Count(string(b), "processor\t:")
 }
 
-// Write prints the report as a table: the medians, their ratio (or the
-// latency added), and the spread of the per-round ratios, each
-// vxswitch round against the kernel round just before it.
+// Write prints the report as a table: the medians, their ratios to the
+// kernel (or the latency added), and the spread of the per-round ratios,
+// each vxswitch round against the kernel round just before it.
 func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds, TCP congestion control %s\n\n",
 		r.Date, r.Kernel, r.CPUs, r.CPU, r.Rounds, r.CongestionControl)
-	fmt.Fprintf(w, "%-56s %10s %10s %16s %18s\n", "figure", "kernel", "vxswitch", "vxswitch/kernel", "rounds (min-max)")
+	const row = "%-56s %8s %9s %8s %16s %13s %18s\n"
+	fmt.Fprintf(w, row, "figure", "kernel", "vxswitch", "naive", "vxswitch/kernel", "naive/kernel", "rounds (min-max)")
 	for _, f := range r.Figures {
-		k, v := fmt.Sprintf("%.2f", median(f.Kernel)), fmt.Sprintf("%.2f", median(f.VXSwitch))
-		ratio := fmt.Sprintf("%.2fx", f.Ratio)
+		k, v, n := fmt.Sprintf("%.2f", median(f.Kernel)), fmt.Sprintf("%.2f", median(f.VXSwitch)), fmt.Sprintf("%.2f", median(f.Naive))
+		ratio, naive := fmt.Sprintf("%.2fx", f.Ratio), fmt.Sprintf("%.2fx", f.NaiveRatio)
 		spread := ""
 		if lo, hi, ok := f.roundSpread(); ok {
 			spread = fmt.Sprintf("%.2f-%.2fx", lo, hi)
@@ -475,12 +513,15 @@ func (r *Report) Write(w io.Writer) {
 		}
 		switch {
 		case f.Added:
-			ratio = fmt.Sprintf("+%.0f %s", f.Ratio, f.Unit)
-			k, v = fmt.Sprintf("%.0f", median(f.Kernel)), fmt.Sprintf("%.0f", median(f.VXSwitch))
+			ratio, naive = fmt.Sprintf("+%.0f %s", f.Ratio, f.Unit), fmt.Sprintf("+%.0f %s", f.NaiveRatio, f.Unit)
+			k, v, n = fmt.Sprintf("%.0f", median(f.Kernel)), fmt.Sprintf("%.0f", median(f.VXSwitch)), fmt.Sprintf("%.0f", median(f.Naive))
 		case len(f.Kernel) == 0:
-			k, ratio = "-", fmt.Sprintf("%.2f %s", f.Ratio, f.Unit)
+			k, ratio, naive = "-", fmt.Sprintf("%.2f %s", f.Ratio, f.Unit), fmt.Sprintf("%.2f %s", f.NaiveRatio, f.Unit)
 		}
-		fmt.Fprintf(w, "%-56s %10s %10s %16s %18s\n", f.Name+" ("+f.Unit+")", k, v, ratio, spread)
+		if len(f.Naive) == 0 {
+			n, naive = "-", "-"
+		}
+		fmt.Fprintf(w, row, f.Name+" ("+f.Unit+")", k, v, n, ratio, naive, spread)
 	}
 }
 

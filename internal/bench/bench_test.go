@@ -63,6 +63,35 @@ func TestRoundSpreadAndWrite(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
 	}
+	if got := strings.Fields(lineOf(b.String(), "TCP (")); len(got) != 8 || got[4] != "-" || got[6] != "-" {
+		t.Errorf("TCP row without naive rounds = %q, want \"-\" as naive median and ratio", got)
+	}
+
+	// With the naive relay measured, its median and ratio get their columns.
+	tcp.Naive, tcp.NaiveRatio = []float64{0.6, 0.7, 0.5}, 0.06
+	ping.Naive, ping.NaiveRatio = []float64{500, 520}, 430
+	cpu.Naive, cpu.NaiveRatio = []float64{9}, 9
+	b.Reset()
+	(&Report{Rounds: 3, Figures: []Figure{tcp, ping, cpu}}).Write(&b)
+	for name, want := range map[string][]string{
+		"TCP (":  {"TCP", "(Gbit/s)", "10.00", "5.00", "0.60", "0.50x", "0.06x", "0.25-0.75x"},
+		"ping (": {"ping", "(us)", "80", "350", "510", "+270", "us", "+430", "us", "+230..+310"},
+		"CPU (":  {"CPU", "(s/GB)", "-", "2.00", "9.00", "2.00", "s/GB", "9.00", "s/GB"},
+	} {
+		if got := strings.Fields(lineOf(b.String(), name)); !slices.Equal(got, want) {
+			t.Errorf("row %q = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// lineOf returns the first line of text that starts with prefix.
+func lineOf(text, prefix string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return ""
 }
 
 func TestCongestionControl(t *testing.T) {
