@@ -47,13 +47,14 @@ func labCommand() *cli.Command {
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "rounds", Value: 3, Usage: "interleaved rounds per figure (kernel, vxswitch, ...)"},
 					&cli.DurationFlag{Name: "time", Value: 5 * time.Second, Usage: "length of each throughput run"},
+					&cli.IntFlag{Name: "pings", Value: 500, Usage: "pings per latency round, every 10 ms (p99 is the 5th slowest of 500)"},
 					&cli.StringFlag{Name: "congestion-control", Usage: "TCP congestion control of the TCP figures, like cubic or bbr (default: this machine's, see sysctl net.ipv4.tcp_congestion_control)"},
 					&cli.BoolFlag{Name: "naive", Value: true, Usage: "also measure a naive userspace relay, one frame per system call (--naive=false leaves it out)"},
 					outputFlag,
 				},
 				Action: func(c *cli.Context) error {
 					r, err := bench.Run(c.Context, bench.Options{
-						Rounds: c.Int("rounds"), Duration: c.Duration("time"), Log: c.App.ErrWriter,
+						Rounds: c.Int("rounds"), Duration: c.Duration("time"), Pings: c.Int("pings"), Log: c.App.ErrWriter,
 						CongestionControl: c.String("congestion-control"), NoNaive: !c.Bool("naive"),
 					})
 					if err != nil {

@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParsePing(t *testing.T) {
@@ -129,5 +131,24 @@ func TestStatCPU(t *testing.T) {
 	}
 	if got := cpuEach([]int{os.Getpid(), -1}); len(got) != 2 || got[1] != 0 {
 		t.Errorf("cpuEach(self, -1) = %v, want two values, the second 0", got)
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		opt  Options
+		want string
+	}{
+		{Options{Rounds: -1}, "--rounds -1: use 1 or more"},
+		{Options{Duration: 500 * time.Millisecond}, "--time 500ms: use 1s or more"},
+		{Options{Pings: -3}, "--pings -3: use 1 or more"},
+	} {
+		_, err := Run(context.Background(), tc.opt)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Run(%+v) = %v, want an error containing %q", tc.opt, err, tc.want)
+		}
+	}
+	if err := (&Options{}).check(); err != nil {
+		t.Errorf("the zero Options: %v", err)
 	}
 }

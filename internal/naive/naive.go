@@ -88,9 +88,9 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
-// Run relays in both directions until ctx ends (then it returns nil) or a
-// read or write fails (then it returns that error). It closes the relay
-// before it returns, and returns Close's error when ctx ended.
+// Run relays in both directions until ctx ends or a read or write fails. It
+// closes the relay before it returns, and returns the failure, if any, with
+// the error of Close (normally nil).
 func (r *Relay) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- r.toPeer() }()
@@ -108,7 +108,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return cerr
 	}
-	return err
+	return errors.Join(err, cerr)
 }
 
 // toPeer reads one frame from the TAP and sends it in one datagram, frame
