@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -33,20 +32,10 @@ func TestMakeKernelCapture(t *testing.T) {
 	if !*capture {
 		t.Skip("re-make the kernel captures with: sudo go test ./decode/ -run TestMakeKernelCapture -capture")
 	}
-	netlab.RequireRoot(t)
+	lab := netlab.NewT(t, "vxdec", netlab.Options{Hosts: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	prefix := fmt.Sprintf("vxdec%04x-", rand.N(0x10000))
-	t.Cleanup(func() {
-		if err := netlab.Cleanup(prefix); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	lab, err := netlab.New(netlab.Options{Prefix: prefix, Hosts: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
 	for i, h := range lab.Hosts {
 		// No IPv6: its neighbour discovery would cross the overlay too.

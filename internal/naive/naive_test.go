@@ -2,8 +2,6 @@ package naive
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
@@ -46,22 +44,12 @@ func TestConfigErrors(t *testing.T) {
 // vxlan device on the other: pings cross in both directions, a datagram
 // that is not VXLAN is counted and dropped, and Close removes the TAP.
 func TestRelayTalksToKernelVXLAN(t *testing.T) {
-	netlab.RequireRoot(t)
+	lab := netlab.NewT(t, "vxnv", netlab.Options{Hosts: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	prefix := fmt.Sprintf("vxnv%04x-", rand.N(0x10000))
-	t.Cleanup(func() {
-		if err := netlab.Cleanup(prefix); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	lab, err := netlab.New(netlab.Options{Prefix: prefix, Hosts: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
 	const vni, port = 998, 4791
-	err = h2.KernelVTEP(netlab.VTEPOptions{Name: "kvx", VNI: vni, Port: port, Peers: []netip.Addr{h1.Addr}, Addr: netip.MustParsePrefix("10.98.0.2/24")})
+	err := h2.KernelVTEP(netlab.VTEPOptions{Name: "kvx", VNI: vni, Port: port, Peers: []netip.Addr{h1.Addr}, Addr: netip.MustParsePrefix("10.98.0.2/24")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -375,6 +376,25 @@ func RequireRoot(t testing.TB) {
 		t.Fatal(msg + " (CI=true: this test must run)")
 	}
 	t.Skip(msg)
+}
+
+// NewT builds a lab of opt.Hosts hosts for test t under a fresh prefix that
+// starts with stem (like "vxdec"), and removes it when the test ends, also
+// when it fails. It calls RequireRoot first; opt.Prefix is ignored.
+func NewT(t testing.TB, stem string, opt Options) *Lab {
+	t.Helper()
+	RequireRoot(t)
+	opt.Prefix = fmt.Sprintf("%s%04x-", stem, rand.N(0x10000))
+	t.Cleanup(func() {
+		if err := Cleanup(opt.Prefix); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	l, err := New(opt)
+	if err != nil {
+		t.Fatalf("netlab: %v", err)
+	}
+	return l
 }
 
 // validPrefix checks a lab prefix: it must leave room for "h<i>" and "ul"

@@ -28,20 +28,7 @@ func testPrefix(t *testing.T) string {
 // newLab builds a lab that is removed when the test ends.
 func newLab(t *testing.T, opt Options) *Lab {
 	t.Helper()
-	RequireRoot(t)
-	if opt.Prefix == "" {
-		opt.Prefix = testPrefix(t)
-	}
-	t.Cleanup(func() {
-		if err := Cleanup(opt.Prefix); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	l, err := New(opt)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return l
+	return NewT(t, "vxt", opt)
 }
 
 // namespaces lists the namespace names starting with prefix.
