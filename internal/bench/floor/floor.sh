@@ -2,9 +2,9 @@
 # floor.sh: how much latency does any userspace relay add on this machine?
 #
 # It builds a two-host lab (vxswitch lab up, namespaces vxfl-*), adds a
-# kernel vxlan device and the minimal C relay of relay.c to the same two
-# host namespaces, and pings across each of the three, interleaved, every
-# 10 ms as `vxswitch lab bench` does. It prints p50 and p99 per round and the
+# kernel vxlan device and the minimal C relay of relay.c, in both its
+# designs, to the same two host namespaces, and pings across each of the
+# four paths, interleaved, every 10 ms as `vxswitch lab bench` does. It prints p50 and p99 per round and the
 # median of the rounds. Run it as root from the repository root:
 #
 #   go build -o vxswitch ./cmd/vxswitch && internal/bench/floor/floor.sh [ROUNDS] [PINGS]
@@ -35,8 +35,22 @@ mkdir -p "$state"
 gcc -O2 -Wall -pthread -o "$state/relay" "$dir/relay.c"
 "$vxs" lab up "${lab[@]}" --hosts 2 >"$state/up.log" 2>&1 || { cat "$state/up.log" >&2; exit 1; }
 
+# start_relay I TAP PORT VNI NET DESIGN starts the C relay of host I with a
+# TAP called TAP at NET.I/24, and waits until it is ready.
+start_relay() {
+	local i=$1 ns=vxfl-h$1 p=$((3 - $1))
+	ip netns exec $ns "$state/relay" $2 10.77.0.$i 10.77.0.$p $3 $4 $6 >"$state/$2$i.log" 2>&1 &
+	relays+=($!)
+	for _ in $(seq 50); do grep -q ready "$state/$2$i.log" && break; sleep 0.1; done
+	grep -q ready "$state/$2$i.log" || { cat "$state/$2$i.log" >&2; exit 1; }
+	ip -n $ns link set $2 mtu 1450
+	ip -n $ns addr add $5.$i/24 dev $2
+	ip -n $ns link set $2 up
+}
+
 # Host i has underlay address 10.77.0.i. The kernel's device (VNI 999, port
-# 4790) gets 10.99.0.i, the C relay's TAP (VNI 997, port 4792) 10.97.0.i.
+# 4790) gets 10.99.0.i, the C relay's TAPs 10.97.0.i (threads, VNI 997, port
+# 4792) and 10.96.0.i (epoll, VNI 996, port 4793).
 for i in 1 2; do
 	p=$((3 - i)); ns=vxfl-h$i
 	ip -n $ns link add kvx type vxlan id 999 local 10.77.0.$i dev eth0 dstport 4790 nolearning
@@ -44,13 +58,8 @@ for i in 1 2; do
 	ip -n $ns link set kvx mtu 1450
 	ip -n $ns addr add 10.99.0.$i/24 dev kvx
 	ip -n $ns link set kvx up
-	ip netns exec $ns "$state/relay" crl 10.77.0.$i 10.77.0.$p 4792 997 >"$state/relay$i.log" 2>&1 &
-	relays+=($!)
-	for _ in $(seq 50); do grep -q ready "$state/relay$i.log" && break; sleep 0.1; done
-	grep -q ready "$state/relay$i.log" || { cat "$state/relay$i.log" >&2; exit 1; }
-	ip -n $ns link set crl mtu 1450
-	ip -n $ns addr add 10.97.0.$i/24 dev crl
-	ip -n $ns link set crl up
+	start_relay $i crt 4792 997 10.97.0 threads
+	start_relay $i cre 4793 996 10.96.0 epoll
 done
 
 # percentiles NS ADDR: "p50 p99" in us of $pings pings every 10 ms.
@@ -61,17 +70,18 @@ percentiles() {
 }
 
 declare -A p50 p99
-paths="kernel c-relay vxswitch"
+paths="kernel c-threads c-epoll vxswitch"
 for r in $(seq "$rounds"); do
-	line="round $r:"
+	line="round $r, p50/p99 us:"
 	for path in $paths; do
 		case $path in
 		kernel) set -- $(percentiles vxfl-h1 10.99.0.2) ;;
-		c-relay) set -- $(percentiles vxfl-h1 10.97.0.2) ;;
+		c-threads) set -- $(percentiles vxfl-h1 10.97.0.2) ;;
+		c-epoll) set -- $(percentiles vxfl-h1 10.96.0.2) ;;
 		vxswitch) set -- $(percentiles vxfl-c1 10.20.0.3) ;;
 		esac
 		p50[$path]+="$1 "; p99[$path]+="$2 "
-		line+=$(printf "  %s p50 %4d p99 %5d us" $path $1 $2)
+		line+=$(printf "  %s %d/%d" $path $1 $2)
 	done
 	echo "$line"
 done
@@ -82,5 +92,5 @@ echo
 echo "medians of $rounds rounds of $pings pings, and the latency added over the kernel's vxlan device:"
 for path in $paths; do
 	m50=$(echo ${p50[$path]} | median); m99=$(echo ${p99[$path]} | median)
-	awk -v p=$path -v a=$m50 -v b=$m99 -v ka=$k50 -v kb=$k99 'BEGIN {printf "  %-9s p50 %4.0f us (+%.0f)  p99 %5.0f us (+%.0f)\n", p, a, a - ka, b, b - kb}'
+	awk -v p=$path -v a=$m50 -v b=$m99 -v ka=$k50 -v kb=$k99 'BEGIN {printf "  %-10s p50 %4.0f us (+%.0f)  p99 %5.0f us (+%.0f)\n", p, a, a - ka, b, b - kb}'
 done

@@ -1,13 +1,17 @@
 /*
  * relay.c: the least work a userspace VXLAN relay can do per frame, as the
- * yardstick for ping latency that floor.sh measures. One thread per
- * direction blocks in read(2) or recv(2) and passes each frame on with one
- * write(2) or send(2): no poller, no batching, no runtime between the
- * system calls. It is written in C so that nothing but the kernel's own
- * costs (system calls, wake-ups, copies) is in the figure.
+ * yardstick for ping latency that floor.sh measures. It is written in C so
+ * that nothing but the kernel's own costs (system calls, wake-ups, copies)
+ * is in the figure. It has two designs:
+ *
+ *   threads  one thread per direction blocks in read(2) or recv(2) and
+ *            passes each frame on with one write(2) or send(2);
+ *   epoll    one thread waits in epoll_wait(2) for both, then drains both
+ *            until neither has anything, as vxswitch's agent does: an
+ *            answer that arrives while the thread is busy costs no wake-up.
  *
  * Usage, inside a host's network namespace:
- *   relay TAP LOCAL-IPV4 PEER-IPV4 PORT VNI
+ *   relay TAP LOCAL-IPV4 PEER-IPV4 PORT VNI [threads|epoll]
  * creates TAP (configure it with ip(8) afterwards), binds LOCAL:PORT and
  * exchanges RFC 7348 VXLAN datagrams with PEER:PORT. It prints "ready".
  */
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,50 +33,110 @@ enum { HDR = 8, BUF = 65536 };
 
 static int tap, sock;
 static unsigned long vni;
+static unsigned char out[BUF], in[BUF]; /* to the peer, from the peer */
 
-/* to_peer sends every frame the TAP hands over in one datagram. */
-static void *to_peer(void *unused) {
-	static unsigned char b[BUF];
-	(void)unused;
-	b[0] = 0x08; /* I flag: the VNI is valid */
-	b[4] = vni >> 16;
-	b[5] = vni >> 8;
-	b[6] = vni;
-	for (;;) {
-		ssize_t n = read(tap, b + HDR, sizeof b - HDR);
-		if (n < 0) {
-			perror("relay: read TAP");
-			exit(1);
-		}
-		send(sock, b, HDR + n, 0);
-	}
-	return NULL;
+/* tap_to_peer reads one frame from the TAP and sends it in one datagram. */
+static ssize_t tap_to_peer(void) {
+	ssize_t n = read(tap, out + HDR, sizeof out - HDR);
+	if (n < 0)
+		return n;
+	out[0] = 0x08; /* I flag: the VNI is valid */
+	out[4] = vni >> 16;
+	out[5] = vni >> 8;
+	out[6] = vni;
+	send(sock, out, HDR + n, 0);
+	return n;
 }
 
 /*
- * from_peer writes the frame of every datagram with our VNI to the TAP. An
- * ICMP port unreachable from a peer that is not up yet fails one recv on a
- * connected socket (ECONNREFUSED); that is not an error of the relay.
+ * peer_to_tap receives one datagram and writes its frame to the TAP if it
+ * carries our VNI. An ICMP port unreachable from a peer that is not up yet
+ * fails one recv on a connected socket (ECONNREFUSED); that is not an error
+ * of the relay, and counts as a datagram.
  */
-static void from_peer(void) {
-	static unsigned char b[BUF];
-	for (;;) {
-		ssize_t n = recv(sock, b, sizeof b, 0);
-		if (n < 0 && errno == ECONNREFUSED)
-			continue;
-		if (n < 0) {
+static ssize_t peer_to_tap(void) {
+	ssize_t n = recv(sock, in, sizeof in, 0);
+	if (n < 0 && errno == ECONNREFUSED)
+		return 0;
+	unsigned long v = (unsigned long)in[4] << 16 | in[5] << 8 | in[6];
+	if (n > HDR && in[0] == 0x08 && v == vni)
+		write(tap, in + HDR, n - HDR);
+	return n;
+}
+
+static void *to_peer(void *unused) {
+	(void)unused;
+	for (;;)
+		if (tap_to_peer() < 0) {
+			perror("relay: read TAP");
+			exit(1);
+		}
+	return NULL;
+}
+
+/* run_threads is the threads design: both file descriptors block. */
+static void run_threads(void) {
+	pthread_t t;
+	if (pthread_create(&t, NULL, to_peer, NULL) != 0) {
+		fprintf(stderr, "relay: cannot start a thread\n");
+		exit(1);
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		if (peer_to_tap() < 0) {
 			perror("relay: recv");
 			exit(1);
 		}
-		unsigned long v = (unsigned long)b[4] << 16 | b[5] << 8 | b[6];
-		if (n > HDR && b[0] == 0x08 && v == vni)
-			write(tap, b + HDR, n - HDR);
+}
+
+/* run_epoll is the epoll design: both file descriptors are non-blocking. */
+static void run_epoll(void) {
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET};
+	fcntl(tap, F_SETFL, O_NONBLOCK);
+	fcntl(sock, F_SETFL, O_NONBLOCK);
+	ev.data.fd = tap;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, tap, &ev) < 0) {
+		perror("relay: epoll");
+		exit(1);
+	}
+	ev.data.fd = sock;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, sock, &ev) < 0) {
+		perror("relay: epoll");
+		exit(1);
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		struct epoll_event got[2];
+		if (epoll_wait(ep, got, 2, -1) < 0 && errno != EINTR) {
+			perror("relay: epoll_wait");
+			exit(1);
+		}
+		/* Edge-triggered: drain both until both say EAGAIN. */
+		for (int busy = 1; busy;) {
+			busy = 0;
+			if (tap_to_peer() >= 0)
+				busy = 1;
+			else if (errno != EAGAIN) {
+				perror("relay: read TAP");
+				exit(1);
+			}
+			if (peer_to_tap() >= 0)
+				busy = 1;
+			else if (errno != EAGAIN) {
+				perror("relay: recv");
+				exit(1);
+			}
+		}
 	}
 }
 
 int main(int argc, char **argv) {
-	if (argc != 6) {
-		fprintf(stderr, "usage: relay TAP LOCAL-IPV4 PEER-IPV4 PORT VNI\n");
+	int epoll = argc == 7 && strcmp(argv[6], "epoll") == 0;
+	if ((argc != 6 && argc != 7) || (argc == 7 && !epoll && strcmp(argv[6], "threads") != 0)) {
+		fprintf(stderr, "usage: relay TAP LOCAL-IPV4 PEER-IPV4 PORT VNI [threads|epoll]\n");
 		return 2;
 	}
 	vni = strtoul(argv[5], NULL, 10);
@@ -92,13 +157,8 @@ int main(int argc, char **argv) {
 		perror("relay: UDP socket");
 		return 1;
 	}
-	pthread_t t;
-	if (pthread_create(&t, NULL, to_peer, NULL) != 0) {
-		fprintf(stderr, "relay: cannot start a thread\n");
-		return 1;
-	}
-	printf("ready\n");
-	fflush(stdout);
-	from_peer();
+	if (epoll)
+		run_epoll();
+	run_threads();
 	return 0;
 }
