@@ -122,7 +122,8 @@ const (
 )
 
 // Run builds a two-host lab per underlay MTU (1500, then 9000), adds a
-// kernel vxlan device between the same host namespaces, and measures.
+// kernel vxlan device and (unless opt.NoNaive) a naive relay between the
+// same host namespaces, and measures the three paths.
 func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err := opt.check(); err != nil {
 		return nil, err
