@@ -33,6 +33,8 @@ func startNaive(ctx context.Context, binary string, h, peer *netlab.Host, i int)
 		"--peer", netip.AddrPortFrom(peer.Addr, naivePort).String(),
 		"--vni", strconv.Itoa(naiveVNI))
 	r.cmd.Stderr = &r.stderr
+	// A bench that dies takes its relays with it: nothing else would stop them.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("bench: naive relay on %s: %w", h.Name, err)
