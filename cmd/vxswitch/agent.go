@@ -100,7 +100,7 @@ func runAgent(c *cli.Context) error {
 // kernel work on other threads (the endpoints' TCP/IP stacks, the UDP path
 // to the underlay), so on a small host the agent's goroutines do best on
 // fewer threads: more threads only wake each other. On 2 CPUs, 1 thread
-// measured faster for small frames and ping (README, Performance).
+// measured faster for small frames and ping (PERFORMANCE.md, what paid).
 func agentProcs(flag int, fromEnv bool) (int, error) {
 	switch {
 	case flag < 0:
