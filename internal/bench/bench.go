@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"vxswitch/internal/lab"
@@ -312,6 +313,7 @@ func iperf(ctx context.Context, p pair, args ...string) (iperfResult, error) {
 	srv := exec.CommandContext(ctx, "ip", "netns", "exec", p.srvNS, "iperf3", "-s", "-1", "-p", "5211")
 	var srvOut strings.Builder
 	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // also when the bench is killed
 	if err := srv.Start(); err != nil {
 		return r, fmt.Errorf("bench: start iperf3 server: %w", err)
 	}
