@@ -1,8 +1,9 @@
 // Package bench measures vxswitch against the Linux kernel vxlan device on
 // the same namespaces, in the same run, and reports the ratios. Beside both
-// it measures a naive userspace relay (package naive: one frame per system
-// call), to show what a userspace overlay costs when it is written the
-// obvious way.
+// it measures relays (relay.go): a naive userspace relay (package naive: one
+// frame per system call), to show what a userspace overlay costs when it is
+// written the obvious way, and on request a minimal C relay, the least any
+// userspace relay can cost.
 //
 // It backs `vxswitch lab bench`. Each figure is measured in interleaved
 // rounds (kernel, vxswitch, naive, kernel, vxswitch, naive, ...) because
@@ -47,6 +48,9 @@ type Options struct {
 	CongestionControl string
 	// NoNaive leaves out the naive relay; the zero value measures it.
 	NoNaive bool
+	// Floor adds the minimal C relay (floor/relay.c, built with gcc) in
+	// both its designs: the least latency a userspace relay adds here.
+	Floor bool
 }
 
 // check rejects what cannot be measured, naming the flag and the fix.
@@ -83,21 +87,27 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Figure is one measured quantity for both data paths.
+// Figure is one measured quantity for every data path.
 type Figure struct {
 	Name     string    `json:"name"`
 	Unit     string    `json:"unit"`
-	Kernel   []float64 `json:"kernel"`          // one value per round
-	VXSwitch []float64 `json:"vxswitch"`        // one value per round
-	Naive    []float64 `json:"naive,omitempty"` // one value per round
+	Kernel   []float64 `json:"kernel"`   // one value per round
+	VXSwitch []float64 `json:"vxswitch"` // one value per round
 	// Ratio is median(vxswitch)/median(kernel), or for latencies the
-	// difference median(vxswitch)-median(kernel) in the same unit.
+	// difference median(vxswitch)-median(kernel) in the same unit; for a
+	// figure without kernel values, median(vxswitch).
 	Ratio float64 `json:"ratio"`
-	// NaiveRatio is the same for the naive relay: median(naive)/median(kernel)
-	// or median(naive)-median(kernel).
-	NaiveRatio float64 `json:"naive_ratio,omitempty"`
+	// Others are the relays measured beside the kernel and vxswitch.
+	Others []Other `json:"others,omitempty"`
 	// Added is true when Ratio is a difference (latency added).
 	Added bool `json:"added,omitempty"`
+}
+
+// Other is one relay's values of a figure.
+type Other struct {
+	Path   string    `json:"path"`   // "naive", "c-threads" or "c-epoll"
+	Values []float64 `json:"values"` // one value per round
+	Ratio  float64   `json:"ratio"`  // as Figure.Ratio, for these values
 }
 
 // Report is the result of one benchmark run.
@@ -108,23 +118,23 @@ type Report struct {
 	CPU    string `json:"cpu"`
 	Rounds int    `json:"rounds"`
 	// CongestionControl is the TCP congestion control of the TCP figures.
-	CongestionControl string   `json:"congestion_control"`
-	Figures           []Figure `json:"figures"`
+	CongestionControl string `json:"congestion_control"`
+	// Paths are the data paths measured, in the order of each round.
+	Paths   []string `json:"paths"`
+	Figures []Figure `json:"figures"`
 }
 
 // kernelVNI and kernelPort keep the kernel's vxlan devices apart from the
-// agents' sockets on 4789 in the same host namespaces; naiveVNI and
-// naivePort do the same for the naive relays.
+// agents' sockets on 4789 in the same host namespaces (the relays have
+// their own, in relayPaths).
 const (
 	kernelVNI  = 999
 	kernelPort = 4790
-	naiveVNI   = 998
-	naivePort  = 4791
 )
 
 // Run builds a two-host lab per underlay MTU (1500, then 9000), adds a
-// kernel vxlan device and (unless opt.NoNaive) a naive relay between the
-// same host namespaces, and measures the three paths.
+// kernel vxlan device and the relays opt asks for between the same host
+// namespaces, and measures every path.
 func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err := opt.check(); err != nil {
 		return nil, err
@@ -140,9 +150,18 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	opt.CongestionControl = cc
-	r := &Report{Date: time.Now().UTC().Format(time.RFC3339), Kernel: kernelRelease(), CPUs: cpus(), CPU: cpuModel(), Rounds: opt.Rounds, CongestionControl: cc}
+	relays, cleanup, err := chooseRelays(opt)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	r := &Report{Date: time.Now().UTC().Format(time.RFC3339), Kernel: kernelRelease(), CPUs: cpus(), CPU: cpuModel(), Rounds: opt.Rounds, CongestionControl: cc,
+		Paths: []string{"kernel", "vxswitch"}}
+	for _, rp := range relays {
+		r.Paths = append(r.Paths, rp.name)
+	}
 	for _, mtu := range []int{1500, 9000} {
-		figs, err := runMTU(ctx, opt, mtu)
+		figs, err := runMTU(ctx, opt, relays, mtu)
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +179,7 @@ type pair struct {
 	agentPIDs       []int // processes whose CPU time counts (not the kernel's): h1's, h2's
 }
 
-func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error) {
+func runMTU(ctx context.Context, opt Options, relays []relayPath, mtu int) (figs []Figure, err error) {
 	lopt := lab.Options{Prefix: opt.Prefix, Hosts: 2, Binary: opt.Binary, StateDir: opt.StateDir, UnderlayMTU: mtu}
 	lab.Down(lopt)
 	c, err := lab.Up(ctx, lopt)
@@ -187,32 +206,35 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	}
 	paths := []pair{kernel, vx}
 	fmt.Fprintf(opt.Log, "underlay MTU %d: lab up, kernel vxlan devices on port %d\n", mtu, kernelPort)
-	if !opt.NoNaive {
-		nv := pair{name: "naive", clientNS: h1.NS, srvNS: h2.NS, srv: netip.MustParseAddr("10.98.0.2")}
+	for _, rp := range relays {
+		p := pair{name: rp.name, clientNS: h1.NS, srvNS: h2.NS, srv: rp.addr(2).Addr()}
 		for i, h := range []*netlab.Host{h1, h2} {
-			relay, err := startNaive(ctx, c.Opt.Binary, h, []*netlab.Host{h2, h1}[i], i+1)
+			proc, err := rp.start(ctx, c.Opt.Binary, h, []*netlab.Host{h2, h1}[i], i+1)
 			if err != nil {
 				return nil, err
 			}
-			defer relay.stop()
-			nv.agentPIDs = append(nv.agentPIDs, relay.cmd.Process.Pid)
+			defer proc.stop()
+			p.agentPIDs = append(p.agentPIDs, proc.cmd.Process.Pid)
 		}
-		paths = append(paths, nv)
-		fmt.Fprintf(opt.Log, "underlay MTU %d: naive relays on port %d\n", mtu, naivePort)
+		paths = append(paths, p)
+		fmt.Fprintf(opt.Log, "underlay MTU %d: %s relays on port %d\n", mtu, rp.name, rp.port)
 	}
 
 	tag := fmt.Sprintf(" (%d underlay)", mtu)
 	fwd := Figure{Name: "TCP 1 stream c1->c2" + tag, Unit: "Gbit/s"}
 	rev := Figure{Name: "TCP 1 stream c2->c1" + tag, Unit: "Gbit/s"}
-	cpu := Figure{Name: "agent CPU per GB, both hosts" + tag, Unit: "s/GB"}
-	cpuSend := Figure{Name: "agent CPU per GB, sending host" + tag, Unit: "s/GB"}
-	cpuRecv := Figure{Name: "agent CPU per GB, receiving host" + tag, Unit: "s/GB"}
+	cpu := Figure{Name: "userspace CPU per GB, both hosts" + tag, Unit: "s/GB"}
+	cpuSend := Figure{Name: "userspace CPU per GB, sending host" + tag, Unit: "s/GB"}
+	cpuRecv := Figure{Name: "userspace CPU per GB, receiving host" + tag, Unit: "s/GB"}
 	small := Figure{Name: "64-byte frames delivered" + tag, Unit: "kframes/s"}
 	p50 := Figure{Name: "ping p50" + tag, Unit: "us", Added: true}
 	p99 := Figure{Name: "ping p99" + tag, Unit: "us", Added: true}
 	for round := 0; round < opt.Rounds; round++ {
 		for _, p := range paths {
-			record := func(f *Figure, v float64) { *f.values(p.name) = append(*f.values(p.name), v) }
+			record := func(f *Figure, v float64) {
+				values := f.values(p.name)
+				*values = append(*values, v)
+			}
 			before := cpuEach(p.agentPIDs)
 			gbit, bytes, err := tcp(ctx, p, opt, false)
 			if err != nil {
@@ -231,7 +253,7 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 				return nil, err
 			}
 			record(&rev, gbit)
-			line := fmt.Sprintf("  round %d %-8s tcp %.2f/%.2f Gbit/s", round+1, p.name, fwd.last(p.name), gbit)
+			line := fmt.Sprintf("  round %d %-9s tcp %.2f/%.2f Gbit/s", round+1, p.name, fwd.last(p.name), gbit)
 			if mtu == 1500 { // small frames and ping do not depend on the underlay's MTU
 				pps, err := smallFrames(ctx, p, opt.Duration)
 				if err != nil {
@@ -249,21 +271,8 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 			fmt.Fprintln(opt.Log, line)
 		}
 	}
-	for _, f := range []*Figure{&fwd, &rev, &small} {
-		f.Ratio = median(f.VXSwitch) / median(f.Kernel)
-		if len(f.Naive) > 0 {
-			f.NaiveRatio = median(f.Naive) / median(f.Kernel)
-		}
-	}
-	for _, f := range []*Figure{&p50, &p99} {
-		f.Ratio = median(f.VXSwitch) - median(f.Kernel)
-		if len(f.Naive) > 0 {
-			f.NaiveRatio = median(f.Naive) - median(f.Kernel)
-		}
-	}
-	for _, f := range []*Figure{&cpu, &cpuSend, &cpuRecv} {
-		f.Ratio = median(f.VXSwitch)
-		f.NaiveRatio = median(f.Naive)
+	for _, f := range []*Figure{&fwd, &rev, &small, &p50, &p99, &cpu, &cpuSend, &cpuRecv} {
+		f.setRatios()
 	}
 	if mtu != 1500 {
 		return []Figure{fwd, rev}, nil
@@ -271,8 +280,8 @@ func runMTU(ctx context.Context, opt Options, mtu int) (figs []Figure, err error
 	return []Figure{fwd, rev, small, p50, p99, cpu, cpuSend, cpuRecv}, nil
 }
 
-// values returns the per-round values of f for the data path called path:
-// "kernel", "vxswitch" or "naive".
+// values returns the per-round values of f for the data path called path,
+// adding an Other for a relay f has none of yet.
 func (f *Figure) values(path string) *[]float64 {
 	switch path {
 	case "kernel":
@@ -280,7 +289,38 @@ func (f *Figure) values(path string) *[]float64 {
 	case "vxswitch":
 		return &f.VXSwitch
 	}
-	return &f.Naive
+	if o := f.other(path); o != nil {
+		return &o.Values
+	}
+	f.Others = append(f.Others, Other{Path: path})
+	return &f.Others[len(f.Others)-1].Values
+}
+
+// other returns f's values of the relay called path, or nil.
+func (f *Figure) other(path string) *Other {
+	for i := range f.Others {
+		if f.Others[i].Path == path {
+			return &f.Others[i]
+		}
+	}
+	return nil
+}
+
+// setRatios sets Ratio, and each Other's, from the medians.
+func (f *Figure) setRatios() {
+	ratio := func(v []float64) float64 {
+		switch {
+		case len(f.Kernel) == 0:
+			return median(v)
+		case f.Added:
+			return median(v) - median(f.Kernel)
+		}
+		return median(v) / median(f.Kernel)
+	}
+	f.Ratio = ratio(f.VXSwitch)
+	for i := range f.Others {
+		f.Others[i].Ratio = ratio(f.Others[i].Values)
+	}
 }
 
 func (f *Figure) last(path string) float64 {
@@ -515,17 +555,71 @@ func cpus() int {
 	return strings.Count(string(b), "processor\t:")
 }
 
-// Write prints the report as a table: the medians, their ratios to the
-// kernel (or the latency added), and the spread of the per-round ratios,
-// each vxswitch round against the kernel round just before it.
+// Write prints the report as a table: the medians of every path, the
+// ratios to the kernel (or the latency added), and the spread of the
+// per-round ratios, each vxswitch round against the kernel round just
+// before it. A path without values in a figure shows "-".
 func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds, TCP congestion control %s\n\n",
 		r.Date, r.Kernel, r.CPUs, r.CPU, r.Rounds, r.CongestionControl)
-	const row = "%-56s %8s %9s %8s %16s %13s %18s\n"
-	fmt.Fprintf(w, row, "figure", "kernel", "vxswitch", "naive", "vxswitch/kernel", "naive/kernel", "rounds (min-max)")
+	var others []string // the relays, after kernel and vxswitch
+	for _, p := range r.Paths {
+		if p != "kernel" && p != "vxswitch" {
+			others = append(others, p)
+		}
+	}
+	cols := []string{"figure", "kernel", "vxswitch"}
+	cols = append(cols, others...)
+	cols = append(cols, "vxswitch/kernel")
+	for _, o := range others {
+		cols = append(cols, o+"/kernel")
+	}
+	cols = append(cols, "rounds (min-max)")
+	width := len(cols[0])
 	for _, f := range r.Figures {
-		k, v, n := fmt.Sprintf("%.2f", median(f.Kernel)), fmt.Sprintf("%.2f", median(f.VXSwitch)), fmt.Sprintf("%.2f", median(f.Naive))
-		ratio, naive := fmt.Sprintf("%.2fx", f.Ratio), fmt.Sprintf("%.2fx", f.NaiveRatio)
+		width = max(width, len(f.Name)+len(f.Unit)+3)
+	}
+	row := func(cells []string) {
+		fmt.Fprintf(w, "%-*s", width, cells[0])
+		for i, c := range cells[1:] {
+			fmt.Fprintf(w, " %*s", max(len(cols[i+1]), 9), c)
+		}
+		fmt.Fprintln(w)
+	}
+	row(cols)
+	for _, f := range r.Figures {
+		value := func(v []float64) string {
+			switch {
+			case len(v) == 0:
+				return "-"
+			case f.Added:
+				return fmt.Sprintf("%.0f", median(v))
+			}
+			return fmt.Sprintf("%.2f", median(v))
+		}
+		ratio := func(x float64) string {
+			switch {
+			case f.Added:
+				return fmt.Sprintf("+%.0f %s", x, f.Unit)
+			case len(f.Kernel) == 0:
+				return fmt.Sprintf("%.2f %s", x, f.Unit)
+			}
+			return fmt.Sprintf("%.2fx", x)
+		}
+		cells := []string{f.Name + " (" + f.Unit + ")", value(f.Kernel), value(f.VXSwitch)}
+		for _, p := range others {
+			cells = append(cells, "-")
+			if o := f.other(p); o != nil {
+				cells[len(cells)-1] = value(o.Values)
+			}
+		}
+		cells = append(cells, ratio(f.Ratio))
+		for _, p := range others {
+			cells = append(cells, "-")
+			if o := f.other(p); o != nil && len(o.Values) > 0 {
+				cells[len(cells)-1] = ratio(o.Ratio)
+			}
+		}
 		spread := ""
 		if lo, hi, ok := f.roundSpread(); ok {
 			spread = fmt.Sprintf("%.2f-%.2fx", lo, hi)
@@ -533,17 +627,7 @@ func (r *Report) Write(w io.Writer) {
 				spread = fmt.Sprintf("+%.0f..+%.0f", lo, hi)
 			}
 		}
-		switch {
-		case f.Added:
-			ratio, naive = fmt.Sprintf("+%.0f %s", f.Ratio, f.Unit), fmt.Sprintf("+%.0f %s", f.NaiveRatio, f.Unit)
-			k, v, n = fmt.Sprintf("%.0f", median(f.Kernel)), fmt.Sprintf("%.0f", median(f.VXSwitch)), fmt.Sprintf("%.0f", median(f.Naive))
-		case len(f.Kernel) == 0:
-			k, ratio, naive = "-", fmt.Sprintf("%.2f %s", f.Ratio, f.Unit), fmt.Sprintf("%.2f %s", f.NaiveRatio, f.Unit)
-		}
-		if len(f.Naive) == 0 {
-			n, naive = "-", "-"
-		}
-		fmt.Fprintf(w, row, f.Name+" ("+f.Unit+")", k, v, n, ratio, naive, spread)
+		row(append(cells, spread))
 	}
 }
 

@@ -58,8 +58,9 @@ func TestRoundSpreadAndWrite(t *testing.T) {
 	if _, _, ok := cpu.roundSpread(); ok {
 		t.Error("a figure without kernel rounds has a spread")
 	}
+	paths := []string{"kernel", "vxswitch", "naive"}
 	var b strings.Builder
-	(&Report{Rounds: 3, CongestionControl: "cubic", Figures: []Figure{tcp, ping, cpu}}).Write(&b)
+	(&Report{Rounds: 3, CongestionControl: "cubic", Paths: paths, Figures: []Figure{tcp, ping, cpu}}).Write(&b)
 	for _, want := range []string{"0.25-0.75x", "+230..+310", "2.00 s/GB", "congestion control cubic"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
@@ -70,11 +71,11 @@ func TestRoundSpreadAndWrite(t *testing.T) {
 	}
 
 	// With the naive relay measured, its median and ratio get their columns.
-	tcp.Naive, tcp.NaiveRatio = []float64{0.6, 0.7, 0.5}, 0.06
-	ping.Naive, ping.NaiveRatio = []float64{500, 520}, 430
-	cpu.Naive, cpu.NaiveRatio = []float64{9}, 9
+	tcp.Others = []Other{{Path: "naive", Values: []float64{0.6, 0.7, 0.5}, Ratio: 0.06}}
+	ping.Others = []Other{{Path: "naive", Values: []float64{500, 520}, Ratio: 430}}
+	cpu.Others = []Other{{Path: "naive", Values: []float64{9}, Ratio: 9}}
 	b.Reset()
-	(&Report{Rounds: 3, Figures: []Figure{tcp, ping, cpu}}).Write(&b)
+	(&Report{Rounds: 3, Paths: paths, Figures: []Figure{tcp, ping, cpu}}).Write(&b)
 	for name, want := range map[string][]string{
 		"TCP (":  {"TCP", "(Gbit/s)", "10.00", "5.00", "0.60", "0.50x", "0.06x", "0.25-0.75x"},
 		"ping (": {"ping", "(us)", "80", "350", "510", "+270", "us", "+430", "us", "+230..+310"},
@@ -83,6 +84,36 @@ func TestRoundSpreadAndWrite(t *testing.T) {
 		if got := strings.Fields(lineOf(b.String(), name)); !slices.Equal(got, want) {
 			t.Errorf("row %q = %q, want %q", name, got, want)
 		}
+	}
+}
+
+func TestSetRatios(t *testing.T) {
+	tcp := Figure{Kernel: []float64{10, 8}, VXSwitch: []float64{5, 4},
+		Others: []Other{{Path: "naive", Values: []float64{1}}, {Path: "c-epoll", Values: []float64{2}}}}
+	tcp.setRatios()
+	if tcp.Ratio != 0.5 || tcp.Others[0].Ratio != 1.0/9 || tcp.Others[1].Ratio != 2.0/9 {
+		t.Errorf("throughput ratios %v, %+v; want 0.5, 1/9, 2/9", tcp.Ratio, tcp.Others)
+	}
+	ping := Figure{Added: true, Kernel: []float64{80}, VXSwitch: []float64{300}, Others: []Other{{Path: "naive", Values: []float64{400}}}}
+	ping.setRatios()
+	if ping.Ratio != 220 || ping.Others[0].Ratio != 320 {
+		t.Errorf("latency added %v, %+v; want 220, 320", ping.Ratio, ping.Others)
+	}
+	cpu := Figure{VXSwitch: []float64{2, 3, 1}, Others: []Other{{Path: "naive", Values: []float64{27}}}}
+	cpu.setRatios()
+	if cpu.Ratio != 2 || cpu.Others[0].Ratio != 27 {
+		t.Errorf("figure without kernel values: %v, %+v; want the medians 2 and 27", cpu.Ratio, cpu.Others)
+	}
+	// values adds a relay's values the first time it is asked for them.
+	var f Figure
+	for _, v := range []float64{1, 2} {
+		for _, p := range []string{"naive", "c-threads"} {
+			vs := f.values(p)
+			*vs = append(*vs, v)
+		}
+	}
+	if len(f.Others) != 2 || f.Others[1].Path != "c-threads" || !slices.Equal(f.Others[0].Values, []float64{1, 2}) {
+		t.Errorf("Others after values() = %+v", f.Others)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,13 +28,15 @@ func needTool(t *testing.T, name, pkg string) {
 	}
 }
 
-// TestBenchMeasuresThreePaths runs a short `vxswitch lab bench`: one round
-// of each figure over the kernel's vxlan device, vxswitch and the naive
-// relay, which all must move data and answer pings, and nothing is left
-// behind.
-func TestBenchMeasuresThreePaths(t *testing.T) {
+// TestBenchMeasuresEveryPath runs a short `vxswitch lab bench --floor`:
+// one round of each figure over the kernel's vxlan device, vxswitch, the
+// naive relay and the C relay in both its designs (built with gcc from the
+// embedded source), which all must move data and answer pings, and nothing
+// is left behind.
+func TestBenchMeasuresEveryPath(t *testing.T) {
 	netlab.RequireRoot(t)
 	needTool(t, "iperf3", "iperf3")
+	needTool(t, "gcc", "gcc libc6-dev")
 	var b [2]byte
 	rand.Read(b[:])
 	prefix := "vxb" + hex.EncodeToString(b[:]) + "-"
@@ -47,28 +49,36 @@ func TestBenchMeasuresThreePaths(t *testing.T) {
 	defer cancel()
 	var log strings.Builder
 	r, err := bench.Run(ctx, bench.Options{
-		Rounds: 1, Duration: time.Second, Pings: 20,
+		Rounds: 1, Duration: time.Second, Pings: 20, Floor: true,
 		Binary: binary, Prefix: prefix, StateDir: t.TempDir(), Log: &log,
 	})
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, log.String())
 	}
+	relays := []string{"naive", "c-threads", "c-epoll"}
+	if want := append([]string{"kernel", "vxswitch"}, relays...); !slices.Equal(r.Paths, want) {
+		t.Errorf("paths %q, want %q", r.Paths, want)
+	}
 	names := map[string]bool{}
 	for _, f := range r.Figures {
 		names[f.Name] = true
-		if strings.HasPrefix(f.Name, "agent CPU") {
-			if len(f.VXSwitch) != 1 || len(f.Naive) != 1 || f.VXSwitch[0] <= 0 || f.Naive[0] <= 0 {
-				t.Errorf("%s: vxswitch %v, naive %v: want one positive value each", f.Name, f.VXSwitch, f.Naive)
-			}
-			continue
+		values := map[string][]float64{"kernel": f.Kernel, "vxswitch": f.VXSwitch}
+		if strings.HasPrefix(f.Name, "userspace CPU") {
+			delete(values, "kernel") // the kernel's path has no process of its own
 		}
-		for path, v := range map[string][]float64{"kernel": f.Kernel, "vxswitch": f.VXSwitch, "naive": f.Naive} {
+		for _, p := range relays {
+			values[p] = nil
+		}
+		for _, o := range f.Others {
+			values[o.Path] = o.Values
+		}
+		for path, v := range values {
 			if len(v) != 1 || v[0] <= 0 {
 				t.Errorf("%s, %s: %v, want one positive value", f.Name, path, v)
 			}
 		}
 	}
-	for _, want := range []string{"TCP 1 stream c1->c2 (1500 underlay)", "TCP 1 stream c2->c1 (9000 underlay)", "64-byte frames delivered (1500 underlay)", "ping p99 (1500 underlay)", "agent CPU per GB, sending host (1500 underlay)"} {
+	for _, want := range []string{"TCP 1 stream c1->c2 (1500 underlay)", "TCP 1 stream c2->c1 (9000 underlay)", "64-byte frames delivered (1500 underlay)", "ping p50 (1500 underlay)", "ping p99 (1500 underlay)", "userspace CPU per GB, sending host (1500 underlay)"} {
 		if !names[want] {
 			t.Errorf("no figure %q in the report", want)
 		}
@@ -78,40 +88,5 @@ func TestBenchMeasuresThreePaths(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(netlab.NetNSDir + prefix + "*"); len(left) > 0 {
 		t.Errorf("namespaces left after the bench: %v", left)
-	}
-}
-
-// TestFloorScript runs internal/bench/floor/floor.sh for one short round:
-// it builds its lab, compiles the C relay, and prints p50 and p99 for the
-// kernel, the C relay in both its designs and vxswitch.
-func TestFloorScript(t *testing.T) {
-	netlab.RequireRoot(t)
-	needTool(t, "gcc", "gcc libc6-dev")
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "bench", "floor", "floor.sh")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, script, "1", "10")
-	cmd.Env = append(os.Environ(), "VXSWITCH="+binary)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("floor.sh: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "round 1, p50/p99 us:") || !strings.Contains(string(out), "medians of 1 rounds of 10 pings") {
-		t.Errorf("floor.sh printed no round or no medians:\n%s", out)
-	}
-	found := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 2 && f[1] == "p50" {
-			found[f[0]] = true
-		}
-	}
-	for _, path := range []string{"kernel", "c-threads", "c-epoll", "vxswitch"} {
-		if !found[path] {
-			t.Errorf("floor.sh printed no median for %s:\n%s", path, out)
-		}
-	}
-	if left, _ := filepath.Glob(netlab.NetNSDir + "vxfl-*"); len(left) > 0 {
-		t.Errorf("namespaces left after floor.sh: %v", left)
 	}
 }

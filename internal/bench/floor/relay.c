@@ -1,8 +1,9 @@
 /*
- * relay.c: the least work a userspace VXLAN relay can do per frame, as the
- * yardstick for ping latency that floor.sh measures. It is written in C so
- * that nothing but the kernel's own costs (system calls, wake-ups, copies)
- * is in the figure. It has two designs:
+ * relay.c: the least work a userspace VXLAN relay can do per frame, the
+ * yardstick for latency of `vxswitch lab bench --floor`, which builds it
+ * with gcc (it is embedded in the bench). It is written in C so that
+ * nothing but the kernel's own costs (system calls, wake-ups, copies) is in
+ * the figure. It has two designs:
  *
  *   threads  one thread per direction blocks in read(2) or recv(2) and
  *            passes each frame on with one write(2) or send(2);
