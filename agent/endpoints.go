@@ -61,6 +61,8 @@ func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint
 		return api.Endpoint{}, badRequest("endpoint name %q is not valid: use lower-case letters, digits and '-', at most 63, like 'api' (it becomes a DNS name)", req.Name)
 	case !ifNameRE.MatchString(req.IfName):
 		return api.Endpoint{}, badRequest("--ifname %q is not a valid interface name: 1 to 15 letters, digits, '_', '.', '-'", req.IfName)
+	case len(req.Owner) > 256:
+		return api.Endpoint{}, badRequest("owner tag is %d bytes: at most 256", len(req.Owner))
 	case req.NetNS == "":
 		return api.Endpoint{}, badRequest("--netns is required: the name of a network namespace (ip netns add NAME) or a path like /proc/PID/ns/net")
 	}
@@ -85,7 +87,7 @@ func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint
 	mac := a.freeMAC(st, n.Name, req.Name)
 	cmd := raftstore.Command{Op: raftstore.OpEndpointAttach, Endpoint: &raftstore.Endpoint{
 		Name: req.Name, Network: n.Name, Host: a.cfg.Name, MAC: mac.String(),
-		NetNS: nsPath, IfName: req.IfName, Aliases: req.Aliases,
+		NetNS: nsPath, IfName: req.IfName, Aliases: req.Aliases, Owner: req.Owner,
 	}}
 	res, err := a.apply(ctx, cmd)
 	if err != nil {

@@ -120,6 +120,7 @@ func (a *Agent) apiEndpoint(st *raftstore.State, e raftstore.Endpoint) api.Endpo
 	return api.Endpoint{
 		Name: e.Name, Network: e.Network, Host: e.Host, MAC: e.MAC, IP: e.IP, Prefix: n.Subnet.Bits(),
 		NetNS: e.NetNS, IfName: e.IfName, MTU: a.endpointMTU(n), Aliases: e.Aliases, Resolver: n.Resolver,
+		Owner: e.Owner,
 	}
 }
 

@@ -132,6 +132,9 @@ type AttachRequest struct {
 	NetNS   string   `json:"netns"`
 	IfName  string   `json:"ifname"`
 	Aliases []string `json:"aliases,omitempty"`
+	// Owner tags the endpoint with what asked for it (a container runtime
+	// integration, for example "cni:CONTAINERID/IFNAME"); at most 256 bytes.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Endpoint is an attached endpoint.
@@ -146,6 +149,7 @@ type Endpoint struct {
 	IfName  string     `json:"ifname"`
 	MTU     int        `json:"mtu,omitempty"`
 	Aliases []string   `json:"aliases,omitempty"`
+	Owner   string     `json:"owner,omitempty"`
 	// Resolver is the network's in-band DNS resolver address.
 	Resolver netip.Addr `json:"resolver"`
 	// ResolvConf is the resolv.conf written for a netns given by name.

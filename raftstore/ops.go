@@ -288,6 +288,9 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 	if e.IfName != "" && (len(e.IfName) > 15 || strings.ContainsAny(e.IfName, "/: \t\r\n")) {
 		return nil, fmt.Errorf("endpoint %s: interface name %q is invalid: use at most 15 characters without '/', ':' or spaces", e.Name, e.IfName)
 	}
+	if len(e.Owner) > 256 {
+		return nil, fmt.Errorf("endpoint %s: owner tag is %d bytes: at most 256", e.Name, len(e.Owner))
+	}
 	if err := checkAliases(st, e); err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
 	}

@@ -50,6 +50,10 @@ type Endpoint struct {
 	IfName    string     // interface name inside NetNS, e.g. "eth0"
 	Aliases   []string   // extra DNS names; never modified in place
 	CreatedAt int64      // unix nanoseconds, taken from Command.Time
+	// Owner names what asked for the endpoint when that is not a person,
+	// for example "cni:CONTAINERID/IFNAME" or "docker:ENDPOINTID", so the
+	// integration can find and clean up its own endpoints; "" for attach.
+	Owner string
 }
 
 // VTEP is an external VXLAN tunnel endpoint (for example a Linux kernel vxlan
