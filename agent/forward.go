@@ -82,6 +82,13 @@ func (a *Agent) apply(ctx context.Context, cmd raftstore.Command) (*raftstore.Re
 	if res.Err != "" {
 		return nil, &rejectedError{res.Err}
 	}
+	// On the leader the write is applied when Apply returns; elsewhere wait
+	// for this host to apply it, so the caller's next read here sees it.
+	if a.store.Role() != "leader" {
+		if err := a.catchUpConsistent(ctx); err != nil {
+			a.log.Warn("write committed, but this host has not applied it yet", "op", cmd.Op, "err", err)
+		}
+	}
 	return &res, nil
 }
 

@@ -121,9 +121,20 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	n := len(a.ports)
 	a.mu.Unlock()
-	reply(w, api.Status{
+	s := api.Status{
 		Name: a.cfg.Name, VTEP: a.cfg.Advertise, Role: a.store.Role(), Leader: leader,
 		Index: st.Index, StateHash: st.Hash(), UnderlayMTU: a.underlayMTU, MTUSource: a.mtuSource, Ports: n,
-		TLSRefused: a.tlsRefused(),
-	}, nil)
+		TLSRefused: a.tlsRefused(), AppliedIndex: a.store.AppliedIndex(),
+	}
+	// The leader's index, when one answers soon: status must work without
+	// a leader too, so a failure leaves it 0.
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if i, err := a.readIndex(ctx); err == nil {
+		s.LeaderIndex = i
+		if i > s.AppliedIndex {
+			s.Lag = i - s.AppliedIndex
+		}
+	}
+	reply(w, s, nil)
 }

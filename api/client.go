@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -18,6 +19,12 @@ import (
 // Client calls one agent's API. The zero value is not usable; build one with
 // NewUnixClient or NewTCPClient. A Client is safe for concurrent use.
 type Client struct {
+	// Stale, when set before the first request, asks the agent to answer
+	// reads from its own applied state without first catching up with the
+	// leader (?stale=1): faster, and possible without a leader, but it may
+	// miss writes acknowledged elsewhere a moment ago.
+	Stale bool
+
 	http *http.Client
 	base string
 	// where names the agent in error messages: the socket path or TCP address.
@@ -76,6 +83,13 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 			return fmt.Errorf("api: encode %s %s: %w", method, path, err)
 		}
 		body = bytes.NewReader(b)
+	}
+	if c.Stale {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "stale=1"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {

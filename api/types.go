@@ -28,19 +28,32 @@ type Error struct {
 
 // Status describes one agent.
 type Status struct {
-	Name        string     `json:"name"`
-	VTEP        netip.Addr `json:"vtep"`
-	Role        string     `json:"role"`
-	Leader      string     `json:"leader"`
-	Index       uint64     `json:"index"`
-	StateHash   string     `json:"state_hash"`
-	UnderlayMTU int        `json:"underlay_mtu"`
-	MTUSource   string     `json:"mtu_source"`
-	Ports       int        `json:"ports"`
+	Name   string     `json:"name"`
+	VTEP   netip.Addr `json:"vtep"`
+	Role   string     `json:"role"`
+	Leader string     `json:"leader"`
+	Index  uint64     `json:"index"`
+	// AppliedIndex is the Raft index this host's state includes;
+	// LeaderIndex the leader's read index as of this request (0 when no
+	// leader answered within a few seconds), and Lag the difference.
+	AppliedIndex uint64 `json:"applied_index"`
+	LeaderIndex  uint64 `json:"leader_index"`
+	Lag          uint64 `json:"lag"`
+	StateHash    string `json:"state_hash"`
+	UnderlayMTU  int    `json:"underlay_mtu"`
+	MTUSource    string `json:"mtu_source"`
+	Ports        int    `json:"ports"`
 	// TLSRefused counts connections to this host's Raft and API ports
 	// refused for want of a certificate of the cluster (failed TLS
 	// handshakes, and API requests without a certificate).
 	TLSRefused uint64 `json:"tls_refused"`
+}
+
+// ReadIndex is the leader's answer to a follower that wants to serve a
+// consistent read: once the follower has applied Index, its state holds
+// every write committed before it asked.
+type ReadIndex struct {
+	Index uint64 `json:"index"`
 }
 
 // Member is one host of the cluster as `vxswitch members` shows it.

@@ -454,6 +454,9 @@ func (s *Store) isMember(name string) bool {
 	return false
 }
 
+// AppliedIndex is the index of the last log entry handed to the FSM.
+func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+
 // LastIndex is the index of the last entry in this node's log, committed
 // or not.
 func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
@@ -565,4 +568,55 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// ReadIndex confirms that this node still leads the cluster (a heartbeat
+// round acknowledged by a quorum) and returns an index that covers every
+// write committed before the call: the last index of its log, taken before
+// the check. That index also covers the no-op entry the leader appends at
+// the start of its term, so a host that has applied it holds everything
+// committed so far (the read-index of the Raft thesis, section 6.4, made
+// safe for a leader that has not committed in its term yet). Only the
+// leader may call it; it returns ErrNotLeader elsewhere and ErrNoQuorum
+// when the check does not complete before ctx ends.
+func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
+	if s.raft.State() != raft.Leader {
+		return 0, s.notLeader("read index")
+	}
+	index := s.raft.LastIndex()
+	f := s.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		switch {
+		case err == nil:
+			return index, nil
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+			return 0, s.notLeader("read index")
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return 0, fmt.Errorf("raftstore: read index: %w", ErrClosed)
+		default:
+			return 0, fmt.Errorf("raftstore: read index: %w", err)
+		}
+	case <-ctx.Done():
+		return 0, fmt.Errorf("raftstore: read index: %w (no quorum confirmed this leader in time: %w)", ErrNoQuorum, ctx.Err())
+	}
+}
+
+// WaitApplied returns once this node's state includes every command up to
+// index, or with ctx's error. It polls: a consistent read waits at most a
+// few milliseconds past the apply it needs, and no notification channel of
+// the FSM is taken from its other readers.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for !s.AppliedThrough(index) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("raftstore: wait for index %d (applied %d): %w", index, s.raft.AppliedIndex(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
 }

@@ -351,3 +351,37 @@ func TestAppliedThroughWaitsForTheFSM(t *testing.T) {
 		t.Fatalf("AppliedThrough(%d) was true with the state at index %d and %d endpoints; want index %d and 400", last, got.Index, len(got.Endpoints), want.Index)
 	}
 }
+
+// TestReadIndex: a follower that waits for the leader's read index holds
+// every write committed before it asked; a leader cut off from its quorum
+// cannot give one.
+func TestReadIndex(t *testing.T) {
+	stores := inmemCluster(t, 3, 3)
+	leader, follower := stores[0], stores[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := follower.ReadIndex(ctx); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("read index on a follower: %v, want ErrNotLeader", err)
+	}
+	applyOK(t, leader, addHost("n1", "10.0.0.1"))
+	for i := range 20 {
+		applyOK(t, leader, createNet(fmt.Sprintf("net%d", i), fmt.Sprintf("10.30.%d.0/24", i), 0))
+		index, err := leader.ReadIndex(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := follower.WaitApplied(ctx, index); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := follower.State().Networks[fmt.Sprintf("net%d", i)]; !ok {
+			t.Fatalf("follower applied index %d but lacks net%d", index, i)
+		}
+	}
+
+	DisconnectInmem(leader, stores[1:]...)
+	short, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel2()
+	if _, err := leader.ReadIndex(short); !errors.Is(err, ErrNoQuorum) && !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("read index on a leader without quorum: %v, want ErrNoQuorum or ErrNotLeader", err)
+	}
+}

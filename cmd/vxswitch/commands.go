@@ -349,7 +349,12 @@ func statusCommand() *cli.Command {
 				row(w, "vtep:", s.VTEP)
 				row(w, "raft role:", s.Role)
 				row(w, "leader:", dash(s.Leader))
-				row(w, "applied index:", s.Index)
+				row(w, "applied index:", s.AppliedIndex)
+				if s.LeaderIndex == 0 {
+					row(w, "leader index:", "- (no leader answered)")
+				} else {
+					row(w, "leader index:", fmt.Sprintf("%d (lag %d)", s.LeaderIndex, s.Lag))
+				}
 				row(w, "state hash:", s.StateHash)
 				row(w, "underlay mtu:", fmt.Sprintf("%d (%s)", s.UnderlayMTU, s.MTUSource))
 				row(w, "ports:", s.Ports)

@@ -37,6 +37,10 @@ func newApp() *cli.App {
 				Name: "socket", Value: api.DefaultSocket, EnvVars: []string{"VXSWITCH_SOCKET"},
 				Usage: "unix socket of the local agent",
 			},
+			&cli.BoolFlag{
+				Name:  "stale",
+				Usage: "answer from the local agent's applied state without catching up with the leader: faster, works without a leader, may miss a write made elsewhere a moment ago",
+			},
 		},
 		Commands: []*cli.Command{
 			agentCommand(),
@@ -67,7 +71,9 @@ func newApp() *cli.App {
 
 // client returns a client for the agent named by --socket.
 func client(c *cli.Context) *api.Client {
-	return api.NewUnixClient(c.String("socket"))
+	cl := api.NewUnixClient(c.String("socket"))
+	cl.Stale = c.Bool("stale")
+	return cl
 }
 
 // ctx bounds a CLI request: long enough for a write that rides out a leader
