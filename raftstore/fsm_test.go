@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,8 +98,8 @@ func TestFSMDeterminism(t *testing.T) {
 	if s1.Hash() == empty {
 		t.Fatal("hash did not change after the script")
 	}
-	if got := s1.Endpoints["front2"].IP; got != netip.MustParseAddr("10.20.0.3") {
-		t.Errorf("front2 got %s, want the freed 10.20.0.3", got)
+	if got := s1.Endpoints["front2"].IP; got != netip.MustParseAddr("10.20.0.4") {
+		t.Errorf("front2 got %s, want 10.20.0.4 (serial allocation: the freed 10.20.0.3 comes last)", got)
 	}
 	if got := s1.Hosts["b"].VTEP; got != netip.MustParseAddr("10.0.0.22") {
 		t.Errorf("host b VTEP = %s after re-add, want 10.0.0.22", got)
@@ -405,8 +406,8 @@ func TestHostRemoveFreesAddresses(t *testing.T) {
 	if _, ok := st.Hosts["a"]; ok || len(st.Endpoints) != 1 || len(st.MACs) != 1 {
 		t.Fatalf("after host.remove: hosts %v, endpoints %v, MACs %v", st.Hosts, st.Endpoints, st.MACs)
 	}
-	if r := h.must(attach("b2", "web", "b", mac(4))); r.Endpoint.IP.String() != "10.20.0.2" {
-		t.Fatalf("attach after host.remove got %s, want the freed 10.20.0.2", r.Endpoint.IP)
+	if r := h.must(attach("b2", "web", "b", mac(4))); r.Endpoint.IP.String() != "10.20.0.5" {
+		t.Fatalf("attach after host.remove got %s, want 10.20.0.5 (serial allocation)", r.Endpoint.IP)
 	}
 }
 
@@ -569,4 +570,45 @@ func FuzzApply(f *testing.F) {
 			seen[key] = true
 		}
 	})
+}
+
+// TestAllocatorHandsOutFreedAddressesLast: addresses are handed out in
+// order after the last one given (serial allocation), wrapping at the end of
+// the subnet, so a freed address comes back only after every other one;
+// the cursor is part of the state and survives a snapshot.
+func TestAllocatorHandsOutFreedAddressesLast(t *testing.T) {
+	h := newHarness(t)
+	h.must(addHost("a", "10.0.0.1"))
+	h.must(createNet("small", "10.40.0.0/29", 0)) // .1 resolver, .2-.6 endpoints
+	ip := func(r *Result) string { return r.Endpoint.IP.String() }
+	if got := ip(h.must(attach("e1", "small", "a", mac(1)))); got != "10.40.0.2" {
+		t.Fatalf("first attach got %s, want 10.40.0.2", got)
+	}
+	if got := ip(h.must(attach("e2", "small", "a", mac(2)))); got != "10.40.0.3" {
+		t.Fatalf("second attach got %s, want 10.40.0.3", got)
+	}
+	h.must(Command{Op: OpEndpointDetach, Name: "e1"})
+	if got := ip(h.must(attach("e3", "small", "a", mac(3)))); got != "10.40.0.4" {
+		t.Fatalf("attach after freeing .2 got %s, want 10.40.0.4 (freed addresses last)", got)
+	}
+
+	// The cursor survives a snapshot and restore.
+	restored := newHarness(t)
+	if err := restored.f.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
+		t.Fatal(err)
+	}
+	restored.index = h.index
+	for _, hh := range []*harness{h, restored} {
+		var got []string
+		for i, name := range []string{"e4", "e5", "e6"} {
+			got = append(got, ip(hh.must(attach(name, "small", "a", mac(4+i)))))
+		}
+		// .5 and .6 to the end of the subnet, then wrap to the freed .2.
+		if want := []string{"10.40.0.5", "10.40.0.6", "10.40.0.2"}; !slices.Equal(got, want) {
+			t.Errorf("attaches after e3 got %v, want %v", got, want)
+		}
+		if r := hh.apply(attach("e7", "small", "a", mac(9))); r.Err == "" {
+			t.Error("attach to a full /29 succeeded")
+		}
+	}
 }

@@ -63,13 +63,25 @@ func usedIPs(st *State, network string) map[netip.Addr]bool {
 	return used
 }
 
-// allocateIP returns the lowest free endpoint address of nw.
+// allocateIP returns the first free endpoint address of nw after the one it
+// handed out last, wrapping around at the end of the subnet: serial
+// allocation, as DHCP servers and Docker's IPAM do, so a freed address is
+// given again only when every other one was used since. That keeps reuse
+// rare, and with it the stale neighbour caches a reused address meets
+// (the switch also announces a reused address: switch/arp.go).
 func allocateIP(st *State, nw Network) (netip.Addr, error) {
 	used := usedIPs(st, nw.Name)
-	last := broadcast(nw.Subnet)
-	for a := nw.Resolver.Next(); a.IsValid() && a.Less(last); a = a.Next() {
-		if !used[a] {
-			return a, nil
+	first, last := nw.Resolver.Next(), broadcast(nw.Subnet)
+	start := first
+	if nw.LastIP.IsValid() && nw.Subnet.Contains(nw.LastIP) && nw.LastIP.Next().Less(last) {
+		start = nw.LastIP.Next()
+	}
+	// From start to the end of the subnet, then from its beginning.
+	for _, r := range [][2]netip.Addr{{start, last}, {first, start}} {
+		for a := r[0]; a.IsValid() && a.Less(r[1]); a = a.Next() {
+			if !used[a] {
+				return a, nil
+			}
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("subnet %s of network %s is exhausted (%d addresses in use): create a larger network",

@@ -310,6 +310,8 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 			return nil, err
 		}
 		e.IP = ip
+		nw.LastIP = ip
+		st.Networks[nw.Name] = nw
 	}
 	if len(e.Aliases) > 0 {
 		e.Aliases = append([]string(nil), e.Aliases...)

@@ -36,6 +36,9 @@ type Network struct {
 	Resolver  netip.Addr   // first usable address of Subnet, reserved for the in-band DNS resolver
 	MTU       int          // endpoint MTU; 0 means "derive from the underlay" (agents clamp anyway)
 	CreatedAt int64        // unix nanoseconds, taken from Command.Time
+	// LastIP is the address the allocator handed out last (zero before the
+	// first); the next allocation starts after it (ipam.go).
+	LastIP netip.Addr `json:",omitempty"`
 }
 
 // Endpoint is one attached interface (a TAP inside a container's network

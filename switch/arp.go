@@ -92,29 +92,48 @@ func gratuitousARP(ip netip.Addr, mac MAC) []byte {
 }
 
 // announceChanges writes a gratuitous ARP into the local ports of a network
-// for every IPv4 address (endpoint or resolver) whose MAC differs between
-// the old view and the new view v, so that stale neighbour caches heal at
-// once instead of after their timeout. The port whose own MAC is the new
-// MAC is skipped. Addresses that are new or gone are not announced.
-func (s *Switch) announceChanges(old, v *View) {
-	if old == nil || v == nil {
+// for every IPv4 address (endpoint or resolver) of view v whose MAC differs
+// from the MAC it had the last time any view held it, so that stale
+// neighbour caches heal at once instead of after their timeout (about 40 s
+// on Linux). "The last time" matters: an address freed by a detach and
+// given to a new endpoint with a new MAC is absent from the views in
+// between, and the peers' caches still hold the old MAC. The port whose own
+// MAC is the new MAC is skipped; addresses never seen before are not
+// announced. The memory of a network is dropped when it leaves the view; it
+// holds one entry per address the network ever used. The caller holds
+// viewMu.
+func (s *Switch) announceChanges(v *View) {
+	if v == nil {
+		clear(s.lastMAC)
 		return
+	}
+	if s.lastMAC == nil {
+		s.lastMAC = map[uint32]map[netip.Addr]MAC{}
 	}
 	ports := s.ports.Load()
 	for vni, nw := range v.Networks {
-		before := old.network(vni)
-		local := ports.byVNI[vni]
-		if before == nil || len(local) == 0 {
-			continue
+		known := s.lastMAC[vni]
+		if known == nil {
+			known = map[netip.Addr]MAC{}
+			s.lastMAC[vni] = known
 		}
-		for ip, mac := range nw.Addrs {
-			if prev, ok := before.Addrs[ip]; ok && prev != mac {
+		local := ports.byVNI[vni]
+		moved := func(ip netip.Addr, mac MAC) {
+			if prev, ok := known[ip]; ok && prev != mac && len(local) > 0 {
 				s.announce(local, ip, mac)
 			}
+			known[ip] = mac
 		}
-		if nw.Resolver == before.Resolver && nw.ResolverMAC != before.ResolverMAC &&
-			!before.ResolverMAC.IsZero() {
-			s.announce(local, nw.Resolver, nw.ResolverMAC)
+		for ip, mac := range nw.Addrs {
+			moved(ip, mac)
+		}
+		if nw.Resolver.IsValid() && !nw.ResolverMAC.IsZero() {
+			moved(nw.Resolver, nw.ResolverMAC)
+		}
+	}
+	for vni := range s.lastMAC {
+		if v.Networks[vni] == nil {
+			delete(s.lastMAC, vni)
 		}
 	}
 }

@@ -177,3 +177,48 @@ func TestGratuitousARPOnMACChange(t *testing.T) {
 		t.Errorf("GARPSent = %d, want 3", st.GARPSent)
 	}
 }
+
+// TestGratuitousARPOnReuse: an address freed by a detach (absent from the
+// views in between) and given to an endpoint with a new MAC is announced,
+// because the peers' caches may still hold the old MAC. The frame is a
+// broadcast ARP reply with sender and target both the address (golden).
+func TestGratuitousARPOnReuse(t *testing.T) {
+	w := newNamesWorld(t, Config{}, 1500)
+	held := namesView(1500)
+	held.Networks[100].Addrs[ipUnknown] = macE // a new address: not announced
+	w.s.SetView(held)
+	w.s.SetView(namesView(1500)) // detached: gone, nothing to announce
+	if got := writtenCount(w.a, w.b); !slices.Equal(got, []int{0, 0}) {
+		t.Fatalf("frames written to a, b before the reuse = %v, want none", got)
+	}
+	reused := namesView(1500)
+	reused.Networks[100].Addrs[ipUnknown] = macX
+	w.s.SetView(reused)
+
+	golden := []byte{
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // Ethernet destination: broadcast
+		0x02, 0, 0, 0, 0, 0x58, // source: the new MAC
+		0x08, 0x06, // EtherType ARP
+		0x00, 0x01, 0x08, 0x00, 6, 4, // Ethernet, IPv4, lengths
+		0x00, 0x02, // reply
+		0x02, 0, 0, 0, 0, 0x58, 10, 100, 0, 99, // sender: new MAC, reused address
+		0x02, 0, 0, 0, 0, 0x58, 10, 100, 0, 99, // target: the same
+	}
+	for _, d := range []struct {
+		name string
+		got  [][]byte
+	}{{"a", w.a.Written()}, {"b", w.b.Written()}} {
+		if g := onlyFrame(t, d.got); !bytes.Equal(g, golden) {
+			t.Errorf("%s: announcement\n% x\nwant\n% x", d.name, g, golden)
+		}
+	}
+	if st := w.s.Stats(); st.GARPSent != 2 {
+		t.Errorf("GARPSent = %d, want 2", st.GARPSent)
+	}
+	// Removing the network forgets its addresses.
+	w.s.SetView(&View{})
+	w.s.SetView(reused)
+	if st := w.s.Stats(); st.GARPSent != 2 {
+		t.Errorf("GARPSent after the network came back = %d, want 2", st.GARPSent)
+	}
+}

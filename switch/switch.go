@@ -111,9 +111,10 @@ type Switch struct {
 	view  atomic.Pointer[View]      // immutable; nil = no networks
 	ports atomic.Pointer[portTable] // immutable, copied on write under mu
 
-	viewMu sync.Mutex // serialises SetView
-	mu     sync.Mutex // serialises AddPort, RemovePort and Close
-	closed bool
+	viewMu  sync.Mutex                    // serialises SetView
+	lastMAC map[uint32]map[netip.Addr]MAC // VNI -> address -> MAC it last had; under viewMu (arp.go)
+	mu      sync.Mutex                    // serialises AddPort, RemovePort and Close
+	closed  bool
 
 	local learnTable // MACs learned on TAP ports; owner = the port
 	wire  learnTable // MACs learned from external VTEPs; owner = the VNI
@@ -167,15 +168,15 @@ func New(cfg Config) *Switch {
 
 // SetView makes v the view of the data path with one atomic pointer swap.
 // v and everything it points to must not be modified afterwards. A nil v
-// means no networks. For every endpoint address whose MAC differs between
-// the old and the new view of a network, it then writes a gratuitous ARP
-// into the local ports of that network (see announceChanges in arp.go).
-// Calls to SetView are serialised.
+// means no networks. For every endpoint address whose MAC differs from the
+// one it last had in a view (a moved MAC, or a reused address), it then
+// writes a gratuitous ARP into the local ports of that network (see
+// announceChanges in arp.go). Calls to SetView are serialised.
 func (s *Switch) SetView(v *View) {
 	s.viewMu.Lock()
 	defer s.viewMu.Unlock()
-	old := s.view.Swap(v)
-	s.announceChanges(old, v)
+	s.view.Store(v)
+	s.announceChanges(v)
 }
 
 // network returns the network of vni in view v, or nil.
