@@ -132,6 +132,10 @@ type Agent struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	// lock holds the data directory for this process (lock.go); served
+	// tells that the unix socket is this agent's to remove at Close.
+	lock   *os.File
+	served bool
 }
 
 // Start opens everything the agent needs and returns once it listens on its
@@ -148,6 +152,10 @@ func Start(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: create data dir: %w", err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
 		cfg:    cfg,
@@ -158,6 +166,7 @@ func Start(cfg Config) (*Agent, error) {
 		ready:  make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
+		lock:   lock,
 	}
 	if err := a.open(); err != nil {
 		a.Close()
@@ -396,7 +405,10 @@ func (a *Agent) Close() error {
 			}
 		}
 		a.wg.Wait()
-		os.Remove(a.cfg.Socket)
+		if a.served {
+			os.Remove(a.cfg.Socket)
+		}
+		a.lock.Close()
 	})
 	return nil
 }

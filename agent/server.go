@@ -67,6 +67,7 @@ func (a *Agent) serve() error {
 	if err != nil {
 		return fmt.Errorf("agent: listen on %s: %w", a.cfg.Socket, err)
 	}
+	a.served = true
 	// The socket changes the network: root only.
 	if err := os.Chmod(a.cfg.Socket, 0o600); err != nil {
 		ul.Close()

@@ -108,6 +108,14 @@ type Endpoint struct {
 // Client returns an API client for the agent's unix socket.
 func (a *Agent) Client() *api.Client { return api.NewUnixClient(a.Socket) }
 
+// Pid returns the process ID of the agent, or 0 when it is not running.
+func (a *Agent) Pid() int {
+	if a.proc == nil {
+		return 0
+	}
+	return a.proc.Pid
+}
+
 // Up builds the lab. On failure it removes what it made.
 func Up(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	if err := opt.setDefaults(); err != nil {
