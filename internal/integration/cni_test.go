@@ -1,0 +1,195 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"vxswitch/internal/lab"
+	"vxswitch/internal/netlab"
+)
+
+var (
+	cniOnce   sync.Once
+	cniDir    string
+	cniErr    error
+	cniBinary string
+)
+
+// cniPlugin builds vxswitch-cni once into a directory that also serves as
+// CNI_PATH, and returns the directory.
+func cniPlugin(t *testing.T) string {
+	t.Helper()
+	cniOnce.Do(func() {
+		cniDir = filepath.Join(filepath.Dir(binary), "cni")
+		if cniErr = os.MkdirAll(cniDir, 0o755); cniErr != nil {
+			return
+		}
+		cniBinary = filepath.Join(cniDir, "vxswitch-cni")
+		out, err := exec.Command("go", "build", "-o", cniBinary, "vxswitch/cmd/vxswitch-cni").CombinedOutput()
+		if err != nil {
+			cniErr = fmt.Errorf("build vxswitch-cni: %v\n%s", err, out)
+		}
+	})
+	if cniErr != nil {
+		t.Fatal(cniErr)
+	}
+	return cniDir
+}
+
+// cniCall runs the plugin the way a runtime does: the command and the
+// container in the environment, the network configuration on stdin.
+func cniCall(t *testing.T, command, containerID, netnsPath, args string, conf []byte) ([]byte, error) {
+	t.Helper()
+	dir := cniPlugin(t)
+	cmd := exec.Command(cniBinary)
+	cmd.Env = []string{
+		"CNI_COMMAND=" + command, "CNI_CONTAINERID=" + containerID, "CNI_NETNS=" + netnsPath,
+		"CNI_IFNAME=eth0", "CNI_PATH=" + dir, "CNI_ARGS=" + args,
+	}
+	cmd.Stdin = bytes.NewReader(conf)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s: %v: %s (stderr: %s)", command, err, out, stderr.String())
+	}
+	return out, nil
+}
+
+func cniConf(version, socket string) []byte {
+	return fmt.Appendf(nil, `{"cniVersion":%q,"name":"web","type":"vxswitch-cni","network":"web","socket":%q}`, version, socket)
+}
+
+// cniNetNS makes an empty namespace for a "container" and removes it when
+// the test ends.
+func cniNetNS(t *testing.T, c *lab.Cluster, name string) (ns, path string) {
+	t.Helper()
+	ns = c.Opt.Prefix + name
+	path, err := netlab.AddNS(ns)
+	if err != nil {
+		t.Fatalf("add netns: %v", err)
+	}
+	t.Cleanup(func() { netlab.DelNS(ns) })
+	return ns, path
+}
+
+// TestCNIPluginLifecycle runs vxswitch-cni as a runtime would: ADD gives
+// the container namespace a working interface that reaches an endpoint on
+// another host by address and by name, CHECK passes, DEL frees the
+// address and is idempotent, GC frees what is not listed as valid.
+func TestCNIPluginLifecycle(t *testing.T) {
+	c := newLab(t, lab.Options{Hosts: 2})
+	h1 := c.Agents[0]
+	c2 := c.Endpoints[1]
+	ns, path := cniNetNS(t, c, "ctr1")
+	conf := cniConf("1.1.0", h1.Socket)
+
+	out, err := cniCall(t, "ADD", "abcdef0123456789", path, "IgnoreUnknown=1;K8S_POD_NAME=Web_Server.1", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res current.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("decode ADD result %s: %v", out, err)
+	}
+	if len(res.Interfaces) != 1 || res.Interfaces[0].Name != "eth0" || res.Interfaces[0].Sandbox != path || res.Interfaces[0].Mtu == 0 {
+		t.Fatalf("ADD interfaces: %s", out)
+	}
+	if len(res.IPs) != 1 || res.IPs[0].Gateway != nil || !strings.HasPrefix(res.IPs[0].Address.String(), "10.20.0.") || !strings.HasSuffix(res.IPs[0].Address.String(), "/24") {
+		t.Fatalf("ADD ips: %s", out)
+	}
+	if len(res.DNS.Nameservers) != 1 || len(res.DNS.Search) != 1 || res.DNS.Search[0] != "web" {
+		t.Fatalf("ADD dns: %s", out)
+	}
+	var mine *struct{ name, owner string }
+	for _, e := range endpoints(t, h1) {
+		if e.Owner == "cni:abcdef0123456789/eth0" {
+			mine = &struct{ name, owner string }{e.Name, e.Owner}
+			if e.MAC != res.Interfaces[0].Mac || e.IP.String() != res.IPs[0].Address.IP.String() {
+				t.Fatalf("cluster record %+v does not match result %s", e, out)
+			}
+		}
+	}
+	if mine == nil || mine.name != "web-server-1" {
+		t.Fatalf("no endpoint web-server-1 tagged with the container: %+v", endpoints(t, h1))
+	}
+	link := run(t, ns, "ip", "-o", "addr", "show", "dev", "eth0")
+	if !strings.Contains(link, res.IPs[0].Address.String()) {
+		t.Fatalf("eth0 in the container lacks %s: %s", res.IPs[0].Address, link)
+	}
+	ping(t, ns, c2.IP.String(), 3)
+	ping(t, c2.NS, "web-server-1", 3)
+
+	// The first call of a 1.0.0 runtime (Podman 4.3) is answered in its
+	// version; CHECK in 0.4.0 and 1.1.0 passes.
+	if _, err := cniCall(t, "CHECK", "abcdef0123456789", path, "", withPrev(t, cniConf("1.1.0", h1.Socket), out)); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
+	// CHECK notices a changed interface.
+	run(t, ns, "ip", "addr", "flush", "dev", "eth0")
+	if _, err := cniCall(t, "CHECK", "abcdef0123456789", path, "", withPrev(t, cniConf("1.1.0", h1.Socket), out)); err == nil || !strings.Contains(err.Error(), "lacks address") {
+		t.Fatalf("CHECK of a flushed eth0 = %v, want 'lacks address'", err)
+	}
+
+	for i := range 2 {
+		if _, err := cniCall(t, "DEL", "abcdef0123456789", path, "", conf); err != nil {
+			t.Fatalf("DEL #%d: %v", i+1, err)
+		}
+	}
+	for _, e := range endpoints(t, h1) {
+		if strings.HasPrefix(e.Owner, "cni:") {
+			t.Fatalf("endpoint %s left after DEL", e.Name)
+		}
+	}
+	if out := run(t, ns, "ip", "-o", "link"); strings.Contains(out, "eth0") {
+		t.Fatalf("eth0 left in the container after DEL: %s", out)
+	}
+
+	// GC: two containers, one listed as valid.
+	_, pathA := cniNetNS(t, c, "ctra")
+	_, pathB := cniNetNS(t, c, "ctrb")
+	if _, err := cniCall(t, "ADD", "aaaa", pathA, "", conf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cniCall(t, "ADD", "bbbb", pathB, "", conf); err != nil {
+		t.Fatal(err)
+	}
+	gc := fmt.Appendf(nil, `{"cniVersion":"1.1.0","name":"web","type":"vxswitch-cni","network":"web","socket":%q,"cni.dev/valid-attachments":[{"containerID":"aaaa","ifname":"eth0"}]}`, h1.Socket)
+	if _, err := cniCall(t, "GC", "", "", "", gc); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	var owners []string
+	for _, e := range endpoints(t, h1) {
+		owners = append(owners, e.Owner)
+	}
+	if got := strings.Join(owners, ","); !strings.Contains(got, "cni:aaaa/eth0") || strings.Contains(got, "cni:bbbb/eth0") {
+		t.Fatalf("after GC owners are %q: want cni:aaaa/eth0 kept and cni:bbbb/eth0 freed", got)
+	}
+	if _, err := cniCall(t, "STATUS", "", "", "", conf); err != nil {
+		t.Fatalf("STATUS: %v", err)
+	}
+}
+
+// withPrev adds an ADD result as prevResult to a configuration.
+func withPrev(t *testing.T, conf, prev []byte) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(conf, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["prevResult"] = json.RawMessage(prev)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
