@@ -1,9 +1,14 @@
 package integration
 
 import (
+	"context"
+	"syscall"
+	"time"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/containernetworking/cni/libcni"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,7 +132,10 @@ func TestCNIPluginLifecycle(t *testing.T) {
 		t.Fatalf("eth0 in the container lacks %s: %s", res.IPs[0].Address, link)
 	}
 	ping(t, ns, c2.IP.String(), 3)
-	ping(t, c2.NS, "web-server-1", 3)
+	eventually(t, 10*time.Second, "web-server-1 resolves on h2", func() error {
+		_, err := netlab.Exec(context.Background(), c2.NS, "ping", "-c", "1", "-W", "2", "web-server-1")
+		return err
+	})
 
 	// The first call of a 1.0.0 runtime (Podman 4.3) is answered in its
 	// version; CHECK in 0.4.0 and 1.1.0 passes.
@@ -192,4 +200,107 @@ func withPrev(t *testing.T, conf, prev []byte) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestCNIChainWithTuning runs a conflist of vxswitch-cni and the reference
+// tuning plugin (Debian's containernetworking-plugins) through libcni, in
+// CNI 1.0.0 as Podman 4.3 speaks it: tuning gets vxswitch-cni's result as
+// prevResult and sets a sysctl on the interface it names.
+func TestCNIChainWithTuning(t *testing.T) {
+	c := newLab(t, lab.Options{Hosts: 2})
+	h1 := c.Agents[0]
+	dir := cniPlugin(t)
+	ns, path := cniNetNS(t, c, "chain")
+	list, err := libcni.ConfListFromBytes(fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":"web","plugins":[
+		{"type":"vxswitch-cni","network":"web","socket":%q},
+		{"type":"tuning","sysctl":{"net.ipv4.conf.eth0.arp_filter":"1"}}]}`, h1.Socket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cni := libcni.NewCNIConfigWithCacheDir([]string{dir, "/usr/lib/cni"}, t.TempDir(), nil)
+	rt := &libcni.RuntimeConf{ContainerID: "chain0001", NetNS: path, IfName: "eth0", Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAME", "chained"}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := cni.AddNetworkList(ctx, list, rt)
+	if err != nil {
+		t.Fatalf("ADD of the chain: %v", err)
+	}
+	res, err := current.NewResultFromResult(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Version() != "1.0.0" || len(res.IPs) != 1 || len(res.Interfaces) != 1 {
+		t.Fatalf("chain result %+v", res)
+	}
+	if got := strings.TrimSpace(run(t, ns, "cat", "/proc/sys/net/ipv4/conf/eth0/arp_filter")); got != "1" {
+		t.Fatalf("tuning did not set arp_filter on eth0 (%s): prevResult did not reach it", got)
+	}
+	// h2 learns the name when it applies the attach.
+	eventually(t, 10*time.Second, "chained resolves on h2", func() error {
+		_, err := netlab.Exec(ctx, c.Endpoints[1].NS, "ping", "-c", "1", "-W", "2", "chained")
+		return err
+	})
+	if err := cni.CheckNetworkList(ctx, list, rt); err != nil {
+		t.Fatalf("CHECK of the chain: %v", err)
+	}
+	for i := range 2 {
+		if err := cni.DelNetworkList(ctx, list, rt); err != nil {
+			t.Fatalf("DEL #%d of the chain: %v", i+1, err)
+		}
+	}
+	for _, e := range endpoints(t, h1) {
+		if e.Name == "chained" {
+			t.Fatalf("endpoint chained left after DEL")
+		}
+	}
+}
+
+// TestCNIAgentDown: ADD, DEL and STATUS while the agent is stopped fail
+// with CNI's "try again later" (11; STATUS 50) and a message that says to
+// start the agent, and leave nothing in the container; once the agent is
+// back, the same ADD works.
+func TestCNIAgentDown(t *testing.T) {
+	c := newLab(t, lab.Options{Hosts: 1})
+	h1 := c.Agents[0]
+	ns, path := cniNetNS(t, c, "down")
+	conf := cniConf("1.0.0", h1.Socket)
+	if err := c.Stop(0, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"ADD", "DEL", "STATUS"} {
+		cf := conf
+		if cmd == "STATUS" {
+			cf = cniConf("1.1.0", h1.Socket)
+		}
+		out, err := cniCall(t, cmd, "down0001", path, "", cf)
+		if err == nil {
+			t.Fatalf("%s with the agent down succeeded: %s", cmd, out)
+		}
+		var e struct {
+			Code uint   `json:"code"`
+			Msg  string `json:"msg"`
+		}
+		if json.Unmarshal(out, &e) != nil {
+			t.Fatalf("%s: no CNI error on stdout: %v", cmd, err)
+		}
+		want := uint(11)
+		if cmd == "STATUS" {
+			want = 50
+		}
+		if e.Code != want || !strings.Contains(e.Msg, "start it") {
+			t.Fatalf("%s with the agent down: code %d %q, want %d and a hint to start the agent", cmd, e.Code, e.Msg, want)
+		}
+	}
+	if out := run(t, ns, "ip", "-o", "link"); strings.Contains(out, "eth0") {
+		t.Fatalf("eth0 made while the agent was down: %s", out)
+	}
+	if err := c.Start(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cniCall(t, "ADD", "down0001", path, "", conf); err != nil {
+		t.Fatalf("ADD after the agent came back: %v", err)
+	}
+	if _, err := cniCall(t, "DEL", "down0001", path, "", conf); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
 }
