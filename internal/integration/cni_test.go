@@ -304,3 +304,81 @@ func TestCNIAgentDown(t *testing.T) {
 		t.Fatalf("DEL: %v", err)
 	}
 }
+
+// TestCNIPodman runs a real runtime, Podman 4.3 with its CNI backend,
+// inside lab host h1: a container on network web gets its interface from
+// vxswitch-cni and pings the bare attach endpoint of h2 by name; removing
+// the container frees its endpoint.
+func TestCNIPodman(t *testing.T) {
+	c := newLab(t, lab.Options{Hosts: 2})
+	h1 := c.Agents[0]
+	dir := cniPlugin(t)
+	work := t.TempDir()
+	confDir := filepath.Join(work, "net.d")
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, text string) {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(confDir, "web.conflist"), fmt.Sprintf(`{"cniVersion":"1.0.0","name":"web","plugins":[{"type":"vxswitch-cni","network":"web","socket":%q}]}`, h1.Socket))
+	containersConf := filepath.Join(work, "containers.conf")
+	write(containersConf, fmt.Sprintf("[network]\ncni_plugin_dirs = [%q, \"/usr/lib/cni\"]\n", dir))
+
+	// An image of a static busybox, imported from a tar of its root.
+	rootfs := filepath.Join(work, "rootfs")
+	for _, d := range []string{"bin", "etc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("cp", "/bin/busybox", filepath.Join(rootfs, "bin", "busybox")).CombinedOutput(); err != nil {
+		t.Fatalf("copy busybox: %v %s", err, out)
+	}
+	for _, l := range []string{"sh", "ping", "ip", "cat"} {
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarball := filepath.Join(work, "rootfs.tar")
+	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	podman := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		base := []string{"--net=" + netlab.NetNSDir + h1.Host.NS, "podman",
+			"--root", filepath.Join(work, "root"), "--runroot", filepath.Join(work, "runroot"),
+			"--storage-driver", "vfs", "--network-backend", "cni", "--cni-config-dir", confDir,
+			"--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", filepath.Join(work, "tmp")}
+		cmd := exec.CommandContext(ctx, "nsenter", append(base, args...)...)
+		cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+containersConf)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() {
+		podman("rm", "-af", "-t", "0")
+		exec.Command("umount", "-R", filepath.Join(work, "root")).Run()
+		exec.Command("umount", "-R", filepath.Join(work, "runroot")).Run()
+	})
+	if out, err := podman("import", tarball, "vxbusybox"); err != nil {
+		t.Fatalf("podman import: %v\n%s", err, out)
+	}
+	out, err := podman("run", "--rm", "--name", "pc1", "--network", "web",
+		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+		"vxbusybox", "/bin/sh", "-c", "ip addr show eth0; cat /etc/resolv.conf; ping -c 3 -W 2 c2")
+	if err != nil {
+		t.Fatalf("podman run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "3 packets received") || !strings.Contains(out, "10.20.0.") {
+		t.Fatalf("container on h1 did not ping c2 by name:\n%s", out)
+	}
+	t.Logf("podman run:\n%s", out)
+	for _, e := range endpoints(t, h1) {
+		if e.Name == "pc1" {
+			t.Fatalf("endpoint pc1 left after podman run --rm ended")
+		}
+	}
+}
