@@ -337,7 +337,7 @@ func TestCNIPodman(t *testing.T) {
 	if out, err := exec.Command("cp", "/bin/busybox", filepath.Join(rootfs, "bin", "busybox")).CombinedOutput(); err != nil {
 		t.Fatalf("copy busybox: %v %s", err, out)
 	}
-	for _, l := range []string{"sh", "ping", "ip", "cat"} {
+	for _, l := range []string{"sh", "ping", "ip", "cat", "sleep"} {
 		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", l)); err != nil {
 			t.Fatal(err)
 		}
@@ -366,19 +366,48 @@ func TestCNIPodman(t *testing.T) {
 	if out, err := podman("import", tarball, "vxbusybox"); err != nil {
 		t.Fatalf("podman import: %v\n%s", err, out)
 	}
+	// A running container is named by Podman's K8S_POD_NAME, reachable by
+	// that name from h2, and freed by podman rm -f.
+	if out, err := podman("run", "-d", "--name", "pc2", "--network", "web",
+		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+		"vxbusybox", "/bin/sleep", "300"); err != nil {
+		t.Fatalf("podman run -d: %v\n%s", err, out)
+	}
+	found := false
+	for _, e := range endpoints(t, h1) {
+		if e.Name == "pc2" && strings.HasPrefix(e.Owner, "cni:") && strings.HasSuffix(e.Owner, "/eth0") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no endpoint pc2 tagged cni:ID/eth0: %+v", endpoints(t, h1))
+	}
+	eventually(t, 10*time.Second, "pc2 answers c2 by name", func() error {
+		_, err := netlab.Exec(context.Background(), c.Endpoints[1].NS, "ping", "-c", "1", "-W", "2", "pc2")
+		return err
+	})
 	out, err := podman("run", "--rm", "--name", "pc1", "--network", "web",
 		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-		"vxbusybox", "/bin/sh", "-c", "ip addr show eth0; cat /etc/resolv.conf; ping -c 3 -W 2 c2")
+		"vxbusybox", "/bin/sh", "-c", "ip addr show eth0; cat /etc/resolv.conf; ping -c 3 -W 2 c2; ping -c 1 -W 2 pc2")
 	if err != nil {
 		t.Fatalf("podman run: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "3 packets received") || !strings.Contains(out, "10.20.0.") {
-		t.Fatalf("container on h1 did not ping c2 by name:\n%s", out)
+	if !strings.Contains(out, "3 packets received") || !strings.Contains(out, "1 packets received") || !strings.Contains(out, "10.20.0.") {
+		t.Fatalf("container on h1 did not ping c2 and pc2 by name:\n%s", out)
 	}
 	t.Logf("podman run:\n%s", out)
 	for _, e := range endpoints(t, h1) {
 		if e.Name == "pc1" {
 			t.Fatalf("endpoint pc1 left after podman run --rm ended")
+		}
+	}
+
+	if out, err := podman("rm", "-f", "-t", "0", "pc2"); err != nil {
+		t.Fatalf("podman rm: %v\n%s", err, out)
+	}
+	for _, e := range endpoints(t, h1) {
+		if e.Name == "pc2" {
+			t.Fatalf("endpoint pc2 left after podman rm -f")
 		}
 	}
 }
