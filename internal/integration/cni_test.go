@@ -18,6 +18,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"vxswitch/api"
 	"vxswitch/internal/lab"
 	"vxswitch/internal/netlab"
 )
@@ -409,5 +410,90 @@ func TestCNIPodman(t *testing.T) {
 		if e.Name == "pc2" {
 			t.Fatalf("endpoint pc2 left after podman rm -f")
 		}
+	}
+}
+
+// TestCNIAgentKilledMidAdd: the agent dies while an ADD waits for Raft (h2
+// is down, so the attach cannot commit yet). The plugin answers "try again
+// later" (11); after both agents are back the half-made attach may have
+// committed, and the runtime's DEL, which follows a failed ADD, frees it
+// by its owner tag: no endpoint, no TAP and no address are left.
+func TestCNIAgentKilledMidAdd(t *testing.T) {
+	c := newLab(t, lab.Options{Hosts: 2})
+	h1 := c.Agents[0]
+	ns, path := cniNetNS(t, c, "mid")
+	conf := cniConf("1.1.0", h1.Socket)
+	if err := c.Stop(1, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := cniCall(t, "ADD", "mid00001", path, "K8S_POD_NAME=mid", conf)
+		done <- result{out, err}
+	}()
+	time.Sleep(time.Second) // the attach is now waiting for a quorum
+	if err := c.Stop(0, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	var e struct {
+		Code uint   `json:"code"`
+		Msg  string `json:"msg"`
+	}
+	if r.err == nil || json.Unmarshal(r.out, &e) != nil || e.Code != 11 {
+		t.Fatalf("ADD with the agent killed: %v (%s), want CNI error 11", r.err, r.out)
+	}
+	t.Logf("ADD answered: %s", e.Msg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- c.Start(ctx, 1) }()
+	if err := c.Start(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "a leader after the restart", func() error {
+		var es []api.Endpoint
+		if err := h1.Client().Get(ctx, "/v1/endpoints", &es); err != nil {
+			return err
+		}
+		for _, ep := range es {
+			if ep.Owner == "cni:mid00001/eth0" {
+				t.Logf("the interrupted attach committed: endpoint %s %s", ep.Name, ep.IP)
+			}
+		}
+		return nil
+	})
+	// The runtime cleans up a failed ADD with DEL; it may need a retry
+	// while the cluster elects a leader.
+	eventually(t, 30*time.Second, "DEL after the failed ADD", func() error {
+		_, err := cniCall(t, "DEL", "mid00001", path, "", conf)
+		return err
+	})
+	for _, ep := range endpoints(t, h1) {
+		if ep.Owner == "cni:mid00001/eth0" || ep.Name == "mid" {
+			t.Fatalf("endpoint %s left after DEL", ep.Name)
+		}
+	}
+	eventually(t, 10*time.Second, "no TAP left in the container", func() error {
+		if out := run(t, ns, "ip", "-o", "link"); strings.Contains(out, "eth0") {
+			return fmt.Errorf("eth0 still there: %s", out)
+		}
+		return nil
+	})
+	// The address is free again: the subnet's addresses in use are the
+	// lab's two endpoints only.
+	var n struct {
+		Endpoints int `json:"endpoints"`
+	}
+	if err := h1.Client().Get(ctx, "/v1/networks/web", &n); err != nil || n.Endpoints != 2 {
+		t.Fatalf("network web has %d endpoints (%v), want the lab's 2", n.Endpoints, err)
 	}
 }
