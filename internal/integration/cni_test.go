@@ -128,6 +128,22 @@ func TestCNIPluginLifecycle(t *testing.T) {
 	if mine == nil || mine.name != "web-server-1" {
 		t.Fatalf("no endpoint web-server-1 tagged with the container: %+v", endpoints(t, h1))
 	}
+	// A second container of the same name, and a network that does not
+	// exist, are refused with what to do.
+	_, path2 := cniNetNS(t, c, "ctr2")
+	for _, tc := range []struct{ conf, args, want string }{
+		{string(conf), "K8S_POD_NAME=web-server-1", "already used"},
+		{strings.Replace(string(conf), `"network":"web"`, `"network":"nope"`, 1), "", "vxswitch network create nope"},
+	} {
+		out, err := cniCall(t, "ADD", "second000001", path2, tc.args, []byte(tc.conf))
+		var e struct {
+			Code uint   `json:"code"`
+			Msg  string `json:"msg"`
+		}
+		if err == nil || json.Unmarshal(out, &e) != nil || e.Code != 7 || !strings.Contains(e.Msg, tc.want) {
+			t.Fatalf("ADD (%s): %v %s; want error 7 saying %q", tc.args, err, out, tc.want)
+		}
+	}
 	link := run(t, ns, "ip", "-o", "addr", "show", "dev", "eth0")
 	if !strings.Contains(link, res.IPs[0].Address.String()) {
 		t.Fatalf("eth0 in the container lacks %s: %s", res.IPs[0].Address, link)
