@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"vxswitch/api"
@@ -69,6 +70,14 @@ func cniCall(t *testing.T, command, containerID, netnsPath, args string, conf []
 		return out, fmt.Errorf("%s: %v: %s (stderr: %s)", command, err, out, stderr.String())
 	}
 	return out, nil
+}
+
+// cniError decodes the CNI error a failed call printed; a zero Code means
+// there was none.
+func cniError(out []byte) types.Error {
+	var e types.Error
+	json.Unmarshal(out, &e)
+	return e
 }
 
 func cniConf(version, socket string) []byte {
@@ -136,11 +145,7 @@ func TestCNIPluginLifecycle(t *testing.T) {
 		{strings.Replace(string(conf), `"network":"web"`, `"network":"nope"`, 1), "", "vxswitch network create nope"},
 	} {
 		out, err := cniCall(t, "ADD", "second000001", path2, tc.args, []byte(tc.conf))
-		var e struct {
-			Code uint   `json:"code"`
-			Msg  string `json:"msg"`
-		}
-		if err == nil || json.Unmarshal(out, &e) != nil || e.Code != 7 || !strings.Contains(e.Msg, tc.want) {
+		if e := cniError(out); err == nil || e.Code != 7 || !strings.Contains(e.Msg, tc.want) {
 			t.Fatalf("ADD (%s): %v %s; want error 7 saying %q", tc.args, err, out, tc.want)
 		}
 	}
@@ -293,13 +298,7 @@ func TestCNIAgentDown(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s with the agent down succeeded: %s", cmd, out)
 		}
-		var e struct {
-			Code uint   `json:"code"`
-			Msg  string `json:"msg"`
-		}
-		if json.Unmarshal(out, &e) != nil {
-			t.Fatalf("%s: no CNI error on stdout: %v", cmd, err)
-		}
+		e := cniError(out)
 		want := uint(11)
 		if cmd == "STATUS" {
 			want = 50
@@ -456,11 +455,8 @@ func TestCNIAgentKilledMidAdd(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := <-done
-	var e struct {
-		Code uint   `json:"code"`
-		Msg  string `json:"msg"`
-	}
-	if r.err == nil || json.Unmarshal(r.out, &e) != nil || e.Code != 11 {
+	e := cniError(r.out)
+	if r.err == nil || e.Code != 11 {
 		t.Fatalf("ADD with the agent killed: %v (%s), want CNI error 11", r.err, r.out)
 	}
 	t.Logf("ADD answered: %s", e.Msg)
