@@ -42,8 +42,8 @@ type netConf struct {
 // runtimes put the container's (pod's) name in K8S_POD_NAME.
 type cniArgs struct {
 	types.CommonArgs
-	K8S_POD_NAME      types.UnmarshallableString //nolint:revive // CNI_ARGS key
-	K8S_POD_NAMESPACE types.UnmarshallableString //nolint:revive // CNI_ARGS key
+	K8S_POD_NAME      types.UnmarshallableString
+	K8S_POD_NAMESPACE types.UnmarshallableString
 }
 
 // parseConf decodes and checks the network configuration.
@@ -154,7 +154,7 @@ func (s *session) network() (api.Network, error) {
 	return n, nil
 }
 
-// local returns this host's name and every endpoint of the cluster.
+// endpoints returns this host's name and every endpoint of the cluster.
 func (s *session) endpoints() (host string, eps []api.Endpoint, err error) {
 	var st api.Status
 	if err := s.client.Get(s.ctx, "/v1/status", &st); err != nil {
