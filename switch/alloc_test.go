@@ -97,6 +97,7 @@ func TestZeroAllocsWithNames(t *testing.T) {
 	in := bytes.Clone(frame)
 	copy(in[0:6], macA[:])
 	copy(in[6:12], macR[:])
+	swapIPv4Addrs(in)
 	pkt := encap(100, in)
 	src := netip.AddrPortFrom(host2, vxlan.Port)
 	if allocs := testing.AllocsPerRun(1000, func() { s.HandleUnderlay(pkt, src) }); allocs != 0 {

@@ -21,6 +21,13 @@ import (
 //   - "spoofed_ip": the IPv4 source address or the ARP sender address
 //     belongs to another endpoint or to the network's resolver.
 //   - "flood_limit": a port flooded more than its token bucket allows.
+//   - "stacked_vlan": a frame with a second VLAN tag (802.1Q or 802.1ad)
+//     inside the first: the checks read one tag, so a frame that hides its
+//     ARP or IPv4 header behind two is refused rather than let through.
+//
+// Frames from a member VTEP get the same address checks as frames from a
+// local port, with the VTEP in the role of the port: an endpoint address
+// is used only from the host its endpoint is on (refuseFromUnderlay).
 //
 // MACs behind an endpoint (a VM, a bridge or a macvlan inside the
 // container) keep working: they are neither another endpoint's MAC nor, as
@@ -152,6 +159,9 @@ func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dr
 	if !ok {
 		return 0, false
 	}
+	if isVLANTag(etherType) {
+		return dropStackedVLAN, true
+	}
 	var ip netip.Addr
 	switch b := frame[off:]; etherType {
 	case etherTypeARP:
@@ -192,20 +202,87 @@ func ownAddr(nw *Network, p *port, ip netip.Addr) bool {
 
 // refuseFromUnderlay checks the inner frame of a VXLAN packet of network nw
 // (VNI vni) sent by the VTEP from, and reports whether it must be dropped,
-// and why (the caller counts the reason): an inner source MAC that is
-// multicast or zero is dropBadSrcMAC; one that is a local port's own MAC,
-// or that nw.Remote places at a VTEP other than from, is dropSpoofedMAC.
+// and why (the caller counts the reason). The rules mirror refuseFromPort,
+// with the VTEP in the place of the port:
+//
+//   - an inner source MAC that is multicast or zero is dropBadSrcMAC;
+//   - a source MAC, or ARP sender MAC, that is a local port's own MAC or
+//     that nw.Remote places at a VTEP other than from is dropSpoofedMAC;
+//   - an ARP sender address or IPv4 source address that is the resolver's,
+//     or that belongs to an endpoint which is not behind from (its MAC is
+//     a local port's or nw.Remote places it elsewhere), is dropSpoofedIP:
+//     a member host cannot claim another host's endpoint address, for
+//     example with an ARP reply that would poison a neighbour cache;
+//   - a second VLAN tag is dropStackedVLAN.
+//
+// Addresses of no endpoint pass (external VTEPs' hosts, routed sources).
 // inner is at least an Ethernet header long.
 func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from netip.Addr) (dropReason, bool) {
 	src := MAC(inner[6:12])
 	if src.IsMulticast() || src.IsZero() {
 		return dropBadSrcMAC, true
 	}
-	if _, ok := s.ports.Load().byMAC[fdbKey{vni, src}]; ok {
+	ports := s.ports.Load()
+	elsewhere := func(m MAC) bool {
+		if _, ok := ports.byMAC[fdbKey{vni, m}]; ok {
+			return true
+		}
+		vtep, ok := nw.Remote[m]
+		return ok && vtep != from
+	}
+	if elsewhere(src) {
 		return dropSpoofedMAC, true
 	}
-	if vtep, ok := nw.Remote[src]; ok && vtep != from {
-		return dropSpoofedMAC, true
+	etherType, off, ok := l3(inner)
+	if !ok {
+		return 0, false
+	}
+	if isVLANTag(etherType) {
+		return dropStackedVLAN, true
+	}
+	var ip netip.Addr
+	switch b := inner[off:]; etherType {
+	case etherTypeARP:
+		if len(b) < arpLen || binary.BigEndian.Uint16(b[0:2]) != arpHWEther ||
+			binary.BigEndian.Uint16(b[2:4]) != etherTypeIPv4 || b[4] != 6 || b[5] != 4 {
+			return 0, false
+		}
+		if elsewhere(MAC(b[8:14])) {
+			return dropSpoofedMAC, true
+		}
+		ip = addr4(b[14:18])
+	case etherTypeIPv4:
+		if len(b) < ipv4MinLen || b[0]>>4 != 4 {
+			return 0, false
+		}
+		ip = addr4(b[12:16])
+	default:
+		return 0, false
+	}
+	if !ip.IsUnspecified() && !remoteAddr(nw, from, ip) {
+		return dropSpoofedIP, true
 	}
 	return 0, false
+}
+
+// remoteAddr reports whether a frame from the VTEP from may use the IPv4
+// address ip as its source: ip is not the resolver's (the resolver answers
+// on every host itself, never through the underlay), and if it is an
+// endpoint's, that endpoint is behind from.
+func remoteAddr(nw *Network, from, ip netip.Addr) bool {
+	if ip == nw.Resolver {
+		return false
+	}
+	m, ok := nw.Addrs[ip]
+	if !ok {
+		return true
+	}
+	vtep, ok := nw.Remote[m]
+	return ok && vtep == from
+}
+
+// isVLANTag reports whether etherType starts another VLAN tag: 802.1Q
+// (0x8100) or 802.1ad (0x88a8).
+func isVLANTag(etherType uint16) bool {
+	return etherType == etherTypeVLAN || etherType == 0x88a8
 }

@@ -26,7 +26,7 @@ func guardView() *View {
 }
 
 // guardDrops are the reasons of guard.go.
-var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit"}
+var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan"}
 
 // udp4 builds an Ethernet/IPv4/UDP frame from sip to dip, byte by byte: a
 // 20-byte IPv4 header (checksum left 0; the guard does not look at it) and
@@ -94,6 +94,7 @@ func TestGuardFromPort(t *testing.T) {
 		{"tagged IPv4 from another endpoint's address", vlan(udp4(macB, macA, ipB, ipB)), "spoofed_ip"},
 		{"MAC behind the port using another endpoint's address", udp4(macB, macX, ipB, ipB), "spoofed_ip"},
 		{"MAC behind the port ARPing as another endpoint", arp4(macX, 1, macX, ipR, ipB), "spoofed_ip"},
+		{"double-tagged ARP claiming another endpoint's address", vlan(vlan(arp4(macA, 2, macA, ipB, ipB))), "stacked_vlan"},
 
 		{"own MAC and address", udp4(macB, macA, ipA, ipB), ""},
 		{"tagged, own MAC and address", vlan(udp4(macB, macA, ipA, ipB)), ""},
@@ -199,6 +200,53 @@ func TestGuardFromUnderlay(t *testing.T) {
 			}
 			if len(w.s.FDB()) != 3+1 { // own MACs of a, b, c and macR from the view
 				t.Errorf("fdb %v: a refused frame was learned", w.s.FDB())
+			}
+		})
+	}
+}
+
+// TestGuardFromUnderlayAddresses: a member host cannot use, through VXLAN,
+// the address of an endpoint that is not behind it: an ARP reply that claims
+// another endpoint's IP (which would poison the neighbour caches of the
+// endpoints it reaches) or the resolver's is dropped and counted, as is a
+// frame that hides its ARP header behind two VLAN tags. macR at ipR lives
+// on host2; macA/ipA is local port a.
+func TestGuardFromUnderlayAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		from  netip.Addr
+		frame []byte
+		drop  string // "" = delivered to port a
+	}{
+		{"ARP reply claiming a local endpoint's IP", host2, arp4(macR, 2, macR, ipA, ipB), "spoofed_ip"},
+		{"ARP reply claiming another host's endpoint IP", host3, arp4(macX, 2, macX, ipR, ipA), "spoofed_ip"},
+		{"ARP reply claiming the resolver", host2, arp4(macR, 2, macR, resolverIP, ipA), "spoofed_ip"},
+		{"ARP with a local port's MAC as sender", host2, arp4(macR, 2, macB, ipR, ipA), "spoofed_mac"},
+		{"IPv4 from a local endpoint's address", host2, udp4(macA, macR, ipB, ipA), "spoofed_ip"},
+		{"ARP behind two VLAN tags", host2, vlan(vlan(arp4(macR, 2, macR, ipA, ipB))), "stacked_vlan"},
+
+		{"ARP from the endpoint's own host", host2, arp4(macR, 2, macR, ipR, ipA), ""},
+		{"IPv4 from the endpoint's own host", host2, udp4(macA, macR, ipR, ipA), ""},
+		{"ARP for an address of no endpoint", external, arp4(macE, 2, macE, ipUnknown, ipA), ""},
+		{"ARP probe (sender 0.0.0.0)", host3, arp4(macX, 1, macX, netip.IPv4Unspecified(), ipA), ""},
+		{"one VLAN tag", host2, vlan(arp4(macR, 2, macR, ipR, ipA)), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, Config{})
+			w.s.SetView(guardView())
+			w.fromUnderlay(tc.from, 100, tc.frame)
+			got := guardCounts(w.s)
+			if tc.drop == "" {
+				if len(got) != 0 || len(w.a.Written()) == 0 {
+					t.Fatalf("drops %v, port a got %d frames; want it delivered", got, len(w.a.Written()))
+				}
+				return
+			}
+			if len(got) != 1 || got[tc.drop] != 1 {
+				t.Fatalf("drops %v, want exactly one %q", got, tc.drop)
+			}
+			if n := writtenCount(w.a, w.b, w.c); n[0]+n[1]+n[2] != 0 {
+				t.Errorf("ports got %v frames; want none", n)
 			}
 		})
 	}

@@ -209,3 +209,14 @@ func writtenCount(devs ...*taptest.Device) []int {
 	}
 	return n
 }
+
+// swapIPv4Addrs swaps the source and destination addresses of the untagged
+// IPv4 frame f in place, turning a frame of A to B into one of B to A. The
+// IPv4 and TCP/UDP checksums stay valid: both sum the two addresses.
+func swapIPv4Addrs(f []byte) {
+	src, dst := f[ethHeaderLen+12:ethHeaderLen+16], f[ethHeaderLen+16:ethHeaderLen+20]
+	var tmp [4]byte
+	copy(tmp[:], src)
+	copy(src, dst)
+	copy(dst, tmp[:])
+}

@@ -106,6 +106,7 @@ func TestMSSClampFromUnderlay(t *testing.T) {
 	frame := tcpFrame(t, false, true, true, []layers.TCPOption{mssOpt(1460)})
 	copy(frame[0:6], macA[:]) // to port a
 	copy(frame[6:12], macR[:])
+	swapIPv4Addrs(frame)
 	w.fromUnderlay(host2, 100, frame)
 	got := onlyFrame(t, w.a.Written())
 	if mss := mssOf(t, got); mss != 1410 {
