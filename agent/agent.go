@@ -274,7 +274,7 @@ func (a *Agent) apiAddr() string {
 }
 
 func (a *Agent) self() raftstore.Host {
-	return raftstore.Host{Name: a.cfg.Name, VTEP: a.cfg.Advertise, RaftAddr: a.raftAddr(), APIAddr: a.apiAddr()}
+	return raftstore.Host{Name: a.cfg.Name, VTEP: a.cfg.Advertise, RaftAddr: a.raftAddr(), APIAddr: a.apiAddr(), KeyFP: a.id.KeyFingerprint()}
 }
 
 // catchUp waits, at most d, until a restarted host has applied the log it

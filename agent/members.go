@@ -26,7 +26,7 @@ func (a *Agent) admit(ctx context.Context, req api.JoinRequest) (api.JoinRespons
 	if err != nil {
 		return api.JoinResponse{}, err
 	}
-	h := raftstore.Host{Name: req.Name, VTEP: req.VTEP, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr}
+	h := raftstore.Host{Name: req.Name, VTEP: req.VTEP, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr, KeyFP: req.KeyFP}
 	if _, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostAdd, Host: &h}); err != nil {
 		return api.JoinResponse{}, err
 	}

@@ -201,7 +201,15 @@ func (a *Agent) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
-	if name, _ := pki.PeerName(r.TLS); name != req.Name && !a.isMember(name) {
+	name, _ := pki.PeerName(r.TLS)
+	if err := a.checkRemoved(r); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	if name == req.Name {
+		// The host itself: its key is the one it connected with.
+		req.KeyFP = pki.PeerKeyFingerprint(r.TLS)
+	} else if !a.isMember(name) || a.checkMemberKey(r) != nil {
 		reply(w, nil, forbidden("host %q cannot join as %q: a host joins under the name of its certificate", name, req.Name))
 		return
 	}

@@ -26,10 +26,12 @@ const (
 	joinTokenFile = "join-token" // the current join token, kept up to date by every host
 )
 
-// peerAuth counts API requests refused for want of a cluster certificate.
-// Safe for concurrent use.
+// peerAuth counts API requests refused for want of a cluster certificate
+// (noCert) and for a certificate whose key is not the member's or was
+// revoked (wrongKey). Safe for concurrent use.
 type peerAuth struct {
-	noCert atomic.Uint64
+	noCert   atomic.Uint64
+	wrongKey atomic.Uint64
 }
 
 // setupIdentity gives the agent its certificate: from the data directory
@@ -158,6 +160,10 @@ func (a *Agent) requireCert(next http.Handler) http.Handler {
 // fromMember lets a request through only when its certificate names a
 // host of the cluster: one in the replicated state or in the Raft
 // configuration. A removed host keeps its certificate but loses access.
+//
+// A member is its name and its key: a certificate whose key is not the one
+// recorded for that name (even one the cluster CA signed), or whose key
+// belongs to a removed host, is refused.
 func (a *Agent) fromMember(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name, _ := pki.PeerName(r.TLS)
@@ -165,8 +171,38 @@ func (a *Agent) fromMember(h http.HandlerFunc) http.HandlerFunc {
 			reply(w, nil, forbidden("host %q is not a member of the cluster: join it first", name))
 			return
 		}
+		if err := a.checkMemberKey(r); err != nil {
+			reply(w, nil, err)
+			return
+		}
 		h(w, r)
 	}
+}
+
+// checkRemoved refuses a request whose certificate key belongs to a host
+// that was removed from the cluster.
+func (a *Agent) checkRemoved(r *http.Request) error {
+	fp := pki.PeerKeyFingerprint(r.TLS)
+	if name, ok := a.store.State().Removed[fp]; ok && fp != "" {
+		a.auth.wrongKey.Add(1)
+		return forbidden("the certificate of host %q was revoked when the host was removed from the cluster: enrol it again with a join token (remove node.crt and node.key from its data dir, then start it with --join and --token)", name)
+	}
+	return nil
+}
+
+// checkMemberKey refuses a request from a member whose certificate key is
+// not the one the replicated state records for its name, or was revoked.
+func (a *Agent) checkMemberKey(r *http.Request) error {
+	if err := a.checkRemoved(r); err != nil {
+		return err
+	}
+	name, _ := pki.PeerName(r.TLS)
+	fp := pki.PeerKeyFingerprint(r.TLS)
+	if h, ok := a.store.State().Hosts[name]; ok && h.KeyFP != "" && h.KeyFP != fp {
+		a.auth.wrongKey.Add(1)
+		return forbidden("host %q presented a certificate with a key other than the one recorded for it: only the host's own certificate is accepted", name)
+	}
+	return nil
 }
 
 func (a *Agent) isMember(name string) bool {
@@ -188,7 +224,7 @@ func (a *Agent) isMember(name string) bool {
 // tlsRefused sums the connections and requests refused for want of a
 // cluster certificate, on the API and the Raft port.
 func (a *Agent) tlsRefused() uint64 {
-	n := a.auth.noCert.Load()
+	n := a.auth.noCert.Load() + a.auth.wrongKey.Load()
 	if a.apiListener != nil {
 		n += a.apiListener.Refused()
 	}

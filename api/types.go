@@ -77,6 +77,10 @@ type JoinRequest struct {
 	VTEP     netip.Addr `json:"vtep"`
 	RaftAddr string     `json:"raft_addr"`
 	APIAddr  string     `json:"api_addr"`
+	// KeyFP is the key fingerprint of the joining host's certificate
+	// (pki.KeyFingerprint). The member that the host reached directly sets
+	// it from the TLS connection, whatever the host wrote.
+	KeyFP string `json:"key_fp,omitempty"`
 }
 
 // EnrollRequest asks the cluster for a node certificate. A joining host

@@ -1,6 +1,8 @@
 package pki
 
 import (
+	"encoding/hex"
+	"crypto/sha256"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -134,6 +136,37 @@ func PeerName(cs *tls.ConnectionState) (string, bool) {
 		return "", false
 	}
 	return cs.PeerCertificates[0].Subject.CommonName, true
+}
+
+// KeyFingerprint returns the hex SHA-256 of the public key (the
+// SubjectPublicKeyInfo) of cert: what the replicated state records as a
+// host's identity, so that a second certificate for the same name, even one
+// the cluster CA signed, is told apart by its key.
+func KeyFingerprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
+
+// PeerKeyFingerprint returns the KeyFingerprint of the verified peer
+// certificate of a TLS connection, or "" when it has none.
+func PeerKeyFingerprint(cs *tls.ConnectionState) string {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	return KeyFingerprint(cs.PeerCertificates[0])
+}
+
+// KeyFingerprint returns the KeyFingerprint of the identity's own
+// certificate, or "" if it cannot be parsed.
+func (i *Identity) KeyFingerprint() string {
+	if len(i.cert.Certificate) == 0 {
+		return ""
+	}
+	c, err := x509.ParseCertificate(i.cert.Certificate[0])
+	if err != nil {
+		return ""
+	}
+	return KeyFingerprint(c)
 }
 
 // SameCA tells whether two PEM CA certificates are the same certificate.

@@ -612,3 +612,42 @@ func TestAllocatorHandsOutFreedAddressesLast(t *testing.T) {
 		}
 	}
 }
+
+// TestHostKeys: a host is its name and its key. A live member's name cannot
+// be taken with another key; a removed host's key is refused for good,
+// while the same name with a new key (a new enrolment) is admitted.
+func TestHostKeys(t *testing.T) {
+	h := newHarness(t)
+	withKey := func(name, vtep, key string) Command {
+		c := addHost(name, vtep)
+		c.Host.KeyFP = key
+		return c
+	}
+	h.must(withKey("a", "10.0.0.1", "key1"))
+	h.must(withKey("a", "10.0.0.1", "")) // a re-registration without a key keeps it
+	if got := h.f.State().Hosts["a"].KeyFP; got != "key1" {
+		t.Fatalf("KeyFP after a re-registration without a key = %q, want key1", got)
+	}
+	if r := h.apply(withKey("a", "10.0.0.1", "key2")); !strings.Contains(r.Err, "already a member with another key") {
+		t.Fatalf("host.add of a member's name with another key: %q", r.Err)
+	}
+	h.must(Command{Op: OpHostRemove, Name: "a"})
+	if got := h.f.State().Removed["key1"]; got != "a" {
+		t.Fatalf("Removed[key1] = %q, want a", got)
+	}
+	if r := h.apply(withKey("a", "10.0.0.1", "key1")); !strings.Contains(r.Err, "was removed from the cluster") {
+		t.Fatalf("host.add with a removed key: %q", r.Err)
+	}
+	if r := h.apply(withKey("b", "10.0.0.2", "key1")); !strings.Contains(r.Err, "was removed from the cluster") {
+		t.Fatalf("host.add of another name with a removed key: %q", r.Err)
+	}
+	h.must(withKey("a", "10.0.0.1", "key3"))
+
+	restored := newHarness(t)
+	if err := restored.f.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
+		t.Fatal(err)
+	}
+	if restored.f.State().Hash() != h.f.State().Hash() || restored.f.State().Removed["key1"] != "a" {
+		t.Fatal("the removed keys did not survive a snapshot")
+	}
+}

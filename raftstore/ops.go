@@ -157,11 +157,20 @@ func hostAdd(st *State, cmd Command) (*Result, error) {
 			return nil, fmt.Errorf("VTEP address %s is an external VTEP of network %s: remove it with vtep.remove first", h.VTEP, v.Network)
 		}
 	}
+	if name, ok := st.Removed[h.KeyFP]; ok && h.KeyFP != "" {
+		return nil, fmt.Errorf("host %s: its key belongs to host %s, which was removed from the cluster: enrol again with a join token (remove node.crt and node.key from its data dir, then start it with --join and --token)", h.Name, name)
+	}
+	if old, ok := st.Hosts[h.Name]; ok && old.KeyFP != "" && h.KeyFP != "" && old.KeyFP != h.KeyFP {
+		return nil, fmt.Errorf("host %s is already a member with another key: remove it with 'vxswitch members rm %s' before a new host takes its name", h.Name, h.Name)
+	}
 	// A known host keeps its JoinedAt; only its addresses change (for
 	// example a restarted host with a new underlay address). Endpoints and
 	// MAC entries refer to the host by name, so they follow automatically.
 	if old, ok := st.Hosts[h.Name]; ok {
 		h.JoinedAt = old.JoinedAt
+		if h.KeyFP == "" {
+			h.KeyFP = old.KeyFP
+		}
 	} else {
 		h.JoinedAt = cmd.Time
 	}
@@ -175,6 +184,9 @@ func hostRemove(st *State, cmd Command) (*Result, error) {
 		return nil, fmt.Errorf("host %q is not a member: nothing to remove", cmd.Name)
 	}
 	delete(st.Hosts, h.Name)
+	if h.KeyFP != "" {
+		st.Removed[h.KeyFP] = h.Name
+	}
 	for name, ep := range st.Endpoints {
 		if ep.Host == h.Name {
 			delete(st.Endpoints, name) // its address returns to the pool

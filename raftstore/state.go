@@ -25,6 +25,10 @@ type Host struct {
 	RaftAddr string     // raft TCP address "ip:port"; may be empty
 	APIAddr  string     // agent API TCP address "ip:port"; may be empty
 	JoinedAt int64      // unix nanoseconds of the first host.add, taken from Command.Time
+	// KeyFP is the fingerprint of the public key of the host's certificate
+	// (pki.KeyFingerprint): the host is its name and this key. "" for a
+	// host recorded before keys were (it is set at its next join).
+	KeyFP string `json:",omitempty"`
 }
 
 // Network is one virtual layer-2 network: one VXLAN network identifier (VNI,
@@ -87,6 +91,10 @@ type State struct {
 	Endpoints map[string]Endpoint // by endpoint name (unique cluster-wide)
 	VTEPs     []VTEP              // sorted by Network, then Addr
 	MACs      map[string]MACEntry // key MACKey(Network, MAC)
+	// Removed maps the key fingerprint of every removed host to its name:
+	// a certificate with such a key is refused everywhere, so a removed
+	// host comes back only by enrolling again with a join token (new key).
+	Removed map[string]string `json:",omitempty"`
 	// Cluster is the cluster's CA and join token check; nil until the
 	// bootstrapping host applies cluster.init. It holds the CA's private
 	// key: see Cluster.
@@ -103,6 +111,7 @@ func emptyState() *State {
 		Networks:  map[string]Network{},
 		Endpoints: map[string]Endpoint{},
 		MACs:      map[string]MACEntry{},
+		Removed:   map[string]string{},
 	}
 }
 
@@ -117,7 +126,11 @@ func (s *State) clone() *State {
 		Endpoints: make(map[string]Endpoint, len(s.Endpoints)),
 		VTEPs:     append([]VTEP(nil), s.VTEPs...),
 		MACs:      make(map[string]MACEntry, len(s.MACs)),
+		Removed:   make(map[string]string, len(s.Removed)),
 		Cluster:   s.Cluster, // immutable: replaced, never modified
+	}
+	for k, v := range s.Removed {
+		c.Removed[k] = v
 	}
 	for k, v := range s.Hosts {
 		c.Hosts[k] = v
@@ -148,6 +161,9 @@ func (s *State) normalize() {
 	if s.MACs == nil {
 		s.MACs = map[string]MACEntry{}
 	}
+	if s.Removed == nil {
+		s.Removed = map[string]string{}
+	}
 	sortVTEPs(s.VTEPs)
 }
 
@@ -173,8 +189,9 @@ func (s *State) Hash() string {
 		Endpoints map[string]Endpoint
 		VTEPs     []VTEP
 		MACs      map[string]MACEntry
-		Cluster   *Cluster `json:",omitempty"`
-	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Cluster}
+		Removed   map[string]string `json:",omitempty"`
+		Cluster   *Cluster          `json:",omitempty"`
+	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Removed, s.Cluster}
 	b, err := json.Marshal(contents)
 	if err != nil {
 		// Only plain values are encoded; this cannot happen.
