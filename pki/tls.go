@@ -1,12 +1,12 @@
 package pki
 
 import (
-	"encoding/hex"
-	"crypto/sha256"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
