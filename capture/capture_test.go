@@ -270,3 +270,24 @@ func TestTraceLine(t *testing.T) {
 		})
 	}
 }
+
+// TestDNSNamesEscaped: a query name with control bytes (an escape sequence
+// that would drive the terminal), a dot or a backslash inside a label is
+// printed in presentation format, never raw.
+func TestDNSNamesEscaped(t *testing.T) {
+	msg := []byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0} // query, 1 question
+	label := []byte("a\x1b[2Jb.c\\d")
+	msg = append(msg, byte(len(label)))
+	msg = append(msg, label...)
+	msg = append(msg, 3, 'w', 'e', 'b', 0, 0, 1, 0, 1)
+	got := dnsSummary(msg)
+	want := `DNS query A a\027[2Jb\.c\\d.web.`
+	if got != want {
+		t.Fatalf("dnsSummary = %q, want %q", got, want)
+	}
+	for _, c := range got {
+		if c < 0x20 || c == 0x7f {
+			t.Fatalf("summary %q holds control character %#x", got, c)
+		}
+	}
+}

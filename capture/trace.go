@@ -277,7 +277,7 @@ func dnsSummary(m []byte) string {
 		if n > 63 || i+n > len(m) { // compression never starts a question
 			return ""
 		}
-		name.Write(m[i : i+n])
+		writeLabel(&name, m[i:i+n])
 		name.WriteByte('.')
 		i += n
 	}
@@ -296,4 +296,22 @@ func dnsSummary(m []byte) string {
 		}
 	}
 	return fmt.Sprintf("DNS %s %s%s", kind, qtype, name.String())
+}
+
+// writeLabel writes one DNS label in presentation format (RFC 1035 section
+// 5.1, as dig prints it): a byte that is not printable ASCII, and '.' or
+// '\\' inside a label, become \DDD or \. and \\. A name from a packet
+// therefore never carries a terminal control sequence into a trace.
+func writeLabel(b *strings.Builder, label []byte) {
+	for _, c := range label {
+		switch {
+		case c == '.' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x21 || c > 0x7e:
+			fmt.Fprintf(b, "\\%03d", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
 }
