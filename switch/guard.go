@@ -162,24 +162,12 @@ func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dr
 	if isVLANTag(etherType) {
 		return dropStackedVLAN, true
 	}
-	var ip netip.Addr
-	switch b := frame[off:]; etherType {
-	case etherTypeARP:
-		if len(b) < arpLen || binary.BigEndian.Uint16(b[0:2]) != arpHWEther ||
-			binary.BigEndian.Uint16(b[2:4]) != etherTypeIPv4 || b[4] != 6 || b[5] != 4 {
-			return 0, false
-		}
-		if s.foreignMAC(g, nw, p, MAC(b[8:14])) {
-			return dropSpoofedMAC, true
-		}
-		ip = addr4(b[14:18])
-	case etherTypeIPv4:
-		if len(b) < ipv4MinLen || b[0]>>4 != 4 {
-			return 0, false
-		}
-		ip = addr4(b[12:16])
-	default:
+	sha, isARP, ip, ok := l3Sender(etherType, frame[off:])
+	if !ok {
 		return 0, false
+	}
+	if isARP && s.foreignMAC(g, nw, p, sha) {
+		return dropSpoofedMAC, true
 	}
 	if !ownAddr(nw, p, ip) {
 		return dropSpoofedIP, true
@@ -240,24 +228,12 @@ func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from 
 	if isVLANTag(etherType) {
 		return dropStackedVLAN, true
 	}
-	var ip netip.Addr
-	switch b := inner[off:]; etherType {
-	case etherTypeARP:
-		if len(b) < arpLen || binary.BigEndian.Uint16(b[0:2]) != arpHWEther ||
-			binary.BigEndian.Uint16(b[2:4]) != etherTypeIPv4 || b[4] != 6 || b[5] != 4 {
-			return 0, false
-		}
-		if elsewhere(MAC(b[8:14])) {
-			return dropSpoofedMAC, true
-		}
-		ip = addr4(b[14:18])
-	case etherTypeIPv4:
-		if len(b) < ipv4MinLen || b[0]>>4 != 4 {
-			return 0, false
-		}
-		ip = addr4(b[12:16])
-	default:
+	sha, isARP, ip, ok := l3Sender(etherType, inner[off:])
+	if !ok {
 		return 0, false
+	}
+	if isARP && elsewhere(sha) {
+		return dropSpoofedMAC, true
 	}
 	if !ip.IsUnspecified() && !remoteAddr(nw, from, ip) {
 		return dropSpoofedIP, true
@@ -279,6 +255,28 @@ func remoteAddr(nw *Network, from, ip netip.Addr) bool {
 	}
 	vtep, ok := nw.Remote[m]
 	return ok && vtep == from
+}
+
+// l3Sender returns who the packet b of type etherType says sent it: for
+// ARP over Ethernet/IPv4 (RFC 826) the sender hardware and protocol
+// addresses (isARP true), for IPv4 the source address. ok is false for any
+// other packet and for a truncated or foreign-format header, which the
+// guard lets pass: nothing in it can claim an address.
+func l3Sender(etherType uint16, b []byte) (sha MAC, isARP bool, ip netip.Addr, ok bool) {
+	switch etherType {
+	case etherTypeARP:
+		if len(b) < arpLen || binary.BigEndian.Uint16(b[0:2]) != arpHWEther ||
+			binary.BigEndian.Uint16(b[2:4]) != etherTypeIPv4 || b[4] != 6 || b[5] != 4 {
+			return MAC{}, false, netip.Addr{}, false
+		}
+		return MAC(b[8:14]), true, addr4(b[14:18]), true
+	case etherTypeIPv4:
+		if len(b) < ipv4MinLen || b[0]>>4 != 4 {
+			return MAC{}, false, netip.Addr{}, false
+		}
+		return MAC{}, false, addr4(b[12:16]), true
+	}
+	return MAC{}, false, netip.Addr{}, false
 }
 
 // isVLANTag reports whether etherType starts another VLAN tag: 802.1Q
