@@ -3,6 +3,7 @@ module vxswitch
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/containernetworking/cni v1.3.0
 	github.com/google/gopacket v1.1.19
 	github.com/hashicorp/raft v1.7.3
