@@ -55,10 +55,18 @@ type Config struct {
 	// Metrics is the TCP address (host:port) to serve Prometheus metrics
 	// on at /metrics; "" = none.
 	Metrics string
-	Logger  *slog.Logger
+	// VoterDeadAfter, when not 0, lets the leader replace a voter it has
+	// not reached for that long by a healthy, caught-up non-voter that has
+	// been a member for at least VoterStabilize (0 = 10 s): autopilot.go.
+	VoterDeadAfter time.Duration
+	VoterStabilize time.Duration
+	Logger         *slog.Logger
 }
 
 func (c *Config) setDefaults() {
+	if c.VoterStabilize == 0 {
+		c.VoterStabilize = 10 * time.Second
+	}
 	if c.Socket == "" {
 		c.Socket = api.DefaultSocket
 	}
@@ -91,6 +99,8 @@ func (c *Config) check() error {
 		return errors.New("agent: --data-dir is required: where the Raft log and snapshots live")
 	case c.Bootstrap && len(c.Join) > 0:
 		return errors.New("agent: --bootstrap and --join exclude each other: bootstrap the first host, join the others")
+	case c.VoterDeadAfter < 0 || (c.VoterDeadAfter > 0 && c.VoterDeadAfter < time.Second):
+		return fmt.Errorf("agent: --voter-dead-after %v: use 0 (off) or at least 1s, longer than an election (a few seconds)", c.VoterDeadAfter)
 	}
 	return nil
 }
@@ -239,6 +249,10 @@ func (a *Agent) open() error {
 	go func() { defer a.wg.Done(); a.keepTokenFile(tokenChanges) }()
 	go func() { defer a.wg.Done(); a.watch(changes) }()
 	go func() { defer a.wg.Done(); a.announceLoop() }()
+	if a.cfg.VoterDeadAfter > 0 {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.autopilot() }()
+	}
 
 	if err := a.serve(); err != nil {
 		return err

@@ -67,14 +67,20 @@ func (a *Agent) members(ctx context.Context) []api.Member {
 	if id, _ := a.store.Leader(); id != "" {
 		roles[id] = "leader"
 	}
+	unreachable := a.store.Unreachable()
 	out := make([]api.Member, 0, len(st.Hosts))
 	for _, h := range st.Hosts {
 		role := roles[h.Name]
 		if role == "" {
 			role = "none"
 		}
-		out = append(out, api.Member{Name: h.Name, VTEP: h.VTEP, RaftAddr: h.RaftAddr, APIAddr: h.APIAddr, Role: role})
+		m := api.Member{Name: h.Name, VTEP: h.VTEP, RaftAddr: h.RaftAddr, APIAddr: h.APIAddr, Role: role}
+		if since, ok := unreachable[h.Name]; ok {
+			m.LastContact = time.Since(since).Round(time.Second).String() + " ago"
+		}
+		out = append(out, m)
 	}
+	applied := a.store.AppliedIndex()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	ctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
 	defer cancel()
@@ -91,6 +97,9 @@ func (a *Agent) members(ctx context.Context) []api.Member {
 			var s api.Status
 			if a.peers.get(out[i].APIAddr).Get(ctx, "/v1/status", &s) == nil && s.Name == out[i].Name {
 				out[i].State = "alive"
+				if s.AppliedIndex < applied {
+					out[i].Lag = applied - s.AppliedIndex
+				}
 			}
 		}()
 	}

@@ -68,6 +68,12 @@ type Member struct {
 	// State is "alive" when the host's agent answered a probe just now,
 	// "unreachable" otherwise.
 	State string `json:"state"`
+	// LastContact is, on the leader, how long ago a host that stopped
+	// answering Raft heartbeats last answered ("" when it answers).
+	LastContact string `json:"last_contact,omitempty"`
+	// Lag is how many Raft entries the host's applied state is behind
+	// this one's, from its answer to the probe.
+	Lag uint64 `json:"lag"`
 }
 
 // JoinRequest asks the cluster to admit a host. Agents send it to any member;

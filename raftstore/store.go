@@ -69,6 +69,8 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	health *heartbeats // followers the leader cannot reach (health.go)
 }
 
 // Open starts a raft node. On disk it keeps its log and stable store in
@@ -180,6 +182,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
 	s.raft, s.logs = r, logs
+	s.health = watchHeartbeats(r)
 	s.started.Store(r)
 	return s, nil
 }
@@ -200,6 +203,7 @@ func (s *Store) closeAll() error {
 // result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.health.close()
 		err := s.raft.Shutdown().Error()
 		if cerr := s.closeAll(); err == nil {
 			err = cerr

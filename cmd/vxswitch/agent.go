@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,6 +31,8 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "raft-port", Value: api.DefaultRaftPort, Usage: "TCP port for Raft"},
 			&cli.IntFlag{Name: "api-port", Value: api.DefaultAPIPort, Usage: "TCP port for agent-to-agent API calls"},
 			&cli.IntFlag{Name: "voters", Value: 3, Usage: "how many hosts vote in Raft; later hosts join as non-voters"},
+			&cli.DurationFlag{Name: "voter-dead-after", Usage: "replace a voter out of contact this long by a healthy non-voter (0 = never)"},
+			&cli.DurationFlag{Name: "voter-stabilize", Value: 10 * time.Second, Usage: "how long a new host serves as a non-voter before it can be promoted"},
 			&cli.IntFlag{Name: "underlay-mtu", Usage: "MTU of the underlay (default: detected on the advertised address's interface)"},
 			&cli.BoolFlag{Name: "clamp-mss", Value: true, Usage: "lower the MSS of TCP SYNs to fit the endpoint MTU (--clamp-mss=false to turn off)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at http://ADDR/metrics (ADDR like 127.0.0.1:9464)"},
@@ -64,21 +67,23 @@ func runAgent(c *cli.Context) error {
 	}
 	log.Info("agent starting", "procs", procs, "cpus", runtime.NumCPU())
 	a, err := agent.Start(agent.Config{
-		Name:        c.String("name"),
-		Advertise:   adv,
-		DataDir:     c.String("data-dir"),
-		Bootstrap:   c.Bool("bootstrap"),
-		Join:        c.StringSlice("join"),
-		Token:       c.String("token"),
-		Socket:      c.String("socket"),
-		VXLANPort:   uint16(port),
-		RaftPort:    c.Int("raft-port"),
-		APIPort:     c.Int("api-port"),
-		Voters:      c.Int("voters"),
-		UnderlayMTU: c.Int("underlay-mtu"),
-		NoClampMSS:  !c.Bool("clamp-mss"),
-		Metrics:     c.String("metrics"),
-		Logger:      log,
+		Name:           c.String("name"),
+		Advertise:      adv,
+		DataDir:        c.String("data-dir"),
+		Bootstrap:      c.Bool("bootstrap"),
+		Join:           c.StringSlice("join"),
+		Token:          c.String("token"),
+		Socket:         c.String("socket"),
+		VXLANPort:      uint16(port),
+		RaftPort:       c.Int("raft-port"),
+		APIPort:        c.Int("api-port"),
+		Voters:         c.Int("voters"),
+		VoterDeadAfter: c.Duration("voter-dead-after"),
+		VoterStabilize: c.Duration("voter-stabilize"),
+		UnderlayMTU:    c.Int("underlay-mtu"),
+		NoClampMSS:     !c.Bool("clamp-mss"),
+		Metrics:        c.String("metrics"),
+		Logger:         log,
 	})
 	if err != nil {
 		return err

@@ -190,9 +190,9 @@ func membersCommand() *cli.Command {
 				return err
 			}
 			return printOut(c, ms, func(w io.Writer) {
-				row(w, "NAME", "VTEP", "ROLE", "STATE", "RAFT", "API")
+				row(w, "NAME", "VTEP", "ROLE", "STATE", "LAST CONTACT", "LAG", "RAFT", "API")
 				for _, m := range ms {
-					row(w, m.Name, m.VTEP, m.Role, m.State, m.RaftAddr, m.APIAddr)
+					row(w, m.Name, m.VTEP, m.Role, m.State, dash(m.LastContact), m.Lag, m.RaftAddr, m.APIAddr)
 				}
 			})
 		},
