@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vxswitch/api"
@@ -146,6 +147,9 @@ type Agent struct {
 	// tells that the unix socket is this agent's to remove at Close.
 	lock   *os.File
 	served bool
+	// voterReplacements counts the dead voters this agent, as leader,
+	// replaced by a non-voter (autopilot.go; shown in status).
+	voterReplacements atomic.Uint64
 }
 
 // Start opens everything the agent needs and returns once it listens on its

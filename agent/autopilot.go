@@ -3,16 +3,11 @@ package agent
 import (
 	"context"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"vxswitch/api"
 	"vxswitch/raftstore"
 )
-
-// voterReplacements counts the dead voters this agent, as leader, replaced
-// by a non-voter (shown in status).
-var voterReplacements atomic.Uint64
 
 // autopilot runs until the agent stops. Every second, on the leader only,
 // it looks for a voter that has not answered heartbeats for
@@ -63,7 +58,7 @@ func (a *Agent) replaceDeadVoter() {
 		a.log.Warn("could not replace a dead voter", "voter", dead, "by", next, "err", err)
 		return
 	}
-	voterReplacements.Add(1)
+	a.voterReplacements.Add(1)
 	a.log.Info("replaced a dead voter", "voter", dead, "dead_for", time.Since(unreachable[dead]).Round(time.Second), "promoted", next)
 }
 

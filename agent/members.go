@@ -134,6 +134,7 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Name: a.cfg.Name, VTEP: a.cfg.Advertise, Role: a.store.Role(), Leader: leader,
 		Index: st.Index, StateHash: st.Hash(), UnderlayMTU: a.underlayMTU, MTUSource: a.mtuSource, Ports: n,
 		TLSRefused: a.tlsRefused(), AppliedIndex: a.store.AppliedIndex(),
+		VoterReplacements: a.voterReplacements.Load(),
 	}
 	// The leader's index, when one answers soon: status must work without
 	// a leader too, so a failure leaves it 0.

@@ -37,12 +37,15 @@ type Status struct {
 	// LeaderIndex the leader's read index as of this request (0 when no
 	// leader answered within a few seconds), and Lag the difference.
 	AppliedIndex uint64 `json:"applied_index"`
-	LeaderIndex  uint64 `json:"leader_index"`
-	Lag          uint64 `json:"lag"`
-	StateHash    string `json:"state_hash"`
-	UnderlayMTU  int    `json:"underlay_mtu"`
-	MTUSource    string `json:"mtu_source"`
-	Ports        int    `json:"ports"`
+	// VoterReplacements counts the dead voters this host, as leader,
+	// replaced by a non-voter (agent --voter-dead-after).
+	VoterReplacements uint64 `json:"voter_replacements"`
+	LeaderIndex       uint64 `json:"leader_index"`
+	Lag               uint64 `json:"lag"`
+	StateHash         string `json:"state_hash"`
+	UnderlayMTU       int    `json:"underlay_mtu"`
+	MTUSource         string `json:"mtu_source"`
+	Ports             int    `json:"ports"`
 	// TLSRefused counts connections to this host's Raft and API ports
 	// refused for want of a certificate of the cluster (failed TLS
 	// handshakes, and API requests without a certificate).
