@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
 )
 
@@ -348,4 +349,40 @@ func TestZeroAllocsGuard(t *testing.T) {
 	if allocs := testing.AllocsPerRun(500, func() { s.HandleUnderlay(pkt, src) }); allocs != 0 {
 		t.Errorf("refused underlay frame: %v allocations, want 0", allocs)
 	}
+}
+
+// FuzzFromUnderlay feeds whole VXLAN payloads (header and inner frame) from
+// a member host, an unknown host or an external VTEP through the underlay
+// receive path and the guard. Whatever comes in, the switch must not panic,
+// and no ARP that reaches a port may claim the address of a local endpoint
+// or of the resolver for a MAC other than its own: the poisoning of
+// issue 18, finding 4.
+func FuzzFromUnderlay(f *testing.F) {
+	f.Add(encap(100, arp4(macR, 2, macR, ipR, ipA)), uint8(0))
+	f.Add(encap(100, arp4(macR, 2, macR, ipA, ipB)), uint8(0))
+	f.Add(encap(100, vlan(vlan(arp4(macR, 2, macR, ipA, ipB)))), uint8(1))
+	f.Add(encap(100, udp4(macA, macR, ipR, ipA)), uint8(0))
+	f.Add(encap(100, arp4(macE, 2, macE, ipUnknown, ipA)), uint8(2))
+	f.Add(encap(7, eth(macA, macR, 0x88b5, 60)), uint8(3))
+	f.Add([]byte{0x08, 0, 0, 0}, uint8(0))
+	sources := []netip.Addr{host2, host3, external, netip.MustParseAddr("192.0.2.1")}
+	f.Fuzz(func(t *testing.T, pkt []byte, which uint8) {
+		w := newWorld(t, Config{})
+		w.s.SetView(guardView())
+		from := sources[int(which)%len(sources)]
+		w.s.HandleUnderlay(pkt, netip.AddrPortFrom(from, vxlan.Port))
+		owner := map[netip.Addr]MAC{ipA: macA, ipB: macB, resolverIP: resolverMAC}
+		for _, d := range []*taptest.Device{w.a, w.b, w.c} {
+			for _, out := range d.Written() {
+				et, off, ok := l3(out)
+				if !ok {
+					continue
+				}
+				sha, isARP, ip, ok := l3Sender(et, out[off:])
+				if m, local := owner[ip]; ok && isARP && local && sha != m {
+					t.Fatalf("an ARP from %s claiming %s for %s reached a port", from, ip, sha)
+				}
+			}
+		}
+	})
 }
