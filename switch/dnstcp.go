@@ -38,6 +38,12 @@ const (
 	// dnsTCPDefaultMSS is the MSS of a peer whose SYN has no MSS option
 	// (RFC 9293 section 3.7.1).
 	dnsTCPDefaultMSS = 536
+	// dnsTCPMinMSS is the least MSS the switch sends with, whatever the
+	// client announces: an MSS of 1 would cut one answer into thousands of
+	// segments, all made under the table's lock (issue 18). 216 is the
+	// floor FreeBSD applies (net.inet.tcp.minmss); a 216-byte segment fits
+	// the 576-byte datagram every IPv4 host must accept (RFC 791).
+	dnsTCPMinMSS = 216
 	// dnsTCPWindow is the receive window the switch advertises (no window
 	// scaling). Received bytes are taken off the buffer as soon as they form
 	// a whole query, so it never fills.
@@ -238,7 +244,7 @@ func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 
 		sndNxt:   iss + 1, // the SYN counts as one
 		sndWnd:   uint32(seg.wnd),
 		rcvNxt:   seg.seq + 1,
-		mss:      min(peerMSS, ourMSS),
+		mss:      max(min(peerMSS, ourMSS), dnsTCPMinMSS),
 		last:     now,
 	}
 	t.conns[key] = c

@@ -492,3 +492,24 @@ func FuzzDNSTCP(f *testing.F) {
 		}
 	})
 }
+
+// TestDNSTCPTinyMSSClamped: a client announcing an MSS of 1 gets segments
+// of dnsTCPMinMSS bytes, not one byte each (issue 18, finding 3): a
+// 3000-byte answer takes 14 segments instead of about 3000.
+func TestDNSTCPTinyMSSClamped(t *testing.T) {
+	answer := fill(3000, 7)
+	w := newNamesWorld(t, Config{DNS: &fakeDNS{answer: answer}}, 1450)
+	c := connect(t, w, 1, 65535)
+	c.send(t, 53, tcpFlagACK|tcpFlagPSH, c.seq, c.iss+1, 65535, 0, framed(testQuery))
+	got := c.frames(t)
+	if len(got) < 2 {
+		t.Fatalf("got %d segments, want an ACK and data", len(got))
+	}
+	b := payload(t, got[1:], c.iss+1, dnsTCPMinMSS)
+	if !bytes.Equal(b, framed(answer)) {
+		t.Fatalf("segments hold %d bytes, want the framed answer (%d)", len(b), len(framed(answer)))
+	}
+	if want := (len(framed(answer)) + dnsTCPMinMSS - 1) / dnsTCPMinMSS; len(got)-1 != want {
+		t.Errorf("answer took %d segments, want %d of up to %d bytes", len(got)-1, want, dnsTCPMinMSS)
+	}
+}
