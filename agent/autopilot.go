@@ -18,18 +18,11 @@ import (
 // voters one after another keeps its number of voters as long as healthy
 // non-voters remain (Consul autopilot's dead-server cleanup).
 func (a *Agent) autopilot() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-t.C:
-		}
+	a.every(time.Second, func() {
 		if a.store.Role() == "leader" {
 			a.replaceDeadVoter()
 		}
-	}
+	})
 }
 
 // replaceDeadVoter makes at most one replacement; see autopilot.
@@ -47,6 +40,12 @@ func (a *Agent) replaceDeadVoter() {
 		}
 	}
 	if dead == "" {
+		return
+	}
+	// Raft's heartbeat observations are dropped when their queue is full,
+	// so a lost "resumed" could leave a live voter marked unreachable: a
+	// voter whose agent still answers is not replaced.
+	if a.answers(dead) {
 		return
 	}
 	next := a.promotable(servers, unreachable)
@@ -83,13 +82,29 @@ func (a *Agent) promotable(servers []raftstore.Server, unreachable map[string]ti
 		return st.Hosts[candidates[i]].JoinedAt < st.Hosts[candidates[j]].JoinedAt
 	})
 	for _, id := range candidates {
-		ctx, cancel := context.WithTimeout(a.ctx, time.Second)
-		var s api.Status
-		err := a.peers.get(st.Hosts[id].APIAddr).Get(ctx, "/v1/status?stale=1", &s)
-		cancel()
-		if err == nil && s.Name == id && s.AppliedIndex+16 >= a.store.AppliedIndex() {
+		if s, ok := a.probe(id); ok && s.AppliedIndex+16 >= a.store.AppliedIndex() {
 			return id
 		}
 	}
 	return ""
+}
+
+// probe asks host id for its status over the peer API, waiting at most a
+// second; ok is false when it does not answer as id.
+func (a *Agent) probe(id string) (api.Status, bool) {
+	h, known := a.store.State().Hosts[id]
+	if !known {
+		return api.Status{}, false
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, time.Second)
+	defer cancel()
+	var s api.Status
+	err := a.peers.get(h.APIAddr).Get(ctx, "/v1/status", &s)
+	return s, err == nil && s.Name == id
+}
+
+// answers tells whether host id's agent answers a status probe now.
+func (a *Agent) answers(id string) bool {
+	_, ok := a.probe(id)
+	return ok
 }

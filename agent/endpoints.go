@@ -303,15 +303,18 @@ func (a *Agent) reconcile() {
 // announceLoop publishes, once a second at most, the MACs the switch learned
 // behind local ports, and withdraws those that aged out, so that the other
 // hosts forward to them without flooding.
-func (a *Agent) announceLoop() {
-	t := time.NewTicker(time.Second)
+func (a *Agent) announceLoop() { a.every(time.Second, a.announce) }
+
+// every calls fn every d until the agent stops.
+func (a *Agent) every(d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
 		case <-t.C:
-			a.announce()
+			fn()
 		}
 	}
 }

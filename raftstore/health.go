@@ -76,18 +76,24 @@ func (h *heartbeats) observe(o raft.Observation) {
 	}
 }
 
-// Unreachable returns, on the leader, the followers that stopped answering
-// heartbeats, each with the time of its last contact. It is empty on other
-// nodes.
+// Unreachable returns, on the leader, the members of the configuration
+// that stopped answering heartbeats, each with the time of its last
+// contact. It is empty on other nodes.
 func (s *Store) Unreachable() map[string]time.Time {
 	out := map[string]time.Time{}
 	if s.raft.State() != raft.Leader {
 		return out
 	}
+	conf, err := s.configuration()
+	if err != nil {
+		return out
+	}
 	s.health.mu.Lock()
 	defer s.health.mu.Unlock()
-	for id, t := range s.health.failing {
-		out[id] = t
+	for _, srv := range conf.Servers {
+		if t, ok := s.health.failing[string(srv.ID)]; ok {
+			out[string(srv.ID)] = t
+		}
 	}
 	return out
 }

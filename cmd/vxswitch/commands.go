@@ -356,6 +356,7 @@ func statusCommand() *cli.Command {
 					row(w, "leader index:", fmt.Sprintf("%d (lag %d)", s.LeaderIndex, s.Lag))
 				}
 				row(w, "state hash:", s.StateHash)
+				row(w, "voters replaced:", s.VoterReplacements)
 				row(w, "underlay mtu:", fmt.Sprintf("%d (%s)", s.UnderlayMTU, s.MTUSource))
 				row(w, "ports:", s.Ports)
 			})
