@@ -100,6 +100,11 @@ func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint
 		a.undoAttach(ep.Name)
 		return api.Endpoint{}, err
 	}
+	if old, ok := a.ports[ep.Name]; ok {
+		// An endpoint of the same name, detached a moment ago, whose
+		// port reconcile has not removed yet: the name is ep's now.
+		a.closePort(ep.Name, old)
+	}
 	if err := a.openPort(ep, n, tap.Create); err != nil {
 		a.undoAttach(ep.Name)
 		return api.Endpoint{}, err
@@ -270,18 +275,7 @@ func (a *Agent) reconcile() {
 			e.NetNS == p.ep.NetNS && e.IfName == p.ep.IfName && e.IP == p.ep.IP {
 			continue
 		}
-		if err := a.sw.RemovePort(name); err != nil {
-			a.log.Warn("remove port", "endpoint", name, "err", err)
-		}
-		if err := tap.Delete(p.ep.NetNS, p.ep.IfName); err != nil {
-			a.log.Warn("delete TAP of detached endpoint", "endpoint", name, "err", err)
-		}
-		if path := resolvConfPath(p.ep.NetNS); path != "" {
-			removeResolvConf(path)
-		}
-		delete(a.ports, name)
-		a.metrics.removePort(name)
-		a.savePorts()
+		a.closePort(name, p)
 	}
 	for _, e := range st.Endpoints {
 		if e.Host != a.cfg.Name || a.ports[e.Name] != nil {
@@ -298,6 +292,23 @@ func (a *Agent) reconcile() {
 			}
 		}
 	}
+}
+
+// closePort removes the port of an endpoint that is gone and deletes its
+// TAP. The caller holds a.mu.
+func (a *Agent) closePort(name string, p *port) {
+	if err := a.sw.RemovePort(name); err != nil {
+		a.log.Warn("remove port", "endpoint", name, "err", err)
+	}
+	if err := tap.Delete(p.ep.NetNS, p.ep.IfName); err != nil {
+		a.log.Warn("delete TAP of detached endpoint", "endpoint", name, "err", err)
+	}
+	if path := resolvConfPath(p.ep.NetNS); path != "" {
+		removeResolvConf(path)
+	}
+	delete(a.ports, name)
+	a.metrics.removePort(name)
+	a.savePorts()
 }
 
 // announceLoop publishes, once a second at most, the MACs the switch learned
