@@ -13,6 +13,9 @@ const (
 	OpNetworkRemove  = "network.remove"  // Name: remove an empty network with its VTEPs and MAC entries
 	OpEndpointAttach = "endpoint.attach" // Endpoint: register an endpoint; the FSM assigns its IP
 	OpEndpointDetach = "endpoint.detach" // Name: remove an endpoint, freeing its IP
+	OpEndpointUpdate = "endpoint.update" // Endpoint: Name, then the new NetNS, IfName and Aliases
+	OpAddressReserve = "address.reserve" // Reservation: Network, Host, Owner, IP (zero = allocate)
+	OpAddressRelease = "address.release" // Reservation: Network and IP of a reservation to drop
 	OpVTEPAdd        = "vtep.add"        // VTEP: add an external VTEP to a network
 	OpVTEPRemove     = "vtep.remove"     // VTEP: remove an external VTEP from a network
 	OpMACAnnounce    = "mac.announce"    // MACs: add or refresh learned MAC entries
@@ -39,7 +42,9 @@ type Command struct {
 	VTEP     *VTEP      `json:",omitempty"`
 	MACs     []MACEntry `json:",omitempty"`
 	Name     string     `json:",omitempty"` // host.remove, network.remove, endpoint.detach
-	Cluster  *Cluster   `json:",omitempty"` // cluster.init, token.rotate
+	// Reservation is the argument of address.reserve and address.release.
+	Reservation *Reservation `json:",omitempty"`
+	Cluster     *Cluster     `json:",omitempty"` // cluster.init, token.rotate
 }
 
 // Result is what the FSM returns for one Command. Err != "" means the
@@ -51,6 +56,9 @@ type Result struct {
 	Host     *Host     `json:",omitempty"`
 	Network  *Network  `json:",omitempty"`
 	Endpoint *Endpoint `json:",omitempty"`
+	// Reservation is the address address.reserve kept or address.release
+	// dropped.
+	Reservation *Reservation `json:",omitempty"`
 	// Accepted and Ignored count the entries of mac.announce and
 	// mac.withdraw that were applied and skipped.
 	Accepted int `json:",omitempty"`
@@ -91,6 +99,10 @@ func (r *Result) clone() *Result {
 		e := *r.Endpoint
 		e.Aliases = append([]string(nil), e.Aliases...)
 		c.Endpoint = &e
+	}
+	if r.Reservation != nil {
+		v := *r.Reservation
+		c.Reservation = &v
 	}
 	return &c
 }

@@ -523,6 +523,10 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte(`{"Op":"endpoint.attach","Endpoint":{"Name":"x","Network":"web","Host":"a","MAC":"02:00:00:00:00:09","IP":"10.20.0.255"}}`))
 	f.Add([]byte(`{"Op":"mac.announce","MACs":[{"Network":"web","Host":"a","MAC":"02:00:00:00:00:09"}]}`))
 	f.Add([]byte(`{"Op":"host.add","Host":{"Name":"a","VTEP":"::ffff:10.0.0.1"}}`))
+	f.Add([]byte(`{"Op":"address.reserve","Reservation":{"Network":"web","Host":"a","Owner":"docker"}}`))
+	f.Add([]byte(`{"Op":"address.reserve","Reservation":{"Network":"web","Host":"a","IP":"10.20.0.2"}}`))
+	f.Add([]byte(`{"Op":"address.release","Reservation":{"Network":"web","IP":"10.20.0.3"}}`))
+	f.Add([]byte(`{"Op":"endpoint.update","Endpoint":{"Name":"api","NetNS":"/x","IfName":"eth1","Aliases":["www","api"]}}`))
 	f.Add([]byte("null"))
 	f.Add([]byte{0xff, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -569,7 +573,88 @@ func FuzzApply(f *testing.F) {
 			}
 			seen[key] = true
 		}
+		for key := range after.Reserved {
+			if seen[key] {
+				t.Fatalf("address %s is both reserved and an endpoint's", key)
+			}
+		}
 	})
+}
+
+// TestReservations: a reserved address is never handed to another
+// endpoint; an attach on the reserving host that asks for it takes it over,
+// one on another host is refused; release drops only a reservation, never
+// an endpoint's address; removing the host drops its reservations; a
+// network with a reservation cannot be removed.
+func TestReservations(t *testing.T) {
+	h := newHarness(t)
+	h.must(addHost("a", "10.0.0.1"))
+	h.must(addHost("b", "10.0.0.2"))
+	h.must(createNet("web", "10.20.0.0/29", 0)) // .2 to .6
+	r := h.must(Command{Op: OpAddressReserve, Reservation: &Reservation{Network: "web", Host: "a", Owner: "docker"}}).Reservation
+	if r.IP != netip.MustParseAddr("10.20.0.2") {
+		t.Fatalf("reserved %v, want 10.20.0.2", r.IP)
+	}
+	ep := h.must(attach("api", "web", "b", mac(1))).Endpoint
+	if ep.IP == r.IP {
+		t.Fatalf("attach got the reserved address %v", ep.IP)
+	}
+	take := attach("db", "web", "b", mac(2))
+	take.Endpoint.IP = r.IP
+	if res := h.apply(take); !strings.Contains(res.Err, "reserved by docker on host a") {
+		t.Fatalf("attach on another host of a reserved address: %q", res.Err)
+	}
+	take.Endpoint.Host = "a"
+	if got := h.must(take).Endpoint.IP; got != r.IP {
+		t.Fatalf("take-over attach got %v, want %v", got, r.IP)
+	}
+	if len(h.f.State().Reserved) != 0 {
+		t.Fatalf("reservation left after take-over: %v", h.f.State().Reserved)
+	}
+	release := Command{Op: OpAddressRelease, Reservation: &Reservation{Network: "web", IP: r.IP}}
+	if res := h.apply(release); !strings.Contains(res.Err, "not reserved") {
+		t.Fatalf("release of an endpoint's address: %q", res.Err)
+	}
+	if h.f.State().Endpoints["db"].IP != r.IP {
+		t.Fatal("release freed an endpoint's address")
+	}
+	fixed := h.must(Command{Op: OpAddressReserve, Reservation: &Reservation{Network: "web", Host: "b", Owner: "docker", IP: netip.MustParseAddr("10.20.0.6")}}).Reservation
+	if res := h.apply(Command{Op: OpAddressReserve, Reservation: &Reservation{Network: "web", Host: "a", IP: fixed.IP}}); !strings.Contains(res.Err, "reserved by docker on host b") {
+		t.Fatalf("second reservation of one address: %q", res.Err)
+	}
+	if res := h.apply(Command{Op: OpNetworkRemove, Name: "web"}); res.Err == "" {
+		t.Fatal("network with endpoints and a reservation removed")
+	}
+	h.must(Command{Op: OpHostRemove, Name: "b"})
+	if len(h.f.State().Reserved) != 0 {
+		t.Fatalf("host removal left its reservations: %v", h.f.State().Reserved)
+	}
+}
+
+// TestEndpointUpdate: an update moves an endpoint's interface and replaces
+// its aliases, checked against the other endpoints' names; nothing else of
+// the endpoint changes.
+func TestEndpointUpdate(t *testing.T) {
+	h := newHarness(t)
+	h.must(addHost("a", "10.0.0.1"))
+	h.must(createNet("web", "10.20.0.0/24", 0))
+	before := h.must(attach("docker-1", "web", "a", mac(1))).Endpoint
+	h.must(attach("db", "web", "a", mac(2)))
+	upd := Command{Op: OpEndpointUpdate, Endpoint: &Endpoint{Name: "docker-1", NetNS: "/run/docker/netns/x", IfName: "vxd1", Aliases: []string{"web1", "www"}}}
+	after := h.must(upd).Endpoint
+	if after.NetNS != "/run/docker/netns/x" || after.IfName != "vxd1" || !slices.Equal(after.Aliases, []string{"web1", "www"}) ||
+		after.IP != before.IP || after.MAC != before.MAC || after.Host != before.Host || after.Network != before.Network {
+		t.Fatalf("update gave %+v from %+v", after, before)
+	}
+	h.must(upd) // the same aliases again: no conflict with itself
+	upd.Endpoint.Aliases = []string{"db"}
+	if res := h.apply(upd); !strings.Contains(res.Err, "already used by endpoint db") {
+		t.Fatalf("alias of another endpoint: %q", res.Err)
+	}
+	upd.Endpoint.Name = "nope"
+	if res := h.apply(upd); !strings.Contains(res.Err, "does not exist") {
+		t.Fatalf("update of a missing endpoint: %q", res.Err)
+	}
 }
 
 // TestAllocatorHandsOutFreedAddressesLast: addresses are handed out in

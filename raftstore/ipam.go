@@ -52,12 +52,18 @@ func usableCount(p netip.Prefix) int {
 	return 1<<(32-p.Bits()) - 3
 }
 
-// usedIPs returns the addresses of the endpoints in network.
+// usedIPs returns the addresses of the endpoints in network and the
+// addresses reserved in it.
 func usedIPs(st *State, network string) map[netip.Addr]bool {
 	used := map[netip.Addr]bool{}
 	for _, ep := range st.Endpoints {
 		if ep.Network == network {
 			used[ep.IP] = true
+		}
+	}
+	for _, r := range st.Reserved {
+		if r.Network == network {
+			used[r.IP] = true
 		}
 	}
 	return used
@@ -105,6 +111,9 @@ func checkRequestedIP(st *State, nw Network, ip netip.Addr) error {
 		if ep.Network == nw.Name && ep.IP == ip {
 			return fmt.Errorf("address %s is already used by endpoint %s in network %s: pick another or leave it empty", ip, ep.Name, nw.Name)
 		}
+	}
+	if r, ok := st.Reserved[ReservationKey(nw.Name, ip)]; ok {
+		return fmt.Errorf("address %s of network %s is reserved by %s on host %s: pick another or leave it empty", ip, nw.Name, r.Owner, r.Host)
 	}
 	return nil
 }

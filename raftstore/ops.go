@@ -45,6 +45,12 @@ func run(st *State, cmd Command) (*Result, error) {
 		return endpointAttach(st, cmd)
 	case OpEndpointDetach:
 		return endpointDetach(st, cmd)
+	case OpEndpointUpdate:
+		return endpointUpdate(st, cmd)
+	case OpAddressReserve:
+		return addressReserve(st, cmd)
+	case OpAddressRelease:
+		return addressRelease(st, cmd)
 	case OpVTEPAdd:
 		return vtepAdd(st, cmd)
 	case OpVTEPRemove:
@@ -59,7 +65,7 @@ func run(st *State, cmd Command) (*Result, error) {
 		return tokenRotate(st, cmd)
 	}
 	return nil, fmt.Errorf("unknown operation %q: use one of host.add, host.remove, network.create, network.remove, "+
-		"endpoint.attach, endpoint.detach, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate", cmd.Op)
+		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate", cmd.Op)
 }
 
 func checkName(kind, name string) error {
@@ -197,6 +203,11 @@ func hostRemove(st *State, cmd Command) (*Result, error) {
 			delete(st.MACs, key)
 		}
 	}
+	for key, r := range st.Reserved {
+		if r.Host == h.Name {
+			delete(st.Reserved, key)
+		}
+	}
 	return &Result{Host: &h}, nil
 }
 
@@ -258,6 +269,11 @@ func networkRemove(st *State, cmd Command) (*Result, error) {
 		}
 		return nil, fmt.Errorf("network %s still has %d endpoints (%s): detach them first", n.Name, len(eps), strings.Join(names, ", "))
 	}
+	for _, key := range sortedKeys(st.Reserved) {
+		if r := st.Reserved[key]; r.Network == n.Name {
+			return nil, fmt.Errorf("network %s has address %s reserved by %s on host %s for an endpoint about to attach: remove the %s network there first", n.Name, r.IP, r.Owner, r.Host, r.Owner)
+		}
+	}
 	delete(st.Networks, n.Name)
 	vteps := st.VTEPs[:0]
 	for _, v := range st.VTEPs {
@@ -313,6 +329,10 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 	}
 	if e.IP.IsValid() {
 		e.IP = e.IP.Unmap()
+		key := ReservationKey(nw.Name, e.IP)
+		if r, ok := st.Reserved[key]; ok && r.Host == e.Host {
+			delete(st.Reserved, key) // the endpoint takes the reserved address over
+		}
 		if err := checkRequestedIP(st, nw, e.IP); err != nil {
 			return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
 		}
@@ -380,6 +400,86 @@ func endpointDetach(st *State, cmd Command) (*Result, error) {
 	}
 	res := &Result{Endpoint: &e}
 	return res.clone(), nil
+}
+
+// endpointUpdate changes where an endpoint's interface is (NetNS, IfName:
+// a container runtime moved the TAP) and its DNS aliases. The network,
+// host, MAC and address of an endpoint never change.
+func endpointUpdate(st *State, cmd Command) (*Result, error) {
+	if cmd.Endpoint == nil {
+		return nil, errors.New("endpoint.update needs an Endpoint: give its name and the new netns, interface name and aliases")
+	}
+	u := *cmd.Endpoint
+	e, ok := st.Endpoints[u.Name]
+	if !ok {
+		return nil, fmt.Errorf("endpoint %q does not exist: nothing to update", u.Name)
+	}
+	if u.IfName != "" && (len(u.IfName) > 15 || strings.ContainsAny(u.IfName, "/: \t\r\n")) {
+		return nil, fmt.Errorf("endpoint %s: interface name %q is invalid: use at most 15 characters without '/', ':' or spaces", e.Name, u.IfName)
+	}
+	delete(st.Endpoints, e.Name) // its own aliases do not conflict with the new ones
+	e.NetNS, e.IfName = u.NetNS, u.IfName
+	e.Aliases = nil
+	if len(u.Aliases) > 0 {
+		e.Aliases = append([]string(nil), u.Aliases...)
+	}
+	if err := checkAliases(st, e); err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
+	}
+	st.Endpoints[e.Name] = e
+	res := &Result{Endpoint: &e}
+	return res.clone(), nil
+}
+
+// addressReserve keeps an address of a network for an endpoint that is
+// about to attach on the reserving host (see Reservation).
+func addressReserve(st *State, cmd Command) (*Result, error) {
+	if cmd.Reservation == nil {
+		return nil, errors.New("address.reserve needs a Reservation: give the network and host")
+	}
+	r := *cmd.Reservation
+	nw, ok := st.Networks[r.Network]
+	if !ok {
+		return nil, fmt.Errorf("reserve an address: network %q does not exist: create it first", r.Network)
+	}
+	if _, ok := st.Hosts[r.Host]; !ok {
+		return nil, fmt.Errorf("reserve an address: host %q is not a member of the cluster", r.Host)
+	}
+	if len(r.Owner) > 256 {
+		return nil, fmt.Errorf("reserve an address: owner tag is %d bytes: at most 256", len(r.Owner))
+	}
+	if r.IP.IsValid() {
+		r.IP = r.IP.Unmap()
+		if err := checkRequestedIP(st, nw, r.IP); err != nil {
+			return nil, err
+		}
+	} else {
+		ip, err := allocateIP(st, nw)
+		if err != nil {
+			return nil, err
+		}
+		r.IP = ip
+		nw.LastIP = ip
+		st.Networks[nw.Name] = nw
+	}
+	r.CreatedAt = cmd.Time
+	st.Reserved[ReservationKey(nw.Name, r.IP)] = r
+	return &Result{Reservation: &r}, nil
+}
+
+// addressRelease drops a reservation. An address that an endpoint took over
+// meanwhile is not touched: only endpoint.detach frees it.
+func addressRelease(st *State, cmd Command) (*Result, error) {
+	if cmd.Reservation == nil {
+		return nil, errors.New("address.release needs a Reservation: give the network and address")
+	}
+	key := ReservationKey(cmd.Reservation.Network, cmd.Reservation.IP.Unmap())
+	r, ok := st.Reserved[key]
+	if !ok {
+		return nil, fmt.Errorf("address %s of network %s is not reserved: nothing to release", cmd.Reservation.IP, cmd.Reservation.Network)
+	}
+	delete(st.Reserved, key)
+	return &Result{Reservation: &r}, nil
 }
 
 // findVTEP returns the index of v in st.VTEPs, or -1.

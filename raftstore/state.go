@@ -63,6 +63,23 @@ type Endpoint struct {
 	Owner string
 }
 
+// Reservation is an address of a network that IPAM keeps for an endpoint
+// that is not attached yet. Docker's IPAM protocol asks for an address
+// before its network driver creates the endpoint; the reservation holds the
+// address in between, cluster-wide. An endpoint.attach on the same Host
+// that asks for the address takes the reservation over (it disappears and
+// the endpoint holds the address); address.release drops it.
+type Reservation struct {
+	Network   string
+	IP        netip.Addr // zero in address.reserve asks the FSM to allocate one
+	Host      string     // the host that asked; removed with it
+	Owner     string     // what asked, for example "docker"; shown to people
+	CreatedAt int64      // unix nanoseconds, taken from Command.Time
+}
+
+// ReservationKey returns the key of a Reservation in State.Reserved.
+func ReservationKey(network string, ip netip.Addr) string { return network + "/" + ip.String() }
+
 // VTEP is an external VXLAN tunnel endpoint (for example a Linux kernel vxlan
 // device) that takes part in one network without running an agent.
 type VTEP struct {
@@ -91,6 +108,9 @@ type State struct {
 	Endpoints map[string]Endpoint // by endpoint name (unique cluster-wide)
 	VTEPs     []VTEP              // sorted by Network, then Addr
 	MACs      map[string]MACEntry // key MACKey(Network, MAC)
+	// Reserved holds the addresses kept for endpoints not attached yet,
+	// by ReservationKey(Network, IP).
+	Reserved map[string]Reservation `json:",omitempty"`
 	// Removed maps the key fingerprint of every removed host to its name:
 	// a certificate with such a key is refused everywhere, so a removed
 	// host comes back only by enrolling again with a join token (new key).
@@ -111,6 +131,7 @@ func emptyState() *State {
 		Networks:  map[string]Network{},
 		Endpoints: map[string]Endpoint{},
 		MACs:      map[string]MACEntry{},
+		Reserved:  map[string]Reservation{},
 		Removed:   map[string]string{},
 	}
 }
@@ -126,11 +147,15 @@ func (s *State) clone() *State {
 		Endpoints: make(map[string]Endpoint, len(s.Endpoints)),
 		VTEPs:     append([]VTEP(nil), s.VTEPs...),
 		MACs:      make(map[string]MACEntry, len(s.MACs)),
+		Reserved:  make(map[string]Reservation, len(s.Reserved)),
 		Removed:   make(map[string]string, len(s.Removed)),
 		Cluster:   s.Cluster, // immutable: replaced, never modified
 	}
 	for k, v := range s.Removed {
 		c.Removed[k] = v
+	}
+	for k, v := range s.Reserved {
+		c.Reserved[k] = v
 	}
 	for k, v := range s.Hosts {
 		c.Hosts[k] = v
@@ -164,6 +189,9 @@ func (s *State) normalize() {
 	if s.Removed == nil {
 		s.Removed = map[string]string{}
 	}
+	if s.Reserved == nil {
+		s.Reserved = map[string]Reservation{}
+	}
 	sortVTEPs(s.VTEPs)
 }
 
@@ -189,9 +217,10 @@ func (s *State) Hash() string {
 		Endpoints map[string]Endpoint
 		VTEPs     []VTEP
 		MACs      map[string]MACEntry
-		Removed   map[string]string `json:",omitempty"`
-		Cluster   *Cluster          `json:",omitempty"`
-	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Removed, s.Cluster}
+		Reserved  map[string]Reservation `json:",omitempty"`
+		Removed   map[string]string      `json:",omitempty"`
+		Cluster   *Cluster               `json:",omitempty"`
+	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Reserved, s.Removed, s.Cluster}
 	b, err := json.Marshal(contents)
 	if err != nil {
 		// Only plain values are encoded; this cannot happen.
