@@ -61,7 +61,13 @@ type Config struct {
 	// been a member for at least VoterStabilize (0 = 10 s): autopilot.go.
 	VoterDeadAfter time.Duration
 	VoterStabilize time.Duration
-	Logger         *slog.Logger
+	// DockerPlugin, when not "", is the unix socket to serve Docker's
+	// network and IPAM driver on (dockerplugin.DefaultSocket is where
+	// Docker looks); DockerHost is the engine's API ("" = DOCKER_HOST or
+	// the default socket).
+	DockerPlugin string
+	DockerHost   string
+	Logger       *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -264,6 +270,7 @@ func (a *Agent) open() error {
 	if err := a.serveMetrics(); err != nil {
 		return err
 	}
+
 	if err := a.register(); err != nil {
 		return err
 	}
@@ -271,6 +278,10 @@ func (a *Agent) open() error {
 		// A joining host catches up after the join: if its address
 		// changed, only the join tells the leader where it is now.
 		caughtUp = a.catchUp(10 * time.Second)
+	}
+	// Docker calls need this host to be a member.
+	if err := a.startDockerPlugin(); err != nil {
+		return err
 	}
 	close(a.ready)
 	if caughtUp {

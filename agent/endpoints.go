@@ -85,28 +85,11 @@ func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	mac := a.freeMAC(st, n.Name, req.Name)
-	cmd := raftstore.Command{Op: raftstore.OpEndpointAttach, Endpoint: &raftstore.Endpoint{
+	ep, err := a.commitPort(ctx, raftstore.Endpoint{
 		Name: req.Name, Network: n.Name, Host: a.cfg.Name, MAC: mac.String(),
 		NetNS: nsPath, IfName: req.IfName, Aliases: req.Aliases, Owner: req.Owner,
-	}}
-	res, err := a.apply(ctx, cmd)
+	}, n)
 	if err != nil {
-		return api.Endpoint{}, err
-	}
-	ep := *res.Endpoint
-	// The leader answered; wait until this host has applied the entry too,
-	// or reconcile would see a port whose endpoint it does not know yet.
-	if err := a.waitState(ctx, func(st *raftstore.State) bool { return st.Endpoints[ep.Name].MAC == ep.MAC }); err != nil {
-		a.undoAttach(ep.Name)
-		return api.Endpoint{}, err
-	}
-	if old, ok := a.ports[ep.Name]; ok {
-		// An endpoint of the same name, detached a moment ago, whose
-		// port reconcile has not removed yet: the name is ep's now.
-		a.closePort(ep.Name, old)
-	}
-	if err := a.openPort(ep, n, tap.Create); err != nil {
-		a.undoAttach(ep.Name)
 		return api.Endpoint{}, err
 	}
 	out := a.apiEndpoint(a.store.State(), ep)
@@ -118,6 +101,33 @@ func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint
 		}
 	}
 	return out, nil
+}
+
+// commitPort commits the endpoint e of network n, waits until this host
+// has applied it, and creates its TAP and port. If the TAP cannot be made,
+// the commit is undone. The caller holds a.mu.
+func (a *Agent) commitPort(ctx context.Context, e raftstore.Endpoint, n raftstore.Network) (raftstore.Endpoint, error) {
+	res, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpEndpointAttach, Endpoint: &e})
+	if err != nil {
+		return raftstore.Endpoint{}, err
+	}
+	ep := *res.Endpoint
+	// The leader answered; wait until this host has applied the entry too,
+	// or reconcile would see a port whose endpoint it does not know yet.
+	if err := a.waitState(ctx, func(st *raftstore.State) bool { return st.Endpoints[ep.Name].MAC == ep.MAC }); err != nil {
+		a.undoAttach(ep.Name)
+		return raftstore.Endpoint{}, err
+	}
+	if old, ok := a.ports[ep.Name]; ok {
+		// An endpoint of the same name, detached a moment ago, whose
+		// port reconcile has not removed yet: the name is ep's now.
+		a.closePort(ep.Name, old)
+	}
+	if err := a.openPort(ep, n, tap.Create); err != nil {
+		a.undoAttach(ep.Name)
+		return raftstore.Endpoint{}, err
+	}
+	return ep, nil
 }
 
 // freeMAC returns the endpoint's stable MAC, or the next salted one if
@@ -271,8 +281,13 @@ func (a *Agent) reconcile() {
 	st := a.store.State()
 	for name, p := range a.ports {
 		e, ok := st.Endpoints[name]
-		if ok && e.Host == a.cfg.Name && e.MAC == p.ep.MAC && e.Network == p.ep.Network &&
-			e.NetNS == p.ep.NetNS && e.IfName == p.ep.IfName && e.IP == p.ep.IP {
+		if ok && e.Host == a.cfg.Name && e.MAC == p.ep.MAC && e.Network == p.ep.Network && e.IP == p.ep.IP {
+			// The same endpoint. If a container runtime moved its TAP
+			// (endpoint.update), the open device moved with it.
+			if p.ep.NetNS != e.NetNS || p.ep.IfName != e.IfName {
+				p.ep = e
+				a.savePorts()
+			}
 			continue
 		}
 		a.closePort(name, p)

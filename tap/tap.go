@@ -167,8 +167,12 @@ func Create(cfg Config) (*TAP, error) {
 // they differ and sets the link up. An address the interface has besides
 // cfg.Addr is left alone.
 //
-// It fails if there is no TAP called cfg.Name in cfg.NetNS, or if another
-// process holds it open. On failure the device is left as it was.
+// If there is no interface called cfg.Name but a TAP with cfg.MAC, Open
+// opens that one: a container runtime such as Docker renames the TAP it
+// moves into a container. TAP.Name then reports its name.
+//
+// It fails if there is no such TAP in cfg.NetNS, or if another process
+// holds it open. On failure the device is left as it was.
 func Open(cfg Config) (*TAP, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -180,6 +184,13 @@ func Open(cfg Config) (*TAP, error) {
 	defer target.Close()
 	defer inside.Close()
 	link, err := inside.LinkByName(cfg.Name)
+	if isLinkNotFound(err) && cfg.MAC != nil {
+		// A container runtime (Docker) may have renamed the TAP it
+		// moved into the namespace: find it by its MAC.
+		if l, ok := tapByMAC(inside, cfg.MAC); ok {
+			link, err, cfg.Name = l, nil, l.Attrs().Name
+		}
+	}
 	if isLinkNotFound(err) {
 		return nil, fmt.Errorf("tap: open: no interface %s in netns %s: create it first", cfg.Name, nsLabel(cfg.NetNS))
 	}
@@ -213,6 +224,20 @@ func Open(cfg Config) (*TAP, error) {
 		return nil, err
 	}
 	return newTAP(f, vnet, cfg)
+}
+
+// tapByMAC returns the TAP device with MAC mac among the links of h.
+func tapByMAC(h *netlink.Handle, mac net.HardwareAddr) (netlink.Link, bool) {
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, false
+	}
+	for _, l := range links {
+		if l.Type() == "tuntap" && l.Attrs().HardwareAddr.String() == mac.String() {
+			return l, true
+		}
+	}
+	return nil, false
 }
 
 // configure applies cfg.MAC, cfg.MTU and cfg.Addr to the link cfg.Name

@@ -471,3 +471,30 @@ func TestCheckTUN(t *testing.T) {
 		t.Fatalf("CheckTUN as root: %v", err)
 	}
 }
+
+// TestOpenRenamedByMAC: a TAP that a container runtime renamed (Docker
+// moves "vxd..." into the container as eth0) is found again by its MAC;
+// without a MAC, or with another one, Open reports it missing.
+func TestOpenRenamedByMAC(t *testing.T) {
+	ns, path := newNS(t)
+	tp := create(t, path)
+	tp.Close()
+	if _, err := netlab.Exec(t.Context(), ns, "ip", "link", "set", "eth0", "name", "eth7"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Config{NetNS: path, Name: "eth0"}); err == nil || !strings.Contains(err.Error(), "no interface eth0") {
+		t.Fatalf("Open without MAC of a renamed TAP: %v", err)
+	}
+	if _, err := Open(Config{NetNS: path, Name: "eth0", MAC: net.HardwareAddr{0x02, 9, 9, 9, 9, 9}}); err == nil {
+		t.Fatal("Open with another MAC found a TAP")
+	}
+	tp2, err := Open(Config{NetNS: path, Name: "eth0", MAC: epMAC, Addr: epAddr})
+	if err != nil {
+		t.Fatalf("Open by MAC: %v", err)
+	}
+	t.Cleanup(func() { tp2.Close() })
+	if tp2.Name() != "eth7" {
+		t.Errorf("Name() = %q, want eth7", tp2.Name())
+	}
+	arpExchange(t, tp2)
+}

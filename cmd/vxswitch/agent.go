@@ -1,6 +1,8 @@
 package main
 
 import (
+	"vxswitch/dockerplugin"
+
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -36,6 +38,8 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "underlay-mtu", Usage: "MTU of the underlay (default: detected on the advertised address's interface)"},
 			&cli.BoolFlag{Name: "clamp-mss", Value: true, Usage: "lower the MSS of TCP SYNs to fit the endpoint MTU (--clamp-mss=false to turn off)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at http://ADDR/metrics (ADDR like 127.0.0.1:9464)"},
+			&cli.StringFlag{Name: "docker-plugin", Usage: "serve the Docker network and IPAM driver 'vxswitch' on this unix socket (Docker looks for " + dockerplugin.DefaultSocket + ")"},
+			&cli.StringFlag{Name: "docker-host", Usage: "the Docker engine API the plugin asks for container names (default: $DOCKER_HOST or unix:///var/run/docker.sock)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.IntFlag{Name: "procs", Usage: "CPUs the agent's Go code may use at once (default: half of them, at least 1; the kernel's own network work needs the rest)"},
 		},
@@ -83,6 +87,8 @@ func runAgent(c *cli.Context) error {
 		UnderlayMTU:    c.Int("underlay-mtu"),
 		NoClampMSS:     !c.Bool("clamp-mss"),
 		Metrics:        c.String("metrics"),
+		DockerPlugin:   c.String("docker-plugin"),
+		DockerHost:     c.String("docker-host"),
 		Logger:         log,
 	})
 	if err != nil {

@@ -41,6 +41,10 @@ type Options struct {
 	NoEndpoints bool
 	// AgentArgs are appended to every agent's command line.
 	AgentArgs []string
+	// Docker runs every agent with --docker-plugin in a mount namespace
+	// of its host that a Docker engine started with StartDocker shares
+	// (docker.go).
+	Docker bool
 }
 
 func (o *Options) setDefaults() error {
@@ -91,6 +95,9 @@ type Agent struct {
 	DataDir string
 	LogFile string
 	PIDFile string
+	// MountNS is the mount namespace file the agent runs in, with its
+	// host's engine (Options.Docker); "" runs it with ip netns exec.
+	MountNS string
 	proc    *os.Process
 	exited  chan struct{}
 }
@@ -149,6 +156,11 @@ func Up(ctx context.Context, opt Options) (_ *Cluster, err error) {
 			PIDFile: filepath.Join(opt.StateDir, h.Name+".pid"),
 		}
 		c.Agents = append(c.Agents, a)
+		if opt.Docker {
+			if err := c.makeMountNS(a); err != nil {
+				return nil, err
+			}
+		}
 		if err := c.Start(ctx, i); err != nil {
 			return nil, err
 		}
@@ -240,6 +252,12 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 		}
 	}
 	args = append(args, c.Opt.AgentArgs...)
+	if a.MountNS != "" {
+		args = append(args, c.dockerAgentArgs(a)...)
+		// The agent's mount namespace is the one its host's engine
+		// uses: nsenter, not ip netns exec (which makes its own).
+		args = append([]string{"--mount=" + a.MountNS, "--net=" + a.Host.NSPath}, args[3:]...)
+	}
 	if _, err := os.Stat(filepath.Join(a.DataDir, "raft")); err == nil && i == 0 {
 		// A restarted first host recovers its cluster from disk.
 		args = slicesDelete(args, "--bootstrap")
@@ -249,7 +267,11 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 		return fmt.Errorf("lab: %w", err)
 	}
 	defer log.Close()
-	cmd := exec.Command("ip", args...)
+	prog := "ip"
+	if a.MountNS != "" {
+		prog = "nsenter"
+	}
+	cmd := exec.Command(prog, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -351,6 +373,7 @@ func (c *Cluster) Down() error {
 func Down(opt Options) error {
 	opt.setDefaults() // only the names matter here
 	killAgents(opt.StateDir)
+	removeMountNSes(opt)
 	var errs []error
 	if err := netlab.Cleanup(opt.Prefix); err != nil {
 		errs = append(errs, err)

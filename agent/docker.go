@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"vxswitch/dockerplugin"
+	"vxswitch/raftstore"
+	vswitch "vxswitch/switch"
+	"vxswitch/tap"
+)
+
+// dockerCluster is the agent as the Docker plugin uses it
+// (dockerplugin.Cluster): every write commits through Raft and returns once
+// this host has applied it.
+type dockerCluster struct{ a *Agent }
+
+var _ dockerplugin.Cluster = dockerCluster{}
+
+func (d dockerCluster) HostName() string { return d.a.cfg.Name }
+
+func (d dockerCluster) State() *raftstore.State { return d.a.store.State() }
+
+// EnsureNetwork creates the network unless it exists; an existing one must
+// have the same subnet.
+func (d dockerCluster) EnsureNetwork(ctx context.Context, name string, subnet netip.Prefix) (raftstore.Network, error) {
+	check := func(n raftstore.Network) (raftstore.Network, error) {
+		if n.Subnet != subnet {
+			return raftstore.Network{}, fmt.Errorf("vxswitch network %s has subnet %s, not %s: remove this docker network and create it again with --subnet %s",
+				name, n.Subnet, subnet, n.Subnet)
+		}
+		return n, nil
+	}
+	if n, ok := d.a.store.State().Networks[name]; ok {
+		return check(n)
+	}
+	_, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: name, Subnet: subnet}})
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		return raftstore.Network{}, err
+	}
+	// Created here or, a moment ago, by another host's engine.
+	if err := d.a.waitState(ctx, func(st *raftstore.State) bool { _, ok := st.Networks[name]; return ok }); err != nil {
+		return raftstore.Network{}, err
+	}
+	return check(d.a.store.State().Networks[name])
+}
+
+func (d dockerCluster) Reserve(ctx context.Context, network string, ip netip.Addr, owner string) (netip.Addr, error) {
+	res, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpAddressReserve,
+		Reservation: &raftstore.Reservation{Network: network, IP: ip, Host: d.a.cfg.Name, Owner: owner}})
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return res.Reservation.IP, nil
+}
+
+func (d dockerCluster) Release(ctx context.Context, network string, ip netip.Addr) error {
+	if _, ok := d.a.store.State().Reserved[raftstore.ReservationKey(network, ip)]; !ok {
+		return nil
+	}
+	_, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpAddressRelease, Reservation: &raftstore.Reservation{Network: network, IP: ip}})
+	if err != nil && strings.Contains(err.Error(), "not reserved") {
+		return nil
+	}
+	return err
+}
+
+// Attach commits ep and creates its TAP in the agent's own namespace
+// (ep.NetNS is ""): Docker moves it into the container at Join.
+func (d dockerCluster) Attach(ctx context.Context, ep raftstore.Endpoint) (raftstore.Endpoint, error) {
+	a := d.a
+	if err := tap.CheckTUN(); err != nil {
+		return raftstore.Endpoint{}, err
+	}
+	st := a.store.State()
+	n, ok := st.Networks[ep.Network]
+	if !ok {
+		return raftstore.Endpoint{}, fmt.Errorf("no network named %q", ep.Network)
+	}
+	ep.Host, ep.NetNS = a.cfg.Name, ""
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ep.MAC == "" {
+		ep.MAC = a.freeMAC(st, n.Name, ep.Name).String()
+	} else if _, err := vswitch.ParseMAC(ep.MAC); err != nil {
+		return raftstore.Endpoint{}, fmt.Errorf("MAC address %q: %w", ep.MAC, err)
+	}
+	return a.commitPort(ctx, ep, n)
+}
+
+// Update records an endpoint's new place and aliases; its port stays.
+func (d dockerCluster) Update(ctx context.Context, ep raftstore.Endpoint) error {
+	_, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpEndpointUpdate, Endpoint: &ep})
+	if err != nil {
+		return err
+	}
+	return d.a.waitState(ctx, func(st *raftstore.State) bool {
+		e := st.Endpoints[ep.Name]
+		return e.NetNS == ep.NetNS && len(e.Aliases) == len(ep.Aliases)
+	})
+}
+
+// Detach removes the endpoint, its port, and the TAP Docker moved back into
+// the agent's namespace.
+func (d dockerCluster) Detach(ctx context.Context, name, tapName string) error {
+	a := d.a
+	if _, ok := a.store.State().Endpoints[name]; ok {
+		_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: name})
+		if err != nil && !strings.Contains(err.Error(), "does not exist") {
+			return err
+		}
+		if err := a.waitState(ctx, func(st *raftstore.State) bool { _, ok := st.Endpoints[name]; return !ok }); err != nil {
+			return err
+		}
+		a.reconcile()
+	}
+	return tap.Delete("", tapName)
+}
+
+// startDockerPlugin serves the Docker network and IPAM driver on
+// cfg.DockerPlugin and follows the engine at cfg.DockerHost.
+func (a *Agent) startDockerPlugin() error {
+	if a.cfg.DockerPlugin == "" {
+		return nil
+	}
+	engine, err := dockerplugin.NewDockerEngine(a.cfg.DockerHost)
+	if err != nil {
+		return err
+	}
+	l, err := dockerplugin.Listen(a.cfg.DockerPlugin)
+	if err != nil {
+		return err
+	}
+	p := dockerplugin.New(dockerplugin.Config{Cluster: dockerCluster{a}, Engine: engine, Logger: a.log})
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	a.servers = append(a.servers, srv)
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("docker plugin server stopped", "err", err)
+		}
+		os.Remove(a.cfg.DockerPlugin) // it was ours: Listen refuses a live one
+	}()
+	go func() { defer a.wg.Done(); p.Run(a.ctx) }()
+	a.log.Info("docker plugin ready", "socket", a.cfg.DockerPlugin, "engine", a.cfg.DockerHost)
+	return nil
+}

@@ -1,0 +1,158 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/internal/lab"
+	"vxswitch/internal/netlab"
+)
+
+// dockerLab makes a lab of hosts agent hosts whose first engines hosts run
+// a real Docker engine (Debian's docker.io) with the busybox image "vxbox",
+// the agents serving the vxswitch plugin to them.
+func dockerLab(t *testing.T, hosts, engines int, agentArgs ...string) (*lab.Cluster, []*lab.Engine) {
+	t.Helper()
+	netlab.RequireRoot(t)
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		const msg = "dockerd is not installed: apt-get install docker.io"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: this test must run)")
+		}
+		t.Skip(msg)
+	}
+	c := newLab(t, lab.Options{Hosts: hosts, Network: "-", Docker: true, AgentArgs: agentArgs})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var engines_ []*lab.Engine
+	for i := range engines {
+		e, err := c.StartDocker(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("dockerd log of %s:\n%s", e.Host, e.LogTail())
+			}
+			e.Stop()
+		})
+		if err := e.BuildBusybox(ctx, "vxbox"); err != nil {
+			t.Fatal(err)
+		}
+		engines_ = append(engines_, e)
+	}
+	return c, engines_
+}
+
+// mustDocker runs the docker CLI on e and fails the test on error.
+func mustDocker(t *testing.T, e *lab.Engine, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := e.Docker(ctx, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// containerIP returns the address Docker gave container name on network.
+func containerIP(t *testing.T, e *lab.Engine, name, network string) netip.Addr {
+	t.Helper()
+	out := mustDocker(t, e, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).IPAddress}}", network), name)
+	ip, err := netip.ParseAddr(out)
+	if err != nil {
+		t.Fatalf("address of %s: %q", name, out)
+	}
+	return ip
+}
+
+// dockerPing pings target (an address or a name) from container name.
+func dockerPing(e *lab.Engine, name, target string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := e.Docker(ctx, "exec", name, "ping", "-c", "1", "-W", "2", target)
+	return err
+}
+
+// clusterEndpoints lists the cluster's endpoints through agent a.
+func clusterEndpoints(t *testing.T, a *lab.Agent) []api.Endpoint {
+	t.Helper()
+	var es []api.Endpoint
+	if err := a.Client().Get(context.Background(), "/v1/endpoints", &es); err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// TestDockerTwoEngines: two Docker engines on two hosts create the same
+// network; a container on each gets an address from the cluster's IPAM,
+// the overlay MTU and a TAP Docker moved in; they ping each other by
+// address and by name (with --dns RESOLVER), and a bare attach endpoint on
+// a third host reaches both by name. docker rm -f frees the address and
+// leaves no TAP.
+func TestDockerTwoEngines(t *testing.T) {
+	c, eng := dockerLab(t, 3, 2)
+	for _, e := range eng {
+		mustDocker(t, e, "network", "create", "-d", "vxswitch", "--ipam-driver", "vxswitch", "--subnet", "10.30.0.0/24", "web")
+	}
+	var nets []api.Network
+	if err := c.Agents[2].Client().Get(context.Background(), "/v1/networks", &nets); err != nil {
+		t.Fatal(err)
+	}
+	if len(nets) != 1 || nets[0].Name != "web" || nets[0].Subnet.String() != "10.30.0.0/24" {
+		t.Fatalf("cluster networks after two docker network create: %+v", nets)
+	}
+	// A subnet that disagrees with the cluster's network is refused.
+	if out, err := eng[1].Docker(context.Background(), "network", "create", "-d", "vxswitch", "--ipam-driver", "vxswitch", "--subnet", "10.30.0.0/16", "web2"); err == nil ||
+		!strings.Contains(out, "overlaps subnet 10.30.0.0/24 of vxswitch network web") {
+		t.Errorf("overlapping docker network: err %v, output %q", err, out)
+	}
+
+	for i, e := range eng {
+		name := fmt.Sprintf("web%d", i+1)
+		mustDocker(t, e, "run", "-d", "--name", name, "--network", "web", "--dns", "10.30.0.1", "vxbox", "sleep", "3600")
+	}
+	bare, err := c.Attach(context.Background(), c.Agents[2], "web", "bare")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip1, ip2 := containerIP(t, eng[0], "web1", "web"), containerIP(t, eng[1], "web2", "web")
+	if ip1 == ip2 || ip1 == bare.IP || ip2 == bare.IP {
+		t.Fatalf("duplicate addresses: web1 %v, web2 %v, bare %v", ip1, ip2, bare.IP)
+	}
+	if mtu := mustDocker(t, eng[0], "exec", "web1", "cat", "/sys/class/net/eth0/mtu"); mtu != "1450" {
+		t.Errorf("container MTU %s, want 1450 (1500 underlay - 50 VXLAN)", mtu)
+	}
+	eventually(t, 10*time.Second, "web1 pings web2 by address", func() error { return dockerPing(eng[0], "web1", ip2.String()) })
+	eventually(t, 10*time.Second, "web1 pings web2 by name", func() error { return dockerPing(eng[0], "web1", "web2") })
+	eventually(t, 10*time.Second, "web2 pings web1 by name", func() error { return dockerPing(eng[1], "web2", "web1") })
+	eventually(t, 10*time.Second, "web1 pings bare by name", func() error { return dockerPing(eng[0], "web1", "bare") })
+	for _, target := range []string{"web1", "web2"} {
+		eventually(t, 10*time.Second, "bare pings "+target+" by name", func() error {
+			out, err := netlab.Exec(context.Background(), bare.NS, "ping", "-c", "1", "-W", "2", target)
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+	}
+
+	// docker rm -f: the endpoint and its address go, no TAP stays.
+	mustDocker(t, eng[1], "rm", "-f", "web2")
+	for _, e := range clusterEndpoints(t, c.Agents[0]) {
+		if e.IP == ip2 {
+			t.Fatalf("endpoint %s still holds %v after docker rm -f", e.Name, ip2)
+		}
+	}
+	if out, _ := netlab.Exec(context.Background(), c.Agents[1].Host.NS, "ip", "-o", "link", "show", "type", "tun"); strings.Contains(string(out), "vxd") {
+		t.Errorf("TAP left on h2 after docker rm -f: %s", out)
+	}
+}
