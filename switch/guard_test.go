@@ -27,7 +27,7 @@ func guardView() *View {
 }
 
 // guardDrops are the reasons of guard.go.
-var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan"}
+var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan", "mac_taken"}
 
 // udp4 builds an Ethernet/IPv4/UDP frame from sip to dip, byte by byte: a
 // 20-byte IPv4 header (checksum left 0; the guard does not look at it) and
@@ -319,6 +319,72 @@ func TestFloodLimit(t *testing.T) {
 	send("a", bcast, 25)
 	if got := guardCounts(w.s)["flood_limit"]; got != 3+5 {
 		t.Fatalf("flood_limit %d after 10 ms and 25 floods, want %d", got, 3+5)
+	}
+}
+
+// TestGuardMACTakeover: a MAC learned behind port a cannot be moved to port
+// b, nor behind an external VTEP, by a frame from there while a's entry is
+// fresh (the frame is dropped as mac_taken, and traffic for the MAC still
+// goes to a); once the entry aged out, the MAC may move.
+func TestGuardMACTakeover(t *testing.T) {
+	w := newWorld(t, Config{AgeTime: time.Minute})
+	w.s.SetView(guardView())
+	w.fromPort(t, "a", udp4(macB, macX, ipX, ipB))
+	w.fromPort(t, "b", udp4(macA, macX, ipX, ipA))
+	w.fromUnderlay(external, 100, udp4(macA, macX, ipX, ipA))
+	if got := guardCounts(w.s); got["mac_taken"] != 2 || len(got) != 1 {
+		t.Fatalf("drops %v, want two mac_taken", got)
+	}
+	if l := w.s.Learned(); len(l) != 1 || l[0].MAC != macX || l[0].Port != "a" {
+		t.Fatalf("learned %v, want macX still on port a", l)
+	}
+	if n := len(w.a.Written()); n != 0 {
+		t.Fatalf("port a got %d frames from the takeover attempts", n)
+	}
+	if st := w.s.Stats(); st.DecapFrames != 0 {
+		t.Errorf("decap %d, want the refused frame not counted", st.DecapFrames)
+	}
+	w.clock.Advance(2 * time.Minute) // a's entry aged out: a real move
+	w.fromPort(t, "b", udp4(macA, macX, ipX, ipA))
+	if l := w.s.Learned(); len(l) != 1 || l[0].Port != "b" {
+		t.Fatalf("learned %v, want macX on port b after aging", l)
+	}
+}
+
+// TestLearnCapSweepThrottled: an owner at its cap looks for its own expired
+// entries at most once per sweepEvery, so a port that sends new MACs
+// without pause does not scan on every frame, and never scans the entries
+// of other owners; after the next allowed sweep expired entries make room
+// again.
+func TestLearnCapSweepThrottled(t *testing.T) {
+	tbl := learnTable{age: time.Minute}
+	o := owner{vni: 1}
+	t0 := time.Unix(1000, 0)
+	key := func(i int) fdbKey { return fdbKey{1, MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)}} }
+	for i := range 4 {
+		if r := tbl.learn(key(i), learnEntry{owner: o, seen: t0}, 4); r != learned {
+			t.Fatalf("learn %d: %v", i, r)
+		}
+	}
+	for i := 100; i < 1100; i++ { // another owner's entries, never swept here
+		tbl.learn(key(i), learnEntry{owner: owner{vni: 2}, seen: t0}, 10000)
+	}
+	at := t0.Add(time.Minute - 100*time.Millisecond)
+	if r := tbl.learn(key(50), learnEntry{owner: o, seen: at}, 4); r != learnFull {
+		t.Fatalf("at cap: %v, want learnFull", r)
+	}
+	// The entries expire now, but the last sweep was 200 ms ago.
+	if r := tbl.learn(key(51), learnEntry{owner: o, seen: at.Add(200 * time.Millisecond)}, 4); r != learnFull {
+		t.Fatalf("within sweepEvery of the last sweep: %v, want learnFull", r)
+	}
+	if r := tbl.learn(key(52), learnEntry{owner: o, seen: at.Add(sweepEvery)}, 4); r != learned {
+		t.Fatalf("after sweepEvery: %v, want learned", r)
+	}
+	if n := len(tbl.byOwner[o]); n != 1 {
+		t.Fatalf("owner has %d entries, want 1 (the expired ones swept)", n)
+	}
+	if n := len(tbl.byOwner[owner{vni: 2}]); n != 1000 {
+		t.Fatalf("other owner has %d entries, want 1000", n)
 	}
 }
 

@@ -28,8 +28,8 @@ type Stats struct {
 	// resolver that the switch does not answer, such as an IPv4 fragment) and
 	// "bad_offload" (a frame from a port with offloads whose vnet header
 	// asks for something the switch cannot do), and the anti-spoofing
-	// reasons "bad_src_mac", "spoofed_mac", "spoofed_ip" and "flood_limit"
-	// (guard.go).
+	// reasons "bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit",
+	// "stacked_vlan" and "mac_taken" (guard.go).
 	Drops map[string]uint64
 	// CsumCompleted counts inner TCP/UDP checksums completed on frames from
 	// the underlay that carried only a partial (pseudo-header) checksum.
@@ -112,6 +112,7 @@ const (
 	dropSpoofedIP
 	dropFloodLimit
 	dropStackedVLAN
+	dropMACTaken
 	numDropReasons
 )
 
@@ -135,6 +136,7 @@ var dropNames = [numDropReasons]string{
 	dropSpoofedIP:   "spoofed_ip",
 	dropFloodLimit:  "flood_limit",
 	dropStackedVLAN: "stacked_vlan",
+	dropMACTaken:    "mac_taken",
 }
 
 // counters are the live counters; every field is updated atomically from
