@@ -56,8 +56,12 @@ type Stats struct {
 	// arrive while Config.DNS is nil), including DNSTCPRefused ones.
 	DNSTCPResets uint64
 	// DNSTCPRefused counts SYNs to the resolver answered with a RST because
-	// the connection table was full (256 connections).
+	// the connection table of the network was full (256 connections).
 	DNSTCPRefused uint64
+	// DNSTCPAborted counts connections reset because their unsent answers
+	// would have passed the per-connection or the total bound (a client
+	// that does not read; dnstcp.go).
+	DNSTCPAborted uint64
 	// DNSTCPDupAcks counts TCP segments to the resolver answered with a
 	// duplicate ACK only: out of order, retransmitted, or unacceptable.
 	DNSTCPDupAcks uint64
@@ -157,6 +161,7 @@ type counters struct {
 	dnsTCPQueries     atomic.Uint64
 	dnsTCPResets      atomic.Uint64
 	dnsTCPRefused     atomic.Uint64
+	dnsTCPAborted     atomic.Uint64
 	dnsTCPDupAcks     atomic.Uint64
 	dnsTCPClosed      atomic.Uint64
 	dnsTCPExpired     atomic.Uint64
@@ -191,6 +196,7 @@ func (c *counters) snapshot() Stats {
 		DNSTCPQueries: c.dnsTCPQueries.Load(),
 		DNSTCPResets:  c.dnsTCPResets.Load(),
 		DNSTCPRefused: c.dnsTCPRefused.Load(),
+		DNSTCPAborted: c.dnsTCPAborted.Load(),
 		DNSTCPDupAcks: c.dnsTCPDupAcks.Load(),
 		DNSTCPClosed:  c.dnsTCPClosed.Load(),
 		DNSTCPExpired: c.dnsTCPExpired.Load(),
