@@ -419,10 +419,11 @@ func TestZeroAllocsGuard(t *testing.T) {
 
 // FuzzFromUnderlay feeds whole VXLAN payloads (header and inner frame) from
 // a member host, an unknown host or an external VTEP through the underlay
-// receive path and the guard. Whatever comes in, the switch must not panic,
-// and no ARP that reaches a port may claim the address of a local endpoint
-// or of the resolver for a MAC other than its own: the poisoning of
-// issue 18, finding 4.
+// receive path and the guard. Whatever comes in, the switch must not panic
+// nor send anything back to the underlay (split horizon); no ARP that
+// reaches a port may claim the address of a local endpoint or of the
+// resolver for a MAC other than its own (the poisoning of issue 18, finding
+// 4), and every frame that reaches a port must pass the guard again.
 func FuzzFromUnderlay(f *testing.F) {
 	f.Add(encap(100, arp4(macR, 2, macR, ipR, ipA)), uint8(0))
 	f.Add(encap(100, arp4(macR, 2, macR, ipA, ipB)), uint8(0))
@@ -437,9 +438,19 @@ func FuzzFromUnderlay(f *testing.F) {
 		w.s.SetView(guardView())
 		from := sources[int(which)%len(sources)]
 		w.s.HandleUnderlay(pkt, netip.AddrPortFrom(from, vxlan.Port))
+		if n := len(w.u.packets()); n != 0 {
+			t.Fatalf("sent %d packets to the underlay for one from the underlay", n)
+		}
+		nw := w.s.view.Load().Networks[100]
 		owner := map[netip.Addr]MAC{ipA: macA, ipB: macB, resolverIP: resolverMAC}
 		for _, d := range []*taptest.Device{w.a, w.b, w.c} {
 			for _, out := range d.Written() {
+				if len(out) < ethHeaderLen {
+					t.Fatalf("delivered a %d-byte frame", len(out))
+				}
+				if r, refuse := w.s.refuseFromUnderlay(100, nw, out, from); refuse {
+					t.Fatalf("delivered a frame the guard refuses (%s): % x", dropNames[r], out)
+				}
 				et, off, ok := l3(out)
 				if !ok {
 					continue
