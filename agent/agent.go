@@ -129,7 +129,8 @@ type Agent struct {
 	// mu serialises attach, detach and reconcile, which all change ports.
 	mu     sync.Mutex
 	ports  map[string]*port
-	broken map[string]string // endpoint name -> why re-attaching failed (logged once)
+	broken map[string]string    // endpoint name -> why re-attaching failed (logged once)
+	last   map[string]savedPort // endpoint name -> its port in the last run (loadPorts)
 
 	servers []*http.Server
 	metrics *metrics     // port counters and apply latency (metrics.go)

@@ -24,6 +24,7 @@ import (
 type port struct {
 	ep  raftstore.Endpoint
 	dev *tap.TAP
+	ns  nsID // the namespace the TAP was opened in (nsid.go)
 }
 
 var (
@@ -170,13 +171,14 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 	if err != nil {
 		return err
 	}
+	ns, _ := statNS(ep.NetNS) // unknown (zero) if it fails: then never compared
 	w := &watchedDev{TAP: dev, gone: func() { go a.endpointGone(ep) }, count: &portCounters{}}
 	if err := a.sw.AddPort(ep.Name, n.VNI, mac, w); err != nil {
 		dev.Close()
 		return fmt.Errorf("agent: add port %s: %w", ep.Name, err)
 	}
 	a.metrics.addPort(ep.Name, n.Name, w.count)
-	a.ports[ep.Name] = &port{ep: ep, dev: dev}
+	a.ports[ep.Name] = &port{ep: ep, dev: dev, ns: ns}
 	a.savePorts()
 	delete(a.broken, ep.Name)
 	return nil
@@ -300,6 +302,17 @@ func (a *Agent) reconcile() {
 		if !ok {
 			continue
 		}
+		if replacedNS(e.NetNS, a.lastNS(e)) {
+			// The namespace this endpoint was attached to is gone, and
+			// its path leads to another one (a reused PID, a namespace
+			// made again under the same name): never open a device there.
+			if a.broken[e.Name] == "" {
+				a.log.Warn("endpoint's namespace was replaced by another at the same path; detaching it", "endpoint", e.Name, "netns", e.NetNS)
+				a.broken[e.Name] = "namespace replaced"
+				go a.endpointGone(e)
+			}
+			continue
+		}
 		if err := a.openPort(e, n, tap.Open); err != nil {
 			if a.broken[e.Name] != err.Error() {
 				a.log.Warn("cannot re-attach endpoint; it stays down until its TAP is back", "endpoint", e.Name, "err", err)
@@ -315,7 +328,10 @@ func (a *Agent) closePort(name string, p *port) {
 	if err := a.sw.RemovePort(name); err != nil {
 		a.log.Warn("remove port", "endpoint", name, "err", err)
 	}
-	if err := tap.Delete(p.ep.NetNS, p.ep.IfName); err != nil {
+	if replacedNS(p.ep.NetNS, p.ns) {
+		// The TAP went with its namespace; the path now leads to another
+		// one, whose interfaces are not ours.
+	} else if err := tap.Delete(p.ep.NetNS, p.ep.IfName); err != nil {
 		a.log.Warn("delete TAP of detached endpoint", "endpoint", name, "err", err)
 	}
 	if path := resolvConfPath(p.ep.NetNS); path != "" {

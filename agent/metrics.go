@@ -82,6 +82,7 @@ func newCollector(src metricsSource) *collector {
 	counter("vxswitch_dns_tcp_connections_total", "TCP connections to the in-band resolver's port 53.", func(s vswitch.Stats) uint64 { return s.DNSTCPConns })
 	counter("vxswitch_dns_tcp_queries_total", "DNS queries to the in-band resolver over TCP (also in vxswitch_dns_queries_total).", func(s vswitch.Stats) uint64 { return s.DNSTCPQueries })
 	counter("vxswitch_dns_tcp_resets_total", "RSTs sent for TCP to the resolver that no connection or port takes.", func(s vswitch.Stats) uint64 { return s.DNSTCPResets })
+	counter("vxswitch_dns_tcp_aborted_total", "DNS-over-TCP connections reset because their unsent answers passed the memory bound (a client that does not read).", func(s vswitch.Stats) uint64 { return s.DNSTCPAborted })
 	counter("vxswitch_echo_replies_total", "ICMP echo replies sent for the resolver address.", func(s vswitch.Stats) uint64 { return s.EchoReplies })
 	counter("vxswitch_icmp_frag_needed_total", "ICMP fragmentation-needed messages sent for oversize IPv4 packets with DF (RFC 1191).", func(s vswitch.Stats) uint64 { return s.ICMPFragNeeded })
 	counter("vxswitch_icmpv6_too_big_total", "ICMPv6 packet-too-big messages sent for oversize IPv6 packets (RFC 4443).", func(s vswitch.Stats) uint64 { return s.ICMPv6TooBig })

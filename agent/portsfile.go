@@ -16,11 +16,29 @@ import (
 
 func (a *Agent) portsFile() string { return filepath.Join(a.cfg.DataDir, "ports.json") }
 
+// savedPort is one entry of the ports file: the endpoint and the identity
+// of the namespace its TAP was opened in (absent in files of older agents).
+type savedPort struct {
+	raftstore.Endpoint
+	NS nsID `json:"netns_id"`
+}
+
+// lastNS returns the namespace identity the last run recorded for e's
+// port, or the zero nsID when it had none for this very endpoint (same
+// MAC, namespace path and interface). The caller holds a.mu.
+func (a *Agent) lastNS(e raftstore.Endpoint) nsID {
+	p, ok := a.last[e.Name]
+	if !ok || p.MAC != e.MAC || p.NetNS != e.NetNS || p.IfName != e.IfName {
+		return nsID{}
+	}
+	return p.NS
+}
+
 // savePorts writes the endpoints of the current ports. The caller holds a.mu.
 func (a *Agent) savePorts() {
-	eps := make([]raftstore.Endpoint, 0, len(a.ports))
+	eps := make([]savedPort, 0, len(a.ports))
 	for _, p := range a.ports {
-		eps = append(eps, p.ep)
+		eps = append(eps, savedPort{p.ep, p.ns})
 	}
 	b, err := json.Marshal(eps)
 	if err == nil {
@@ -34,17 +52,22 @@ func (a *Agent) savePorts() {
 	}
 }
 
-// loadPorts reads the ports the last run held. It must run before the
-// first reconcile, which rewrites the file.
-func (a *Agent) loadPorts() []raftstore.Endpoint {
+// loadPorts reads the ports the last run held, and keeps them in a.last
+// for reconcile until removeOrphans. It must run before the first
+// reconcile, which rewrites the file.
+func (a *Agent) loadPorts() []savedPort {
+	a.last = map[string]savedPort{}
 	b, err := os.ReadFile(a.portsFile())
 	if err != nil {
 		return nil
 	}
-	var last []raftstore.Endpoint
+	var last []savedPort
 	if err := json.Unmarshal(b, &last); err != nil {
 		a.log.Warn("ignoring an unreadable ports file", "file", a.portsFile(), "err", err)
 		return nil
+	}
+	for _, p := range last {
+		a.last[p.Name] = p
 	}
 	return last
 }
@@ -52,13 +75,17 @@ func (a *Agent) loadPorts() []raftstore.Endpoint {
 // removeOrphans deletes the TAPs the last run held (last, from loadPorts)
 // whose endpoints the current state no longer places here with the same
 // device, then records the ports held now.
-func (a *Agent) removeOrphans(last []raftstore.Endpoint) {
+func (a *Agent) removeOrphans(last []savedPort) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := a.store.State()
 	for _, old := range last {
 		e, ok := st.Endpoints[old.Name]
 		if ok && e.Host == a.cfg.Name && e.NetNS == old.NetNS && e.IfName == old.IfName && e.MAC == old.MAC {
+			continue
+		}
+		if replacedNS(old.NetNS, old.NS) {
+			a.log.Info("the namespace of an endpoint detached while this agent was down is gone; another one is at its path now, left alone", "endpoint", old.Name, "netns", old.NetNS)
 			continue
 		}
 		if err := tap.Delete(old.NetNS, old.IfName); err != nil {
@@ -70,5 +97,6 @@ func (a *Agent) removeOrphans(last []raftstore.Endpoint) {
 		}
 		a.log.Info("deleted the TAP of an endpoint detached while this agent was down", "endpoint", old.Name, "netns", old.NetNS)
 	}
+	a.last = nil // from now on every port was opened by this run
 	a.savePorts()
 }

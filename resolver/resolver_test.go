@@ -454,14 +454,22 @@ func TestForwardInFlightBound(t *testing.T) {
 			t.Fatalf("query %d answered before the upstream did (%d calls)", i, n)
 		}
 	}
+	// Another network has slots of its own (issue 18): its query is
+	// forwarded, not refused for web's.
+	other := newRecorder()
+	s.ServeDNS(vniDB, netip.MustParseAddrPort("10.2.0.2:40000"), query(t, "example.net.", dns.TypeA), other.reply)
+	if n := other.calls.Load(); n != 0 {
+		t.Fatalf("the other network's query was answered at once (%d calls), want it forwarded", n)
+	}
+	recs = append(recs, other)
 	free()
 	for _, r := range recs {
 		if m := r.wait(t, 10*time.Second); m.Rcode != dns.RcodeSuccess {
 			t.Errorf("rcode %s, want NOERROR", dns.RcodeToString[m.Rcode])
 		}
 	}
-	if st := s.Stats(); st.Forwarded != maxInFlight || st.ServFail != 1 {
-		t.Errorf("forwarded %d servfail %d, want %d and 1", st.Forwarded, st.ServFail, maxInFlight)
+	if st := s.Stats(); st.Forwarded != maxInFlight+1 || st.ServFail != 1 {
+		t.Errorf("forwarded %d servfail %d, want %d and 1", st.Forwarded, st.ServFail, maxInFlight+1)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,8 +33,12 @@ const (
 	// ttl is the TTL in seconds of every record the resolver makes up:
 	// short, so that a detach is forgotten by caches within seconds.
 	ttl = 5
-	// maxInFlight bounds the forwarded queries waiting for an upstream.
+	// maxInFlight bounds the forwarded queries of one network waiting for
+	// an upstream, so that one network's endpoints cannot take the
+	// forwarding slots of the others.
 	maxInFlight = 64
+	// maxInFlightTotal bounds the forwarded queries of all networks.
+	maxInFlightTotal = 1024
 	// defaultTimeout is the per-upstream timeout when Config.Timeout is 0.
 	defaultTimeout = 2 * time.Second
 	// ednsSize is the UDP payload size the resolver advertises and answers
@@ -80,8 +85,14 @@ type Server struct {
 	table     atomic.Pointer[Table]
 	upstreams []netip.AddrPort
 	timeout   time.Duration
-	slots     chan struct{} // one token per forwarded query in flight
 	log       *slog.Logger
+
+	// slotMu guards the counts of forwarded queries in flight: per VNI
+	// (inFlight, at most maxInFlight each) and in all (inFlightAll, at
+	// most maxInFlightTotal).
+	slotMu      sync.Mutex
+	inFlight    map[uint32]int
+	inFlightAll int
 
 	queries, answered, nxdomain, forwarded atomic.Uint64
 	servfail, refused, malformed, notimp   atomic.Uint64
@@ -95,7 +106,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		upstreams: slices.Clone(cfg.Upstreams),
 		timeout:   cfg.Timeout,
-		slots:     make(chan struct{}, maxInFlight),
+		inFlight:  map[uint32]int{},
 		log:       cfg.Logger,
 	}
 	if s.log == nil {
@@ -276,18 +287,40 @@ func (s *Server) serve(vni uint32, query []byte, reply replier) {
 		s.send(reply, s.answer(req, dns.RcodeRefused))
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-	default:
+	if !s.takeSlot(vni) {
 		s.servfail.Add(1)
 		s.send(reply, s.answer(req, dns.RcodeServerFailure))
 		return
 	}
 	s.forwarded.Add(1)
 	go func() {
-		defer func() { <-s.slots }()
+		defer s.freeSlot(vni)
 		s.send(reply, s.exchange(req, reply.tcp()))
 	}()
+}
+
+// takeSlot takes a forwarding slot for network vni: one of the network's
+// maxInFlight and one of the server's maxInFlightTotal. It reports false,
+// taking nothing, when either is used up.
+func (s *Server) takeSlot(vni uint32) bool {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	if s.inFlight[vni] >= maxInFlight || s.inFlightAll >= maxInFlightTotal {
+		return false
+	}
+	s.inFlight[vni]++
+	s.inFlightAll++
+	return true
+}
+
+// freeSlot gives back a slot taken by takeSlot.
+func (s *Server) freeSlot(vni uint32) {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	s.inFlightAll--
+	if s.inFlight[vni]--; s.inFlight[vni] <= 0 {
+		delete(s.inFlight, vni)
+	}
 }
 
 // answer starts a reply to req with rcode: same ID and question, RA set

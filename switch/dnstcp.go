@@ -26,11 +26,34 @@ import (
 // are there window scaling, selective ACKs or urgent data, and the TCP
 // checksum of incoming segments is not checked (they come from the local
 // kernel, and from ports with offloads they only carry a partial checksum).
+//
+// No client can make the responder hold more than a bounded amount of
+// memory: each network has its own table of at most dnsTCPMaxConns
+// connections; a connection with dnsTCPMaxPending unanswered queries or
+// dnsTCPOutHigh bytes of unsent answers takes no more data (it advertises
+// a zero window and acknowledges nothing new, so the client's TCP holds
+// the queries); an answer that would take a connection past dnsTCPOutMax,
+// or all connections past dnsTCPOutTotal, resets that connection
+// (Stats.DNSTCPAborted). A peer MSS below dnsTCPMinMSS is raised to it, so
+// a tiny MSS cannot turn one answer into thousands of frames.
 
 const (
-	// dnsTCPMaxConns bounds the connection table; a SYN beyond it gets a
-	// RST and counts in Stats.DNSTCPRefused.
+	// dnsTCPMaxConns bounds the connection table of one network; a SYN
+	// beyond it gets a RST and counts in Stats.DNSTCPRefused.
 	dnsTCPMaxConns = 256
+	// dnsTCPMaxPending is how many queries of one connection may wait for
+	// their answers; data that holds more is not acknowledged yet.
+	dnsTCPMaxPending = 64
+	// dnsTCPOutHigh is how many bytes of unsent answers make a connection
+	// take no more data until the client reads.
+	dnsTCPOutHigh = 64 << 10
+	// dnsTCPOutMax is the most bytes of unsent answers one connection may
+	// hold (the answers to queries it sent before reaching dnsTCPOutHigh);
+	// an answer beyond it resets the connection.
+	dnsTCPOutMax = 256 << 10
+	// dnsTCPOutTotal is the most bytes of unsent answers all connections
+	// of the switch may hold together.
+	dnsTCPOutTotal = 16 << 20
 	// dnsTCPIdle is how long a connection may stay without a segment from
 	// the client or an answer before it is forgotten (RFC 7766 section
 	// 6.2.3 leaves the idle timeout to the server).
@@ -45,8 +68,9 @@ const (
 	// the 576-byte datagram every IPv4 host must accept (RFC 791).
 	dnsTCPMinMSS = 216
 	// dnsTCPWindow is the receive window the switch advertises (no window
-	// scaling). Received bytes are taken off the buffer as soon as they form
-	// a whole query, so it never fills.
+	// scaling) while a connection takes data; a full connection advertises
+	// a zero window instead (tcpConn.window). Received bytes are taken off
+	// the buffer as soon as they form a whole query.
 	dnsTCPWindow = 65535
 	// tcpOptMSSLen is the length of the MSS option in the SYN-ACK.
 	tcpOptMSSLen = 4
@@ -76,12 +100,15 @@ type tcpConnKey struct {
 }
 
 // dnsTCPTable holds the DNS-over-TCP connections of a Switch. The zero
-// value is an empty table. mu guards the map and every field of every
-// connection in it; the switch writes segments into ports while holding mu
-// but never calls the DNS handler then, since a handler may reply at once.
+// value is an empty table. mu guards the maps, outBytes and every field of
+// every connection in it; the switch writes segments into ports while
+// holding mu but never calls the DNS handler then, since a handler may
+// reply at once.
 type dnsTCPTable struct {
-	mu    sync.Mutex
-	conns map[tcpConnKey]*tcpConn
+	mu       sync.Mutex
+	conns    map[tcpConnKey]*tcpConn
+	perVNI   map[uint32]int // connections per network, each at most dnsTCPMaxConns
+	outBytes int            // unsent answer bytes of all connections
 }
 
 // tcpConn is one connection to the resolver address. Sequence numbers
@@ -220,10 +247,10 @@ func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 
 	if t.conns == nil {
 		t.conns = make(map[tcpConnKey]*tcpConn)
 	}
-	if len(t.conns) >= dnsTCPMaxConns {
+	if t.perVNI[key.vni] >= dnsTCPMaxConns {
 		t.expire(now, &s.stats)
 	}
-	if len(t.conns) >= dnsTCPMaxConns {
+	if t.perVNI[key.vni] >= dnsTCPMaxConns {
 		s.stats.dnsTCPRefused.Add(1)
 		s.tcpReset(p, l2, resolver, key.client, seg, d)
 		return
@@ -248,6 +275,10 @@ func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 
 		last:     now,
 	}
 	t.conns[key] = c
+	if t.perVNI == nil {
+		t.perVNI = make(map[uint32]int)
+	}
+	t.perVNI[key.vni]++
 	s.stats.dnsTCPConns.Add(1)
 	s.writeTCP(p, c, tcpOut{seq: iss, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS}, d)
 }
@@ -299,27 +330,56 @@ func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment,
 		s.tcpDupAck(c, p, d) // out of order: wait for what we expect
 		return nil
 	}
+	if c.full() && (len(data) > 0 || fin) {
+		s.tcpDupAck(c, p, d) // the client must read first (zero window)
+		return nil
+	}
 
-	c.rcvNxt += uint32(len(data))
+	// Take the data up to the end of the last query that still gets a
+	// slot; the rest is not acknowledged, and the client sends it again.
+	oldLen := len(c.in)
 	c.in = append(c.in, data...)
+	var queries [][]byte
+	used := 0
+	for len(c.in)-used >= 2 && c.pending+len(queries) < dnsTCPMaxPending {
+		n := 2 + int(binary.BigEndian.Uint16(c.in[used:]))
+		if len(c.in)-used < n {
+			break
+		}
+		queries = append(queries, bytes.Clone(c.in[used+2:used+n]))
+		used += n
+	}
+	taken := len(data)
+	if c.pending+len(queries) >= dnsTCPMaxPending && used < len(c.in) {
+		taken = used - oldLen // the slots are full: the tail waits
+		fin = false
+		c.in = c.in[:used]
+	}
+	c.in = bytes.Clone(c.in[used:]) // do not keep the consumed bytes' array
+	c.rcvNxt += uint32(taken)
 	if fin {
 		c.rcvNxt++
 		c.finRcvd = true
 	}
-	var queries [][]byte
-	for len(c.in) >= 2 {
-		n := 2 + int(binary.BigEndian.Uint16(c.in))
-		if len(c.in) < n {
-			break
-		}
-		queries = append(queries, bytes.Clone(c.in[2:n]))
-		c.in = c.in[n:]
-	}
-	c.in = bytes.Clone(c.in) // do not keep the consumed bytes' array
 	c.pending += len(queries)
 	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK}, d)
 	s.tcpMaybeFIN(c, p, d, 0)
 	return queries
+}
+
+// full reports whether c takes no more data until the client reads its
+// answers: too many queries wait for answers, or too many answer bytes
+// wait for the client's window. t.mu is held.
+func (c *tcpConn) full() bool {
+	return c.pending >= dnsTCPMaxPending || len(c.out) >= dnsTCPOutHigh
+}
+
+// window is the receive window c advertises: 0 while it is full.
+func (c *tcpConn) window() uint16 {
+	if c.full() {
+		return 0
+	}
+	return dnsTCPWindow
 }
 
 // tcpQuery hands the query q of connection c to the DNS handler, with a
@@ -352,14 +412,23 @@ func (s *Switch) tcpAnswer(c *tcpConn, answer []byte, d *decision, query uint64)
 	}
 	c.pending--
 	c.last = s.now()
-	switch {
+	p := s.tcpPort(c)
+	switch n := 2 + len(answer); {
 	case len(answer) > 0xffff:
 		s.stats.drop(dropOversize)
+	case len(answer) > 0 && (len(c.out)+n > dnsTCPOutMax || t.outBytes+n > dnsTCPOutTotal):
+		// The client does not read: reset it rather than hold more.
+		s.stats.dnsTCPAborted.Add(1)
+		if p != nil {
+			s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagRST | tcpFlagACK, answers: query}, d)
+		}
+		t.forget(c)
+		return
 	case len(answer) > 0:
 		c.out = binary.BigEndian.AppendUint16(c.out, uint16(len(answer)))
 		c.out = append(c.out, answer...)
+		t.outBytes += n
 	}
-	p := s.tcpPort(c)
 	if p == nil {
 		s.stats.drop(dropNoPort)
 		return
@@ -378,9 +447,11 @@ func (s *Switch) tcpPush(c *tcpConn, p *port, d *decision, answers uint64) {
 			return // the rest goes when the client opens its window
 		}
 		n := min(len(c.out), c.mss, int(c.sndWnd-inFlight))
-		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK | tcpFlagPSH, payload: c.out[:n], answers: answers}, d)
+		payload := c.out[:n]
+		c.out = c.out[n:] // before the write, so the window it advertises is current
+		s.tcpConns.outBytes -= n
+		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK | tcpFlagPSH, payload: payload, answers: answers}, d)
 		c.sndNxt += uint32(n)
-		c.out = c.out[n:]
 	}
 	c.out = nil
 }
@@ -437,6 +508,11 @@ func (s *Switch) tcpReset(p *port, l2 []byte, resolver netip.Addr, client netip.
 func (t *dnsTCPTable) forget(c *tcpConn) {
 	c.gone = true
 	delete(t.conns, c.key)
+	if t.perVNI[c.key.vni]--; t.perVNI[c.key.vni] <= 0 {
+		delete(t.perVNI, c.key.vni)
+	}
+	t.outBytes -= len(c.out)
+	c.out = nil
 }
 
 // expire forgets the connections idle for longer than dnsTCPIdle at now,
@@ -487,7 +563,7 @@ func (s *Switch) writeTCPFrom(p *port, c *tcpConn, srcPort uint16, out tcpOut, d
 	binary.BigEndian.PutUint32(tcp[8:12], out.ack)
 	tcp[12] = byte(hlen/4) << 4
 	tcp[13] = out.flags
-	binary.BigEndian.PutUint16(tcp[14:16], dnsTCPWindow)
+	binary.BigEndian.PutUint16(tcp[14:16], c.window())
 	if out.flags&tcpFlagRST != 0 {
 		binary.BigEndian.PutUint16(tcp[14:16], 0)
 	}

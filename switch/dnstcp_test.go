@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/gopacket/layers"
+
+	"vxswitch/vxlan"
 )
 
 // tcpClient plays the endpoint of port a talking TCP to the resolver from
@@ -511,5 +514,138 @@ func TestDNSTCPTinyMSSClamped(t *testing.T) {
 	}
 	if want := (len(framed(answer)) + dnsTCPMinMSS - 1) / dnsTCPMinMSS; len(got)-1 != want {
 		t.Errorf("answer took %d segments, want %d of up to %d bytes", len(got)-1, want, dnsTCPMinMSS)
+	}
+}
+
+// constDNS answers every query with the same answer, keeping nothing.
+type constDNS struct{ answer []byte }
+
+func (d constDNS) ServeDNS(_ uint32, _ netip.AddrPort, _ []byte, reply func([]byte)) {
+	if d.answer != nil {
+		reply(d.answer)
+	}
+}
+
+// heapInUse returns the live heap after a garbage collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestDNSTCPClientNeverReads: a client that sends 50,000 pipelined queries
+// (1000-byte answers) and never acknowledges an answer byte cannot make
+// the switch hold more than the per-connection bound; the heap grows by
+// less than 1 MiB (issue 18, finding 3: it used to grow by the size of
+// every answer, about 50 MB here). Frames go into a port that discards
+// them, so only the switch's own memory is measured.
+func TestDNSTCPClientNeverReads(t *testing.T) {
+	s := New(Config{DNS: constDNS{answer: fill(1000, 0)}})
+	t.Cleanup(func() { s.Close() })
+	s.SetView(namesView(1500))
+	if err := s.AddPort("a", 100, macA, newDiscardDevice()); err != nil {
+		t.Fatal(err)
+	}
+	p := s.ports.Load().byName["a"]
+	send := func(flags byte, seq, ack uint32, data []byte) {
+		t.Helper()
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 53, Seq: seq, Ack: ack, Window: 65535,
+			SYN: flags&tcpFlagSYN != 0, ACK: flags&tcpFlagACK != 0, PSH: flags&tcpFlagPSH != 0}
+		f := ipv4Frame(t, resolverMAC, macA, ipA, resolverIP, true, tcp, layers.IPProtocolTCP, data)
+		buf := make([]byte, vxlan.HeaderLen+len(f))
+		copy(buf[vxlan.HeaderLen:], f)
+		s.fromPort(p, buf, len(f))
+	}
+	conn := func() *tcpConn {
+		s.tcpConns.mu.Lock()
+		defer s.tcpConns.mu.Unlock()
+		for _, c := range s.tcpConns.conns {
+			return c
+		}
+		t.Fatal("no connection")
+		return nil
+	}
+	send(tcpFlagSYN, clientISN, 0, nil)
+	iss := conn().sndUna
+	send(tcpFlagACK, clientISN+1, iss+1, nil)
+	var ten []byte
+	for range 10 {
+		ten = append(ten, framed(testQuery)...)
+	}
+	before := heapInUse()
+	var maxHeld int
+	for range 5000 {
+		c := conn()
+		s.tcpConns.mu.Lock()
+		seq := c.rcvNxt // the client follows our ACKs, but never acknowledges our data
+		s.tcpConns.mu.Unlock()
+		send(tcpFlagACK|tcpFlagPSH, seq, iss+1, ten)
+		s.tcpConns.mu.Lock()
+		maxHeld = max(maxHeld, len(c.out)+len(c.in))
+		s.tcpConns.mu.Unlock()
+	}
+	grew := int64(heapInUse()) - int64(before)
+	st := s.Stats()
+	t.Logf("50000 queries sent: heap grew by %d bytes, at most %d bytes held for the connection; %d queries taken, %d aborted",
+		grew, maxHeld, st.DNSTCPQueries, st.DNSTCPAborted)
+	if maxHeld > dnsTCPOutMax+0x10000 {
+		t.Errorf("the connection held %d bytes, want at most %d", maxHeld, dnsTCPOutMax+0x10000)
+	}
+	if grew > 1<<20 {
+		t.Errorf("the heap grew by %d bytes, want less than 1 MiB", grew)
+	}
+}
+
+// TestDNSTCPPendingBound: of 100 pipelined queries that get no answer yet,
+// only dnsTCPMaxPending are taken and acknowledged, and the switch then
+// advertises a zero window; the rest waits in the client.
+func TestDNSTCPPendingBound(t *testing.T) {
+	h := &fakeDNS{} // never answers
+	w := newNamesWorld(t, Config{DNS: h}, 1500)
+	c := connect(t, w, 1460, 65535)
+	var data []byte
+	for range 100 {
+		data = append(data, framed(testQuery)...)
+	}
+	c.data(t, tcpFlagPSH, c.iss+1, data)
+	got := c.frames(t)
+	if len(h.calls) != dnsTCPMaxPending {
+		t.Fatalf("handler got %d queries, want %d", len(h.calls), dnsTCPMaxPending)
+	}
+	last := got[len(got)-1]
+	if want := clientISN + 1 + uint32(dnsTCPMaxPending*len(framed(testQuery))); last.ack != want || last.wnd != 0 {
+		t.Fatalf("ACK %d window %d, want ACK %d and a zero window", last.ack, last.wnd, want)
+	}
+}
+
+// TestDNSTCPAbort: answers that would take one connection's unsent bytes
+// past dnsTCPOutMax (the client's window is closed) reset the connection,
+// count in DNSTCPAborted, and free what it held.
+func TestDNSTCPAbort(t *testing.T) {
+	h := &fakeDNS{} // answers later, through the recorded reply functions
+	w := newNamesWorld(t, Config{DNS: h}, 1500)
+	c := connect(t, w, 1460, 0) // the client's window is closed
+	var data []byte
+	for range 8 {
+		data = append(data, framed(testQuery)...)
+	}
+	c.send(t, 53, tcpFlagACK|tcpFlagPSH, c.seq, c.iss+1, 0, 0, data)
+	c.frames(t)
+	big := fill(60000, 0)
+	for i, call := range h.calls {
+		call.reply(big)
+		if got := w.s.Stats().DNSTCPAborted; (i < 4 && got != 0) || (i >= 4 && got != 1) {
+			t.Fatalf("after %d answers of 60000 bytes: DNSTCPAborted %d", i+1, got)
+		}
+	}
+	got := c.frames(t)
+	if len(got) != 1 || got[0].flags != tcpFlagRST|tcpFlagACK {
+		t.Fatalf("segments %+v, want one RST|ACK", got)
+	}
+	w.s.tcpConns.mu.Lock()
+	defer w.s.tcpConns.mu.Unlock()
+	if n, b := len(w.s.tcpConns.conns), w.s.tcpConns.outBytes; n != 0 || b != 0 {
+		t.Fatalf("%d connections holding %d bytes after the reset, want none", n, b)
 	}
 }

@@ -81,9 +81,21 @@ func (s *Switch) forwardBatch(p *port, v *View, nw *Network, buf []byte, n int, 
 	now := s.now()
 	dst, src := MAC(frame[0:6]), MAC(frame[6:12])
 	if src != p.mac && !src.IsMulticast() && !src.IsZero() {
-		e := learnEntry{owner: owner{port: p}, port: p, seen: now}
-		if !s.local.learn(fdbKey{p.vni, src}, e, s.learnCap) {
+		k := fdbKey{p.vni, src}
+		// A MAC behind an external VTEP stays there until it ages out; the
+		// wire table is only asked where the network has external VTEPs.
+		if nw != nil && len(nw.External) > 0 {
+			if _, ok := s.wire.holder(k, now); ok {
+				s.drop(d, dropMACTaken)
+				return
+			}
+		}
+		switch s.local.learn(k, learnEntry{owner: owner{port: p}, port: p, seen: now}, s.learnCap) {
+		case learnFull:
 			s.stats.drop(dropLearnCap) // counted, but the frame is still forwarded
+		case learnTaken: // behind another port (guard.go)
+			s.drop(d, dropMACTaken)
+			return
 		}
 	}
 	if s.answerLocally(p, nw, frame, d) {

@@ -24,6 +24,9 @@ import (
 //   - "stacked_vlan": a frame with a second VLAN tag (802.1Q or 802.1ad)
 //     inside the first: the checks read one tag, so a frame that hides its
 //     ARP or IPv4 header behind two is refused rather than let through.
+//   - "mac_taken": the source MAC is learned, and not yet aged out, on
+//     another port or behind another external VTEP (learn.go), so a frame
+//     cannot move a learned MAC away from where it lives.
 //
 // Frames from a member VTEP get the same address checks as frames from a
 // local port, with the VTEP in the role of the port: an endpoint address

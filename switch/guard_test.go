@@ -27,7 +27,7 @@ func guardView() *View {
 }
 
 // guardDrops are the reasons of guard.go.
-var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan"}
+var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan", "mac_taken"}
 
 // udp4 builds an Ethernet/IPv4/UDP frame from sip to dip, byte by byte: a
 // 20-byte IPv4 header (checksum left 0; the guard does not look at it) and
@@ -322,6 +322,72 @@ func TestFloodLimit(t *testing.T) {
 	}
 }
 
+// TestGuardMACTakeover: a MAC learned behind port a cannot be moved to port
+// b, nor behind an external VTEP, by a frame from there while a's entry is
+// fresh (the frame is dropped as mac_taken, and traffic for the MAC still
+// goes to a); once the entry aged out, the MAC may move.
+func TestGuardMACTakeover(t *testing.T) {
+	w := newWorld(t, Config{AgeTime: time.Minute})
+	w.s.SetView(guardView())
+	w.fromPort(t, "a", udp4(macB, macX, ipX, ipB))
+	w.fromPort(t, "b", udp4(macA, macX, ipX, ipA))
+	w.fromUnderlay(external, 100, udp4(macA, macX, ipX, ipA))
+	if got := guardCounts(w.s); got["mac_taken"] != 2 || len(got) != 1 {
+		t.Fatalf("drops %v, want two mac_taken", got)
+	}
+	if l := w.s.Learned(); len(l) != 1 || l[0].MAC != macX || l[0].Port != "a" {
+		t.Fatalf("learned %v, want macX still on port a", l)
+	}
+	if n := len(w.a.Written()); n != 0 {
+		t.Fatalf("port a got %d frames from the takeover attempts", n)
+	}
+	if st := w.s.Stats(); st.DecapFrames != 0 {
+		t.Errorf("decap %d, want the refused frame not counted", st.DecapFrames)
+	}
+	w.clock.Advance(2 * time.Minute) // a's entry aged out: a real move
+	w.fromPort(t, "b", udp4(macA, macX, ipX, ipA))
+	if l := w.s.Learned(); len(l) != 1 || l[0].Port != "b" {
+		t.Fatalf("learned %v, want macX on port b after aging", l)
+	}
+}
+
+// TestLearnCapSweepThrottled: an owner at its cap looks for its own expired
+// entries at most once per sweepEvery, so a port that sends new MACs
+// without pause does not scan on every frame, and never scans the entries
+// of other owners; after the next allowed sweep expired entries make room
+// again.
+func TestLearnCapSweepThrottled(t *testing.T) {
+	tbl := learnTable{age: time.Minute}
+	o := owner{vni: 1}
+	t0 := time.Unix(1000, 0)
+	key := func(i int) fdbKey { return fdbKey{1, MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)}} }
+	for i := range 4 {
+		if r := tbl.learn(key(i), learnEntry{owner: o, seen: t0}, 4); r != learned {
+			t.Fatalf("learn %d: %v", i, r)
+		}
+	}
+	for i := 100; i < 1100; i++ { // another owner's entries, never swept here
+		tbl.learn(key(i), learnEntry{owner: owner{vni: 2}, seen: t0}, 10000)
+	}
+	at := t0.Add(time.Minute - 100*time.Millisecond)
+	if r := tbl.learn(key(50), learnEntry{owner: o, seen: at}, 4); r != learnFull {
+		t.Fatalf("at cap: %v, want learnFull", r)
+	}
+	// The entries expire now, but the last sweep was 200 ms ago.
+	if r := tbl.learn(key(51), learnEntry{owner: o, seen: at.Add(200 * time.Millisecond)}, 4); r != learnFull {
+		t.Fatalf("within sweepEvery of the last sweep: %v, want learnFull", r)
+	}
+	if r := tbl.learn(key(52), learnEntry{owner: o, seen: at.Add(sweepEvery)}, 4); r != learned {
+		t.Fatalf("after sweepEvery: %v, want learned", r)
+	}
+	if n := len(tbl.byOwner[o]); n != 1 {
+		t.Fatalf("owner has %d entries, want 1 (the expired ones swept)", n)
+	}
+	if n := len(tbl.byOwner[owner{vni: 2}]); n != 1000 {
+		t.Fatalf("other owner has %d entries, want 1000", n)
+	}
+}
+
 // TestZeroAllocsGuard: the checks cost no allocation per frame, on a frame
 // that passes them (flooded, so the bucket runs too) and on refused ones.
 func TestZeroAllocsGuard(t *testing.T) {
@@ -353,10 +419,11 @@ func TestZeroAllocsGuard(t *testing.T) {
 
 // FuzzFromUnderlay feeds whole VXLAN payloads (header and inner frame) from
 // a member host, an unknown host or an external VTEP through the underlay
-// receive path and the guard. Whatever comes in, the switch must not panic,
-// and no ARP that reaches a port may claim the address of a local endpoint
-// or of the resolver for a MAC other than its own: the poisoning of
-// issue 18, finding 4.
+// receive path and the guard. Whatever comes in, the switch must not panic
+// nor send anything back to the underlay (split horizon); no ARP that
+// reaches a port may claim the address of a local endpoint or of the
+// resolver for a MAC other than its own (the poisoning of issue 18, finding
+// 4), and every frame that reaches a port must pass the guard again.
 func FuzzFromUnderlay(f *testing.F) {
 	f.Add(encap(100, arp4(macR, 2, macR, ipR, ipA)), uint8(0))
 	f.Add(encap(100, arp4(macR, 2, macR, ipA, ipB)), uint8(0))
@@ -371,9 +438,19 @@ func FuzzFromUnderlay(f *testing.F) {
 		w.s.SetView(guardView())
 		from := sources[int(which)%len(sources)]
 		w.s.HandleUnderlay(pkt, netip.AddrPortFrom(from, vxlan.Port))
+		if n := len(w.u.packets()); n != 0 {
+			t.Fatalf("sent %d packets to the underlay for one from the underlay", n)
+		}
+		nw := w.s.view.Load().Networks[100]
 		owner := map[netip.Addr]MAC{ipA: macA, ipB: macB, resolverIP: resolverMAC}
 		for _, d := range []*taptest.Device{w.a, w.b, w.c} {
 			for _, out := range d.Written() {
+				if len(out) < ethHeaderLen {
+					t.Fatalf("delivered a %d-byte frame", len(out))
+				}
+				if r, refuse := w.s.refuseFromUnderlay(100, nw, out, from); refuse {
+					t.Fatalf("delivered a frame the guard refuses (%s): % x", dropNames[r], out)
+				}
 				et, off, ok := l3(out)
 				if !ok {
 					continue

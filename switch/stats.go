@@ -28,8 +28,8 @@ type Stats struct {
 	// resolver that the switch does not answer, such as an IPv4 fragment) and
 	// "bad_offload" (a frame from a port with offloads whose vnet header
 	// asks for something the switch cannot do), and the anti-spoofing
-	// reasons "bad_src_mac", "spoofed_mac", "spoofed_ip" and "flood_limit"
-	// (guard.go).
+	// reasons "bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit",
+	// "stacked_vlan" and "mac_taken" (guard.go).
 	Drops map[string]uint64
 	// CsumCompleted counts inner TCP/UDP checksums completed on frames from
 	// the underlay that carried only a partial (pseudo-header) checksum.
@@ -56,8 +56,12 @@ type Stats struct {
 	// arrive while Config.DNS is nil), including DNSTCPRefused ones.
 	DNSTCPResets uint64
 	// DNSTCPRefused counts SYNs to the resolver answered with a RST because
-	// the connection table was full (256 connections).
+	// the connection table of the network was full (256 connections).
 	DNSTCPRefused uint64
+	// DNSTCPAborted counts connections reset because their unsent answers
+	// would have passed the per-connection or the total bound (a client
+	// that does not read; dnstcp.go).
+	DNSTCPAborted uint64
 	// DNSTCPDupAcks counts TCP segments to the resolver answered with a
 	// duplicate ACK only: out of order, retransmitted, or unacceptable.
 	DNSTCPDupAcks uint64
@@ -112,6 +116,7 @@ const (
 	dropSpoofedIP
 	dropFloodLimit
 	dropStackedVLAN
+	dropMACTaken
 	numDropReasons
 )
 
@@ -135,6 +140,7 @@ var dropNames = [numDropReasons]string{
 	dropSpoofedIP:   "spoofed_ip",
 	dropFloodLimit:  "flood_limit",
 	dropStackedVLAN: "stacked_vlan",
+	dropMACTaken:    "mac_taken",
 }
 
 // counters are the live counters; every field is updated atomically from
@@ -155,6 +161,7 @@ type counters struct {
 	dnsTCPQueries     atomic.Uint64
 	dnsTCPResets      atomic.Uint64
 	dnsTCPRefused     atomic.Uint64
+	dnsTCPAborted     atomic.Uint64
 	dnsTCPDupAcks     atomic.Uint64
 	dnsTCPClosed      atomic.Uint64
 	dnsTCPExpired     atomic.Uint64
@@ -189,6 +196,7 @@ func (c *counters) snapshot() Stats {
 		DNSTCPQueries: c.dnsTCPQueries.Load(),
 		DNSTCPResets:  c.dnsTCPResets.Load(),
 		DNSTCPRefused: c.dnsTCPRefused.Load(),
+		DNSTCPAborted: c.dnsTCPAborted.Load(),
 		DNSTCPDupAcks: c.dnsTCPDupAcks.Load(),
 		DNSTCPClosed:  c.dnsTCPClosed.Load(),
 		DNSTCPExpired: c.dnsTCPExpired.Load(),

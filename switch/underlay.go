@@ -69,16 +69,23 @@ func (s *Switch) underlayDecide(pkt []byte, src netip.AddrPort, r *rxBatch, d *d
 		s.drop(d, r)
 		return
 	}
-	s.stats.decap.Add(1)
-
 	now := s.now()
 	dst, srcMAC := MAC(inner[0:6]), MAC(inner[6:12])
 	if external && !srcMAC.IsMulticast() && !srcMAC.IsZero() {
-		e := learnEntry{owner: owner{vni: vni}, vtep: from, seen: now}
-		if !s.wire.learn(fdbKey{vni, srcMAC}, e, s.wireCap) {
+		k := fdbKey{vni, srcMAC}
+		if _, ok := s.local.holder(k, now); ok { // behind a local port
+			s.drop(d, dropMACTaken)
+			return
+		}
+		switch s.wire.learn(k, learnEntry{owner: owner{vni: vni}, vtep: from, seen: now}, s.wireCap) {
+		case learnFull:
 			s.stats.drop(dropLearnCap)
+		case learnTaken: // behind another external VTEP (guard.go)
+			s.drop(d, dropMACTaken)
+			return
 		}
 	}
+	s.stats.decap.Add(1)
 	ports := s.ports.Load()
 	if !dst.IsMulticast() {
 		if q := s.localPort(ports, vni, dst, now); q != nil {

@@ -138,22 +138,11 @@ func TestSpoof(t *testing.T) {
 		// h3 sends VXLAN packets to h1 every millisecond from a plain UDP
 		// socket in its namespace: a probe frame to c1 stamped with the
 		// time it was sent.
-		var conn *net.UDPConn
-		err := netlab.Do(h3.Host.NSPath, func() error {
-			var err error
-			conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: h1.Host.Addr.AsSlice(), Port: 4789})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := dialVXLAN(t, h3, h1)
 		probeSrc := net.HardwareAddr{0x02, 0x5e, 0, 0, 0, 3}
 		send := func() time.Time {
 			now := time.Now()
-			pkt := make([]byte, 8, 8+14+8)
-			pkt[0] = 0x08 // I flag: the VNI is valid (RFC 7348 section 5)
-			endian.BigEndian.PutUint32(pkt[4:8], nw.VNI<<8)
+			pkt := vxlanHeader(nw.VNI)
 			stamp := endian.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
 			pkt = append(pkt, ether(hw(t, c1.MAC), probeSrc, etherTypeProbe, stamp)...)
 			conn.Write(pkt)
