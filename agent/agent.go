@@ -67,7 +67,10 @@ type Config struct {
 	// the default socket).
 	DockerPlugin string
 	DockerHost   string
-	Logger       *slog.Logger
+	// DockerStaleAfter is how long a Docker endpoint or reservation the
+	// engine does not list may live (it is being set up); 0 = 1 min.
+	DockerStaleAfter time.Duration
+	Logger           *slog.Logger
 }
 
 func (c *Config) setDefaults() {

@@ -137,7 +137,7 @@ func (a *Agent) startDockerPlugin() error {
 	if err != nil {
 		return err
 	}
-	p := dockerplugin.New(dockerplugin.Config{Cluster: dockerCluster{a}, Engine: engine, Logger: a.log})
+	p := dockerplugin.New(dockerplugin.Config{Cluster: dockerCluster{a}, Engine: engine, Grace: a.cfg.DockerStaleAfter, Logger: a.log})
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	a.servers = append(a.servers, srv)
 	a.wg.Add(2)

@@ -288,6 +288,7 @@ func (a *Agent) reconcile() {
 			// (endpoint.update), the open device moved with it.
 			if p.ep.NetNS != e.NetNS || p.ep.IfName != e.IfName {
 				p.ep = e
+				p.ns, _ = statNS(e.NetNS)
 				a.savePorts()
 			}
 			continue

@@ -167,8 +167,12 @@ func (p *Plugin) Handler() http.Handler {
 			}
 			w.Header().Set("Content-Type", mediaType)
 			if err != nil {
+				// Docker reads Err from an answer with an error status
+				// for every driver (the IPAM protocol's own field in
+				// a 200 answer is another one).
 				p.log.Warn("docker call failed", "call", call, "err", err)
 				out = errorResponse{Err: err.Error()}
+				w.WriteHeader(http.StatusInternalServerError)
 			}
 			json.NewEncoder(w).Encode(out)
 		})

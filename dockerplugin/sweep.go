@@ -50,11 +50,15 @@ func (p *Plugin) Sweep(ctx context.Context) {
 	p.collect(ctx, v, time.Now())
 }
 
-// warnOnce logs msg for subject unless it is the one logged last for it;
-// an empty msg forgets the subject.
+// warnOnce logs msg and err for subject unless they are what was logged
+// last for it; a nil err forgets the subject, so its next failure is
+// logged again.
 func (p *Plugin) warnOnce(subject, msg string, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err == nil {
+		msg = "" // it worked: log the next failure again
+	}
 	line := msg
 	if err != nil {
 		line += ": " + err.Error()
