@@ -42,6 +42,12 @@ func (a *Agent) apiNetwork(st *raftstore.State, n raftstore.Network) api.Network
 			out.VTEPs = append(out.VTEPs, v.Addr.String())
 		}
 	}
+	for _, r := range st.Reserved {
+		if r.Network == n.Name {
+			out.Reserved = append(out.Reserved, api.Reservation{IP: r.IP, Host: r.Host, Owner: r.Owner})
+		}
+	}
+	sort.Slice(out.Reserved, func(i, j int) bool { return out.Reserved[i].IP.Less(out.Reserved[j].IP) })
 	return out
 }
 

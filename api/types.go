@@ -149,6 +149,17 @@ type Network struct {
 	VTEPs       []string   `json:"vteps"`
 	Hosts       []string   `json:"hosts"`
 	Members     []Endpoint `json:"members,omitempty"`
+	// Reserved lists the addresses kept for endpoints about to attach
+	// (Docker's IPAM asks for an address before the endpoint exists).
+	Reserved []Reservation `json:"reserved,omitempty"`
+}
+
+// Reservation is an address of a network kept for an endpoint that is
+// about to attach on Host.
+type Reservation struct {
+	IP    netip.Addr `json:"ip"`
+	Host  string     `json:"host"`
+	Owner string     `json:"owner"`
 }
 
 // AttachRequest attaches a new endpoint to a network on the agent's host.

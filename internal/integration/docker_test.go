@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,115 @@ func TestDockerTwoEngines(t *testing.T) {
 	}
 	if out, _ := netlab.Exec(context.Background(), c.Agents[1].Host.NS, "ip", "-o", "link", "show", "type", "tun"); strings.Contains(string(out), "vxd") {
 		t.Errorf("TAP left on h2 after docker rm -f: %s", out)
+	}
+}
+
+// noDockerTAPs fails the test if host i still has a Docker endpoint's TAP
+// in its own namespace.
+func noDockerTAPs(t *testing.T, c *lab.Cluster, i int) error {
+	out, err := netlab.Exec(context.Background(), c.Agents[i].Host.NS, "ip", "-o", "link", "show", "type", "tun")
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(out), "vxd") {
+		return fmt.Errorf("TAP left on %s: %s", c.Agents[i].Host.Name, out)
+	}
+	return nil
+}
+
+// endpointWithIP returns the name of the cluster endpoint holding ip, or "".
+func endpointWithIP(t *testing.T, a *lab.Agent, ip netip.Addr) string {
+	for _, e := range clusterEndpoints(t, a) {
+		if e.IP == ip {
+			return e.Name
+		}
+	}
+	return ""
+}
+
+// TestDockerFailures: network disconnect and connect, an agent restarted
+// under a running container, a container removed while its host's agent is
+// down, and an engine restarted: addresses are freed exactly once, no TAP
+// is left behind, and traffic flows again after each.
+func TestDockerFailures(t *testing.T) {
+	c, eng := dockerLab(t, 2, 2, "--docker-stale-after", "2s")
+	for _, e := range eng {
+		mustDocker(t, e, "network", "create", "-d", "vxswitch", "--ipam-driver", "vxswitch", "--subnet", "10.31.0.0/24", "web")
+	}
+	mustDocker(t, eng[0], "run", "-d", "--name", "c1", "--network", "web", "--dns", "10.31.0.1", "vxbox", "sleep", "3600")
+	mustDocker(t, eng[1], "run", "-d", "--name", "c2", "--network", "web", "--dns", "10.31.0.1", "vxbox", "sleep", "3600")
+	ip2 := containerIP(t, eng[1], "c2", "web")
+	eventually(t, 10*time.Second, "c1 pings c2 by name", func() error { return dockerPing(eng[0], "c1", "c2") })
+
+	// Disconnect frees the address and deletes the TAP; connect gives a
+	// new endpoint that works.
+	ip1 := containerIP(t, eng[0], "c1", "web")
+	mustDocker(t, eng[0], "network", "disconnect", "web", "c1")
+	if name := endpointWithIP(t, c.Agents[1], ip1); name != "" {
+		t.Fatalf("endpoint %s still holds %v after docker network disconnect", name, ip1)
+	}
+	if err := noDockerTAPs(t, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustDocker(t, eng[0], "network", "connect", "web", "c1")
+	eventually(t, 10*time.Second, "c1 pings c2 after connect", func() error { return dockerPing(eng[0], "c1", "c2") })
+
+	// An agent restarted under a running container finds its TAP in the
+	// container (renamed eth0 by Docker) and forwards again.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.Stop(0, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "c1 pings c2 after the agent restarted", func() error { return dockerPing(eng[0], "c1", ip2.String()) })
+	if strings.Contains(c.Agents[0].LogTail(), "cannot re-attach") {
+		t.Errorf("agent did not re-attach the container's TAP:\n%s", c.Agents[0].LogTail())
+	}
+
+	// A container removed while its host's agent is down: Docker cannot
+	// tell the plugin; the agent removes the endpoint, its address and the
+	// TAP once it is back.
+	if err := c.Stop(1, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := eng[1].Docker(ctx, "rm", "-f", "c2")
+	t.Logf("docker rm -f with the agent down took %v: err %v: %s", time.Since(start).Round(time.Millisecond), err, out)
+	if err := c.Start(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the endpoint of the removed container is gone", func() error {
+		if name := endpointWithIP(t, c.Agents[0], ip2); name != "" {
+			return fmt.Errorf("endpoint %s still holds %v", name, ip2)
+		}
+		return noDockerTAPs(t, c, 1)
+	})
+
+	// An engine restarted: Docker stops its containers and detaches
+	// them, asks the plugin again for its networks' pools, and a
+	// container started afterwards works.
+	eng[1].Kill(syscall.SIGTERM)
+	e, err := c.StartDocker(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng[1] = e
+	mustDocker(t, e, "run", "-d", "--name", "c3", "--network", "web", "--dns", "10.31.0.1", "vxbox", "sleep", "3600")
+	eventually(t, 10*time.Second, "c1 pings c3 by name after the engine restarted", func() error { return dockerPing(eng[0], "c1", "c3") })
+	var nets []api.Network
+	if err := c.Agents[0].Client().Get(ctx, "/v1/networks", &nets); err != nil {
+		t.Fatal(err)
+	}
+	if len(nets) != 1 || len(nets[0].Reserved) != 0 || nets[0].Endpoints != 2 {
+		t.Errorf("after all this, want 2 endpoints (c1, c3) and no reservation: %+v", nets)
+	}
+	for i := range c.Agents {
+		for _, e := range clusterEndpoints(t, c.Agents[i]) {
+			t.Logf("endpoint %s on %s: %v aliases %v", e.Name, e.Host, e.IP, e.Aliases)
+		}
+		break
 	}
 }

@@ -183,6 +183,23 @@ func (e *Engine) BuildBusybox(ctx context.Context, name string) error {
 	return err
 }
 
+// Kill stops the engine with sig without removing its containers first
+// (SIGTERM: Docker stops them and detaches their endpoints; SIGKILL: it
+// does not), and waits for it to exit.
+func (e *Engine) Kill(sig syscall.Signal) {
+	if e.proc == nil {
+		return
+	}
+	e.proc.Signal(sig)
+	select {
+	case <-e.exited:
+	case <-time.After(30 * time.Second):
+		e.proc.Kill()
+		<-e.exited
+	}
+	e.proc = nil
+}
+
 // Stop removes the engine's containers and stops it (SIGTERM, then
 // SIGKILL after 15 s).
 func (e *Engine) Stop() {
