@@ -34,6 +34,7 @@ func (a *Agent) serve() error {
 	peer.HandleFunc("POST "+enrollPath, a.handleEnroll)
 	local.HandleFunc("GET /v1/token", a.handleToken)
 	local.HandleFunc("POST /v1/token/rotate", a.handleTokenRotate)
+	local.HandleFunc("POST /v1/tokens", a.handleTokenCreate)
 
 	local.HandleFunc("GET /v1/members", a.consistent(a.handleMembers))
 	local.HandleFunc("DELETE /v1/members/{name}", a.consistent(a.handleMemberRemove))

@@ -143,7 +143,11 @@ func PeerName(cs *tls.ConnectionState) (string, bool) {
 // host's identity, so that a second certificate for the same name, even one
 // the cluster CA signed, is told apart by its key.
 func KeyFingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return keyFingerprint(cert.RawSubjectPublicKeyInfo)
+}
+
+func keyFingerprint(spki []byte) string {
+	sum := sha256.Sum256(spki)
 	return hex.EncodeToString(sum[:])
 }
 

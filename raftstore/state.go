@@ -99,6 +99,10 @@ type State struct {
 	// bootstrapping host applies cluster.init. It holds the CA's private
 	// key: see Cluster.
 	Cluster *Cluster `json:",omitempty"`
+	// Tokens are the extra join tokens (token.create) by the hash of their
+	// secret; nil when there are none. The map is shared between states
+	// and copied on write by the commands that change it.
+	Tokens map[string]JoinToken `json:",omitempty"`
 }
 
 // MACKey returns the key of a MACEntry in State.MACs.
@@ -128,6 +132,7 @@ func (s *State) clone() *State {
 		MACs:      make(map[string]MACEntry, len(s.MACs)),
 		Removed:   make(map[string]string, len(s.Removed)),
 		Cluster:   s.Cluster, // immutable: replaced, never modified
+		Tokens:    s.Tokens,  // copied on write
 	}
 	for k, v := range s.Removed {
 		c.Removed[k] = v
@@ -189,9 +194,10 @@ func (s *State) Hash() string {
 		Endpoints map[string]Endpoint
 		VTEPs     []VTEP
 		MACs      map[string]MACEntry
-		Removed   map[string]string `json:",omitempty"`
-		Cluster   *Cluster          `json:",omitempty"`
-	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Removed, s.Cluster}
+		Removed   map[string]string    `json:",omitempty"`
+		Cluster   *Cluster             `json:",omitempty"`
+		Tokens    map[string]JoinToken `json:",omitempty"`
+	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Removed, s.Cluster, s.Tokens}
 	b, err := json.Marshal(contents)
 	if err != nil {
 		// Only plain values are encoded; this cannot happen.
