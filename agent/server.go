@@ -189,6 +189,12 @@ func (a *Agent) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
+	name, _ := pki.PeerName(r.TLS)
+	if err := peerMayApply(a.store.State(), name, a.isVoter(name), cmd); err != nil {
+		a.log.Warn("refused a command from a peer", "host", name, "op", cmd.Op, "err", err)
+		reply(w, nil, err)
+		return
+	}
 	res, err := a.store.Apply(r.Context(), cmd)
 	reply(w, res, err)
 }
@@ -213,6 +219,9 @@ func (a *Agent) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
 	} else if !a.isMember(name) || a.checkMemberKey(r) != nil {
 		reply(w, nil, forbidden("host %q cannot join as %q: a host joins under the name of its certificate", name, req.Name))
 		return
+	} else if err := peerMayForwardJoin(a.store.State(), name, a.isVoter(name), req.Name, req.KeyFP); err != nil {
+		reply(w, nil, err)
+		return
 	}
 	var resp api.JoinResponse
 	err := a.onLeader(r.Context(), "/v1/internal/join", req, &resp, func(ctx context.Context) error {
@@ -226,6 +235,11 @@ func (a *Agent) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) handleInternalRemove(w http.ResponseWriter, r *http.Request) {
 	var req api.RemoveRequest
 	if err := decode(r, &req); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	name, _ := pki.PeerName(r.TLS)
+	if err := peerMayRemove(name, a.isVoter(name), req.Name); err != nil {
 		reply(w, nil, err)
 		return
 	}
