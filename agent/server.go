@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -81,10 +82,13 @@ func (a *Agent) serve() error {
 	}
 	a.apiListener = pki.NewListener(tl, a.peerTLS(), a.log, "peer API")
 	for _, s := range []struct {
-		l net.Listener
-		h http.Handler
-	}{{ul, a.whenReady(local)}, {a.apiListener, a.requireCert(peer)}} {
-		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second}
+		l   net.Listener
+		srv *http.Server
+	}{
+		{ul, &http.Server{Handler: a.whenReady(local), ReadHeaderTimeout: 5 * time.Second}},
+		{a.apiListener, a.peerServer(a.requireCert(peer))},
+	} {
+		srv := s.srv
 		a.servers = append(a.servers, srv)
 		a.wg.Add(1)
 		go func() {
@@ -95,6 +99,51 @@ func (a *Agent) serve() error {
 		}()
 	}
 	return nil
+}
+
+// Limits of the peer API, which anyone who reaches the advertised address
+// can call (the TLS listener bounds the handshakes in progress, see
+// pki.Listener): requests are small JSON documents.
+const (
+	maxPeerBody = 1 << 20 // bytes of a request body; more gets 413
+	// peerReadTimeout bounds reading one request, headers and body;
+	// peerIdleTimeout closes a kept-alive connection left unused.
+	peerReadTimeout  = 15 * time.Second
+	peerWriteTimeout = 30 * time.Second
+	peerIdleTimeout  = 2 * time.Minute
+)
+
+// peerServer returns the HTTP server of the peer API: read, write and
+// idle timeouts, bounds on headers and bodies, and at most
+// pki.MaxConnsPerSource open connections from one IP address (beyond it a
+// new connection is closed at once and counted as refused).
+func (a *Agent) peerServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxPeerBody)
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       peerReadTimeout,
+		WriteTimeout:      peerWriteTimeout,
+		IdleTimeout:       peerIdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ConnState: func(c net.Conn, state http.ConnState) {
+			switch state {
+			case http.StateNew:
+				if !a.peerConns.Add(c) {
+					a.auth.overLimit.Add(1)
+					c.Close() // StateClosed follows: the hook below must not count it back
+					a.peerConnsRefused.Store(c, true)
+				}
+			case http.StateClosed, http.StateHijacked:
+				if _, refused := a.peerConnsRefused.LoadAndDelete(c); !refused {
+					a.peerConns.Done(c)
+				}
+			}
+		},
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
 }
 
 // removeStaleSocket deletes a socket file left by a dead agent, and refuses
@@ -178,6 +227,11 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 func decode(r *http.Request, v any) error {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return &api.StatusError{Code: http.StatusRequestEntityTooLarge,
+				Message: fmt.Sprintf("request body over %d bytes: this API takes small JSON documents", mb.Limit)}
+		}
 		return badRequest("malformed request body: %v", err)
 	}
 	return nil
