@@ -8,7 +8,8 @@ import "vxswitch/raftstore"
 // cluster: a command a voter forwards is applied as a local one would be
 // (a voter can win an election and write the log anyway). A non-voter may
 // change only what is its own: its host entry (its addresses), endpoints
-// on itself, the MAC addresses learned on its ports, and its own removal
+// on itself (attach, update, detach) and addresses reserved for them, the
+// MAC addresses learned on its ports, and its own removal
 // ('vxswitch leave'); it may forward the join of a host that is not a
 // member yet. So a compromised non-voter can neither remove other hosts
 // nor detach, take over or place endpoints on them, nor move their
@@ -39,6 +40,18 @@ func peerMayApply(st *raftstore.State, sender string, voter bool, cmd raftstore.
 	case raftstore.OpEndpointDetach:
 		ep, ok := st.Endpoints[cmd.Name]
 		own = !ok || ep.Host == sender // a missing endpoint: the FSM says so
+	case raftstore.OpEndpointUpdate:
+		if cmd.Endpoint != nil {
+			ep, ok := st.Endpoints[cmd.Endpoint.Name]
+			own = !ok || ep.Host == sender
+		}
+	case raftstore.OpAddressReserve:
+		own = cmd.Reservation != nil && cmd.Reservation.Host == sender
+	case raftstore.OpAddressRelease:
+		if cmd.Reservation != nil {
+			r, ok := st.Reserved[raftstore.ReservationKey(cmd.Reservation.Network, cmd.Reservation.IP)]
+			own = !ok || r.Host == sender
+		}
 	case raftstore.OpMACAnnounce, raftstore.OpMACWithdraw:
 		own = true
 		for _, m := range cmd.MACs {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 
 	"vxswitch/raftstore"
@@ -18,6 +19,13 @@ func TestPeerPolicy(t *testing.T) {
 			"c1": {Name: "c1", Host: "h1"},
 			"c4": {Name: "c4", Host: "h4"},
 		},
+		Reserved: map[string]raftstore.Reservation{
+			raftstore.ReservationKey("web", ip("10.0.0.5")): {Network: "web", IP: ip("10.0.0.5"), Host: "h1"},
+			raftstore.ReservationKey("web", ip("10.0.0.6")): {Network: "web", IP: ip("10.0.0.6"), Host: "h4"},
+		},
+	}
+	release := func(addr string) raftstore.Command {
+		return raftstore.Command{Op: raftstore.OpAddressRelease, Reservation: &raftstore.Reservation{Network: "web", IP: ip(addr)}}
 	}
 	mac := func(host string) []raftstore.MACEntry {
 		return []raftstore.MACEntry{{Network: "web", MAC: "02:00:00:00:00:01", Host: host}}
@@ -40,6 +48,12 @@ func TestPeerPolicy(t *testing.T) {
 		{"detach its own endpoint", false, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: "c4"}, true},
 		{"detach a missing endpoint", false, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: "nobody"}, true},
 		{"detach another host's endpoint", false, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: "c1"}, false},
+		{"update its own endpoint", false, raftstore.Command{Op: raftstore.OpEndpointUpdate, Endpoint: &raftstore.Endpoint{Name: "c4"}}, true},
+		{"update another host's endpoint", false, raftstore.Command{Op: raftstore.OpEndpointUpdate, Endpoint: &raftstore.Endpoint{Name: "c1"}}, false},
+		{"reserve for itself", false, raftstore.Command{Op: raftstore.OpAddressReserve, Reservation: &raftstore.Reservation{Network: "web", Host: "h4"}}, true},
+		{"reserve for another host", false, raftstore.Command{Op: raftstore.OpAddressReserve, Reservation: &raftstore.Reservation{Network: "web", Host: "h1"}}, false},
+		{"release its own reservation", false, release("10.0.0.6"), true},
+		{"release another host's reservation", false, release("10.0.0.5"), false},
 		{"announce its own MACs", false, raftstore.Command{Op: raftstore.OpMACAnnounce, MACs: mac("h4")}, true},
 		{"announce another host's MACs", false, raftstore.Command{Op: raftstore.OpMACAnnounce, MACs: mac("h1")}, false},
 		{"withdraw another host's MACs", false, raftstore.Command{Op: raftstore.OpMACWithdraw, MACs: append(mac("h4"), mac("h1")...)}, false},
@@ -77,3 +91,5 @@ func TestPeerPolicy(t *testing.T) {
 		}
 	}
 }
+
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
