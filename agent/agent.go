@@ -61,6 +61,11 @@ type Config struct {
 	// been a member for at least VoterStabilize (0 = 10 s): autopilot.go.
 	VoterDeadAfter time.Duration
 	VoterStabilize time.Duration
+	// CertTTL is the lifetime of the node certificates this host signs as
+	// leader (0 = pki.NodeValidity, 90 days); CAOverlap is how long a CA
+	// replaced by 'ca rotate' stays trusted at most (0 = 24 h). See ca.go.
+	CertTTL   time.Duration
+	CAOverlap time.Duration
 	// DockerPlugin, when not "", is the unix socket to serve Docker's
 	// network and IPAM driver on (dockerplugin.DefaultSocket is where
 	// Docker looks); DockerHost is the engine's API ("" = DOCKER_HOST or
@@ -142,7 +147,7 @@ type Agent struct {
 
 	// id is this host's certificate; auth and apiListener count refused
 	// peers (see tls.go).
-	id          *pki.Identity
+	id          *pki.Live
 	auth        peerAuth
 	apiListener *pki.Listener
 	// peerConns counts the peer API's open connections by source;
@@ -288,6 +293,8 @@ func (a *Agent) open() error {
 		// changed, only the join tells the leader where it is now.
 		caughtUp = a.catchUp(10 * time.Second)
 	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.caLoop() }()
 	// Docker calls need this host to be a member.
 	if err := a.startDockerPlugin(); err != nil {
 		return err
@@ -312,7 +319,7 @@ func (a *Agent) apiAddr() string {
 }
 
 func (a *Agent) self() raftstore.Host {
-	return raftstore.Host{Name: a.cfg.Name, VTEP: a.cfg.Advertise, RaftAddr: a.raftAddr(), APIAddr: a.apiAddr(), KeyFP: a.id.KeyFingerprint()}
+	return raftstore.Host{Name: a.cfg.Name, VTEP: a.cfg.Advertise, RaftAddr: a.raftAddr(), APIAddr: a.apiAddr(), KeyFP: a.id.Load().KeyFingerprint(), CertCA: digestHex(a.id.Load().CA)}
 }
 
 // catchUp waits, at most d, until a restarted host has applied the log it

@@ -150,9 +150,9 @@ func (a *Agent) signEnrolment(ctx context.Context, req api.EnrollRequest) (api.E
 	if err != nil {
 		return api.EnrollResponse{}, badRequest("%v", err)
 	}
-	ca, err := pki.ParseCA([]byte(c.CACert), []byte(c.CAKey))
+	ca, err := a.signer()
 	if err != nil {
-		return api.EnrollResponse{}, fmt.Errorf("agent: the replicated cluster CA: %w", err)
+		return api.EnrollResponse{}, err
 	}
 	// Applied here, not forwarded: if leadership moved, ErrNotLeader sends
 	// the whole enrolment to the new leader.
@@ -165,18 +165,18 @@ func (a *Agent) signEnrolment(ctx context.Context, req api.EnrollRequest) (api.E
 	if res.Err != "" {
 		return api.EnrollResponse{}, forbidden("%s", res.Err)
 	}
-	cert, err := ca.Sign([]byte(req.CSR), req.Name, now)
+	cert, err := ca.SignFor([]byte(req.CSR), req.Name, now, a.certTTL())
 	if err != nil {
 		return api.EnrollResponse{}, badRequest("%v", err)
 	}
 	a.log.Info("signed the certificate of a joining host", "host", req.Name, "key", fp)
-	return api.EnrollResponse{Certificate: string(cert), CA: string(ca.CertPEM())}, nil
+	return api.EnrollResponse{Certificate: string(cert), CA: string(trustPEM(c))}, nil
 }
 
-// initCluster puts the CA made by createCA into the replicated state with
-// a first token (cluster.init), once, then deletes the CA key file: from
-// then on the key lives in raft.db on every host. It runs on the host that
-// bootstrapped the cluster, as long as ca.key is in its data dir.
+// initCluster puts the CA certificate made by createCA into the replicated
+// state with a first token (cluster.init), once. The CA key stays in
+// ca.key on this host, the first voter; other voters fetch it (ca.go). It
+// runs on the host that bootstrapped the cluster.
 func (a *Agent) initCluster(ctx context.Context) error {
 	keyPEM, err := os.ReadFile(a.dataFile(caKeyFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -185,27 +185,28 @@ func (a *Agent) initCluster(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: read the CA key: %w", err)
 	}
-	if c := a.store.State().Cluster; c == nil || !pki.SameCA([]byte(c.CACert), pki.CertPEM(a.id.CA)) {
-		caPEM := pki.CertPEM(a.id.CA)
-		ca, err := pki.ParseCA(caPEM, keyPEM)
-		if err != nil {
-			return fmt.Errorf("agent: %s: %w", a.dataFile(caKeyFile), err)
-		}
-		nonce, hash, err := newTokenSecret(ca)
-		if err != nil {
-			return err
-		}
-		cmd := raftstore.Command{Op: raftstore.OpClusterInit, Cluster: &raftstore.Cluster{
-			CACert: string(caPEM), CAKey: string(keyPEM), TokenNonce: nonce, TokenHash: hash,
-		}}
-		if _, err := a.apply(ctx, cmd); err != nil {
-			return fmt.Errorf("agent: record the cluster CA: %w", err)
-		}
-		tok, _ := a.currentToken()
-		a.log.Info("cluster created: join other hosts with --join "+a.cfg.Advertise.String()+" --token TOKEN",
-			"token", tok.Token, "file", a.dataFile(joinTokenFile))
+	if c := a.store.State().Cluster; c != nil {
+		return nil
 	}
-	return os.Remove(a.dataFile(caKeyFile))
+	caPEM := pki.CertPEM(a.id.Load().CA)
+	ca, err := pki.ParseCA(caPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("agent: %s: %w", a.dataFile(caKeyFile), err)
+	}
+	nonce, hash, err := newTokenSecret(ca)
+	if err != nil {
+		return err
+	}
+	cmd := raftstore.Command{Op: raftstore.OpClusterInit, Cluster: &raftstore.Cluster{
+		CACert: string(caPEM), TokenNonce: nonce, TokenHash: hash,
+	}}
+	if _, err := a.apply(ctx, cmd); err != nil {
+		return fmt.Errorf("agent: record the cluster CA: %w", err)
+	}
+	tok, _ := a.currentToken()
+	a.log.Info("cluster created: join other hosts with --join "+a.cfg.Advertise.String()+" --token TOKEN",
+		"token", tok.Token, "file", a.dataFile(joinTokenFile))
+	return nil
 }
 
 // newTokenSecret returns a fresh nonce and the hash of the secret it
@@ -224,12 +225,9 @@ func newTokenSecret(ca *pki.CA) (nonce, hash string, err error) {
 // currentToken derives the cluster's join token from the replicated state.
 func (a *Agent) currentToken() (api.Token, error) {
 	c := a.store.State().Cluster
-	if c == nil {
-		return api.Token{}, errors.New("agent: the cluster has no CA yet: wait until its first host is ready")
-	}
-	ca, err := pki.ParseCA([]byte(c.CACert), []byte(c.CAKey))
+	ca, err := a.signer()
 	if err != nil {
-		return api.Token{}, fmt.Errorf("agent: the replicated cluster CA: %w", err)
+		return api.Token{}, err
 	}
 	secret, err := pki.DeriveSecret(ca.Key, c.TokenNonce)
 	if err != nil {
@@ -305,14 +303,14 @@ func (a *Agent) handleTokenCreate(w http.ResponseWriter, r *http.Request) {
 // commit on.
 func (a *Agent) handleTokenRotate(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	_, expires, c, err := a.tokenRequest(w, r, now)
+	_, expires, _, err := a.tokenRequest(w, r, now)
 	if err != nil {
 		reply(w, nil, err)
 		return
 	}
-	ca, err := pki.ParseCA([]byte(c.CACert), []byte(c.CAKey))
+	ca, err := a.signer()
 	if err != nil {
-		reply(w, nil, fmt.Errorf("agent: the replicated cluster CA: %w", err))
+		reply(w, nil, err)
 		return
 	}
 	nonce, hash, err := newTokenSecret(ca)

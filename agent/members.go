@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
@@ -26,7 +27,7 @@ func (a *Agent) admit(ctx context.Context, req api.JoinRequest) (api.JoinRespons
 	if err != nil {
 		return api.JoinResponse{}, err
 	}
-	h := raftstore.Host{Name: req.Name, VTEP: req.VTEP, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr, KeyFP: req.KeyFP}
+	h := raftstore.Host{Name: req.Name, VTEP: req.VTEP, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr, KeyFP: req.KeyFP, CertCA: req.CertCA}
 	if _, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostAdd, Host: &h}); err != nil {
 		return api.JoinResponse{}, err
 	}
@@ -108,7 +109,16 @@ func (a *Agent) members(ctx context.Context) []api.Member {
 }
 
 func (a *Agent) handleMemberRemove(w http.ResponseWriter, r *http.Request) {
-	err := a.removeHost(r.Context(), r.PathValue("name"))
+	name := r.PathValue("name")
+	voter := a.isVoter(name)
+	err := a.removeHost(r.Context(), name)
+	if err == nil && voter && a.store.State().Cluster != nil {
+		// The removed host held the CA key: a new CA, so certificates
+		// it could still sign with the old one stop working (ca.go).
+		if rerr := a.onLeader(r.Context(), "/v1/internal/ca-rotate", struct{}{}, nil, a.rotateCA); rerr != nil {
+			err = fmt.Errorf("host %s removed, but rotating the CA it held failed: run 'vxswitch ca rotate': %w", name, rerr)
+		}
+	}
 	reply(w, struct{}{}, err)
 }
 

@@ -33,6 +33,11 @@ func (a *Agent) serve() error {
 	peer.HandleFunc("POST /v1/internal/readindex", a.fromMember(a.handleReadIndex))
 	peer.HandleFunc("POST /v1/internal/remove", a.fromMember(a.handleInternalRemove))
 	peer.HandleFunc("POST "+enrollPath, a.handleEnroll)
+	peer.HandleFunc("POST /v1/internal/cakey", a.fromMember(a.handleCAKey))
+	peer.HandleFunc("POST /v1/internal/renew", a.fromMember(a.handleRenew))
+	peer.HandleFunc("POST /v1/internal/ca-rotate", a.fromMember(a.handleInternalCARotate))
+	local.HandleFunc("GET /v1/ca", a.handleCA)
+	local.HandleFunc("POST /v1/ca/rotate", a.handleCARotate)
 	local.HandleFunc("GET /v1/token", a.handleToken)
 	local.HandleFunc("POST /v1/token/rotate", a.handleTokenRotate)
 	local.HandleFunc("POST /v1/tokens", a.handleTokenCreate)
@@ -270,6 +275,7 @@ func (a *Agent) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
 	if name == req.Name {
 		// The host itself: its key is the one it connected with.
 		req.KeyFP = pki.PeerKeyFingerprint(r.TLS)
+		req.CertCA = a.issuerDigest(r.TLS.PeerCertificates[0])
 	} else if !a.isMember(name) || a.checkMemberKey(r) != nil {
 		reply(w, nil, forbidden("host %q cannot join as %q: a host joins under the name of its certificate", name, req.Name))
 		return

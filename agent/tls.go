@@ -16,11 +16,12 @@ import (
 
 // Files of a host's identity in its data directory, all mode 0600.
 //
-// The data directory is a secret: besides the node key it holds raft.db,
-// whose replicated state carries the cluster CA's private key.
+// The data directory is a secret: it holds the node key and, on voters,
+// the cluster CA's key (ca.go); in clusters made before the CA key moved
+// off the replicated state, raft.db carries it too.
 const (
 	caCertFile    = "ca.crt"     // cluster CA certificate
-	caKeyFile     = "ca.key"     // CA key, only on the bootstrapping host until cluster.init commits
+	caKeyFile     = "ca.key"     // CA key, on voters only (ca.go)
 	nodeCertFile  = "node.crt"   // this host's certificate, signed by the CA
 	nodeKeyFile   = "node.key"   // this host's private key
 	joinTokenFile = "join-token" // the current join token, kept up to date by every host
@@ -64,8 +65,8 @@ func (a *Agent) setupIdentity(ctx context.Context) error {
 	if id.Name != a.cfg.Name {
 		return fmt.Errorf("agent: the certificate in %s is for host %q, not %q: start with --name %s, or use another --data-dir", a.cfg.DataDir, id.Name, a.cfg.Name, id.Name)
 	}
-	a.id = id
-	a.peers = newPeerClients(id.ClientTLS())
+	a.id = pki.NewLive(id)
+	a.peers = newPeerClients(a.id.ClientTLS())
 	return nil
 }
 
@@ -87,8 +88,8 @@ func (a *Agent) loadIdentity() (*pki.Identity, error) {
 	return id, nil
 }
 
-// createCA makes the cluster CA and this host's certificate. The CA key is
-// kept in ca.key until cluster.init puts it into the replicated state.
+// createCA makes the cluster CA and this host's certificate. The CA key
+// stays in ca.key: this host is the cluster's first voter.
 func (a *Agent) createCA() error {
 	now := time.Now()
 	ca, err := pki.NewCA(now)
@@ -99,7 +100,7 @@ func (a *Agent) createCA() error {
 	if err != nil {
 		return err
 	}
-	cert, key, err := ca.Issue(a.cfg.Name, now)
+	cert, key, err := ca.IssueFor(a.cfg.Name, now, a.certTTL())
 	if err != nil {
 		return err
 	}

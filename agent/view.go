@@ -89,6 +89,7 @@ func BuildView(st *raftstore.State, self string, endpointMTU func(raftstore.Netw
 // local ports in line with it.
 func (a *Agent) refresh() {
 	st := a.store.State()
+	a.updateTrust()
 	a.dns.SetTable(NameTable(st))
 	a.sw.SetView(BuildView(st, a.cfg.Name, a.endpointMTU))
 	a.reconcile()

@@ -90,6 +90,9 @@ type JoinRequest struct {
 	// (pki.KeyFingerprint). The member that the host reached directly sets
 	// it from the TLS connection, whatever the host wrote.
 	KeyFP string `json:"key_fp,omitempty"`
+	// CertCA is the digest of the CA that signed the joining host's
+	// certificate, set like KeyFP.
+	CertCA string `json:"cert_ca,omitempty"`
 }
 
 // EnrollRequest asks the cluster for a node certificate. A joining host
@@ -320,4 +323,37 @@ type DNSLookup struct {
 	Name    string       `json:"name"`
 	Network string       `json:"network"`
 	Addrs   []netip.Addr `json:"addrs"`
+}
+
+// RenewRequest asks the leader for a new certificate for the key of the
+// calling host (POST /v1/internal/renew, peer API).
+type RenewRequest struct {
+	CSR string `json:"csr"` // PEM certificate signing request for the caller's own name and key
+}
+
+// RenewResponse is a renewed node certificate and the CAs to trust.
+type RenewResponse struct {
+	Certificate string `json:"certificate"` // PEM node certificate
+	Trust       string `json:"trust"`       // PEM CA certificates: the signing CA first
+}
+
+// CAKeyResponse hands a voter the cluster CA's key (POST
+// /v1/internal/cakey, peer API, voters only).
+type CAKeyResponse struct {
+	CACert string `json:"ca_cert"`
+	Key    string `json:"key"`
+}
+
+// CAInfo describes the cluster CA and this host's certificate (GET /v1/ca,
+// POST /v1/ca/rotate).
+type CAInfo struct {
+	Digest      string   `json:"digest"`                 // hex SHA-256 of the CA certificate
+	Previous    []string `json:"previous,omitempty"`     // digests of replaced CAs still trusted
+	RotatedAt   int64    `json:"rotated_at,omitempty"`   // unix nanoseconds of the last rotation
+	KeyInState  bool     `json:"key_in_state,omitempty"` // the CA key is in the replicated state (cluster made before it moved)
+	HoldsKey    bool     `json:"holds_key"`              // this host holds the CA key (voters do)
+	CertCA      string   `json:"cert_ca"`                // digest of the CA that signed this host's certificate
+	CertExpires int64    `json:"cert_expires"`           // unix nanoseconds
+	// Renewed lists the hosts whose certificate the current CA signed.
+	Renewed []string `json:"renewed,omitempty"`
 }

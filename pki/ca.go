@@ -14,11 +14,12 @@ import (
 	"time"
 )
 
-// Validity of the certificates this package makes. There is no renewal:
-// the CA outlives any cluster, a node certificate lasts as long.
+// Validity of the certificates this package makes. A CA outlives any
+// cluster (it is replaced by rotation, not by expiry); a node certificate
+// is short-lived and renewed by its agent after two thirds of its life.
 const (
 	CAValidity   = 20 * 365 * 24 * time.Hour
-	NodeValidity = 20 * 365 * 24 * time.Hour
+	NodeValidity = 90 * 24 * time.Hour
 	// clockSkew backdates NotBefore so hosts with slightly different
 	// clocks accept a certificate made a moment ago.
 	clockSkew = time.Hour
@@ -174,6 +175,11 @@ func CSRKeyFingerprint(csr *x509.CertificateRequest) (string, error) {
 // NodeValidity, for both TLS server and client use. Only the request's
 // public key is taken from it; every other field is set here.
 func (ca *CA) Sign(csrPEM []byte, name string, now time.Time) ([]byte, error) {
+	return ca.SignFor(csrPEM, name, now, NodeValidity)
+}
+
+// SignFor is Sign with a validity other than NodeValidity.
+func (ca *CA) SignFor(csrPEM []byte, name string, now time.Time, validity time.Duration) ([]byte, error) {
 	csr, err := ParseCSR(csrPEM, name)
 	if err != nil {
 		return nil, err
@@ -187,7 +193,7 @@ func (ca *CA) Sign(csrPEM []byte, name string, now time.Time) ([]byte, error) {
 		Subject:      pkix.Name{CommonName: name},
 		DNSNames:     []string{name},
 		NotBefore:    now.Add(-clockSkew),
-		NotAfter:     now.Add(NodeValidity),
+		NotAfter:     now.Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
@@ -201,6 +207,11 @@ func (ca *CA) Sign(csrPEM []byte, name string, now time.Time) ([]byte, error) {
 // Issue makes a key and a signed node certificate for host name at once,
 // for the host that creates the CA. It returns both as PEM.
 func (ca *CA) Issue(name string, now time.Time) (certPEM, keyPEM []byte, err error) {
+	return ca.IssueFor(name, now, NodeValidity)
+}
+
+// IssueFor is Issue with a validity other than NodeValidity.
+func (ca *CA) IssueFor(name string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := NewKey()
 	if err != nil {
 		return nil, nil, err
@@ -209,7 +220,7 @@ func (ca *CA) Issue(name string, now time.Time) (certPEM, keyPEM []byte, err err
 	if err != nil {
 		return nil, nil, err
 	}
-	if certPEM, err = ca.Sign(csr, name, now); err != nil {
+	if certPEM, err = ca.SignFor(csr, name, now, validity); err != nil {
 		return nil, nil, err
 	}
 	if keyPEM, err = KeyPEM(key); err != nil {
@@ -223,12 +234,20 @@ func (ca *CA) Issue(name string, now time.Time) (certPEM, keyPEM []byte, err err
 // returns the host name it certifies. Host names, not addresses, identify
 // nodes: a host keeps its certificate when its address changes.
 func VerifyNode(chain []*x509.Certificate, ca *x509.Certificate, usage x509.ExtKeyUsage, now time.Time) (string, error) {
+	return VerifyNodeAny(chain, []*x509.Certificate{ca}, usage, now)
+}
+
+// VerifyNodeAny is VerifyNode for a certificate signed by any of cas: the
+// cluster's CA and, during a CA rotation, the CAs it replaces.
+func VerifyNodeAny(chain []*x509.Certificate, cas []*x509.Certificate, usage x509.ExtKeyUsage, now time.Time) (string, error) {
 	if len(chain) == 0 {
 		return "", errors.New("pki: no certificate presented")
 	}
 	leaf := chain[0]
 	roots := x509.NewCertPool()
-	roots.AddCert(ca)
+	for _, ca := range cas {
+		roots.AddCert(ca)
+	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 		return "", fmt.Errorf("pki: certificate of %q is not from this cluster's CA: %w", leaf.Subject.CommonName, err)
 	}
@@ -294,4 +313,13 @@ func newSerial() (*big.Int, error) {
 		return nil, fmt.Errorf("pki: serial number: %w", err)
 	}
 	return n.Add(n, big.NewInt(1)), nil
+}
+
+// RenewDue tells whether a node certificate has lived two thirds of its
+// validity at now, when its host should renew it. NotBefore is backdated
+// by the clock skew allowance, which does not count as life.
+func RenewDue(leaf *x509.Certificate, now time.Time) bool {
+	issued := leaf.NotBefore.Add(clockSkew)
+	life := leaf.NotAfter.Sub(issued)
+	return !now.Before(issued.Add(life * 2 / 3))
 }

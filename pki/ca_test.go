@@ -140,3 +140,30 @@ func TestParseIdentity(t *testing.T) {
 		t.Error("ParseIdentity accepted a certificate of another CA")
 	}
 }
+
+// TestRenewDue: a certificate is due for renewal after two thirds of the
+// validity it was signed for, not counting the backdated clock skew.
+func TestRenewDue(t *testing.T) {
+	ca := newTestCA(t)
+	now := time.Now()
+	certPEM, _, err := ca.IssueFor("h1", now, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ParseCertPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Certificates carry whole seconds: the cases stay clear of 20 s.
+	for _, tc := range []struct {
+		at  time.Duration
+		due bool
+	}{{0, false}, {15 * time.Second, false}, {25 * time.Second, true}, {time.Minute, true}} {
+		if got := RenewDue(leaf, now.Add(tc.at)); got != tc.due {
+			t.Errorf("RenewDue at +%v = %v, want %v", tc.at, got, tc.due)
+		}
+	}
+	if got := leaf.NotAfter.Sub(now); got > 31*time.Second || got < 29*time.Second {
+		t.Errorf("validity %v, want 30s", got)
+	}
+}

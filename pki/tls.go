@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,21 +18,26 @@ import (
 	"time"
 )
 
-// Identity is a node's certificate, its key and the cluster CA: all a host
-// needs to speak mutual TLS with the others. The zero value is not usable;
-// make one with ParseIdentity. An Identity is immutable and safe for
-// concurrent use.
+// Identity is a node's certificate, its key and the CAs it trusts: all a
+// host needs to speak mutual TLS with the others. The zero value is not
+// usable; make one with ParseIdentity. An Identity is immutable and safe
+// for concurrent use; Live holds the one a host uses now.
 type Identity struct {
 	Name string            // the host name the certificate names
-	CA   *x509.Certificate // the cluster CA
-	cert tls.Certificate   // leaf, then CA, so a joining host sees the whole chain
+	CA   *x509.Certificate // the CA that signed the certificate
+	// Trust is every CA whose node certificates are accepted: the
+	// cluster's CA and, during a CA rotation, the one it replaces. It
+	// holds CA.
+	Trust []*x509.Certificate
+	cert  tls.Certificate // leaf, then CA, so a joining host sees the whole chain
 }
 
-// ParseIdentity reads an identity from PEM data: the CA certificate, the
-// node certificate and the node's private key. It checks that the node
-// certificate is signed by the CA and belongs to the key.
+// ParseIdentity reads an identity from PEM data: the trusted CA
+// certificates (one or more PEM blocks), the node certificate and the
+// node's private key. It checks that the node certificate is signed by
+// one of the CAs and belongs to the key.
 func ParseIdentity(caPEM, certPEM, keyPEM []byte) (*Identity, error) {
-	ca, err := ParseCertPEM(caPEM)
+	trust, err := ParseCertsPEM(caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("pki: CA certificate: %w", err)
 	}
@@ -46,15 +52,62 @@ func ParseIdentity(caPEM, certPEM, keyPEM []byte) (*Identity, error) {
 	if !key.PublicKey.Equal(leaf.PublicKey) {
 		return nil, errors.New("pki: the node key does not belong to the node certificate")
 	}
+	var ca *x509.Certificate
+	for _, c := range trust {
+		if leaf.CheckSignatureFrom(c) == nil {
+			ca = c
+			break
+		}
+	}
+	if ca == nil {
+		return nil, fmt.Errorf("pki: certificate of %q is not from this cluster's CA", leaf.Subject.CommonName)
+	}
 	name, err := VerifyNode([]*x509.Certificate{leaf}, ca, x509.ExtKeyUsageServerAuth, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	return &Identity{
-		Name: name,
-		CA:   ca,
-		cert: tls.Certificate{Certificate: [][]byte{leaf.Raw, ca.Raw}, PrivateKey: key, Leaf: leaf},
+		Name:  name,
+		CA:    ca,
+		Trust: trust,
+		cert:  tls.Certificate{Certificate: [][]byte{leaf.Raw, ca.Raw}, PrivateKey: key, Leaf: leaf},
 	}, nil
+}
+
+// ParseCertsPEM reads every PEM CERTIFICATE block of data; there must be at
+// least one.
+func ParseCertsPEM(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		block, rest := pem.Decode(data)
+		if block == nil {
+			break
+		}
+		data = rest
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse certificate: %w", err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block")
+	}
+	return out, nil
+}
+
+// Leaf returns the node certificate.
+func (id *Identity) Leaf() *x509.Certificate { return id.cert.Leaf }
+
+// WithTrust returns a copy of id that trusts cas (and id.CA, which signed
+// its own certificate, as long as cas holds it).
+func (id *Identity) WithTrust(cas []*x509.Certificate) *Identity {
+	c := *id
+	c.Trust = append([]*x509.Certificate(nil), cas...)
+	return &c
 }
 
 // ServerTLS returns the configuration of a server. With
@@ -64,7 +117,9 @@ func ParseIdentity(caPEM, certPEM, keyPEM []byte) (*Identity, error) {
 // PeerName for each request that needs one.
 func (id *Identity) ServerTLS(auth tls.ClientAuthType) *tls.Config {
 	pool := x509.NewCertPool()
-	pool.AddCert(id.CA)
+	for _, c := range id.Trust {
+		pool.AddCert(c)
+	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{id.cert},
 		ClientAuth:   auth,
@@ -74,7 +129,7 @@ func (id *Identity) ServerTLS(auth tls.ClientAuthType) *tls.Config {
 			if len(cs.PeerCertificates) == 0 {
 				return nil // RequireAndVerifyClientCert refused it already
 			}
-			_, err := VerifyNode(cs.PeerCertificates, id.CA, x509.ExtKeyUsageClientAuth, time.Now())
+			_, err := VerifyNodeAny(cs.PeerCertificates, id.Trust, x509.ExtKeyUsageClientAuth, time.Now())
 			return err
 		},
 	}
@@ -82,7 +137,7 @@ func (id *Identity) ServerTLS(auth tls.ClientAuthType) *tls.Config {
 
 // ClientTLS returns the configuration of a client that presents this node's
 // certificate and accepts a server only if its certificate is a node
-// certificate of this cluster's CA.
+// certificate of a trusted CA.
 //
 // Peers are dialled by address, and certificates name hosts, not addresses
 // (a host keeps its certificate when its address changes), so the usual
@@ -93,7 +148,57 @@ func (id *Identity) ClientTLS() *tls.Config {
 		MinVersion:         tls.VersionTLS13,
 		InsecureSkipVerify: true, // checked in VerifyConnection instead, see above
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := VerifyNode(cs.PeerCertificates, id.CA, x509.ExtKeyUsageServerAuth, time.Now())
+			_, err := VerifyNodeAny(cs.PeerCertificates, id.Trust, x509.ExtKeyUsageServerAuth, time.Now())
+			return err
+		},
+	}
+}
+
+// Live holds the Identity a host uses now. Renewal and CA rotation replace
+// it with Store; the TLS configurations from ServerTLS and ClientTLS take
+// the current one at every handshake, so open listeners and clients need
+// no restart. The zero value holds nothing; make one with NewLive. Safe
+// for concurrent use.
+type Live struct {
+	p atomic.Pointer[Identity]
+}
+
+// NewLive returns a Live holding id.
+func NewLive(id *Identity) *Live {
+	l := &Live{}
+	l.p.Store(id)
+	return l
+}
+
+// Load returns the current identity.
+func (l *Live) Load() *Identity { return l.p.Load() }
+
+// Store makes id the current identity.
+func (l *Live) Store(id *Identity) { l.p.Store(id) }
+
+// ServerTLS is Identity.ServerTLS with the identity current at each
+// handshake.
+func (l *Live) ServerTLS(auth tls.ClientAuthType) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return l.Load().ServerTLS(auth), nil
+		},
+	}
+}
+
+// ClientTLS is Identity.ClientTLS with the identity current at each
+// handshake.
+func (l *Live) ClientTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // checked in VerifyConnection, as in Identity.ClientTLS
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c := l.Load().cert
+			return &c, nil
+		},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			_, err := VerifyNodeAny(cs.PeerCertificates, l.Load().Trust, x509.ExtKeyUsageServerAuth, time.Now())
 			return err
 		},
 	}

@@ -9,19 +9,27 @@ import (
 // Cluster is the cluster's identity in the replicated state: its CA and
 // what checks join tokens.
 //
-// The CA's private key lives here, so it is in every host's raft.db and
-// snapshots (as with Docker Swarm managers): whichever host becomes leader
-// can sign the certificates of joining hosts. A host's data directory is
-// therefore a secret: whoever reads it can make certificates of the
-// cluster.
+// The CA's private key is not here: it stays in the data directories of
+// the voters (ca.key), which pass it to a host when it becomes a voter, so
+// that whichever voter leads can sign certificates while a non-voter never
+// holds it. Clusters made before that have it in CAKey until their first
+// ca.rotate. A rotation makes a new CA; the old one stays trusted (PrevCAs)
+// until every host has renewed its certificate, then ca.retire drops it.
 //
 // A Cluster held by a State is immutable.
 type Cluster struct {
 	CACert string // PEM certificate of the cluster CA
-	CAKey  string // PEM private key of the cluster CA (secret, see above)
-	// TokenNonce picks the current token secret: members derive the
-	// secret from the CA key and this nonce (pki.DeriveSecret), so they can
-	// print the token; token.rotate replaces it.
+	// CAKey is the PEM private key of the CA in clusters made before the
+	// key moved off the replicated state; "" otherwise.
+	CAKey string `json:",omitempty"`
+	// PrevCAs are PEM certificates of CAs a rotation replaced and that
+	// are still trusted; ca.retire empties it.
+	PrevCAs []string `json:",omitempty"`
+	// CARotatedAt is the unix nanoseconds of the last ca.rotate.
+	CARotatedAt int64 `json:",omitempty"`
+	// TokenNonce picks the current token secret: voters derive the secret
+	// from the CA key and this nonce (pki.DeriveSecret), so they can print
+	// the token; token.rotate replaces it.
 	TokenNonce string
 	// TokenHash is the hex SHA-256 of the current token secret; a joining
 	// host's secret is compared against it in constant time.
@@ -40,8 +48,8 @@ type Cluster struct {
 // CA changes nothing and succeeds; with another CA it is rejected.
 func clusterInit(st *State, cmd Command) (*Result, error) {
 	c := cmd.Cluster
-	if c == nil || !strings.Contains(c.CACert, "BEGIN CERTIFICATE") || !strings.Contains(c.CAKey, "PRIVATE KEY") {
-		return nil, errors.New("cluster.init needs a Cluster with the CA certificate and key in PEM")
+	if c == nil || !strings.Contains(c.CACert, "BEGIN CERTIFICATE") || (c.CAKey != "" && !strings.Contains(c.CAKey, "PRIVATE KEY")) {
+		return nil, errors.New("cluster.init needs a Cluster with the CA certificate in PEM")
 	}
 	if err := checkToken(c); err != nil {
 		return nil, fmt.Errorf("cluster.init: %w", err)
@@ -79,6 +87,44 @@ func tokenRotate(st *State, cmd Command) (*Result, error) {
 	next.TokenExpires = cmd.Cluster.TokenExpires
 	st.Cluster = &next
 	st.Tokens = nil
+	return &Result{}, nil
+}
+
+// caRotate makes cmd.Cluster.CACert the cluster's CA, with the join token
+// it derives; the CA it replaces (and its key, if the state held one)
+// leaves: its certificate stays trusted in PrevCAs until ca.retire. Extra
+// join tokens name the old CA and are dropped.
+func caRotate(st *State, cmd Command) (*Result, error) {
+	if st.Cluster == nil {
+		return nil, errors.New("ca.rotate: the cluster has no CA yet: wait until the bootstrapping host is ready")
+	}
+	c := cmd.Cluster
+	if c == nil || !strings.Contains(c.CACert, "BEGIN CERTIFICATE") || c.CAKey != "" {
+		return nil, errors.New("ca.rotate needs a Cluster with the new CA certificate in PEM and no key")
+	}
+	if c.CACert == st.Cluster.CACert {
+		return nil, errors.New("ca.rotate: that CA is the cluster's CA already")
+	}
+	if err := checkToken(c); err != nil {
+		return nil, fmt.Errorf("ca.rotate: %w", err)
+	}
+	next := *st.Cluster
+	next.PrevCAs = append([]string{st.Cluster.CACert}, st.Cluster.PrevCAs...)
+	next.CACert, next.CAKey, next.CARotatedAt = c.CACert, "", cmd.Time
+	next.TokenNonce, next.TokenHash, next.TokenRotatedAt, next.TokenExpires = c.TokenNonce, c.TokenHash, cmd.Time, 0
+	st.Cluster = &next
+	st.Tokens = nil
+	return &Result{}, nil
+}
+
+// caRetire stops trusting the CAs a rotation replaced.
+func caRetire(st *State, cmd Command) (*Result, error) {
+	if st.Cluster == nil || len(st.Cluster.PrevCAs) == 0 {
+		return nil, errors.New("ca.retire: no replaced CA is trusted: nothing to retire")
+	}
+	next := *st.Cluster
+	next.PrevCAs = nil
+	st.Cluster = &next
 	return &Result{}, nil
 }
 

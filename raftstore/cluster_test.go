@@ -32,7 +32,8 @@ func TestClusterCommands(t *testing.T) {
 	}{
 		{"rotate before init", rotateCmd("n2", hashB), "has no CA yet"},
 		{"init without cluster", Command{Op: OpClusterInit}, "needs a Cluster"},
-		{"init without key", Command{Op: OpClusterInit, Cluster: &Cluster{CACert: certA, TokenNonce: "n", TokenHash: hashA}}, "needs a Cluster"},
+		{"init with a malformed key", Command{Op: OpClusterInit, Cluster: &Cluster{CACert: certA, CAKey: "x", TokenNonce: "n", TokenHash: hashA}}, "needs a Cluster"},
+		{"init without certificate", Command{Op: OpClusterInit, Cluster: &Cluster{TokenNonce: "n", TokenHash: hashA}}, "needs a Cluster"},
 		{"init with short hash", initCmd(certA, hashA[:62]), "TokenHash is not a hex SHA-256"},
 		{"init with no nonce", Command{Op: OpClusterInit, Cluster: &Cluster{CACert: certA, CAKey: keyA, TokenHash: hashA}}, "TokenNonce is empty"},
 	} {
@@ -70,5 +71,50 @@ func TestClusterCommands(t *testing.T) {
 	}
 	if res := h.apply(rotateCmd("", hashA)); !strings.Contains(res.Err, "TokenNonce is empty") {
 		t.Fatalf("rotate without nonce: Err %q", res.Err)
+	}
+}
+
+// TestCARotation: ca.rotate makes the new CA the cluster's, drops the key
+// the state held (clusters made before keys moved off it), keeps the old
+// CA trusted and replaces the token and extra tokens; ca.retire drops the
+// old CA; invalid commands leave the state unchanged.
+func TestCARotation(t *testing.T) {
+	h := newHarness(t)
+	rotate := func(cert, key string) Command {
+		return Command{Op: OpCARotate, Time: 11, Cluster: &Cluster{CACert: cert, CAKey: key, TokenNonce: "n3", TokenHash: hashB}}
+	}
+	if res := h.apply(rotate(certB, "")); !strings.Contains(res.Err, "has no CA yet") {
+		t.Fatalf("rotate before init: %q", res.Err)
+	}
+	h.must(initCmd(certA, hashA)) // a cluster whose state holds its CA key
+	h.must(Command{Op: OpTokenCreate, Time: 8, Token: &JoinToken{Hash: hashB}})
+	for _, tc := range []struct {
+		name string
+		cmd  Command
+		want string
+	}{
+		{"same CA", rotate(certA, ""), "is the cluster's CA already"},
+		{"with a key", rotate(certB, keyA), "no key"},
+		{"no nonce", Command{Op: OpCARotate, Cluster: &Cluster{CACert: certB, TokenHash: hashB}}, "TokenNonce is empty"},
+		{"retire with nothing to retire", Command{Op: OpCARetire}, "nothing to retire"},
+	} {
+		before := h.f.State()
+		if res := h.apply(tc.cmd); !strings.Contains(res.Err, tc.want) {
+			t.Errorf("%s: Err %q, want %q", tc.name, res.Err, tc.want)
+		}
+		if h.f.State() != before {
+			t.Errorf("%s: a rejected command changed the state", tc.name)
+		}
+	}
+	h.must(rotate(certB, ""))
+	st := h.f.State()
+	c := st.Cluster
+	if c.CACert != certB || c.CAKey != "" || len(c.PrevCAs) != 1 || c.PrevCAs[0] != certA ||
+		c.TokenNonce != "n3" || c.TokenHash != hashB || c.CARotatedAt != 11 || len(st.Tokens) != 0 {
+		t.Fatalf("after ca.rotate: %+v, tokens %v", c, st.Tokens)
+	}
+	h.must(Command{Op: OpCARetire})
+	if c := h.f.State().Cluster; len(c.PrevCAs) != 0 || c.CACert != certB {
+		t.Fatalf("after ca.retire: %+v", c)
 	}
 }

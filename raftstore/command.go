@@ -22,6 +22,8 @@ const (
 	OpMACWithdraw    = "mac.withdraw"    // MACs: remove learned MAC entries of their host
 	OpClusterInit    = "cluster.init"    // Cluster: the CA and the first token (once, at bootstrap)
 	OpTokenRotate    = "token.rotate"    // Cluster: TokenNonce, TokenHash and TokenExpires of the new token; revokes extra tokens
+	OpCARotate       = "ca.rotate"       // Cluster: the new CACert, with TokenNonce and TokenHash of its token
+	OpCARetire       = "ca.retire"       // no argument: stop trusting the CAs a rotation replaced
 	OpTokenCreate    = "token.create"    // Token: an extra join token (hash of its secret, expiry, single use)
 	OpTokenUse       = "token.use"       // TokenHash, Host (Name, KeyFP): admit an enrolment, using up a single-use token
 )

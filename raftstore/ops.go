@@ -63,13 +63,17 @@ func run(st *State, cmd Command) (*Result, error) {
 		return clusterInit(st, cmd)
 	case OpTokenRotate:
 		return tokenRotate(st, cmd)
+	case OpCARotate:
+		return caRotate(st, cmd)
+	case OpCARetire:
+		return caRetire(st, cmd)
 	case OpTokenCreate:
 		return tokenCreate(st, cmd)
 	case OpTokenUse:
 		return tokenUse(st, cmd)
 	}
 	return nil, fmt.Errorf("unknown operation %q: use one of host.add, host.remove, network.create, network.remove, "+
-		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate, token.create, token.use", cmd.Op)
+		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate, token.create, token.use, ca.rotate, ca.retire", cmd.Op)
 }
 
 func checkName(kind, name string) error {
@@ -167,6 +171,11 @@ func hostAdd(st *State, cmd Command) (*Result, error) {
 			return nil, fmt.Errorf("VTEP address %s is an external VTEP of network %s: remove it with vtep.remove first", h.VTEP, v.Network)
 		}
 	}
+	if h.CertCA != "" {
+		if err := checkHash("CertCA", h.CertCA); err != nil {
+			return nil, fmt.Errorf("host %s: %w", h.Name, err)
+		}
+	}
 	if name, ok := st.Removed[h.KeyFP]; ok && h.KeyFP != "" {
 		return nil, fmt.Errorf("host %s: its key belongs to host %s, which was removed from the cluster: enrol again with a join token (remove node.crt and node.key from its data dir, then start it with --join and --token)", h.Name, name)
 	}
@@ -180,6 +189,9 @@ func hostAdd(st *State, cmd Command) (*Result, error) {
 		h.JoinedAt = old.JoinedAt
 		if h.KeyFP == "" {
 			h.KeyFP = old.KeyFP
+		}
+		if h.CertCA == "" {
+			h.CertCA = old.CertCA
 		}
 	} else {
 		h.JoinedAt = cmd.Time

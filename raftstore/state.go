@@ -29,6 +29,10 @@ type Host struct {
 	// (pki.KeyFingerprint): the host is its name and this key. "" for a
 	// host recorded before keys were (it is set at its next join).
 	KeyFP string `json:",omitempty"`
+	// CertCA is the hex SHA-256 of the CA certificate that signed the
+	// host's current certificate, as the host last reported it ("" if it
+	// never did): the leader retires a replaced CA once no host uses it.
+	CertCA string `json:",omitempty"`
 }
 
 // Network is one virtual layer-2 network: one VXLAN network identifier (VNI,

@@ -50,6 +50,7 @@ func newApp() *cli.App {
 			endpointsCommand(),
 			membersCommand(),
 			tokenCommand(),
+			caCommand(),
 			leaveCommand(),
 			fdbCommand(),
 			vtepCommand(),

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -35,8 +34,9 @@ func TestMemberIsNameAndKey(t *testing.T) {
 	defer cancel()
 	h1, h2, h3 := c.Agents[0], c.Agents[1], c.Agents[2]
 
-	// What a member (or a removed host) holds: the replicated state, CA key
-	// included, from a snapshot in its data dir.
+	// The replicated state, as a snapshot in a member's data dir, holds no
+	// CA key any more; a voter's data dir does (ca.key), and the attack
+	// below is what a stolen voter data dir allows.
 	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
 		err := h2.Client().Post(ctx, "/v1/snapshot", nil, nil)
 		if err == nil {
@@ -46,7 +46,8 @@ func TestMemberIsNameAndKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ca := caFromSnapshot(t, h2.DataDir)
+	noKeyInSnapshot(t, h2.DataDir)
+	ca := caFromVoter(t, h2.DataDir)
 	certPEM, keyPEM, err := ca.Issue("h2", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +67,12 @@ func TestMemberIsNameAndKey(t *testing.T) {
 		t.Fatalf("members after the minted request: %v %v; want all 3", members, err)
 	}
 
-	// Remove h3, then restart it from its data dir: refused.
+	// Remove h3, a voter that held the CA key, then restart it from its
+	// data dir: the CA was rotated at its removal, and it is refused.
+	var caBefore, caAfter api.CAInfo
+	if err := h1.Client().Get(ctx, "/v1/ca", &caBefore); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Stop(2, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +83,11 @@ func TestMemberIsNameAndKey(t *testing.T) {
 	if err == nil {
 		t.Fatal("a removed host restarted from its data dir is a member again")
 	}
-	if log, _ := os.ReadFile(h3.LogFile); !strings.Contains(string(log), "revoked when the host was removed") {
+	if err := h1.Client().Get(ctx, "/v1/ca", &caAfter); err != nil || caAfter.Digest == caBefore.Digest {
+		t.Errorf("CA after removing voter h3: %+v %v; want a new one (was %s)", caAfter, err, caBefore.Digest)
+	}
+	if log, _ := os.ReadFile(h3.LogFile); !strings.Contains(string(log), "revoked when the host was removed") &&
+		!strings.Contains(string(log), "signed by unknown authority") {
 		t.Errorf("restart of removed h3 failed with %v; its log does not say its certificate was revoked:\n%s", err, h3.LogTail())
 	}
 	if err := h1.Client().Get(ctx, "/v1/members", &members); err != nil || len(members) != 2 {
@@ -85,9 +95,9 @@ func TestMemberIsNameAndKey(t *testing.T) {
 	}
 }
 
-// caFromSnapshot reads the cluster CA from the newest Raft snapshot in a
-// host's data dir, as anyone with that data dir could.
-func caFromSnapshot(t *testing.T, dataDir string) *pki.CA {
+// noKeyInSnapshot fails the test if the newest Raft snapshot in a host's
+// data dir holds a private key.
+func noKeyInSnapshot(t *testing.T, dataDir string) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dataDir, "raft", "snapshots", "*", "state.bin"))
 	if len(files) == 0 {
@@ -97,19 +107,29 @@ func caFromSnapshot(t *testing.T, dataDir string) *pki.CA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var snap struct {
-		State struct {
-			Cluster struct{ CACert, CAKey string }
+	if bytes.Contains(b, []byte("PRIVATE KEY")) {
+		t.Fatal("the replicated state holds a private key")
+	}
+}
+
+// caFromVoter reads the cluster CA, key included, from a voter's data dir,
+// waiting up to 20 s for the voter to receive the key.
+func caFromVoter(t *testing.T, dataDir string) *pki.CA {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		key, kerr := os.ReadFile(filepath.Join(dataDir, "ca.key"))
+		cert, cerr := os.ReadFile(filepath.Join(dataDir, "ca.crt"))
+		if kerr == nil && cerr == nil {
+			ca, err := pki.ParseCA(cert, key)
+			if err != nil {
+				t.Fatalf("CA of the voter: %v", err)
+			}
+			return ca
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("no CA key in voter data dir %s: %v %v", dataDir, kerr, cerr)
 		}
 	}
-	if err := json.Unmarshal(b, &snap); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := pki.ParseCA([]byte(snap.State.Cluster.CACert), []byte(snap.State.Cluster.CAKey))
-	if err != nil {
-		t.Fatalf("CA from the snapshot: %v", err)
-	}
-	return ca
 }
 
 // peerPost sends one HTTPS POST to a peer API from inside the namespace at
@@ -117,9 +137,19 @@ func caFromSnapshot(t *testing.T, dataDir string) *pki.CA {
 // code and body.
 func peerPost(t *testing.T, nsPath, addr string, conf *tls.Config, path, body string) (int, string) {
 	t.Helper()
+	code, out, err := peerTry(nsPath, addr, conf, path, body)
+	if err != nil {
+		t.Fatalf("POST %s to %s: %v", path, addr, err)
+	}
+	return code, out
+}
+
+// peerTry is peerPost that returns the error (a refused handshake, say)
+// instead of failing the test.
+func peerTry(nsPath, addr string, conf *tls.Config, path, body string) (int, string, error) {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	defer ns.Close()
 	var code int
@@ -147,8 +177,5 @@ func peerPost(t *testing.T, nsPath, addr string, conf *tls.Config, path, body st
 		code, out = resp.StatusCode, buf.Bytes()
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("POST %s to %s: %v", path, addr, err)
-	}
-	return code, string(out)
+	return code, string(out), err
 }
