@@ -57,6 +57,7 @@ func TestCAKeyRenewalAndRotation(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("h4 renewed its 24 s certificate %v before it expired", time.Until(time.Unix(0, first)).Round(100*time.Millisecond))
 
 	// The identity h2 has now, from the CA about to be replaced.
 	old, err := pki.ParseIdentity(readFile(t, h2.DataDir, "ca.crt"), readFile(t, h2.DataDir, "node.crt"), readFile(t, h2.DataDir, "node.key"))
