@@ -170,6 +170,8 @@ type Agent struct {
 	// voterReplacements counts the dead voters this agent, as leader,
 	// replaced by a non-voter (autopilot.go; shown in status).
 	voterReplacements atomic.Uint64
+	// refusals rate-limits the warnings about refused peer requests.
+	refusals rateLog
 }
 
 // Start opens everything the agent needs and returns once it listens on its
@@ -192,15 +194,16 @@ func Start(cfg Config) (*Agent, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
-		cfg:    cfg,
-		log:    cfg.Logger.With("host", cfg.Name),
-		ports:  map[string]*port{},
-		broken: map[string]string{},
-		left:   make(chan struct{}),
-		ready:  make(chan struct{}),
-		ctx:    ctx,
-		cancel: cancel,
-		lock:   lock,
+		cfg:      cfg,
+		log:      cfg.Logger.With("host", cfg.Name),
+		ports:    map[string]*port{},
+		broken:   map[string]string{},
+		left:     make(chan struct{}),
+		ready:    make(chan struct{}),
+		ctx:      ctx,
+		cancel:   cancel,
+		lock:     lock,
+		refusals: rateLog{period: 10 * time.Second},
 	}
 	if err := a.open(); err != nil {
 		a.Close()

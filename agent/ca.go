@@ -300,7 +300,7 @@ func (a *Agent) handleRenew(w http.ResponseWriter, r *http.Request) {
 	name, _ := pki.PeerName(r.TLS)
 	resp, err := a.signRenewal(name, req)
 	if err != nil {
-		a.log.Warn("refused a certificate renewal", "host", name, "err", err)
+		a.refusals.warn(a.log, "renew/"+name, "refused a certificate renewal", "host", name, "err", err)
 	}
 	reply(w, resp, err)
 }

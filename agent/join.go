@@ -118,7 +118,7 @@ func (a *Agent) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
-		a.log.Warn("refused a join", "host", req.Name, "from", r.RemoteAddr, "err", err)
+		a.refusals.warn(a.log, "join/"+r.RemoteAddr, "refused a join", "host", req.Name, "from", r.RemoteAddr, "err", err)
 	}
 	reply(w, resp, err)
 }

@@ -250,7 +250,7 @@ func (a *Agent) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 	}
 	name, _ := pki.PeerName(r.TLS)
 	if err := peerMayApply(a.store.State(), name, a.isVoter(name), cmd); err != nil {
-		a.log.Warn("refused a command from a peer", "host", name, "op", cmd.Op, "err", err)
+		a.refusals.warn(a.log, "apply/"+name, "refused a command from a peer", "host", name, "op", cmd.Op, "err", err)
 		reply(w, nil, err)
 		return
 	}
