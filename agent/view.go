@@ -33,6 +33,7 @@ func BuildView(st *raftstore.State, self string, endpointMTU func(raftstore.Netw
 			VNI: n.VNI, Name: n.Name, MTU: endpointMTU(n),
 			External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
 			Resolver: n.Resolver, ResolverMAC: ResolverMAC(n.Name), Addrs: map[netip.Addr]vswitch.MAC{},
+			Subnet: n.Subnet,
 		}
 		v.Networks[n.VNI] = vn
 		byName[n.Name] = vn

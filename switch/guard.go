@@ -24,6 +24,11 @@ import (
 //   - "stacked_vlan": a frame with a second VLAN tag (802.1Q or 802.1ad)
 //     inside the first: the checks read one tag, so a frame that hides its
 //     ARP or IPv4 header behind two is refused rather than let through.
+//   - "unassigned_ip": the IPv4 source address or the ARP sender address is
+//     inside the network's subnet but IPAM assigned it to no endpoint.
+//     Addresses outside the subnet (routed sources) pass. Frames from
+//     external VTEPs are not checked for it: their hosts have addresses
+//     of their own.
 //   - "mac_taken": the source MAC is learned, and not yet aged out, on
 //     another port or behind another external VTEP (learn.go), so a frame
 //     cannot move a learned MAC away from where it lives.
@@ -130,7 +135,8 @@ func (s *Switch) foreignMAC(g *guardIndex, nw *Network, p *port, m MAC) bool {
 
 // refuseFromPort checks a frame read from the local port p of network nw in
 // view v (at least an Ethernet header long) and reports whether it must be
-// dropped, and why: dropBadSrcMAC, dropSpoofedMAC or dropSpoofedIP. The
+// dropped, and why: dropBadSrcMAC, dropSpoofedMAC, dropSpoofedIP,
+// dropUnassignedIP or dropStackedVLAN. The
 // caller counts the reason. The rules:
 //
 //   - the source MAC must be unicast and not zero;
@@ -139,9 +145,11 @@ func (s *Switch) foreignMAC(g *guardIndex, nw *Network, p *port, m MAC) bool {
 //   - the ARP sender address and the IPv4 source address must be 0.0.0.0
 //     (DHCP, duplicate address detection) or an address that is neither
 //     another endpoint's (nw.Addrs with a MAC other than p's) nor the
-//     resolver's.
+//     resolver's (else dropSpoofedIP), and not an address of the
+//     network's subnet that IPAM assigned to no endpoint (else
+//     dropUnassignedIP).
 //
-// An address of no endpoint is allowed with p's own MAC too, not only with
+// An address outside the subnet is allowed with p's own MAC too, not only with
 // a MAC behind p: Linux sends by route, not by source address (the weak
 // host model), so a container with a macvlan or bridge on eth0 sends some
 // of that device's traffic, and answers ARP for its address, from eth0's
@@ -175,7 +183,21 @@ func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dr
 	if !ownAddr(nw, p, ip) {
 		return dropSpoofedIP, true
 	}
+	if unassigned(nw, ip) {
+		return dropUnassignedIP, true
+	}
 	return 0, false
+}
+
+// unassigned reports whether ip is an address of nw's subnet that IPAM
+// has given to no endpoint. The unspecified address (ARP probes, DHCP)
+// and the resolver's are not: the callers judge those.
+func unassigned(nw *Network, ip netip.Addr) bool {
+	if !nw.Subnet.IsValid() || ip.IsUnspecified() || ip == nw.Resolver || !nw.Subnet.Contains(ip) {
+		return false
+	}
+	_, ok := nw.Addrs[ip]
+	return !ok
 }
 
 // ownAddr reports whether a frame from port p may use the IPv4 address ip
@@ -240,6 +262,9 @@ func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from 
 	}
 	if !ip.IsUnspecified() && !remoteAddr(nw, from, ip) {
 		return dropSpoofedIP, true
+	}
+	if !nw.External[from] && unassigned(nw, ip) {
+		return dropUnassignedIP, true
 	}
 	return 0, false
 }

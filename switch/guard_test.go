@@ -27,7 +27,7 @@ func guardView() *View {
 }
 
 // guardDrops are the reasons of guard.go.
-var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan", "mac_taken"}
+var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan", "mac_taken", "unassigned_ip"}
 
 // udp4 builds an Ethernet/IPv4/UDP frame from sip to dip, byte by byte: a
 // 20-byte IPv4 header (checksum left 0; the guard does not look at it) and
@@ -248,6 +248,55 @@ func TestGuardFromUnderlayAddresses(t *testing.T) {
 			}
 			if n := writtenCount(w.a, w.b, w.c); n[0]+n[1]+n[2] != 0 {
 				t.Errorf("ports got %v frames; want none", n)
+			}
+		})
+	}
+}
+
+// TestGuardUnassignedAddresses: with the network's subnet in the view, an
+// address of the subnet that IPAM gave no endpoint is refused as a source
+// from a port (also from a MAC behind it) and from a member host, while
+// addresses outside the subnet, 0.0.0.0 and frames from an external VTEP
+// pass.
+func TestGuardUnassignedAddresses(t *testing.T) {
+	outside := netip.MustParseAddr("192.168.7.7")
+	for _, tc := range []struct {
+		name  string
+		from  netip.Addr // zero: from port a
+		frame []byte
+		drop  string
+	}{
+		{"port: IPv4 from an unassigned address", netip.Addr{}, udp4(macB, macA, ipX, ipB), "unassigned_ip"},
+		{"port: ARP claiming an unassigned address", netip.Addr{}, arp4(macA, 2, macA, ipX, ipB), "unassigned_ip"},
+		{"port: MAC behind it with an unassigned address", netip.Addr{}, udp4(macB, macX, ipX, ipB), "unassigned_ip"},
+		{"member host: IPv4 from an unassigned address", host2, udp4(macA, macR, ipX, ipA), "unassigned_ip"},
+		{"member host: ARP for an unassigned address", host3, arp4(macX, 2, macX, ipX, ipA), "unassigned_ip"},
+
+		{"port: own address", netip.Addr{}, udp4(macB, macA, ipA, ipB), ""},
+		{"port: MAC behind it with an address outside the subnet", netip.Addr{}, udp4(macB, macX, outside, ipB), ""},
+		{"port: ARP probe", netip.Addr{}, arp4(macA, 1, macA, zero, ipA), ""},
+		{"member host: its endpoint's address", host2, udp4(macA, macR, ipR, ipA), ""},
+		{"external VTEP: an address of no endpoint", external, arp4(macE, 2, macE, ipUnknown, ipA), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, Config{})
+			v := guardView()
+			v.Networks[100].Subnet = netip.MustParsePrefix("10.100.0.0/24")
+			w.s.SetView(v)
+			if tc.from.IsValid() {
+				w.fromUnderlay(tc.from, 100, tc.frame)
+			} else {
+				w.fromPort(t, "a", tc.frame)
+			}
+			got := guardCounts(w.s)
+			if tc.drop == "" {
+				if len(got) != 0 {
+					t.Fatalf("drops %v, want the frame to pass", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[tc.drop] != 1 {
+				t.Fatalf("drops %v, want exactly one %q", got, tc.drop)
 			}
 		})
 	}

@@ -117,30 +117,32 @@ const (
 	dropFloodLimit
 	dropStackedVLAN
 	dropMACTaken
+	dropUnassignedIP
 	numDropReasons
 )
 
 // dropNames are the reason strings of Stats.Drops, indexed by dropReason.
 var dropNames = [numDropReasons]string{
-	dropShort:       "short",
-	dropBadFlags:    "bad_flags",
-	dropReserved:    "reserved_bits",
-	dropUnknownVNI:  "unknown_vni",
-	dropNotMember:   "not_member",
-	dropOversize:    "oversize",
-	dropNoPort:      "no_port",
-	dropRuntInner:   "runt_inner",
-	dropLearnCap:    "learn_cap",
-	dropWriteError:  "write_error",
-	dropNoDNS:       "no_dns",
-	dropToResolver:  "to_resolver",
-	dropBadOffload:  "bad_offload",
-	dropBadSrcMAC:   "bad_src_mac",
-	dropSpoofedMAC:  "spoofed_mac",
-	dropSpoofedIP:   "spoofed_ip",
-	dropFloodLimit:  "flood_limit",
-	dropStackedVLAN: "stacked_vlan",
-	dropMACTaken:    "mac_taken",
+	dropShort:        "short",
+	dropBadFlags:     "bad_flags",
+	dropReserved:     "reserved_bits",
+	dropUnknownVNI:   "unknown_vni",
+	dropNotMember:    "not_member",
+	dropOversize:     "oversize",
+	dropNoPort:       "no_port",
+	dropRuntInner:    "runt_inner",
+	dropLearnCap:     "learn_cap",
+	dropWriteError:   "write_error",
+	dropNoDNS:        "no_dns",
+	dropToResolver:   "to_resolver",
+	dropBadOffload:   "bad_offload",
+	dropBadSrcMAC:    "bad_src_mac",
+	dropSpoofedMAC:   "spoofed_mac",
+	dropSpoofedIP:    "spoofed_ip",
+	dropFloodLimit:   "flood_limit",
+	dropStackedVLAN:  "stacked_vlan",
+	dropMACTaken:     "mac_taken",
+	dropUnassignedIP: "unassigned_ip",
 }
 
 // counters are the live counters; every field is updated atomically from

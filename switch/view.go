@@ -51,6 +51,12 @@ type Network struct {
 	// with, and the source MAC of the frames it sends on the resolver's
 	// behalf. Frames to this MAC are never forwarded. Zero means none.
 	ResolverMAC MAC
+	// Subnet is the network's IPv4 subnet. A frame from an endpoint or a
+	// member host may use an address inside it as its source only if IPAM
+	// assigned that address to an endpoint (Addrs): an address IPAM has not
+	// handed out is one it will hand to someone else. The zero Prefix
+	// turns the check off.
+	Subnet netip.Prefix
 	// Addrs maps the IPv4 address of every endpoint of the network, on any
 	// host, to its MAC. ARP requests for these addresses are answered by the
 	// local switch instead of being flooded (arp.go), and when an address's
