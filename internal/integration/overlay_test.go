@@ -116,9 +116,18 @@ func TestOverlay(t *testing.T) {
 		// A macvlan inside c1 is a second MAC behind c1's TAP, like a VM or
 		// a bridge in the container.
 		run(t, c1.NS, "ip", "link", "add", "link", "eth0", "name", "mv0", "address", "02:aa:00:00:00:01", "type", "macvlan", "mode", "bridge")
-		run(t, c1.NS, "ip", "addr", "add", "10.20.0.200/24", "dev", "mv0")
+		// Its address is outside the network's subnet: one inside that
+		// IPAM has not assigned is refused (unassigned_ip).
+		run(t, c1.NS, "ip", "addr", "add", "192.168.77.1/24", "dev", "mv0")
 		run(t, c1.NS, "ip", "link", "set", "mv0", "up")
-		run(t, c1.NS, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-I", "10.20.0.200", c2.IP.String())
+		run(t, c1.NS, "ip", "route", "add", "10.20.0.0/24", "dev", "mv0", "metric", "500")
+		// Only mv0 answers ARP for its address (not eth0 as well, the weak
+		// host model's default), so replies come back to mv0's MAC.
+		run(t, c1.NS, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1")
+		for _, ep := range []string{c2.NS, c3.NS} {
+			run(t, ep, "ip", "route", "add", "192.168.77.0/24", "dev", "eth0")
+		}
+		run(t, c1.NS, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-I", "mv0", c2.IP.String())
 		eventually(t, 5*time.Second, "h3 forwards to the learned MAC from raft", func() error {
 			var es []api.FDBEntry
 			if err := h3.Client().Get(context.Background(), "/v1/fdb?network=web", &es); err != nil {
@@ -142,7 +151,7 @@ func TestOverlay(t *testing.T) {
 		if !found {
 			t.Errorf("h1's fdb has no learned entry for the macvlan on port c1: %v", es)
 		}
-		ping(t, c3.NS, "10.20.0.200", 2)
+		ping(t, c3.NS, "192.168.77.1", 2)
 	})
 
 	t.Run("kernel vxlan peer", func(t *testing.T) {
