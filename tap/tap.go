@@ -16,7 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"vxswitch/internal/nsrun"
+	"vxswitch/nsrun"
 )
 
 // tunPath is the clone device every TAP is opened through.
