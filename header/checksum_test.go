@@ -126,3 +126,22 @@ func TestUpdateChecksum(t *testing.T) {
 		t.Error("incremental update does not verify")
 	}
 }
+
+func TestCompleteChecksumUDP(t *testing.T) {
+	// UDP 10.0.0.1:1 -> 10.0.0.2:2, payload "abc", behind 14 bytes of
+	// Ethernet; the field holds the pseudo-header sum.
+	frame := []byte{
+		2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,
+		0x45, 0, 0, 31, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+		0, 1, 0, 2, 0, 11, 0x14, 0x1f, 'a', 'b', 'c',
+	}
+	if !CompleteChecksum(frame, 34, 6) {
+		t.Fatal("offsets refused")
+	}
+	if got := binary.BigEndian.Uint16(frame[40:]); got != 0x2770 {
+		t.Errorf("checksum %#04x, want 0x2770", got)
+	}
+	if CompleteChecksum(frame, 44, 6) || CompleteChecksum(frame, len(frame), 0) {
+		t.Error("offsets outside the frame accepted")
+	}
+}

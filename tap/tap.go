@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"vxswitch/header"
 	"vxswitch/nsrun"
 )
 
@@ -380,7 +381,7 @@ func (t *TAP) Read(frame []byte) (int, error) {
 	h := DecodeVnetHdr(t.rbuf)
 	pkt := t.rbuf[VnetHdrLen:n]
 	if h.Flags&VnetNeedsCsum != 0 {
-		completeChecksum(pkt, int(h.CsumStart), int(h.CsumOffset))
+		header.CompleteChecksum(pkt, int(h.CsumStart), int(h.CsumOffset))
 	}
 	return copy(frame, pkt), nil
 }
