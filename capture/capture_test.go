@@ -13,6 +13,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"vxswitch/header"
 	vswitch "vxswitch/switch"
 )
 
@@ -152,11 +153,11 @@ func TestOuterPacket(t *testing.T) {
 	if ip.SrcIP.String() != "10.77.0.1" || ip.DstIP.String() != "10.77.0.2" || ip.Flags != layers.IPv4DontFragment {
 		t.Errorf("outer IPv4 %v > %v flags %v", ip.SrcIP, ip.DstIP, ip.Flags)
 	}
-	if IPv4Checksum(pkt[ethLen:ethLen+ipv4Len]) != 0 {
+	if IPv4Checksum(pkt[header.EthernetLen:header.EthernetLen+header.IPv4MinLen]) != 0 {
 		t.Error("outer IPv4 header checksum is not valid")
 	}
 	udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-	if udp.SrcPort != 4789 || udp.DstPort != 4789 || udp.Checksum != 0 || int(udp.Length) != len(pkt)-ethLen-ipv4Len {
+	if udp.SrcPort != 4789 || udp.DstPort != 4789 || udp.Checksum != 0 || int(udp.Length) != len(pkt)-header.EthernetLen-header.IPv4MinLen {
 		t.Errorf("outer UDP %d > %d checksum %#x length %d", udp.SrcPort, udp.DstPort, udp.Checksum, udp.Length)
 	}
 	inner := p.Layers()[len(p.Layers())-1]

@@ -1,24 +1,18 @@
 package capture
 
 import (
-	"encoding/binary"
 	"net/netip"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
 // Outer header facts (RFC 791, RFC 768, RFC 7348).
 const (
-	ethLen        = 14
-	ipv4Len       = 20
-	udpLen        = 8
-	etherTypeIPv4 = 0x0800
-	protoUDP      = 17
-	outerTTL      = 64
-	flagDF        = 0x4000
+	outerTTL = 64
 
 	// OuterLen is the length of the headers OuterHeaders returns.
-	OuterLen = ethLen + ipv4Len + udpLen
+	OuterLen = header.EthernetLen + header.IPv4MinLen + header.UDPLen
 )
 
 // VTEPMAC is the Ethernet address written for a VTEP in synthesized outer
@@ -38,26 +32,15 @@ func VTEPMAC(a netip.Addr) [6]byte {
 // allows for VXLAN over IPv4. src and dst must be IPv4 addresses.
 func OuterHeaders(src, dst netip.AddrPort, payload []byte) []byte {
 	h := make([]byte, OuterLen)
-	dstMAC, srcMAC := VTEPMAC(dst.Addr()), VTEPMAC(src.Addr())
-	copy(h[0:6], dstMAC[:])
-	copy(h[6:12], srcMAC[:])
-	binary.BigEndian.PutUint16(h[12:14], etherTypeIPv4)
+	eth := header.Ethernet(h)
+	eth.SetDestination(VTEPMAC(dst.Addr()))
+	eth.SetSource(VTEPMAC(src.Addr()))
+	eth.SetOuterType(header.EtherTypeIPv4)
 
-	ip := h[ethLen : ethLen+ipv4Len]
-	ip[0] = 0x45 // version 4, 5 words of header
-	binary.BigEndian.PutUint16(ip[2:4], uint16(ipv4Len+udpLen+len(payload)))
-	binary.BigEndian.PutUint16(ip[6:8], flagDF)
-	ip[8] = outerTTL
-	ip[9] = protoUDP
-	s, d := src.Addr().As4(), dst.Addr().As4()
-	copy(ip[12:16], s[:])
-	copy(ip[16:20], d[:])
-	binary.BigEndian.PutUint16(ip[10:12], IPv4Checksum(ip))
-
-	udp := h[ethLen+ipv4Len:]
-	binary.BigEndian.PutUint16(udp[0:2], src.Port())
-	binary.BigEndian.PutUint16(udp[2:4], dst.Port())
-	binary.BigEndian.PutUint16(udp[4:6], uint16(udpLen+len(payload)))
+	udpLen := header.UDPLen + len(payload)
+	ip := header.IPv4(h[header.EthernetLen:])
+	ip.Encode(uint16(header.IPv4MinLen+udpLen), 0, header.IPv4FlagDF, outerTTL, header.ProtoUDP, src.Addr(), dst.Addr())
+	header.UDP(h[header.EthernetLen+header.IPv4MinLen:]).Encode(src.Port(), dst.Port(), uint16(udpLen))
 	return h
 }
 
@@ -71,16 +54,9 @@ func OuterPacket(src, dst netip.AddrPort, vni uint32, frame []byte) []byte {
 	return append(OuterHeaders(src, dst, payload), payload...)
 }
 
-// IPv4Checksum returns the header checksum of the IPv4 header h whose
-// checksum field is zero: the ones' complement of the ones' complement sum
-// of its 16-bit words (RFC 1071).
+// IPv4Checksum returns the complement of the one's complement sum of the
+// IPv4 header h (RFC 1071, header.Sum): the checksum to store when the
+// field is zero, and 0 when h carries a correct checksum.
 func IPv4Checksum(h []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(h[i : i+2]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
+	return ^header.Sum(h, 0)
 }

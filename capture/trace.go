@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"vxswitch/header"
 	vswitch "vxswitch/switch"
 )
 
@@ -54,12 +55,13 @@ func NewLine(ev *vswitch.Event, names Names) Line {
 	for _, a := range ev.VTEPs {
 		l.VTEPs = append(l.VTEPs, VTEP{Addr: a, Host: names.name(a)})
 	}
-	if f := ev.Frame; len(f) >= ethLen {
-		l.Dst = macString(f[0:6])
-		l.Src = macString(f[6:12])
-		et, off := binary.BigEndian.Uint16(f[12:14]), ethLen
-		if et == 0x8100 && len(f) >= ethLen+4 {
-			et, off = binary.BigEndian.Uint16(f[16:18]), ethLen+4
+	if f := header.Ethernet(ev.Frame); len(f) >= header.EthernetLen {
+		l.Dst = f.Destination().String()
+		l.Src = f.Source().String()
+		// A tagged frame too short for its tag is shown with the TPID.
+		et, off := f.OuterType(), header.EthernetLen
+		if f.IsValid() {
+			et, off = f.Type(), f.HeaderLen()
 		}
 		l.EtherType = etherTypeName(et)
 		l.Summary = summary(et, f[off:])
@@ -127,19 +129,14 @@ func orDash(s string) string {
 	return s
 }
 
-// macString formats a 6-byte MAC address.
-func macString(b []byte) string {
-	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5])
-}
-
 // etherTypeName names the common EtherTypes, else prints the number.
 func etherTypeName(et uint16) string {
 	switch et {
-	case 0x0800:
+	case header.EtherTypeIPv4:
 		return "IPv4"
-	case 0x0806:
+	case header.EtherTypeARP:
 		return "ARP"
-	case 0x86dd:
+	case header.EtherTypeIPv6:
 		return "IPv6"
 	}
 	return fmt.Sprintf("0x%04x", et)
@@ -151,88 +148,92 @@ func etherTypeName(et uint16) string {
 // reads beyond p.
 func summary(et uint16, p []byte) string {
 	switch et {
-	case 0x0806:
-		return arpSummary(p)
-	case 0x0800:
-		return ipv4Summary(p)
-	case 0x86dd:
-		if len(p) < 40 || p[0]>>4 != 6 {
-			return ""
-		}
-		src, dst := netip.AddrFrom16([16]byte(p[8:24])), netip.AddrFrom16([16]byte(p[24:40]))
-		if p[6] == 58 && len(p) >= 42 {
-			return fmt.Sprintf("%s > %s ICMPv6 type %d code %d", src, dst, p[40], p[41])
-		}
-		return fmt.Sprintf("%s > %s next header %d", src, dst, p[6])
+	case header.EtherTypeARP:
+		return arpSummary(header.ARP(p))
+	case header.EtherTypeIPv4:
+		return ipv4Summary(header.IPv4(p))
+	case header.EtherTypeIPv6:
+		return ipv6Summary(header.IPv6(p))
 	}
 	return ""
 }
 
 // arpSummary describes an Ethernet/IPv4 ARP packet (RFC 826).
-func arpSummary(a []byte) string {
-	if len(a) < 28 || binary.BigEndian.Uint16(a[2:4]) != 0x0800 || a[4] != 6 || a[5] != 4 {
+func arpSummary(a header.ARP) string {
+	if len(a) < header.ARPLen || !a.HasIPv4Sizes() {
 		return ""
 	}
-	spa, tpa := netip.AddrFrom4([4]byte(a[14:18])), netip.AddrFrom4([4]byte(a[24:28]))
-	switch binary.BigEndian.Uint16(a[6:8]) {
-	case 1:
-		return fmt.Sprintf("ARP who-has %s tell %s", tpa, spa)
-	case 2:
-		return fmt.Sprintf("ARP %s is-at %s", spa, macString(a[8:14]))
+	switch a.Op() {
+	case header.ARPRequest:
+		return fmt.Sprintf("ARP who-has %s tell %s", a.TargetIP(), a.SenderIP())
+	case header.ARPReply:
+		return fmt.Sprintf("ARP %s is-at %s", a.SenderIP(), a.SenderMAC())
 	}
 	return ""
 }
 
+// ipv6Summary describes an IPv6 packet by its fixed header, and an ICMPv6
+// message right behind it by type and code.
+func ipv6Summary(ip header.IPv6) string {
+	if !ip.IsHeaderValid() {
+		return ""
+	}
+	src, dst := ip.Source(), ip.Destination()
+	// Type and Code are the first two bytes: enough to name the message.
+	if icmp := header.ICMPv6(ip[header.IPv6Len:]); ip.NextHeader() == header.ProtoICMPv6 && len(icmp) >= 2 {
+		return fmt.Sprintf("%s > %s ICMPv6 type %d code %d", src, dst, icmp.Type(), icmp.Code())
+	}
+	return fmt.Sprintf("%s > %s next header %d", src, dst, ip.NextHeader())
+}
+
 // ipv4Summary describes an IPv4 packet and its ICMP, TCP or UDP header.
-func ipv4Summary(ip []byte) string {
-	if len(ip) < 20 || ip[0]>>4 != 4 {
+func ipv4Summary(ip header.IPv4) string {
+	if !ip.IsHeaderValid() {
 		return ""
 	}
-	ihl := int(ip[0]&0x0f) * 4
-	if ihl < 20 || len(ip) < ihl {
-		return ""
+	src, dst := ip.Source(), ip.Destination()
+	l4 := ip[ip.HeaderLen():]
+	if ip.IsValid() {
+		l4 = ip.Payload() // without Ethernet padding
 	}
-	src, dst := netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20]))
-	if total := int(binary.BigEndian.Uint16(ip[2:4])); total >= ihl && total < len(ip) {
-		ip = ip[:total] // without Ethernet padding
-	}
-	l4 := ip[ihl:]
-	if binary.BigEndian.Uint16(ip[6:8])&0x1fff != 0 {
+	if ip.FragmentOffset() != 0 {
 		return fmt.Sprintf("%s > %s fragment", src, dst)
 	}
-	switch ip[9] {
-	case 1:
-		if len(l4) < 8 {
+	switch ip.Protocol() {
+	case header.ProtoICMP:
+		m := header.ICMPv4(l4)
+		if !m.IsValid() {
 			break
 		}
-		id, seq := binary.BigEndian.Uint16(l4[4:6]), binary.BigEndian.Uint16(l4[6:8])
-		switch l4[0] {
-		case 8:
-			return fmt.Sprintf("%s > %s ICMP echo request id %d seq %d", src, dst, id, seq)
-		case 0:
-			return fmt.Sprintf("%s > %s ICMP echo reply id %d seq %d", src, dst, id, seq)
+		switch m.Type() {
+		case header.ICMPv4EchoRequest:
+			return fmt.Sprintf("%s > %s ICMP echo request id %d seq %d", src, dst, m.ID(), m.Seq())
+		case header.ICMPv4EchoReply:
+			return fmt.Sprintf("%s > %s ICMP echo reply id %d seq %d", src, dst, m.ID(), m.Seq())
 		}
-		return fmt.Sprintf("%s > %s ICMP type %d code %d", src, dst, l4[0], l4[1])
-	case 6:
-		if len(l4) < 20 {
+		return fmt.Sprintf("%s > %s ICMP type %d code %d", src, dst, m.Type(), m.Code())
+	case header.ProtoTCP:
+		t := header.TCP(l4)
+		if len(t) < header.TCPMinLen { // the fixed fields suffice: no options are read
 			break
 		}
-		return fmt.Sprintf("TCP %s > %s [%s]", netip.AddrPortFrom(src, binary.BigEndian.Uint16(l4[0:2])),
-			netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:4])), tcpFlags(l4[13]))
-	case 17:
-		if len(l4) < 8 {
+		return fmt.Sprintf("TCP %s > %s [%s]", netip.AddrPortFrom(src, t.SrcPort()),
+			netip.AddrPortFrom(dst, t.DstPort()), tcpFlags(t.Flags()))
+	case header.ProtoUDP:
+		u := header.UDP(l4)
+		if len(u) < header.UDPLen { // the ports suffice: Length is not checked
 			break
 		}
-		sp, dp := binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
+		sp, dp := u.SrcPort(), u.DstPort()
 		s := fmt.Sprintf("UDP %s > %s", netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp))
 		if sp == 53 || dp == 53 {
-			if q := dnsSummary(l4[8:]); q != "" {
+			if q := dnsSummary(u[header.UDPLen:]); q != "" {
 				s += " " + q
 			}
 		}
 		return s
 	}
-	return fmt.Sprintf("%s > %s proto %d", src, dst, ip[9])
+	return fmt.Sprintf("%s > %s proto %d", src, dst, ip.Protocol())
 }
 
 // tcpFlags prints TCP flags the way tcpdump does: S, F, R, P, U and "."

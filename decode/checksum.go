@@ -6,44 +6,16 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"vxswitch/header"
 )
 
 // The Internet checksum (RFC 1071) is the one's complement of the one's
 // complement sum of 16-bit words. A receiver sums the covered bytes
 // including the checksum field; the result folds to 0xffff when they are
-// intact.
-
-// sum adds b as big-endian 16-bit words to acc (an odd last byte is padded
-// with zero) without folding.
-func sum(b []byte, acc uint32) uint32 {
-	for len(b) >= 2 {
-		acc += uint32(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint32(b[0]) << 8
-	}
-	return acc
-}
-
-// fold folds the carries of a 32-bit sum into 16 bits.
-func fold(acc uint32) uint16 {
-	for acc>>16 != 0 {
-		acc = acc&0xffff + acc>>16
-	}
-	return uint16(acc)
-}
-
-// pseudoSum is the sum of the pseudo-header that TCP, UDP and ICMPv6
-// checksums also cover: source and destination address, protocol and
-// length (RFC 9293 section 3.1, RFC 768, RFC 8200 section 8.1).
-func pseudoSum(src, dst net.IP, proto layers.IPProtocol, length int) uint32 {
-	acc := sum(src, 0)
-	acc = sum(dst, acc)
-	acc += uint32(proto)
-	acc += uint32(length>>16) + uint32(length&0xffff)
-	return acc
-}
+// intact. header.Sum computes the sum and header.PseudoSum the sum of the
+// pseudo-header that TCP, UDP and ICMPv6 checksums also cover (RFC 9293
+// section 3.1, RFC 768, RFC 8200 section 8.1).
 
 // verdict words a checksum check.
 func verdict(ok bool) string {
@@ -59,7 +31,7 @@ func verdictBytes(b []byte) string {
 	if b == nil {
 		return "not verified: no IP header right in front"
 	}
-	return verdict(fold(sum(b, 0)) == 0xffff)
+	return verdict(header.Sum(b, 0) == 0xffff)
 }
 
 // transportVerdict checks the checksum field of a TCP, UDP or ICMPv6
@@ -75,7 +47,7 @@ func (p *printer) transportVerdict(ip gopacket.Layer, proto layers.IPProtocol, s
 	if transportOK(src, dst, proto, seg) {
 		return "verifies"
 	}
-	if field == fold(pseudoSum(src, dst, proto, len(seg))) {
+	if field == header.PseudoSum(src, dst, uint8(proto), uint32(len(seg))) {
 		return "partial checksum (offload): only the pseudo-header sum; the sender's NIC completes it after the capture point"
 	}
 	return "WRONG: does not verify"
@@ -96,7 +68,7 @@ func addrs(ip gopacket.Layer) (src, dst net.IP) {
 // transportOK reports whether the checksum of seg, a TCP, UDP or ICMPv6
 // segment between src and dst, verifies.
 func transportOK(src, dst net.IP, proto layers.IPProtocol, seg []byte) bool {
-	return fold(sum(seg, pseudoSum(src, dst, proto, len(seg)))) == 0xffff
+	return header.Sum(seg, header.PseudoSum(src, dst, uint8(proto), uint32(len(seg)))) == 0xffff
 }
 
 // lcoVerifies reports whether the outer UDP checksum of a VXLAN datagram
@@ -132,7 +104,7 @@ func lcoVerifies(ip gopacket.Layer, dgram []byte) bool {
 		return false
 	}
 	binary.BigEndian.PutUint16(seg[at:], 0)
-	c := ^fold(sum(seg, pseudoSum(src, dst, proto, len(seg))))
+	c := ^header.Sum(seg, header.PseudoSum(src, dst, uint8(proto), uint32(len(seg))))
 	if c == 0 && proto == layers.IPProtocolUDP {
 		c = 0xffff // zero means "no checksum" in UDP (RFC 768)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"vxswitch/header"
 )
 
 // Addresses of the crafted packets: documentation ranges (RFC 5737, RFC
@@ -83,7 +85,7 @@ func craftedPackets(tb testing.TB) [][]byte {
 	// What a kernel with checksum offload hands to the NIC: only the
 	// folded pseudo-header sum in the checksum field (bytes 16-17 of TCP).
 	seg := syn[14+20 : 14+20+20] // without the Ethernet padding after it
-	binary.BigEndian.PutUint16(seg[16:], fold(pseudoSum(inner1, inner2, layers.IPProtocolTCP, len(seg))))
+	binary.BigEndian.PutUint16(seg[16:], header.PseudoSum(inner1, inner2, header.ProtoTCP, uint32(len(seg))))
 
 	return [][]byte{
 		encap(tb, false, 4789, vxlanBytes(0x8c, [3]byte{0, 1, 0}, 100, 0x7f), arp),

@@ -18,6 +18,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"vxswitch/header"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/decode/crafted.pcap and the .golden files")
@@ -214,7 +216,7 @@ func TestChecksums(t *testing.T) {
 		{"odd length, last byte is the high half", []byte{0x00, 0xff, 0xff}, true},
 	}
 	for _, tt := range tests {
-		if got := fold(sum(tt.b, 0)) == 0xffff; got != tt.ok {
+		if got := header.Sum(tt.b, 0) == 0xffff; got != tt.ok {
 			t.Errorf("%s: verifies = %v, want %v", tt.name, got, tt.ok)
 		}
 	}
@@ -224,8 +226,8 @@ func TestTransportVerdict(t *testing.T) {
 	ip := &layers.IPv4{SrcIP: net.IPv4(10, 0, 0, 1), DstIP: net.IPv4(10, 0, 0, 2)}
 	// A UDP datagram 1000 -> 2000, length 9, payload "x".
 	seg := []byte{0x03, 0xe8, 0x07, 0xd0, 0x00, 0x09, 0x00, 0x00, 'x'}
-	pseudo := fold(pseudoSum(net.IP{10, 0, 0, 1}, net.IP{10, 0, 0, 2}, layers.IPProtocolUDP, len(seg)))
-	full := ^fold(sum(seg, uint32(pseudo)))
+	pseudo := header.PseudoSum(net.IP{10, 0, 0, 1}, net.IP{10, 0, 0, 2}, header.ProtoUDP, uint32(len(seg)))
+	full := ^header.Sum(seg, pseudo)
 	tests := []struct {
 		name  string
 		field uint16

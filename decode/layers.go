@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -74,7 +75,7 @@ func (p *printer) ipv4(ip *layers.IPv4) {
 	p.field("frag offset", "%d (x 8 = byte %d)", ip.FragOffset, int(ip.FragOffset)*8)
 	p.field("TTL", "%d", ip.TTL)
 	p.field("protocol", "%d (%s)", uint8(ip.Protocol), ip.Protocol)
-	p.field("checksum", "0x%04x (%s)", ip.Checksum, verdict(fold(sum(ip.Contents, 0)) == 0xffff))
+	p.field("checksum", "0x%04x (%s)", ip.Checksum, verdict(header.Sum(ip.Contents, 0) == 0xffff))
 	p.field("src", "%s", ip.SrcIP)
 	p.field("dst", "%s", ip.DstIP)
 }

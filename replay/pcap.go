@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	vxcapture "vxswitch/capture"
+	"vxswitch/header"
 )
 
 // ingress returns where packet p, read from src, enters host h: the name
@@ -38,52 +38,38 @@ func ingress(src *vxcapture.Reader, p vxcapture.Packet, h *host) (string, error)
 		p.Interface, UnderlayName, h.self.Name, strings.Join(names, ", "), UnderlayName)
 }
 
-// Outer header facts.
-const (
-	ethLen        = 14
-	ipv4Len       = 20
-	udpLen        = 8
-	etherTypeIPv4 = 0x0800
-	etherTypeVLAN = 0x8100
-	protoUDP      = 17
-)
-
 // parseOuter finds the UDP payload of an outer Ethernet/IPv4/UDP packet (one
 // 802.1Q tag allowed) and its addresses. reason is non-empty when a UDP
 // socket would not receive the packet as is.
 func parseOuter(data []byte) (payload []byte, src, dst netip.AddrPort, reason string) {
-	if len(data) < ethLen {
+	eth := header.Ethernet(data)
+	if len(eth) < header.EthernetLen {
 		return nil, src, dst, "truncated"
 	}
-	off, etherType := ethLen, binary.BigEndian.Uint16(data[12:14])
-	if etherType == etherTypeVLAN && len(data) >= ethLen+4 {
-		off, etherType = ethLen+4, binary.BigEndian.Uint16(data[16:18])
-	}
-	if etherType != etherTypeIPv4 {
+	// A tagged frame too short for its tag is not IPv4.
+	if !eth.IsValid() || eth.Type() != header.EtherTypeIPv4 {
 		return nil, src, dst, "not_ipv4_udp"
 	}
-	ip := data[off:]
-	if len(ip) < ipv4Len {
+	ip := header.IPv4(eth.Payload())
+	if len(ip) < header.IPv4MinLen {
 		return nil, src, dst, "truncated"
 	}
-	ihl := int(ip[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(ip[2:4]))
+	total := int(ip.TotalLength())
 	switch {
-	case ip[0]>>4 != 4 || ihl < ipv4Len || ip[9] != protoUDP:
+	case ip.Version() != 4 || ip.HeaderLen() < header.IPv4MinLen || ip.Protocol() != header.ProtoUDP:
 		return nil, src, dst, "not_ipv4_udp"
-	case total < ihl+udpLen || total > len(ip):
+	case total < ip.HeaderLen()+header.UDPLen || total > len(ip):
 		return nil, src, dst, "truncated"
-	case binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0: // MF or an offset
+	case ip.IsFragment():
 		return nil, src, dst, "fragment"
 	}
-	udp := ip[ihl:total]
-	ulen := int(binary.BigEndian.Uint16(udp[4:6]))
-	if ulen < udpLen || ulen > len(udp) {
+	udp := header.UDP(ip.Payload())
+	if !udp.IsValid() {
 		return nil, src, dst, "truncated"
 	}
-	src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[12:16])), binary.BigEndian.Uint16(udp[0:2]))
-	dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[16:20])), binary.BigEndian.Uint16(udp[2:4]))
-	return udp[udpLen:ulen], src, dst, ""
+	src = netip.AddrPortFrom(ip.Source(), udp.SrcPort())
+	dst = netip.AddrPortFrom(ip.Destination(), udp.DstPort())
+	return udp.Payload(), src, dst, ""
 }
 
 // output writes the emitted packets as pcapng: interface i is port i of the

@@ -24,6 +24,7 @@ import (
 
 	"vxswitch/agent"
 	vxcapture "vxswitch/capture"
+	"vxswitch/header"
 	vswitch "vxswitch/switch"
 )
 
@@ -503,12 +504,12 @@ func summarize(t *testing.T, p outPacket) string {
 		if reason != "" {
 			t.Fatalf("underlay packet is not IPv4/UDP: %s", reason)
 		}
-		ip := frame[ethLen : ethLen+ipv4Len]
+		ip := frame[header.EthernetLen : header.EthernetLen+header.IPv4MinLen]
 		if vxcapture.IPv4Checksum(ip) != 0 {
 			t.Errorf("outer IPv4 header checksum does not verify: % x", ip)
 		}
-		if udpCsum := frame[ethLen+ipv4Len+6 : ethLen+ipv4Len+8]; udpCsum[0]|udpCsum[1] != 0 {
-			t.Errorf("outer UDP checksum %x, want 0", udpCsum)
+		if udp := header.UDP(frame[header.EthernetLen+header.IPv4MinLen:]); udp.Checksum() != 0 {
+			t.Errorf("outer UDP checksum %#04x, want 0", udp.Checksum())
 		}
 		vni, inner, err := decodeVXLAN(payload)
 		if err != nil {

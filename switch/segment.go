@@ -3,6 +3,7 @@ package vswitch
 import (
 	"encoding/binary"
 
+	"vxswitch/header"
 	"vxswitch/tap"
 )
 
@@ -73,14 +74,10 @@ func parseTCP(frame []byte) (h tcpHeaders, ok bool) {
 // pseudo-header (RFC 9293 section 3.1, RFC 8200 section 8.1) of the frame
 // whose headers are h, for a TCP segment of tcpLen bytes.
 func tcpPseudoSum(frame []byte, h tcpHeaders, tcpLen int) uint16 {
-	var sum uint16
 	if h.v6 {
-		sum = onesSum(frame[h.l3+8:h.l3+40], 0)
-	} else {
-		sum = onesSum(frame[h.l3+12:h.l3+20], 0)
+		return header.IPv6(frame[h.l3:]).PseudoSum(protoTCP, tcpLen)
 	}
-	sum = addOnes(sum, protoTCP)
-	return addOnes(sum, uint16(tcpLen))
+	return header.IPv4(frame[h.l3:]).PseudoSum(protoTCP, tcpLen)
 }
 
 // setIPLength stores the length of an IP packet of total bytes (IP header
@@ -152,21 +149,10 @@ func segmentTCP(dst, frame []byte, mss, pre int) (stride, count int) {
 }
 
 // completeVnetChecksum finishes the checksum a VnetNeedsCsum header asks
-// for: the field at start+offset holds the pseudo-header sum, so the one's
-// complement sum from start to the end of frame is complemented and stored
-// there. A computed zero is stored as all ones (RFC 768; TCP accepts
-// either). It reports false, changing nothing, when the offsets do not fit.
+// for (header.CompleteChecksum): it reports false, changing nothing, when
+// the offsets do not fit.
 func completeVnetChecksum(frame []byte, start, offset int) bool {
-	at := start + offset
-	if start >= len(frame) || at+2 > len(frame) || at < start {
-		return false
-	}
-	sum := ^onesSum(frame[start:], 0)
-	if sum == 0 {
-		sum = 0xffff
-	}
-	binary.BigEndian.PutUint16(frame[at:], sum)
-	return true
+	return header.CompleteChecksum(frame, start, offset)
 }
 
 // tcpRun is a coalescing run: consecutive TCP segments of one flow, in

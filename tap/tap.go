@@ -16,7 +16,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"vxswitch/internal/nsrun"
+	"vxswitch/header"
+	"vxswitch/nsrun"
 )
 
 // tunPath is the clone device every TAP is opened through.
@@ -380,7 +381,7 @@ func (t *TAP) Read(frame []byte) (int, error) {
 	h := DecodeVnetHdr(t.rbuf)
 	pkt := t.rbuf[VnetHdrLen:n]
 	if h.Flags&VnetNeedsCsum != 0 {
-		completeChecksum(pkt, int(h.CsumStart), int(h.CsumOffset))
+		header.CompleteChecksum(pkt, int(h.CsumStart), int(h.CsumOffset))
 	}
 	return copy(frame, pkt), nil
 }

@@ -84,33 +84,3 @@ type VnetDevice interface {
 	ReadVnet(buf []byte) (int, error)
 	WriteVnet(buf []byte) (int, error)
 }
-
-// completeChecksum finishes the checksum described by a VnetNeedsCsum
-// header on frame: it adds the one's complement sum from start to the end
-// of frame (the field holds the pseudo-header sum already) and stores the
-// complement at start+offset. It reports false, changing nothing, when the
-// offsets do not fit the frame.
-func completeChecksum(frame []byte, start, offset int) bool {
-	at := start + offset
-	if start >= len(frame) || at+2 > len(frame) {
-		return false
-	}
-	var sum uint32
-	b := frame[start:]
-	for len(b) >= 2 {
-		sum += uint32(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum>>16 + sum&0xffff
-	}
-	c := ^uint16(sum)
-	if c == 0 {
-		c = 0xffff // RFC 768: UDP sends a computed zero as all ones; TCP accepts either
-	}
-	binary.BigEndian.PutUint16(frame[at:], c)
-	return true
-}

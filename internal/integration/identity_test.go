@@ -19,7 +19,7 @@ import (
 
 	"vxswitch/api"
 	"vxswitch/internal/lab"
-	"vxswitch/internal/nsrun"
+	"vxswitch/nsrun"
 	"vxswitch/pki"
 )
 

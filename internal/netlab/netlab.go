@@ -25,7 +25,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"vxswitch/internal/nsrun"
+	"vxswitch/nsrun"
 )
 
 // NetNSDir is where 'ip netns add NAME' keeps the namespace files.

@@ -1,4 +1,4 @@
-package vswitch
+package header
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ func TestParseMAC(t *testing.T) {
 	}{
 		{"02:00:5e:10:00:01", MAC{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}, false},
 		{"02-00-5E-10-00-01", MAC{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}, false},
+		{"0200.5e10.0001", MAC{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}, false},
 		{"ff:ff:ff:ff:ff:ff", BroadcastMAC, false},
 		{"", MAC{}, true},
 		{"02:00:5e:10:00", MAC{}, true},
@@ -27,7 +28,7 @@ func TestParseMAC(t *testing.T) {
 	}
 }
 
-func TestMACString(t *testing.T) {
+func TestMACText(t *testing.T) {
 	m := MAC{0x02, 0xab, 0, 0, 0, 0x0f}
 	if s := m.String(); s != "02:ab:00:00:00:0f" {
 		t.Fatalf("String = %q", s)
@@ -40,8 +41,11 @@ func TestMACString(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back["mac"] != m {
 		t.Fatalf("round trip = %v, %v", back, err)
 	}
-	var bad MAC
-	if err := bad.UnmarshalText([]byte("nope")); err == nil {
+	var z MAC = m
+	if err := z.UnmarshalText(nil); err != nil || !z.IsZero() {
+		t.Fatalf("empty text gives %v, %v", z, err)
+	}
+	if err := z.UnmarshalText([]byte("nope")); err == nil {
 		t.Fatal("UnmarshalText accepted garbage")
 	}
 }

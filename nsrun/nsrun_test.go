@@ -11,7 +11,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"vxswitch/internal/netlab"
-	"vxswitch/internal/nsrun"
+	"vxswitch/nsrun"
 )
 
 // TestIn checks that fn sees the target namespace (only a loopback device
