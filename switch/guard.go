@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"vxswitch/header"
 )
 
 // This file holds the checks that keep one endpoint or one VTEP from
@@ -19,7 +21,11 @@ import (
 //     the own MAC of another endpoint, so a frame cannot move another
 //     endpoint's MAC to the sender ("no migration by spoofing").
 //   - "spoofed_ip": the IPv4 source address or the ARP sender address
-//     belongs to another endpoint or to the network's resolver.
+//     belongs to another endpoint or to the network's resolver; or an IPv6
+//     source address or neighbour advertisement target is another
+//     endpoint's EUI-64 address (refuseIPv6). A neighbour discovery
+//     link-layer option naming a MAC other than the frame's source is
+//     "spoofed_mac".
 //   - "flood_limit": a port flooded more than its token bucket allows.
 //   - "stacked_vlan": a frame with a second VLAN tag (802.1Q or 802.1ad)
 //     inside the first: the checks read one tag, so a frame that hides its
@@ -173,6 +179,9 @@ func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dr
 	if isVLANTag(etherType) {
 		return dropStackedVLAN, true
 	}
+	if etherType == header.EtherTypeIPv6 {
+		return refuseIPv6(frame[off:], src, func(m MAC) bool { return s.foreignMAC(g, nw, p, m) })
+	}
 	sha, isARP, ip, ok := l3Sender(etherType, frame[off:])
 	if !ok {
 		return 0, false
@@ -253,6 +262,9 @@ func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from 
 	if isVLANTag(etherType) {
 		return dropStackedVLAN, true
 	}
+	if etherType == header.EtherTypeIPv6 {
+		return refuseIPv6(inner[off:], src, elsewhere)
+	}
 	sha, isARP, ip, ok := l3Sender(etherType, inner[off:])
 	if !ok {
 		return 0, false
@@ -283,6 +295,63 @@ func remoteAddr(nw *Network, from, ip netip.Addr) bool {
 	}
 	vtep, ok := nw.Remote[m]
 	return ok && vtep == from
+}
+
+// refuseIPv6 checks an IPv6 packet b sent from the MAC src, where foreign
+// tells whether a MAC belongs to another endpoint (or lives elsewhere).
+// vxswitch networks are IPv4, so no IPAM knows IPv6 addresses; the
+// endpoints still speak IPv6 on their link (link-local addresses, neighbour
+// discovery), and the check binds what it can:
+//
+//   - a source address, or a Neighbor Advertisement's target, whose
+//     interface ID is a modified EUI-64 (RFC 4291 appendix A, the default
+//     of Linux) derived from another endpoint's MAC is dropSpoofedIP: an
+//     endpoint cannot take over another's link-local address;
+//   - the link-layer address option of a Neighbor Solicitation (source) or
+//     Advertisement (target) (RFC 4861 section 4.6.1) must be src, or it is
+//     dropSpoofedMAC: an endpoint cannot point a neighbour cache at
+//     another MAC, as with an ARP sender address.
+//
+// Packets that do not parse pass: nothing in them claims an address.
+func refuseIPv6(b []byte, src MAC, foreign func(MAC) bool) (dropReason, bool) {
+	ip := header.IPv6(b)
+	if !ip.IsValid() {
+		return 0, false
+	}
+	if m, ok := eui64MAC(ip.Source()); ok && foreign(m) {
+		return dropSpoofedIP, true
+	}
+	proto, off, ok := ip.UpperLayer()
+	if !ok || proto != header.ProtoICMPv6 {
+		return 0, false
+	}
+	msg := header.ICMPv6(b[off : header.IPv6Len+int(ip.PayloadLength())])
+	if !msg.IsNeighbor() {
+		return 0, false
+	}
+	opt := uint8(header.NDPOptionSourceLinkAddr)
+	if msg.Type() == header.ICMPv6NeighborAdvertisement {
+		opt = header.NDPOptionTargetLinkAddr
+		if m, ok := eui64MAC(msg.Target()); ok && foreign(m) {
+			return dropSpoofedIP, true
+		}
+	}
+	if ll, ok := msg.NDPOptions().LinkAddr(opt); ok && ll != src {
+		return dropSpoofedMAC, true
+	}
+	return 0, false
+}
+
+// eui64MAC returns the MAC an IPv6 address's modified EUI-64 interface ID
+// was made from (RFC 4291 appendix A: the MAC with ff:fe in its middle and
+// the universal/local bit inverted), or ok false for another kind of
+// interface ID.
+func eui64MAC(a netip.Addr) (MAC, bool) {
+	b := a.As16()
+	if !a.Is6() || a.Is4In6() || b[11] != 0xff || b[12] != 0xfe {
+		return MAC{}, false
+	}
+	return MAC{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}, true
 }
 
 // l3Sender returns who the packet b of type etherType says sent it: for

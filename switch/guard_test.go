@@ -512,3 +512,79 @@ func FuzzFromUnderlay(f *testing.F) {
 		}
 	})
 }
+
+// eui64 returns the link-local address Linux derives from mac by default
+// (RFC 4291 appendix A).
+func eui64(mac MAC) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 6: 0, 8: mac[0] ^ 0x02, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
+}
+
+// ndp6 builds an Ethernet/IPv6/ICMPv6 neighbour message (type 135 or 136)
+// from sip about target, with a link-layer address option holding ll
+// (source option for a solicitation, target option for an advertisement),
+// byte by byte; the checksum is left 0 (the guard does not read it).
+func ndp6(src MAC, sip netip.Addr, typ byte, target netip.Addr, ll MAC) []byte {
+	f := eth(BroadcastMAC, src, 0x86dd, 14+40+24+8)
+	ip := f[14:]
+	clear(ip)
+	ip[0], ip[4], ip[5], ip[6], ip[7] = 0x60, 0, 32, 58, 255
+	s16, d16, t16 := sip.As16(), netip.MustParseAddr("ff02::1").As16(), target.As16()
+	copy(ip[8:24], s16[:])
+	copy(ip[24:40], d16[:])
+	m := ip[40:]
+	m[0] = typ
+	copy(m[8:24], t16[:])
+	opt := byte(1)
+	if typ == 136 {
+		opt = 2
+	}
+	m[24], m[25] = opt, 1
+	copy(m[26:32], ll[:])
+	return f
+}
+
+// TestGuardIPv6: an endpoint cannot use another endpoint's EUI-64
+// link-local address as its IPv6 source or in a neighbour advertisement,
+// nor name another MAC in a neighbour discovery option; a member host
+// cannot either for endpoints not behind it. Its own addresses, and
+// addresses not made from a MAC, pass.
+func TestGuardIPv6(t *testing.T) {
+	privacy := netip.MustParseAddr("fe80::1234:5678:9abc:def0")
+	for _, tc := range []struct {
+		name  string
+		from  netip.Addr // zero: from port a
+		frame []byte
+		drop  string
+	}{
+		{"advertisement for another endpoint's address", netip.Addr{}, ndp6(macA, eui64(macA), 136, eui64(macB), macA), "spoofed_ip"},
+		{"source address of a remote endpoint", netip.Addr{}, ndp6(macA, eui64(macR), 135, eui64(macB), macA), "spoofed_ip"},
+		{"solicitation naming another MAC", netip.Addr{}, ndp6(macA, eui64(macA), 135, eui64(macB), macB), "spoofed_mac"},
+		{"advertisement naming another MAC", netip.Addr{}, ndp6(macA, eui64(macA), 136, eui64(macA), macX), "spoofed_mac"},
+		{"member host advertising a local endpoint's address", host2, ndp6(macR, eui64(macR), 136, eui64(macA), macR), "spoofed_ip"},
+
+		{"own advertisement", netip.Addr{}, ndp6(macA, eui64(macA), 136, eui64(macA), macA), ""},
+		{"own solicitation", netip.Addr{}, ndp6(macA, eui64(macA), 135, eui64(macB), macA), ""},
+		{"stable-privacy address", netip.Addr{}, ndp6(macA, privacy, 136, privacy, macA), ""},
+		{"member host for its own endpoint", host2, ndp6(macR, eui64(macR), 136, eui64(macR), macR), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, Config{})
+			w.s.SetView(guardView())
+			if tc.from.IsValid() {
+				w.fromUnderlay(tc.from, 100, tc.frame)
+			} else {
+				w.fromPort(t, "a", tc.frame)
+			}
+			got := guardCounts(w.s)
+			if tc.drop == "" {
+				if len(got) != 0 {
+					t.Fatalf("drops %v, want the frame to pass", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[tc.drop] != 1 {
+				t.Fatalf("drops %v, want exactly one %q", got, tc.drop)
+			}
+		})
+	}
+}
