@@ -279,25 +279,9 @@ func TestGuardUnassignedAddresses(t *testing.T) {
 		{"external VTEP: an address of no endpoint", external, arp4(macE, 2, macE, ipUnknown, ipA), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, Config{})
 			v := guardView()
 			v.Networks[100].Subnet = netip.MustParsePrefix("10.100.0.0/24")
-			w.s.SetView(v)
-			if tc.from.IsValid() {
-				w.fromUnderlay(tc.from, 100, tc.frame)
-			} else {
-				w.fromPort(t, "a", tc.frame)
-			}
-			got := guardCounts(w.s)
-			if tc.drop == "" {
-				if len(got) != 0 {
-					t.Fatalf("drops %v, want the frame to pass", got)
-				}
-				return
-			}
-			if len(got) != 1 || got[tc.drop] != 1 {
-				t.Fatalf("drops %v, want exactly one %q", got, tc.drop)
-			}
+			guardVerdict(t, v, tc.from, tc.frame, tc.drop)
 		})
 	}
 }
@@ -567,24 +551,30 @@ func TestGuardIPv6(t *testing.T) {
 		{"stable-privacy address", netip.Addr{}, ndp6(macA, privacy, 136, privacy, macA), ""},
 		{"member host for its own endpoint", host2, ndp6(macR, eui64(macR), 136, eui64(macR), macR), ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, Config{})
-			w.s.SetView(guardView())
-			if tc.from.IsValid() {
-				w.fromUnderlay(tc.from, 100, tc.frame)
-			} else {
-				w.fromPort(t, "a", tc.frame)
-			}
-			got := guardCounts(w.s)
-			if tc.drop == "" {
-				if len(got) != 0 {
-					t.Fatalf("drops %v, want the frame to pass", got)
-				}
-				return
-			}
-			if len(got) != 1 || got[tc.drop] != 1 {
-				t.Fatalf("drops %v, want exactly one %q", got, tc.drop)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { guardVerdict(t, guardView(), tc.from, tc.frame, tc.drop) })
+	}
+}
+
+// guardVerdict sends frame through a switch with view v, from port a when
+// from is the zero Addr, else from the VTEP from, and checks that the
+// guard drops it for reason drop ("": that it passes).
+func guardVerdict(t *testing.T, v *View, from netip.Addr, frame []byte, drop string) {
+	t.Helper()
+	w := newWorld(t, Config{})
+	w.s.SetView(v)
+	if from.IsValid() {
+		w.fromUnderlay(from, 100, frame)
+	} else {
+		w.fromPort(t, "a", frame)
+	}
+	got := guardCounts(w.s)
+	if drop == "" {
+		if len(got) != 0 {
+			t.Fatalf("drops %v, want the frame to pass", got)
+		}
+		return
+	}
+	if len(got) != 1 || got[drop] != 1 {
+		t.Fatalf("drops %v, want exactly one %q", got, drop)
 	}
 }
