@@ -188,6 +188,12 @@ func (a *Agent) initCluster(ctx context.Context) error {
 	if c := a.store.State().Cluster; c != nil {
 		return nil
 	}
+	// Voters hold ca.key too: only the bootstrapping host, alone in its
+	// configuration (also when it restarts before cluster.init commits),
+	// records the CA. Another voter's state has not caught up yet.
+	if servers, err := a.store.Servers(); !a.cfg.Bootstrap && (err != nil || len(servers) != 1 || servers[0].ID != a.cfg.Name) {
+		return nil
+	}
 	caPEM := pki.CertPEM(a.id.Load().CA)
 	ca, err := pki.ParseCA(caPEM, keyPEM)
 	if err != nil {
