@@ -170,9 +170,13 @@ func endpointsCommand() *cli.Command {
 				return err
 			}
 			return printOut(c, es, func(w io.Writer) {
-				row(w, "NAME", "NETWORK", "HOST", "MAC", "IP")
+				row(w, "NAME", "NETWORK", "HOST", "MAC", "IP", "ALIASES")
 				for _, e := range es {
-					row(w, e.Name, e.Network, e.Host, e.MAC, e.IP)
+					aliases := strings.Join(e.Aliases, ",")
+					if aliases == "" {
+						aliases = "-"
+					}
+					row(w, e.Name, e.Network, e.Host, e.MAC, e.IP, aliases)
 				}
 			})
 		},

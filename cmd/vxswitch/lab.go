@@ -28,16 +28,25 @@ func labCommand() *cli.Command {
 					&cli.IntFlag{Name: "underlay-mtu", Value: 1500, Usage: "MTU of the hosts' underlay links"},
 					&cli.StringFlag{Name: "network", Value: "web", Usage: "name of the network to create"},
 					&cli.StringFlag{Name: "subnet", Value: "10.20.0.0/24", Usage: "subnet of that network"},
+					&cli.BoolFlag{Name: "docker", Usage: "also run a Docker engine (dockerd, from docker.io) on every host, served by its agent's vxswitch plugin, with a busybox image 'vxbox'"},
 				},
 				Action: func(c *cli.Context) error {
 					cl, err := lab.Up(c.Context, lab.Options{
 						Prefix: c.String("prefix"), StateDir: c.String("state-dir"), Hosts: c.Int("hosts"),
 						UnderlayMTU: c.Int("underlay-mtu"), Network: c.String("network"), Subnet: c.String("subnet"),
+						Docker: c.Bool("docker"),
 					})
 					if err != nil {
 						return err
 					}
-					printLab(c, cl)
+					var engines []*lab.Engine
+					if c.Bool("docker") {
+						if engines, err = startEngines(c, cl); err != nil {
+							lab.Down(cl.Opt)
+							return err
+						}
+					}
+					printLab(c, cl, engines)
 					return nil
 				},
 			},
@@ -82,7 +91,7 @@ func labCommand() *cli.Command {
 }
 
 // printLab tells a person what was built and what to try.
-func printLab(c *cli.Context, cl *lab.Cluster) {
+func printLab(c *cli.Context, cl *lab.Cluster, engines []*lab.Engine) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "lab up: %d hosts on underlay bridge %sul, network %s (%s), MTU %d underlay\n\n",
 		len(cl.Agents), cl.Opt.Prefix, cl.Opt.Network, cl.Opt.Subnet, cl.Opt.UnderlayMTU)
@@ -107,5 +116,38 @@ func printLab(c *cli.Context, cl *lab.Cluster) {
 		fmt.Fprintf(w, "  ip netns exec %s tcpdump -ni eth0 udp port 4789   # the VXLAN on the underlay\n", cl.Agents[0].Host.NS)
 		fmt.Fprintf(w, "  export VXSWITCH_SOCKET=%s   # then plain 'vxswitch ...' talks to %s\n", sock, cl.Agents[0].Host.Name)
 	}
+	printDocker(c, cl, engines)
 	fmt.Fprintf(w, "\nremove it all: vxswitch lab down%s\n", strings.TrimSuffix(" --prefix "+cl.Opt.Prefix, " --prefix vxlab-"))
+}
+
+// startEngines starts a Docker engine on every host of cl and builds the
+// busybox image on each.
+func startEngines(c *cli.Context, cl *lab.Cluster) ([]*lab.Engine, error) {
+	var engines []*lab.Engine
+	for i := range cl.Agents {
+		e, err := cl.StartDocker(c.Context, i)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.BuildBusybox(c.Context, "vxbox"); err != nil {
+			return nil, err
+		}
+		engines = append(engines, e)
+	}
+	return engines, nil
+}
+
+// printDocker prints what to try with the lab's Docker engines.
+func printDocker(c *cli.Context, cl *lab.Cluster, engines []*lab.Engine) {
+	if len(engines) < 2 {
+		return
+	}
+	w := c.App.Writer
+	d := func(e *lab.Engine) string { return "docker -H unix://" + e.Socket }
+	fmt.Fprintf(w, "\ndocker (one engine per host, driver and IPAM 'vxswitch'):\n")
+	fmt.Fprintf(w, "  %s network create -d vxswitch --ipam-driver vxswitch --subnet 10.30.0.0/24 app\n", d(engines[0]))
+	fmt.Fprintf(w, "  %s network create -d vxswitch --ipam-driver vxswitch --subnet 10.30.0.0/24 app\n", d(engines[1]))
+	fmt.Fprintf(w, "  %s run -d --name web1 --network app --dns 10.30.0.1 vxbox sleep 1d\n", d(engines[0]))
+	fmt.Fprintf(w, "  %s run -d --name web2 --network app --dns 10.30.0.1 vxbox sleep 1d\n", d(engines[1]))
+	fmt.Fprintf(w, "  %s exec web1 ping -c 3 web2    # across hosts, by name\n", d(engines[0]))
 }

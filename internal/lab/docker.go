@@ -232,3 +232,30 @@ func tail(path string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// stopEngines removes the containers of every engine a lab made with these
+// options runs, even one started by another process (vxswitch lab up),
+// and stops the engines; Down then kills whatever is left.
+func stopEngines(opt Options) {
+	socks, _ := filepath.Glob(filepath.Join(opt.StateDir, "data", "docker-*", "docker.sock"))
+	for _, sock := range socks {
+		e := &Engine{Dir: filepath.Dir(sock), Socket: sock}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if ids, err := e.Docker(ctx, "ps", "-aq"); err == nil && ids != "" {
+			e.Docker(ctx, append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		cancel()
+		b, err := os.ReadFile(filepath.Join(e.Dir, "dockerd.pid"))
+		if err != nil {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 {
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGTERM)
+		for i := 0; i < 150 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}

@@ -372,6 +372,7 @@ func (c *Cluster) Down() error {
 // deletes every namespace with the prefix and the state directory.
 func Down(opt Options) error {
 	opt.setDefaults() // only the names matter here
+	stopEngines(opt)
 	killAgents(opt.StateDir)
 	removeMountNSes(opt)
 	var errs []error
