@@ -206,11 +206,7 @@ func (e *Engine) Stop() {
 	if e.proc == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if ids, err := e.Docker(ctx, "ps", "-aq"); err == nil && ids != "" {
-		e.Docker(ctx, append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
-	}
+	e.removeContainers()
 	e.proc.Signal(syscall.SIGTERM)
 	select {
 	case <-e.exited:
@@ -219,6 +215,15 @@ func (e *Engine) Stop() {
 		<-e.exited
 	}
 	e.proc = nil
+}
+
+// removeContainers removes every container of the engine, running or not.
+func (e *Engine) removeContainers() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if ids, err := e.Docker(ctx, "ps", "-aq"); err == nil && ids != "" {
+		e.Docker(ctx, append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+	}
 }
 
 // LogTail returns the last lines of the engine's log.
@@ -240,11 +245,7 @@ func stopEngines(opt Options) {
 	socks, _ := filepath.Glob(filepath.Join(opt.StateDir, "data", "docker-*", "docker.sock"))
 	for _, sock := range socks {
 		e := &Engine{Dir: filepath.Dir(sock), Socket: sock}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if ids, err := e.Docker(ctx, "ps", "-aq"); err == nil && ids != "" {
-			e.Docker(ctx, append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
-		}
-		cancel()
+		e.removeContainers()
 		b, err := os.ReadFile(filepath.Join(e.Dir, "dockerd.pid"))
 		if err != nil {
 			continue
