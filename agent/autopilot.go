@@ -19,7 +19,7 @@ import (
 // non-voters remain (Consul autopilot's dead-server cleanup).
 func (a *Agent) autopilot() {
 	a.every(time.Second, func() {
-		if a.store.Role() == "leader" {
+		if a.store.Role() == raftstore.RoleLeader {
 			a.replaceDeadVoter()
 		}
 	})

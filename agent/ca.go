@@ -60,7 +60,7 @@ func (a *Agent) signer() (*pki.CA, error) {
 	if ca, ok := a.localCA(c); ok {
 		return ca, nil
 	}
-	if a.isVoter(a.cfg.Name) && a.store.Role() != "leader" {
+	if a.isVoter(a.cfg.Name) && a.store.Role() != raftstore.RoleLeader {
 		a.keepCAKey() // a voter that joined a moment ago: fetch it now
 		if ca, ok := a.localCA(c); ok {
 			return ca, nil
@@ -175,7 +175,7 @@ func (a *Agent) keepCAKey() {
 		return
 	}
 	if !a.isVoter(a.cfg.Name) {
-		if a.store.Role() != "leader" {
+		if a.store.Role() != raftstore.RoleLeader {
 			for _, f := range []string{caKeyFile, caNextKeyFile} {
 				if err := os.Remove(a.dataFile(f)); err == nil {
 					a.log.Info("deleted the CA key: this host is not a voter", "file", f)
@@ -308,7 +308,7 @@ func (a *Agent) handleRenew(w http.ResponseWriter, r *http.Request) {
 // signRenewal signs the CSR of member name, on the leader: only for the
 // member's own name and recorded key.
 func (a *Agent) signRenewal(name string, req api.RenewRequest) (api.RenewResponse, error) {
-	if a.store.Role() != "leader" {
+	if a.store.Role() != raftstore.RoleLeader {
 		return api.RenewResponse{}, raftstore.ErrNotLeader
 	}
 	csr, err := pki.ParseCSR([]byte(req.CSR), name)
@@ -338,7 +338,7 @@ func (a *Agent) signRenewal(name string, req api.RenewRequest) (api.RenewRespons
 // rotation commits (the new CA and its join token; the old CA stays
 // trusted), then the key becomes ca.key. The other voters fetch it.
 func (a *Agent) rotateCA(ctx context.Context) error {
-	if a.store.Role() != "leader" {
+	if a.store.Role() != raftstore.RoleLeader {
 		return raftstore.ErrNotLeader
 	}
 	ca, err := pki.NewCA(time.Now())
@@ -374,7 +374,7 @@ func (a *Agent) rotateCA(ctx context.Context) error {
 func (a *Agent) retireCA() {
 	st := a.store.State()
 	c := st.Cluster
-	if c == nil || len(c.PrevCAs) == 0 || a.store.Role() != "leader" {
+	if c == nil || len(c.PrevCAs) == 0 || a.store.Role() != raftstore.RoleLeader {
 		return
 	}
 	cur, err := pki.ParseCertPEM([]byte(c.CACert))

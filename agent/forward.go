@@ -103,7 +103,7 @@ func (a *Agent) apply(ctx context.Context, cmd raftstore.Command) (*raftstore.Re
 	}
 	// On the leader the write is applied when Apply returns; elsewhere wait
 	// for this host to apply it, so the caller's next read here sees it.
-	if a.store.Role() != "leader" {
+	if a.store.Role() != raftstore.RoleLeader {
 		if err := a.catchUpConsistent(ctx); err != nil {
 			a.log.Warn("write committed, but this host has not applied it yet", "op", cmd.Op, "err", err)
 		}
@@ -140,7 +140,7 @@ func (a *Agent) onLeader(ctx context.Context, path string, in, out any, local fu
 }
 
 func (a *Agent) tryLeader(ctx context.Context, path string, in, out any, local func(context.Context) error) error {
-	if a.store.Role() == "leader" {
+	if a.store.Role() == raftstore.RoleLeader {
 		return local(ctx)
 	}
 	id, _ := a.store.Leader()

@@ -129,7 +129,7 @@ func (a *Agent) handleEnroll(w http.ResponseWriter, r *http.Request) {
 // another key), and only then signs the host's certificate. The token is
 // checked here first too, so a wrong secret costs no Raft write.
 func (a *Agent) signEnrolment(ctx context.Context, req api.EnrollRequest) (api.EnrollResponse, error) {
-	if a.store.Role() != "leader" {
+	if a.store.Role() != raftstore.RoleLeader {
 		return api.EnrollResponse{}, raftstore.ErrNotLeader
 	}
 	st := a.store.State()

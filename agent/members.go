@@ -59,9 +59,9 @@ func (a *Agent) members(ctx context.Context) []api.Member {
 	roles := map[string]string{}
 	if servers, err := a.store.Servers(); err == nil {
 		for _, s := range servers {
-			roles[s.ID] = "nonvoter"
+			roles[s.ID] = string(raftstore.RoleNonvoter)
 			if s.Voter {
-				roles[s.ID] = "voter"
+				roles[s.ID] = string(raftstore.RoleVoter)
 			}
 		}
 	}
@@ -141,7 +141,7 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 	n := len(a.ports)
 	a.mu.Unlock()
 	s := api.Status{
-		Name: a.cfg.Name, VTEP: a.cfg.Advertise, Role: a.store.Role(), Leader: leader,
+		Name: a.cfg.Name, VTEP: a.cfg.Advertise, Role: string(a.store.Role()), Leader: leader,
 		Index: st.Index, StateHash: st.Hash(), UnderlayMTU: a.underlayMTU, MTUSource: a.mtuSource, Ports: n,
 		TLSRefused: a.tlsRefused(), AppliedIndex: a.store.AppliedIndex(),
 		VoterReplacements: a.voterReplacements.Load(),

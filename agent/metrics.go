@@ -13,12 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"vxswitch/api"
+	"vxswitch/raftstore"
 	vswitch "vxswitch/switch"
 )
 
-// raftRoles are the values of the role label of vxswitch_raft_role, as
-// raftstore.Store.Role names them.
-var raftRoles = []string{"leader", "voter", "nonvoter", "candidate", "shutdown"}
+// raftRoles are the values of the role label of vxswitch_raft_role.
+var raftRoles = []raftstore.Role{raftstore.RoleLeader, raftstore.RoleVoter, raftstore.RoleNonvoter, raftstore.RoleCandidate, raftstore.RoleShutdown}
 
 // metricsSource is what the collector reads at every scrape. Each function
 // must be safe to call from any goroutine.
@@ -122,10 +122,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	rs := c.src.raft()
 	for _, role := range raftRoles {
 		v := 0.0
-		if rs["role"] == role {
+		if rs["role"] == string(role) {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.role, prometheus.GaugeValue, v, role)
+		ch <- prometheus.MustNewConstMetric(c.role, prometheus.GaugeValue, v, string(role))
 	}
 	for key, d := range map[string]*prometheus.Desc{"term": c.term, "commit_index": c.commit, "applied_index": c.applied} {
 		if n, err := strconv.ParseUint(rs[key], 10, 64); err == nil {

@@ -152,7 +152,7 @@ func TestLinearizableIPAM(t *testing.T) {
 	alive := func(s *Store) bool { _, ok := dead.Load(s); return !ok }
 	leader := func() *Store {
 		for _, s := range stores {
-			if alive(s) && s.Role() == "leader" {
+			if alive(s) && s.Role() == RoleLeader {
 				return s
 			}
 		}
@@ -260,7 +260,7 @@ func TestLinearizableIPAM(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	var cut *Store
 	for _, s := range stores {
-		if alive(s) && s.Role() != "leader" {
+		if alive(s) && s.Role() != RoleLeader {
 			cut = s
 			break
 		}

@@ -380,28 +380,40 @@ func (s *Store) Leader() (id, raftAddr string) {
 	return string(lid), string(addr)
 }
 
-// Role returns this node's role: "leader", "voter" or "nonvoter" (a
-// follower by its suffrage in the latest configuration; a node that is not
-// in the configuration yet is a "nonvoter"), "candidate" or "shutdown".
-func (s *Store) Role() string {
+// Role is a node's part in the Raft cluster, as Store.Role reports it.
+type Role string
+
+// The roles. A follower is RoleVoter or RoleNonvoter by its suffrage in the
+// latest configuration; a node not in the configuration yet is a
+// RoleNonvoter.
+const (
+	RoleLeader    Role = "leader"
+	RoleVoter     Role = "voter"
+	RoleNonvoter  Role = "nonvoter"
+	RoleCandidate Role = "candidate"
+	RoleShutdown  Role = "shutdown"
+)
+
+// Role returns this node's role.
+func (s *Store) Role() Role {
 	switch s.raft.State() {
 	case raft.Leader:
-		return "leader"
+		return RoleLeader
 	case raft.Candidate:
-		return "candidate"
+		return RoleCandidate
 	case raft.Shutdown:
-		return "shutdown"
+		return RoleShutdown
 	}
 	conf, err := s.configuration()
 	if err != nil {
-		return "shutdown"
+		return RoleShutdown
 	}
 	for _, srv := range conf.Servers {
 		if srv.ID == raft.ServerID(s.cfg.ID) && srv.Suffrage == raft.Voter {
-			return "voter"
+			return RoleVoter
 		}
 	}
-	return "nonvoter"
+	return RoleNonvoter
 }
 
 // Servers returns the members of the latest raft configuration.
@@ -521,7 +533,7 @@ func (s *Store) AppliedThrough(index uint64) bool {
 // "role", "leader_id", "state_index" and "state_hash".
 func (s *Store) Stats() map[string]string {
 	m := s.raft.Stats()
-	m["role"] = s.Role()
+	m["role"] = string(s.Role())
 	m["leader_id"], _ = s.Leader()
 	st := s.State()
 	m["state_index"] = strconv.FormatUint(st.Index, 10)

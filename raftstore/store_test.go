@@ -42,7 +42,7 @@ func inmemCluster(t *testing.T, n, voters int) []*Store {
 		stores = append(stores, openInmem(t, fmt.Sprintf("n%d", i), voters, i == 1))
 	}
 	ConnectInmem(stores...)
-	waitFor(t, 10*time.Second, "n1 to lead", func() bool { return stores[0].Role() == "leader" })
+	waitFor(t, 10*time.Second, "n1 to lead", func() bool { return stores[0].Role() == RoleLeader })
 	for _, s := range stores[1:] {
 		if _, err := stores[0].Join(s.ID(), s.Addr()); err != nil {
 			t.Fatalf("join %s: %v", s.ID(), err)
@@ -189,7 +189,7 @@ func TestFailoverKeepsAllocationsOnce(t *testing.T) {
 	var next *Store
 	waitFor(t, 10*time.Second, "a new leader", func() bool {
 		for _, s := range stores[1:] {
-			if s.Role() == "leader" {
+			if s.Role() == RoleLeader {
 				next = s
 				return true
 			}
@@ -227,7 +227,7 @@ func TestDiskReopen(t *testing.T) {
 	if err := s.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "leadership", func() bool { return s.Role() == "leader" })
+	waitFor(t, 10*time.Second, "leadership", func() bool { return s.Role() == RoleLeader })
 	applyOK(t, s, addHost("n1", "127.0.0.1"))
 	applyOK(t, s, createNet("web", "10.20.0.0/24", 0))
 	for i := 0; i < 5; i++ {
@@ -251,7 +251,7 @@ func TestDiskReopen(t *testing.T) {
 		st := s2.State()
 		return st.Index == want.Index && st.Hash() == want.Hash()
 	})
-	waitFor(t, 10*time.Second, "leadership after reopen", func() bool { return s2.Role() == "leader" })
+	waitFor(t, 10*time.Second, "leadership after reopen", func() bool { return s2.Role() == RoleLeader })
 	res := applyOK(t, s2, attach("e5", "web", "n1", mac(6)))
 	if res.Endpoint.IP.String() != "10.20.0.7" {
 		t.Fatalf("attach after reopen got %s, want 10.20.0.7", res.Endpoint.IP)
@@ -321,7 +321,7 @@ func TestAppliedThroughWaitsForTheFSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	waitFor(t, 10*time.Second, "leadership", func() bool { return s.Role() == "leader" })
+	waitFor(t, 10*time.Second, "leadership", func() bool { return s.Role() == RoleLeader })
 	applyOK(t, s, addHost("n1", "127.0.0.1"))
 	applyOK(t, s, createNet("web", "10.20.0.0/16", 0))
 	for i := 0; i < 400; i++ {

@@ -57,7 +57,7 @@ func TestTLSTransport(t *testing.T) {
 	}
 	n1 := openTLS(t, "n1", tlsFor(t, ca, "n1"), true)
 	n2 := openTLS(t, "n2", tlsFor(t, ca, "n2"), false)
-	waitFor(t, 10*time.Second, "n1 to lead", func() bool { return n1.Role() == "leader" })
+	waitFor(t, 10*time.Second, "n1 to lead", func() bool { return n1.Role() == RoleLeader })
 	if _, err := n1.Join("n2", n2.Addr()); err != nil {
 		t.Fatalf("join n2: %v", err)
 	}
@@ -109,7 +109,7 @@ func TestTLSTransportRefusesRemovedHost(t *testing.T) {
 	n1 := openTLS(t, "n1", tlsFor(t, ca, "n1"), true)
 	n2 := openTLS(t, "n2", conf2, false)
 	n3 := openTLS(t, "n3", conf3, false)
-	waitFor(t, 10*time.Second, "n1 to lead", func() bool { return n1.Role() == "leader" })
+	waitFor(t, 10*time.Second, "n1 to lead", func() bool { return n1.Role() == RoleLeader })
 	for _, s := range []*Store{n2, n3} {
 		if _, err := n1.Join(s.ID(), s.Addr()); err != nil {
 			t.Fatalf("join %s: %v", s.ID(), err)
