@@ -145,6 +145,11 @@ type Agent struct {
 	id          *pki.Identity
 	auth        peerAuth
 	apiListener *pki.Listener
+	// peerConns counts the peer API's open connections by source;
+	// peerConnsRefused holds those closed over its limit until the server
+	// reports them closed (see peerServer).
+	peerConns        pki.SourceLimit
+	peerConnsRefused sync.Map
 
 	ready     chan struct{} // closed when Start is done: the local socket answers
 	left      chan struct{} // closed when this host has left the cluster

@@ -99,7 +99,7 @@ func (a *Agent) probe(id string) (api.Status, bool) {
 	ctx, cancel := context.WithTimeout(a.ctx, time.Second)
 	defer cancel()
 	var s api.Status
-	err := a.peers.get(h.APIAddr).Get(ctx, "/v1/status", &s)
+	err := a.peers.host(h).Get(ctx, "/v1/status", &s)
 	return s, err == nil && s.Name == id
 }
 

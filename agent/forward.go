@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"vxswitch/api"
+	"vxswitch/pki"
 	"vxswitch/raftstore"
 )
 
@@ -19,25 +20,43 @@ import (
 // out an election, short enough that a minority side answers within seconds.
 const writeTimeout = 8 * time.Second
 
-// peerClients caches one API client per peer address; every client speaks
-// mutual TLS with tls. Safe for concurrent use.
+// peerClients caches the API clients of peers; every client speaks mutual
+// TLS with tls. Safe for concurrent use.
 type peerClients struct {
 	tls *tls.Config
 	mu  sync.Mutex
-	m   map[string]*api.Client
+	m   map[peerKey]*api.Client
 }
+
+// peerKey is what a client expects at the other end: the member of that
+// name and key at that address, or (name "") any node of the cluster.
+type peerKey struct{ name, addr, keyFP string }
 
 func newPeerClients(conf *tls.Config) *peerClients {
-	return &peerClients{tls: conf, m: map[string]*api.Client{}}
+	return &peerClients{tls: conf, m: map[peerKey]*api.Client{}}
 }
 
-func (p *peerClients) get(addr string) *api.Client {
+// get returns a client for whatever node of the cluster answers at addr,
+// for a host that knows no more (a joining host's --join address).
+func (p *peerClients) get(addr string) *api.Client { return p.client(peerKey{addr: addr}) }
+
+// host returns a client for the API of member h that accepts only the
+// certificate of h: its name, and its key as the state records it.
+func (p *peerClients) host(h raftstore.Host) *api.Client {
+	return p.client(peerKey{name: h.Name, addr: h.APIAddr, keyFP: h.KeyFP})
+}
+
+func (p *peerClients) client(k peerKey) *api.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c, ok := p.m[addr]
+	c, ok := p.m[k]
 	if !ok {
-		c = api.NewTLSClient(addr, 3*time.Second, p.tls)
-		p.m[addr] = c
+		conf := p.tls
+		if k.name != "" {
+			conf = pki.ExpectPeer(conf, k.name, k.keyFP)
+		}
+		c = api.NewTLSClient(k.addr, 3*time.Second, conf)
+		p.m[k] = c
 	}
 	return c
 }
@@ -132,7 +151,7 @@ func (a *Agent) tryLeader(ctx context.Context, path string, in, out any, local f
 	if !ok || h.APIAddr == "" {
 		return errNoLeader
 	}
-	return a.peers.get(h.APIAddr).Post(ctx, path, in, out)
+	return a.peers.host(h).Post(ctx, path, in, out)
 }
 
 var errNoLeader = errors.New("no leader is known to this host")

@@ -112,9 +112,9 @@ func (a *Agent) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp api.EnrollResponse
-	err := a.onLeader(r.Context(), enrollPath, req, &resp, func(context.Context) error {
+	err := a.onLeader(r.Context(), enrollPath, req, &resp, func(ctx context.Context) error {
 		var err error
-		resp, err = a.signEnrolment(req)
+		resp, err = a.signEnrolment(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -123,29 +123,53 @@ func (a *Agent) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	reply(w, resp, err)
 }
 
-func (a *Agent) signEnrolment(req api.EnrollRequest) (api.EnrollResponse, error) {
+// signEnrolment checks the joining host's token and request, has the
+// enrolment admitted through Raft (token.use: the token is valid at this
+// commit, a single-use token is used up, the name is not a member's with
+// another key), and only then signs the host's certificate. The token is
+// checked here first too, so a wrong secret costs no Raft write.
+func (a *Agent) signEnrolment(ctx context.Context, req api.EnrollRequest) (api.EnrollResponse, error) {
 	if a.store.Role() != "leader" {
 		return api.EnrollResponse{}, raftstore.ErrNotLeader
 	}
-	c := a.store.State().Cluster
+	st := a.store.State()
+	c := st.Cluster
 	if c == nil {
 		return api.EnrollResponse{}, fmt.Errorf("%w (the cluster has no CA yet: its first host is still starting)", raftstore.ErrNoQuorum)
 	}
-	if !pki.SecretMatches(req.Secret, c.TokenHash) {
-		return api.EnrollResponse{}, forbidden("the join token is not this cluster's current token (wrong, or rotated away): get the current one with 'vxswitch token' on a member")
+	now := time.Now()
+	hash := pki.HashSecret(req.Secret)
+	if err := raftstore.CheckJoinToken(st, hash, now.UnixNano()); err != nil {
+		return api.EnrollResponse{}, forbidden("%v", err)
 	}
-	if err := pki.CheckName(req.Name); err != nil {
+	csr, err := pki.ParseCSR([]byte(req.CSR), req.Name)
+	if err != nil {
+		return api.EnrollResponse{}, badRequest("%v", err)
+	}
+	fp, err := pki.CSRKeyFingerprint(csr)
+	if err != nil {
 		return api.EnrollResponse{}, badRequest("%v", err)
 	}
 	ca, err := pki.ParseCA([]byte(c.CACert), []byte(c.CAKey))
 	if err != nil {
 		return api.EnrollResponse{}, fmt.Errorf("agent: the replicated cluster CA: %w", err)
 	}
-	cert, err := ca.Sign([]byte(req.CSR), req.Name, time.Now())
+	// Applied here, not forwarded: if leadership moved, ErrNotLeader sends
+	// the whole enrolment to the new leader.
+	cmd := raftstore.Command{Op: raftstore.OpTokenUse, Time: now.UnixNano(), TokenHash: hash,
+		Host: &raftstore.Host{Name: req.Name, KeyFP: fp}}
+	res, err := a.store.Apply(ctx, cmd)
+	if err != nil {
+		return api.EnrollResponse{}, fmt.Errorf("agent: record the enrolment of %s: %w", req.Name, err)
+	}
+	if res.Err != "" {
+		return api.EnrollResponse{}, forbidden("%s", res.Err)
+	}
+	cert, err := ca.Sign([]byte(req.CSR), req.Name, now)
 	if err != nil {
 		return api.EnrollResponse{}, badRequest("%v", err)
 	}
-	a.log.Info("signed the certificate of a joining host", "host", req.Name)
+	a.log.Info("signed the certificate of a joining host", "host", req.Name, "key", fp)
 	return api.EnrollResponse{Certificate: string(cert), CA: string(ca.CertPEM())}, nil
 }
 
@@ -212,7 +236,7 @@ func (a *Agent) currentToken() (api.Token, error) {
 		return api.Token{}, err
 	}
 	t := pki.Token{CADigest: ca.Digest(), Secret: secret}
-	return api.Token{Token: t.String(), RotatedAt: c.TokenRotatedAt}, nil
+	return api.Token{Token: t.String(), RotatedAt: c.TokenRotatedAt, Expires: c.TokenExpires}, nil
 }
 
 func (a *Agent) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -220,12 +244,70 @@ func (a *Agent) handleToken(w http.ResponseWriter, r *http.Request) {
 	reply(w, t, err)
 }
 
-// handleTokenRotate replaces the join token cluster-wide; the old one is
-// refused from the commit on.
-func (a *Agent) handleTokenRotate(w http.ResponseWriter, r *http.Request) {
+// maxTokenTTL bounds --ttl: a token that lives longer than a year should
+// not expire at all.
+const maxTokenTTL = 366 * 24 * time.Hour
+
+// tokenRequest reads an optional api.TokenRequest body and returns it with
+// the expiry it asks for (unix nanoseconds from now, 0 for never) and the
+// cluster's CA record.
+func (a *Agent) tokenRequest(w http.ResponseWriter, r *http.Request, now time.Time) (api.TokenRequest, int64, *raftstore.Cluster, error) {
+	var req api.TokenRequest
+	if r.ContentLength != 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		if err := decode(r, &req); err != nil {
+			return req, 0, nil, err
+		}
+	}
+	ttl := time.Duration(req.TTL) * time.Second
+	if req.TTL < 0 || ttl > maxTokenTTL {
+		return req, 0, nil, badRequest("--ttl must be between 1s and 8784h (a year), or 0 for a token that does not expire")
+	}
+	var expires int64
+	if ttl > 0 {
+		expires = now.Add(ttl).UnixNano()
+	}
 	c := a.store.State().Cluster
 	if c == nil {
-		reply(w, nil, errors.New("agent: the cluster has no CA yet: wait until its first host is ready"))
+		return req, 0, nil, errors.New("agent: the cluster has no CA yet: wait until its first host is ready")
+	}
+	return req, expires, c, nil
+}
+
+// handleTokenCreate makes an extra join token for automation, with its own
+// expiry and optionally single-use, so each new host can get a short-lived
+// token of its own. Its secret is random and shown only in this answer;
+// the replicated state keeps its hash.
+func (a *Agent) handleTokenCreate(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	req, expires, c, err := a.tokenRequest(w, r, now)
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	caCert, err := pki.ParseCertPEM([]byte(c.CACert))
+	if err != nil {
+		reply(w, nil, fmt.Errorf("agent: the replicated cluster CA: %w", err))
+		return
+	}
+	tok := pki.Token{CADigest: pki.Digest(caCert), Secret: pki.NewSecret()}
+	jt := &raftstore.JoinToken{Hash: pki.HashSecret(tok.Secret), Expires: expires, SingleUse: req.SingleUse}
+	if _, err := a.apply(r.Context(), raftstore.Command{Op: raftstore.OpTokenCreate, Time: now.UnixNano(), Token: jt}); err != nil {
+		reply(w, nil, fmt.Errorf("agent: create a join token: %w", err))
+		return
+	}
+	a.log.Info("extra join token created", "single_use", req.SingleUse, "expires", expires)
+	reply(w, api.Token{Token: tok.String(), RotatedAt: now.UnixNano(), Expires: expires, SingleUse: req.SingleUse}, nil)
+}
+
+// handleTokenRotate replaces the join token cluster-wide, optionally with
+// an expiry; the old one, and every extra token, is refused from the
+// commit on.
+func (a *Agent) handleTokenRotate(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	_, expires, c, err := a.tokenRequest(w, r, now)
+	if err != nil {
+		reply(w, nil, err)
 		return
 	}
 	ca, err := pki.ParseCA([]byte(c.CACert), []byte(c.CAKey))
@@ -238,9 +320,10 @@ func (a *Agent) handleTokenRotate(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
-	cmd := raftstore.Command{Op: raftstore.OpTokenRotate, Cluster: &raftstore.Cluster{TokenNonce: nonce, TokenHash: hash}}
+	cmd := raftstore.Command{Op: raftstore.OpTokenRotate, Time: now.UnixNano(),
+		Cluster: &raftstore.Cluster{TokenNonce: nonce, TokenHash: hash, TokenExpires: expires}}
 	if _, err := a.apply(r.Context(), cmd); err != nil {
-		reply(w, nil, err)
+		reply(w, nil, fmt.Errorf("agent: rotate the join token: %w", err))
 		return
 	}
 	if err := a.waitState(r.Context(), func(st *raftstore.State) bool {
@@ -249,7 +332,7 @@ func (a *Agent) handleTokenRotate(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
-	a.log.Info("join token rotated: the old token is refused from now on")
+	a.log.Info("join token rotated: the old token and every extra token are refused from now on")
 	t, err := a.currentToken()
 	reply(w, t, err)
 }

@@ -95,7 +95,7 @@ func (a *Agent) members(ctx context.Context) []api.Member {
 				return
 			}
 			var s api.Status
-			if a.peers.get(out[i].APIAddr).Get(ctx, "/v1/status", &s) == nil && s.Name == out[i].Name {
+			if a.peers.host(st.Hosts[out[i].Name]).Get(ctx, "/v1/status", &s) == nil && s.Name == out[i].Name {
 				out[i].State = "alive"
 				if s.AppliedIndex < applied {
 					out[i].Lag = applied - s.AppliedIndex

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +35,7 @@ func (a *Agent) serve() error {
 	peer.HandleFunc("POST "+enrollPath, a.handleEnroll)
 	local.HandleFunc("GET /v1/token", a.handleToken)
 	local.HandleFunc("POST /v1/token/rotate", a.handleTokenRotate)
+	local.HandleFunc("POST /v1/tokens", a.handleTokenCreate)
 
 	local.HandleFunc("GET /v1/members", a.consistent(a.handleMembers))
 	local.HandleFunc("DELETE /v1/members/{name}", a.consistent(a.handleMemberRemove))
@@ -80,10 +82,13 @@ func (a *Agent) serve() error {
 	}
 	a.apiListener = pki.NewListener(tl, a.peerTLS(), a.log, "peer API")
 	for _, s := range []struct {
-		l net.Listener
-		h http.Handler
-	}{{ul, a.whenReady(local)}, {a.apiListener, a.requireCert(peer)}} {
-		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second}
+		l   net.Listener
+		srv *http.Server
+	}{
+		{ul, &http.Server{Handler: a.whenReady(local), ReadHeaderTimeout: 5 * time.Second}},
+		{a.apiListener, a.peerServer(a.requireCert(peer))},
+	} {
+		srv := s.srv
 		a.servers = append(a.servers, srv)
 		a.wg.Add(1)
 		go func() {
@@ -94,6 +99,51 @@ func (a *Agent) serve() error {
 		}()
 	}
 	return nil
+}
+
+// Limits of the peer API, which anyone who reaches the advertised address
+// can call (the TLS listener bounds the handshakes in progress, see
+// pki.Listener): requests are small JSON documents.
+const (
+	maxPeerBody = 1 << 20 // bytes of a request body; more gets 413
+	// peerReadTimeout bounds reading one request, headers and body;
+	// peerIdleTimeout closes a kept-alive connection left unused.
+	peerReadTimeout  = 15 * time.Second
+	peerWriteTimeout = 30 * time.Second
+	peerIdleTimeout  = 2 * time.Minute
+)
+
+// peerServer returns the HTTP server of the peer API: read, write and
+// idle timeouts, bounds on headers and bodies, and at most
+// pki.MaxConnsPerSource open connections from one IP address (beyond it a
+// new connection is closed at once and counted as refused).
+func (a *Agent) peerServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxPeerBody)
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       peerReadTimeout,
+		WriteTimeout:      peerWriteTimeout,
+		IdleTimeout:       peerIdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ConnState: func(c net.Conn, state http.ConnState) {
+			switch state {
+			case http.StateNew:
+				if !a.peerConns.Add(c) {
+					a.auth.overLimit.Add(1)
+					c.Close() // StateClosed follows: the hook below must not count it back
+					a.peerConnsRefused.Store(c, true)
+				}
+			case http.StateClosed, http.StateHijacked:
+				if _, refused := a.peerConnsRefused.LoadAndDelete(c); !refused {
+					a.peerConns.Done(c)
+				}
+			}
+		},
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
 }
 
 // removeStaleSocket deletes a socket file left by a dead agent, and refuses
@@ -177,6 +227,11 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 func decode(r *http.Request, v any) error {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return &api.StatusError{Code: http.StatusRequestEntityTooLarge,
+				Message: fmt.Sprintf("request body over %d bytes: this API takes small JSON documents", mb.Limit)}
+		}
 		return badRequest("malformed request body: %v", err)
 	}
 	return nil
@@ -185,6 +240,12 @@ func decode(r *http.Request, v any) error {
 func (a *Agent) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 	var cmd raftstore.Command
 	if err := decode(r, &cmd); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	name, _ := pki.PeerName(r.TLS)
+	if err := peerMayApply(a.store.State(), name, a.isVoter(name), cmd); err != nil {
+		a.log.Warn("refused a command from a peer", "host", name, "op", cmd.Op, "err", err)
 		reply(w, nil, err)
 		return
 	}
@@ -212,6 +273,9 @@ func (a *Agent) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
 	} else if !a.isMember(name) || a.checkMemberKey(r) != nil {
 		reply(w, nil, forbidden("host %q cannot join as %q: a host joins under the name of its certificate", name, req.Name))
 		return
+	} else if err := peerMayForwardJoin(a.store.State(), name, a.isVoter(name), req.Name, req.KeyFP); err != nil {
+		reply(w, nil, err)
+		return
 	}
 	var resp api.JoinResponse
 	err := a.onLeader(r.Context(), "/v1/internal/join", req, &resp, func(ctx context.Context) error {
@@ -225,6 +289,11 @@ func (a *Agent) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) handleInternalRemove(w http.ResponseWriter, r *http.Request) {
 	var req api.RemoveRequest
 	if err := decode(r, &req); err != nil {
+		reply(w, nil, err)
+		return
+	}
+	name, _ := pki.PeerName(r.TLS)
+	if err := peerMayRemove(name, a.isVoter(name), req.Name); err != nil {
 		reply(w, nil, err)
 		return
 	}

@@ -28,10 +28,12 @@ const (
 
 // peerAuth counts API requests refused for want of a cluster certificate
 // (noCert) and for a certificate whose key is not the member's or was
-// revoked (wrongKey). Safe for concurrent use.
+// revoked (wrongKey), and connections refused over the limit per source
+// (overLimit). Safe for concurrent use.
 type peerAuth struct {
-	noCert   atomic.Uint64
-	wrongKey atomic.Uint64
+	noCert    atomic.Uint64
+	wrongKey  atomic.Uint64
+	overLimit atomic.Uint64 // connections closed over pki.MaxConnsPerSource
 }
 
 // setupIdentity gives the agent its certificate: from the data directory
@@ -224,7 +226,7 @@ func (a *Agent) isMember(name string) bool {
 // tlsRefused sums the connections and requests refused for want of a
 // cluster certificate, on the API and the Raft port.
 func (a *Agent) tlsRefused() uint64 {
-	n := a.auth.noCert.Load() + a.auth.wrongKey.Load()
+	n := a.auth.noCert.Load() + a.auth.wrongKey.Load() + a.auth.overLimit.Load()
 	if a.apiListener != nil {
 		n += a.apiListener.Refused()
 	}

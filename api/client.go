@@ -57,9 +57,17 @@ func NewTLSClient(addr string, timeout time.Duration, conf *tls.Config) *Client 
 		DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
 		TLSClientConfig:     conf,
 		TLSHandshakeTimeout: timeout,
+		// Many concurrent requests queue here rather than open more
+		// connections than a peer accepts from one address
+		// (pki.MaxConnsPerSource, 64).
+		MaxConnsPerHost:     MaxConnsPerPeer,
+		MaxIdleConnsPerHost: MaxConnsPerPeer,
 	}
 	return &Client{http: &http.Client{Transport: tr, Timeout: timeout}, base: "https://" + addr, where: addr}
 }
+
+// MaxConnsPerPeer bounds the connections a client of NewTLSClient opens.
+const MaxConnsPerPeer = 16
 
 // ErrUnreachable is wrapped by errors returned when the agent could not be
 // reached at all (nothing listening, connection refused, timeout).

@@ -113,6 +113,21 @@ type Token struct {
 	Token string `json:"token"`
 	// RotatedAt is when the token was made, in unix nanoseconds.
 	RotatedAt int64 `json:"rotated_at"`
+	// Expires is when the token stops admitting hosts, in unix
+	// nanoseconds; 0 means never.
+	Expires int64 `json:"expires,omitempty"`
+	// SingleUse tells that the token admits one host only.
+	SingleUse bool `json:"single_use,omitempty"`
+}
+
+// TokenRequest asks for a new join token: a rotation of the cluster's token
+// (POST /v1/token/rotate) or an extra one (POST /v1/tokens). An empty body
+// is the zero TokenRequest.
+type TokenRequest struct {
+	// TTL is how long the token admits hosts, in seconds; 0 means for ever.
+	TTL int64 `json:"ttl_seconds,omitempty"`
+	// SingleUse makes an extra token that admits one host only.
+	SingleUse bool `json:"single_use,omitempty"`
 }
 
 // JoinResponse tells a joining host how it was admitted.

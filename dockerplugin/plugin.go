@@ -241,6 +241,10 @@ func parseSubnet(s string) (netip.Prefix, error) {
 	if p.Masked() != p {
 		return netip.Prefix{}, fmt.Errorf("vxswitch: subnet %s has host bits set: give --subnet %s", p, p.Masked())
 	}
+	if p.Bits() < raftstore.MinPrefixBits || p.Bits() > raftstore.MaxPrefixBits {
+		return netip.Prefix{}, fmt.Errorf("vxswitch: subnet %s has prefix length /%d: use a length between /%d and /%d",
+			p, p.Bits(), raftstore.MinPrefixBits, raftstore.MaxPrefixBits)
+	}
 	return p, nil
 }
 
@@ -344,8 +348,14 @@ func (p *Plugin) releaseAddress(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vxswitch: address %q is not an IPv4 address", req.Address)
 	}
-	n, ok := networkWithSubnet(p.cfg.Cluster.State(), subnet)
+	st := p.cfg.Cluster.State()
+	n, ok := networkWithSubnet(st, subnet)
 	if !ok || ip == resolverAddr(subnet) {
+		return struct{}{}, nil
+	}
+	// Only this host's reservation: the address may have been freed and
+	// reserved by another host since this engine deleted the endpoint.
+	if r, ok := st.Reserved[raftstore.ReservationKey(n.Name, ip)]; !ok || r.Host != p.cfg.Cluster.HostName() {
 		return struct{}{}, nil
 	}
 	if err := p.cfg.Cluster.Release(ctx, n.Name, ip); err != nil {

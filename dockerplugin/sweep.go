@@ -89,6 +89,30 @@ func dnsAliases(self, container string, aliases []string) []string {
 	return out
 }
 
+// freeNames returns the names that no other endpoint of e's network uses
+// as its name or alias: with Docker Compose every replica of a service has
+// the service's name as an alias, on every host; the first to register it
+// keeps it, the others keep their own names.
+func freeNames(st *raftstore.State, e raftstore.Endpoint, names []string) []string {
+	taken := map[string]bool{}
+	for _, o := range st.NetworkEndpoints(e.Network) {
+		if o.Name == e.Name {
+			continue
+		}
+		taken[o.Name] = true
+		for _, a := range o.Aliases {
+			taken[a] = true
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if !taken[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // syncNames sets the aliases of this host's Docker endpoints to their
 // containers' names and network aliases.
 func (p *Plugin) syncNames(ctx context.Context, v View) {
@@ -103,7 +127,7 @@ func (p *Plugin) syncNames(ctx context.Context, v View) {
 			if !ok || e.Host != host || e.Owner != OwnerPrefix+ee.ID {
 				continue
 			}
-			want := dnsAliases(e.Name, ee.Container, ee.Aliases)
+			want := freeNames(p.cfg.Cluster.State(), e, dnsAliases(e.Name, ee.Container, ee.Aliases))
 			if slices.Equal(e.Aliases, want) {
 				continue
 			}

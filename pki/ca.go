@@ -131,12 +131,10 @@ func NewCSR(name string, key *ecdsa.PrivateKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
-// Sign checks a PEM certificate signing request for host name (its
-// signature, and that it asks for exactly that name) and returns a PEM node
-// certificate for it, valid from now for NodeValidity, for both TLS server
-// and client use. Only the request's public key is taken from it; every
-// other field is set here.
-func (ca *CA) Sign(csrPEM []byte, name string, now time.Time) ([]byte, error) {
+// ParseCSR checks a PEM certificate signing request for host name: its
+// signature, that it asks for exactly that name, and that its key is an
+// ECDSA key. The request comes from a host that is not a member yet.
+func ParseCSR(csrPEM []byte, name string) (*x509.CertificateRequest, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -156,6 +154,29 @@ func (ca *CA) Sign(csrPEM []byte, name string, now time.Time) ([]byte, error) {
 	}
 	if _, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok {
 		return nil, fmt.Errorf("pki: sign: the request's key is %T, want an ECDSA key", csr.PublicKey)
+	}
+	return csr, nil
+}
+
+// CSRKeyFingerprint returns the KeyFingerprint that the certificate Sign
+// makes for csr will have: that of the key encoded as Sign encodes it, not
+// of the request's own bytes.
+func CSRKeyFingerprint(csr *x509.CertificateRequest) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(csr.PublicKey)
+	if err != nil {
+		return "", fmt.Errorf("pki: key fingerprint of the request: %w", err)
+	}
+	return keyFingerprint(der), nil
+}
+
+// Sign checks a PEM certificate signing request for host name (see
+// ParseCSR) and returns a PEM node certificate for it, valid from now for
+// NodeValidity, for both TLS server and client use. Only the request's
+// public key is taken from it; every other field is set here.
+func (ca *CA) Sign(csrPEM []byte, name string, now time.Time) ([]byte, error) {
+	csr, err := ParseCSR(csrPEM, name)
+	if err != nil {
+		return nil, err
 	}
 	serial, err := newSerial()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,36 @@ func (id *Identity) ClientTLS() *tls.Config {
 	}
 }
 
+// ExpectPeer returns a copy of a client configuration made by ClientTLS
+// that also demands the certificate of one member: one for host name and,
+// unless keyFP is "" (a host recorded before keys were), with the key of
+// that KeyFingerprint. A peer is dialled by address, and addresses change
+// hands; the handshake fails unless the host at the address is the member
+// meant.
+func ExpectPeer(conf *tls.Config, name, keyFP string) *tls.Config {
+	c := conf.Clone()
+	verify := conf.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("pki: the peer presented no certificate")
+		}
+		leaf := cs.PeerCertificates[0]
+		if got := leaf.Subject.CommonName; got != name {
+			return fmt.Errorf("pki: dialled host %q, but the peer presented the certificate of host %q", name, got)
+		}
+		if keyFP != "" && KeyFingerprint(leaf) != keyFP {
+			return fmt.Errorf("pki: the peer presented a certificate for host %q with a key other than the one the cluster records for it", name)
+		}
+		return nil
+	}
+	return c
+}
+
 // JoinTLS returns the configuration of a joining host that holds only a
 // token: it presents no certificate, and accepts the server only if its
 // chain holds a CA certificate whose SHA-256 is digest and the server's
@@ -143,7 +174,11 @@ func PeerName(cs *tls.ConnectionState) (string, bool) {
 // host's identity, so that a second certificate for the same name, even one
 // the cluster CA signed, is told apart by its key.
 func KeyFingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return keyFingerprint(cert.RawSubjectPublicKeyInfo)
+}
+
+func keyFingerprint(spki []byte) string {
+	sum := sha256.Sum256(spki)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -179,6 +214,66 @@ func SameCA(a, b []byte) bool {
 // HandshakeTimeout bounds the TLS handshake of one connection.
 const HandshakeTimeout = 10 * time.Second
 
+// Limits on handshakes in progress, so that clients that open connections
+// and stay silent (a slowloris) cannot hold the listener's memory and
+// goroutines nor crowd out other hosts: at most MaxHandshakes at once, and
+// at most MaxHandshakesPerSource from one IP address. A connection beyond
+// them is closed at once and counted as refused.
+const (
+	MaxHandshakes          = 256
+	MaxHandshakesPerSource = 16
+)
+
+// MaxConnsPerSource bounds the open connections from one IP address that
+// a SourceLimit admits.
+const MaxConnsPerSource = 64
+
+// SourceLimit counts open connections by source IP address and admits at
+// most MaxConnsPerSource from each. The zero value is ready; safe for
+// concurrent use.
+type SourceLimit struct {
+	mu   sync.Mutex
+	open map[netip.Addr]int
+}
+
+// Add counts c and reports true, or reports false when its source has
+// MaxConnsPerSource connections open already; then the caller closes c
+// without calling Done.
+func (s *SourceLimit) Add(c net.Conn) bool {
+	src := SourceAddr(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[src] >= MaxConnsPerSource {
+		return false
+	}
+	if s.open == nil {
+		s.open = map[netip.Addr]int{}
+	}
+	s.open[src]++
+	return true
+}
+
+// Done gives back the count of a connection that Add admitted, once it is
+// closed.
+func (s *SourceLimit) Done(c net.Conn) {
+	src := SourceAddr(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[src]--; s.open[src] <= 0 {
+		delete(s.open, src)
+	}
+}
+
+// SourceAddr returns the IP address a TCP connection comes from, and the
+// zero Addr for other connections.
+func SourceAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
 // Listener is a TLS listener that hands out only connections whose
 // handshake succeeded. Handshakes run in their own goroutines, so a slow
 // or silent client never holds up the others. A failed handshake (no
@@ -198,6 +293,11 @@ type Listener struct {
 	refused   atomic.Uint64
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+
+	mu         sync.Mutex
+	inProgress map[netip.Addr]int // handshakes in progress by source address
+	total      int                // sum of inProgress
+	limited    atomic.Uint64      // connections closed over the handshake limits
 }
 
 // NewListener serves TLS with conf on raw. what names the listener in the
@@ -206,7 +306,8 @@ func NewListener(raw net.Listener, conf *tls.Config, log *slog.Logger, what stri
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Listener{raw: raw, conf: conf, log: log, what: what, conns: make(chan net.Conn), done: make(chan struct{})}
+	l := &Listener{raw: raw, conf: conf, log: log, what: what, conns: make(chan net.Conn), done: make(chan struct{}),
+		inProgress: map[netip.Addr]int{}}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -229,17 +330,50 @@ func (l *Listener) acceptLoop() {
 			time.Sleep(50 * time.Millisecond) // out of file descriptors, say
 			continue
 		}
+		src := SourceAddr(c)
+		if !l.startHandshake(src) {
+			l.refused.Add(1) // counted before the peer can see the close
+			if l.limited.Add(1) == 1 {
+				l.log.Warn("refused a connection over the limit of handshakes in progress; further ones are only counted",
+					"listener", l.what, "from", src.String(), "max_per_source", MaxHandshakesPerSource, "max", MaxHandshakes)
+			}
+			c.Close()
+			continue
+		}
 		l.wg.Add(1)
-		go l.handshake(c)
+		go l.handshake(c, src)
 	}
 }
 
-func (l *Listener) handshake(raw net.Conn) {
+// startHandshake counts a handshake from src, or returns false when that
+// would pass a limit.
+func (l *Listener) startHandshake(src netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.total >= MaxHandshakes || l.inProgress[src] >= MaxHandshakesPerSource {
+		return false
+	}
+	l.total++
+	l.inProgress[src]++
+	return true
+}
+
+func (l *Listener) endHandshake(src netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.inProgress[src]--; l.inProgress[src] <= 0 {
+		delete(l.inProgress, src)
+	}
+}
+
+func (l *Listener) handshake(raw net.Conn, src netip.Addr) {
 	defer l.wg.Done()
 	c := tls.Server(raw, l.conf)
 	ctx, cancel := context.WithTimeout(l.ctx, HandshakeTimeout)
 	err := c.HandshakeContext(ctx)
 	cancel()
+	l.endHandshake(src)
 	if err != nil {
 		c.Close()
 		if l.ctx.Err() != nil {
@@ -283,5 +417,10 @@ func (l *Listener) Close() error {
 // Addr returns the listening address.
 func (l *Listener) Addr() net.Addr { return l.raw.Addr() }
 
-// Refused returns how many connections failed their TLS handshake.
+// Refused returns how many connections failed their TLS handshake or
+// were closed over the handshake limits.
 func (l *Listener) Refused() uint64 { return l.refused.Load() }
+
+// Limited returns how many connections were closed over the handshake
+// limits (MaxHandshakes, MaxHandshakesPerSource).
+func (l *Listener) Limited() uint64 { return l.limited.Load() }

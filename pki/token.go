@@ -15,6 +15,7 @@ package pki
 import (
 	"crypto/ecdsa"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
@@ -89,6 +90,14 @@ func DeriveSecret(caKey *ecdsa.PrivateKey, nonce string) (string, error) {
 	mac := hmac.New(sha256.New, der)
 	mac.Write([]byte("vxswitch join token secret\x00" + nonce))
 	return hex.EncodeToString(mac.Sum(nil)[:SecretLen/2]), nil
+}
+
+// NewSecret returns a random token secret (SecretLen hex digits), for an
+// extra join token that no nonce derives.
+func NewSecret() string {
+	var b [SecretLen / 2]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }
 
 // HashSecret returns the hex SHA-256 of a token secret: what the replicated

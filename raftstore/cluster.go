@@ -1,7 +1,6 @@
 package raftstore
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,6 +29,10 @@ type Cluster struct {
 	// TokenRotatedAt is the unix nanoseconds of the last cluster.init or
 	// token.rotate, taken from Command.Time.
 	TokenRotatedAt int64
+	// TokenExpires is the unix nanoseconds from which the token is
+	// refused; 0 (and every cluster made before tokens could expire) means
+	// it never expires.
+	TokenExpires int64 `json:",omitempty"`
 }
 
 // clusterInit records the cluster's CA and first token. It is applied once,
@@ -55,8 +58,9 @@ func clusterInit(st *State, cmd Command) (*Result, error) {
 	return &Result{}, nil
 }
 
-// tokenRotate replaces the join token's nonce and hash; tokens made from
-// the old secret are refused from then on.
+// tokenRotate replaces the join token's nonce, hash and expiry; tokens made
+// from the old secret, and every extra token (token.create), are refused
+// from then on.
 func tokenRotate(st *State, cmd Command) (*Result, error) {
 	if st.Cluster == nil {
 		return nil, errors.New("token.rotate: the cluster has no CA yet: wait until the bootstrapping host is ready")
@@ -67,9 +71,14 @@ func tokenRotate(st *State, cmd Command) (*Result, error) {
 	if err := checkToken(cmd.Cluster); err != nil {
 		return nil, fmt.Errorf("token.rotate: %w", err)
 	}
+	if x := cmd.Cluster.TokenExpires; x != 0 && x <= cmd.Time {
+		return nil, errors.New("token.rotate: the token would expire before it is made: give a positive --ttl")
+	}
 	next := *st.Cluster
 	next.TokenNonce, next.TokenHash, next.TokenRotatedAt = cmd.Cluster.TokenNonce, cmd.Cluster.TokenHash, cmd.Time
+	next.TokenExpires = cmd.Cluster.TokenExpires
 	st.Cluster = &next
+	st.Tokens = nil
 	return &Result{}, nil
 }
 
@@ -77,8 +86,5 @@ func checkToken(c *Cluster) error {
 	if c.TokenNonce == "" {
 		return errors.New("TokenNonce is empty: give a random nonce")
 	}
-	if b, err := hex.DecodeString(c.TokenHash); err != nil || len(b) != 32 {
-		return errors.New("TokenHash is not a hex SHA-256 (64 hex digits)")
-	}
-	return nil
+	return checkHash("TokenHash", c.TokenHash)
 }

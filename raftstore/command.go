@@ -21,7 +21,9 @@ const (
 	OpMACAnnounce    = "mac.announce"    // MACs: add or refresh learned MAC entries
 	OpMACWithdraw    = "mac.withdraw"    // MACs: remove learned MAC entries of their host
 	OpClusterInit    = "cluster.init"    // Cluster: the CA and the first token (once, at bootstrap)
-	OpTokenRotate    = "token.rotate"    // Cluster: TokenNonce and TokenHash of the new token
+	OpTokenRotate    = "token.rotate"    // Cluster: TokenNonce, TokenHash and TokenExpires of the new token; revokes extra tokens
+	OpTokenCreate    = "token.create"    // Token: an extra join token (hash of its secret, expiry, single use)
+	OpTokenUse       = "token.use"       // TokenHash, Host (Name, KeyFP): admit an enrolment, using up a single-use token
 )
 
 // Command is one change to the replicated state: the data of one raft log
@@ -48,6 +50,10 @@ type Command struct {
 	// Reservation is the argument of address.reserve and address.release.
 	Reservation *Reservation `json:",omitempty"`
 	Cluster     *Cluster     `json:",omitempty"` // cluster.init, token.rotate
+	Token       *JoinToken   `json:",omitempty"` // token.create
+	// TokenHash is the hex SHA-256 of the token secret an enrolling host
+	// presented (token.use).
+	TokenHash string `json:",omitempty"`
 }
 
 // Result is what the FSM returns for one Command. Err != "" means the

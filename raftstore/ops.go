@@ -63,9 +63,13 @@ func run(st *State, cmd Command) (*Result, error) {
 		return clusterInit(st, cmd)
 	case OpTokenRotate:
 		return tokenRotate(st, cmd)
+	case OpTokenCreate:
+		return tokenCreate(st, cmd)
+	case OpTokenUse:
+		return tokenUse(st, cmd)
 	}
 	return nil, fmt.Errorf("unknown operation %q: use one of host.add, host.remove, network.create, network.remove, "+
-		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate", cmd.Op)
+		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate, token.create, token.use", cmd.Op)
 }
 
 func checkName(kind, name string) error {

@@ -119,6 +119,10 @@ type State struct {
 	// bootstrapping host applies cluster.init. It holds the CA's private
 	// key: see Cluster.
 	Cluster *Cluster `json:",omitempty"`
+	// Tokens are the extra join tokens (token.create) by the hash of their
+	// secret; nil when there are none. The map is shared between states
+	// and copied on write by the commands that change it.
+	Tokens map[string]JoinToken `json:",omitempty"`
 }
 
 // MACKey returns the key of a MACEntry in State.MACs.
@@ -150,6 +154,7 @@ func (s *State) clone() *State {
 		Reserved:  make(map[string]Reservation, len(s.Reserved)),
 		Removed:   make(map[string]string, len(s.Removed)),
 		Cluster:   s.Cluster, // immutable: replaced, never modified
+		Tokens:    s.Tokens,  // copied on write
 	}
 	for k, v := range s.Removed {
 		c.Removed[k] = v
@@ -220,7 +225,8 @@ func (s *State) Hash() string {
 		Reserved  map[string]Reservation `json:",omitempty"`
 		Removed   map[string]string      `json:",omitempty"`
 		Cluster   *Cluster               `json:",omitempty"`
-	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Reserved, s.Removed, s.Cluster}
+		Tokens    map[string]JoinToken   `json:",omitempty"`
+	}{s.Hosts, s.Networks, s.Endpoints, s.VTEPs, s.MACs, s.Reserved, s.Removed, s.Cluster, s.Tokens}
 	b, err := json.Marshal(contents)
 	if err != nil {
 		// Only plain values are encoded; this cannot happen.

@@ -152,7 +152,7 @@ func Open(cfg Config) (*Store, error) {
 		// address; an unspecified bind address (0.0.0.0) is refused.
 		var tcp raft.Transport
 		if cfg.TLS != nil {
-			tcp, s.tls, err = newTLSTransport(cfg.Bind, cfg.TLS, s.isMember, logger, logOut)
+			tcp, s.tls, err = newTLSTransport(cfg.Bind, cfg.TLS, s.isMember, s.expectPeer, logger, logOut)
 		} else {
 			tcp, err = raft.NewTCPTransport(cfg.Bind, nil, 3, 10*time.Second, logOut)
 		}
@@ -445,11 +445,20 @@ func (s *Store) WaitLeader(ctx context.Context) error {
 	}
 }
 
-// isMember reports whether the host name may speak raft to this node:
-// whether the latest raft configuration lists it. A node that knows no
+// isMember reports whether the host name, with the key of fingerprint
+// keyFP, may speak raft to this node: whether the key is not a removed
+// host's nor another than the one the state records for name, and the
+// latest raft configuration lists name. A node that knows no
 // configuration yet (a host that is joining waits for the leader to call)
-// accepts every certificate of the cluster CA.
-func (s *Store) isMember(name string) bool {
+// accepts every other certificate of the cluster CA.
+func (s *Store) isMember(name, keyFP string) bool {
+	st := s.State()
+	if _, removed := st.Removed[keyFP]; removed && keyFP != "" {
+		return false
+	}
+	if h, ok := st.Hosts[name]; ok && h.KeyFP != "" && h.KeyFP != keyFP {
+		return false
+	}
 	r := s.started.Load()
 	if r == nil {
 		return true
@@ -464,6 +473,27 @@ func (s *Store) isMember(name string) bool {
 		}
 	}
 	return false
+}
+
+// expectPeer names the member this node means to reach at a raft
+// address, with the key fingerprint the state records for it: the server
+// of the latest raft configuration at that address. It returns "" when no
+// server is at addr (a host being joined, say).
+func (s *Store) expectPeer(addr raft.ServerAddress) (name, keyFP string) {
+	r := s.started.Load()
+	if r == nil {
+		return "", ""
+	}
+	f := r.GetConfiguration() // a copy: never waits for raft's main loop
+	if f.Error() != nil {
+		return "", ""
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.Address == addr {
+			return string(srv.ID), s.State().Hosts[string(srv.ID)].KeyFP
+		}
+	}
+	return "", ""
 }
 
 // AppliedIndex is the index of the last log entry handed to the FSM.
@@ -507,6 +537,7 @@ func (s *Store) Stats() map[string]string {
 	if s.tls != nil {
 		m["tls_refused"] = strconv.FormatUint(s.tls.Refused(), 10)
 		m["refused_not_member"] = strconv.FormatUint(s.tls.notMember.Load(), 10)
+		m["refused_conns_per_source"] = strconv.FormatUint(s.tls.overLimit.Load(), 10)
 	}
 	return m
 }

@@ -5,8 +5,11 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"vxswitch/pki"
 )
@@ -145,4 +148,46 @@ func TestTLSTransportRefusesRemovedHost(t *testing.T) {
 	}
 	applyOK(t, n1, Command{Op: OpHostAdd, Host: &Host{Name: "n2", VTEP: netip.MustParseAddr("10.0.0.2")}})
 	waitFor(t, 10*time.Second, "n2 to replicate after the removal", func() bool { _, ok := n2.State().Hosts["n2"]; return ok })
+}
+
+// TestTLSTransportDialsExpectedMember: raft dials a peer expecting the
+// certificate of the member the configuration puts at that address, with
+// the key the state records; a node of the same CA with another name, or
+// the member's name with another key, fails the handshake.
+func TestTLSTransportDialsExpectedMember(t *testing.T) {
+	ca, err := pki.NewCA(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1 := tlsFor(t, ca, "n1")
+	n2 := tlsFor(t, ca, "n2")
+	n2FP := pki.KeyFingerprint(n2.Server.Certificates[0].Leaf)
+	for _, tc := range []struct {
+		what   string
+		server *TLS
+		err    string
+	}{
+		{"the member", n2, ""},
+		{"another host at its address", tlsFor(t, ca, "n3"), `dialled host "n2", but the peer presented the certificate of host "n3"`},
+		{"its name with another key", tlsFor(t, ca, "n2"), "with a key other than the one the cluster records"},
+	} {
+		server := openTLS(t, "srv", tc.server, true)
+		stream := &tlsStream{client: n1.Client, expect: func(addr raft.ServerAddress) (string, string) {
+			if string(addr) != server.Addr() {
+				t.Errorf("expect asked for %s, want %s", addr, server.Addr())
+			}
+			return "n2", n2FP
+		}}
+		c, err := stream.Dial(raft.ServerAddress(server.Addr()), 5*time.Second)
+		if c != nil {
+			c.Close()
+		}
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v, want the dial to succeed", tc.what, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: %v, want an error containing %q", tc.what, err, tc.err)
+		}
+		server.Close()
+	}
 }

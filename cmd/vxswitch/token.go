@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,27 +17,56 @@ func tokenCommand() *cli.Command {
 		Description: "The token names the cluster's CA by its digest, so a joining host knows it talks to this\n" +
 			"cluster before it sends anything, and carries a secret that earns it a node certificate.\n" +
 			"Keep it as secret as a password. --rotate replaces the secret on every host: tokens printed\n" +
-			"before are refused from then on; hosts that have joined keep their certificates.",
+			"before, and every extra token, are refused from then on; hosts that have joined keep their\n" +
+			"certificates. --create makes an extra token for automation, shown only once: with\n" +
+			"--single-use it admits one host, with --ttl it expires. Only voters may rotate or create\n" +
+			"tokens. A token's expiry, if any, is printed on standard error.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "rotate", Usage: "replace the token cluster-wide and print the new one"},
+			&cli.BoolFlag{Name: "create", Usage: "make and print an extra token (see --single-use, --ttl)"},
+			&cli.BoolFlag{Name: "single-use", Usage: "with --create: the token admits one host only"},
+			&cli.DurationFlag{Name: "ttl", Usage: "with --rotate or --create: the token expires after this long, e.g. 10m (default: never)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c); err != nil {
 				return err
 			}
+			ttl := c.Duration("ttl")
+			req := api.TokenRequest{TTL: int64(ttl / time.Second), SingleUse: c.Bool("single-use")}
+			switch {
+			case c.Bool("rotate") && c.Bool("create"):
+				return errors.New("--rotate and --create exclude each other: rotate the cluster's token, or create an extra one")
+			case ttl < 0 || (ttl > 0 && req.TTL == 0):
+				return fmt.Errorf("--ttl %v: give at least 1s", ttl)
+			case req.SingleUse && !c.Bool("create"):
+				return errors.New("--single-use goes with --create: the cluster's own token admits any number of hosts")
+			case ttl != 0 && !c.Bool("rotate") && !c.Bool("create"):
+				return errors.New("--ttl goes with --rotate or --create: a token's expiry is set when it is made")
+			}
 			ctx, cancel := ctx(c)
 			defer cancel()
 			var t api.Token
 			var err error
-			if c.Bool("rotate") {
-				err = client(c).Post(ctx, "/v1/token/rotate", nil, &t)
-			} else {
+			switch {
+			case c.Bool("create"):
+				err = client(c).Post(ctx, "/v1/tokens", req, &t)
+			case c.Bool("rotate"):
+				err = client(c).Post(ctx, "/v1/token/rotate", req, &t)
+			default:
 				err = client(c).Get(ctx, "/v1/token", &t)
 			}
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, t.Token)
+			if t.Expires != 0 {
+				at := time.Unix(0, t.Expires).UTC().Format(time.RFC3339)
+				if time.Now().UnixNano() >= t.Expires {
+					fmt.Fprintf(c.App.ErrWriter, "expired at %s: make a new one with 'vxswitch token --rotate' or --create\n", at)
+				} else {
+					fmt.Fprintf(c.App.ErrWriter, "expires at %s\n", at)
+				}
+			}
 			return nil
 		},
 	}

@@ -27,27 +27,32 @@ func TestReadYourWritesAcrossHosts(t *testing.T) {
 	failures := 0
 	for i := range rounds {
 		name := fmt.Sprintf("n%d", i)
-		// Create on one host, attach at once on the next.
+		// Create on one host, attach at once on the next. Networks are
+		// created on the voters h1-h3: a non-voter (h4) manages only its own.
 		req := api.NetworkRequest{Name: name, Subnet: fmt.Sprintf("10.60.%d.0/24", i)}
-		if err := host(i).Client().Post(ctx, "/v1/networks", req, nil); err != nil {
-			t.Fatalf("round %d: network create on %s: %v", i, host(i).Host.Name, err)
+		k := i
+		if k%len(c.Agents) == 3 {
+			k-- // h3 creates, h4 attaches, h1 lists
 		}
-		ep, err := c.Attach(ctx, host(i+1), name, fmt.Sprintf("e%d", i))
+		if err := host(k).Client().Post(ctx, "/v1/networks", req, nil); err != nil {
+			t.Fatalf("round %d: network create on %s: %v", i, host(k).Host.Name, err)
+		}
+		ep, err := c.Attach(ctx, host(k+1), name, fmt.Sprintf("e%d", i))
 		if err != nil {
 			failures++
-			t.Errorf("round %d: attach on %s right after network create on %s: %v", i, host(i+1).Host.Name, host(i).Host.Name, err)
+			t.Errorf("round %d: attach on %s right after network create on %s: %v", i, host(k+1).Host.Name, host(k).Host.Name, err)
 			continue
 		}
 		// Attach on one host, list at once on a third.
 		var eps []api.Endpoint
-		if err := host(i+2).Client().Get(ctx, "/v1/endpoints?network="+name, &eps); err != nil {
+		if err := host(k+2).Client().Get(ctx, "/v1/endpoints?network="+name, &eps); err != nil {
 			failures++
-			t.Errorf("round %d: endpoints on %s right after attach on %s: %v", i, host(i+2).Host.Name, host(i+1).Host.Name, err)
+			t.Errorf("round %d: endpoints on %s right after attach on %s: %v", i, host(k+2).Host.Name, host(k+1).Host.Name, err)
 			continue
 		}
 		if len(eps) != 1 || eps[0].Name != ep.Name || eps[0].IP != ep.IP {
 			failures++
-			t.Errorf("round %d: endpoints of %s on %s = %+v, want %s at %s", i, name, host(i+2).Host.Name, eps, ep.Name, ep.IP)
+			t.Errorf("round %d: endpoints of %s on %s = %+v, want %s at %s", i, name, host(k+2).Host.Name, eps, ep.Name, ep.IP)
 		}
 	}
 	t.Logf("%d rounds of create+attach and attach+list across hosts: %d failures", rounds, failures)

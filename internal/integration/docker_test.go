@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 

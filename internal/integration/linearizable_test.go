@@ -309,6 +309,10 @@ func linDo(c *lab.Cluster, a *lab.Agent, in linInput, ifName string) (out linOut
 	var se *api.StatusError
 	switch {
 	case !errors.As(err, &se):
+	case se.Code == http.StatusForbidden && strings.Contains(se.Message, "is a non-voter"):
+		// h4 is a non-voter: it may not create networks nor detach other
+		// hosts' endpoints, and the refusal comes before any write.
+		return out, false
 	case (se.Code == http.StatusNotFound || strings.Contains(se.Message, "does not exist")) && in.Op == "detach":
 		out.Err = "notfound"
 		return out, true

@@ -37,25 +37,9 @@ func TestJoinNeedsToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiAddr := fmt.Sprintf("%s:%d", h1.Host.Addr, api.DefaultAPIPort)
-	names := func() []string {
-		t.Helper()
-		var ms []api.Member
-		if err := h1.Client().Get(ctx, "/v1/members", &ms); err != nil {
-			t.Fatalf("members: %v", err)
-		}
-		var out []string
-		for _, m := range ms {
-			out = append(out, m.Name)
-		}
-		return out
-	}
+	names := func() []string { return memberNames(t, h1) }
 	want := []string{"h1", "h2"}
-	eventually(t, 20*time.Second, "h2 admitted", func() error {
-		if got := names(); !slices.Equal(got, want) {
-			return fmt.Errorf("members %v", got)
-		}
-		return nil
-	})
+	waitMembers(t, h1, want)
 
 	// The join token file is the token, mode 0600.
 	fi, err := os.Stat(filepath.Join(h1.DataDir, "join-token"))
@@ -67,36 +51,7 @@ func TestJoinNeedsToken(t *testing.T) {
 	}
 
 	bare := c.Net.Hosts[2]
-	// refused runs a join that must fail at once with msg, and checks that
-	// it changed nothing.
-	refused := func(name, tok, msg string) {
-		t.Helper()
-		dataDir := t.TempDir()
-		args := []string{"netns", "exec", bare.NS, binary, "--socket", filepath.Join(t.TempDir(), "j.sock"),
-			"agent", "--name", name, "--advertise", bare.Addr.String(), "--data-dir", dataDir, "--join", h1.Host.Addr.String()}
-		if tok != "" {
-			args = append(args, "--token", tok)
-		}
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "ip", args...)
-		cmd.Env = slices.DeleteFunc(os.Environ(), func(s string) bool { return strings.HasPrefix(s, "VXSWITCH_TOKEN=") })
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err == nil || !strings.Contains(string(out), msg) {
-			t.Fatalf("join of %s = %v: %s; want a refusal containing %q", name, err, out, msg)
-		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("join of %s took %v to be refused", name, d)
-		}
-		t.Logf("refused: %s", finalLine(string(out)))
-		if got := names(); !slices.Equal(got, want) {
-			t.Fatalf("members after the refused join of %s: %v, want %v", name, got, want)
-		}
-		if _, err := os.Stat(filepath.Join(dataDir, "node.crt")); err == nil {
-			t.Fatalf("the refused join of %s left a certificate", name)
-		}
-	}
+	refused := func(name, tok, msg string) { t.Helper(); joinRefused(t, h1, bare, name, tok, msg, want) }
 
 	digest, secret := strings.Split(token, "-")[1], strings.Split(token, "-")[2]
 	t.Run("no token", func(t *testing.T) {
@@ -133,43 +88,7 @@ func TestJoinNeedsToken(t *testing.T) {
 		refused("j5", token, "the join token is not this cluster's current token")
 
 		// The new token admits a host.
-		dataDir := filepath.Join(c.Opt.StateDir, "data", "h4") // lab.Down kills agents found here
-		cmd := exec.Command("ip", "netns", "exec", bare.NS, binary, "--socket", filepath.Join(c.Opt.StateDir, "h4.sock"),
-			"agent", "--name", "h4", "--advertise", bare.Addr.String(), "--data-dir", dataDir, "--join", h1.Host.Addr.String())
-		cmd.Env = append(os.Environ(), "VXSWITCH_TOKEN="+rotated)
-		logf, err := os.Create(filepath.Join(c.Opt.StateDir, "h4.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logf.Close()
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
-		eventually(t, 30*time.Second, "h4 admitted with the new token and alive", func() error {
-			select {
-			case <-exited:
-				b, _ := os.ReadFile(logf.Name())
-				t.Fatalf("h4's agent exited:\n%s", b)
-			default:
-			}
-			var ms []api.Member
-			if err := h1.Client().Get(ctx, "/v1/members", &ms); err != nil {
-				return err
-			}
-			for _, m := range ms {
-				if m.Name == "h4" && m.State == "alive" {
-					return nil
-				}
-			}
-			return fmt.Errorf("members %v", ms)
-		})
+		dataDir := startJoiner(t, c, h1, bare, "h4", rotated)
 		for _, f := range []string{"ca.crt", "node.crt", "node.key"} {
 			if fi, err := os.Stat(filepath.Join(dataDir, f)); err != nil || fi.Mode().Perm() != 0o600 {
 				t.Errorf("h4's %s: %v %v, want mode 0600", f, err, fi)
@@ -258,6 +177,109 @@ func TestJoinNeedsToken(t *testing.T) {
 			t.Fatalf("members after the attempts: %v", got)
 		}
 	})
+}
+
+// memberNames lists the members a's agent knows, sorted.
+func memberNames(t *testing.T, a *lab.Agent) []string {
+	t.Helper()
+	var ms []api.Member
+	if err := a.Client().Get(context.Background(), "/v1/members", &ms); err != nil {
+		t.Fatalf("members: %v", err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+// waitMembers waits until a's agent lists exactly the members want.
+func waitMembers(t *testing.T, a *lab.Agent, want []string) {
+	t.Helper()
+	eventually(t, 20*time.Second, fmt.Sprintf("members %v", want), func() error {
+		if got := memberNames(t, a); !slices.Equal(got, want) {
+			return fmt.Errorf("members %v", got)
+		}
+		return nil
+	})
+}
+
+// joinRefused starts an agent named name on the bare host, joining
+// through member with token tok ("" for none), and checks that it fails
+// within 10 s with a message containing msg, leaves no certificate, and
+// leaves the members as want.
+func joinRefused(t *testing.T, member *lab.Agent, bare *netlab.Host, name, tok, msg string, want []string) {
+	t.Helper()
+	dataDir := t.TempDir()
+	args := []string{"netns", "exec", bare.NS, binary, "--socket", filepath.Join(t.TempDir(), "j.sock"),
+		"agent", "--name", name, "--advertise", bare.Addr.String(), "--data-dir", dataDir, "--join", member.Host.Addr.String()}
+	if tok != "" {
+		args = append(args, "--token", tok)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(s string) bool { return strings.HasPrefix(s, "VXSWITCH_TOKEN=") })
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), msg) {
+		t.Fatalf("join of %s = %v: %s; want a refusal containing %q", name, err, out, msg)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("join of %s took %v to be refused", name, d)
+	}
+	t.Logf("refused: %s", finalLine(string(out)))
+	if _, err := os.Stat(filepath.Join(dataDir, "node.crt")); err == nil {
+		t.Fatalf("the refused join of %s left a certificate", name)
+	}
+	if got := memberNames(t, member); !slices.Equal(got, want) {
+		t.Fatalf("members after the refused join of %s: %v, want %v", name, got, want)
+	}
+}
+
+// startJoiner starts an agent named name on the bare host, joining through
+// member with token tok, waits until member lists it alive, and returns
+// its data dir. The agent is killed when the test ends.
+func startJoiner(t *testing.T, c *lab.Cluster, member *lab.Agent, bare *netlab.Host, name, tok string) string {
+	t.Helper()
+	dataDir := filepath.Join(c.Opt.StateDir, "data", name) // lab.Down kills agents found here
+	cmd := exec.Command("ip", "netns", "exec", bare.NS, binary, "--socket", filepath.Join(c.Opt.StateDir, name+".sock"),
+		"agent", "--name", name, "--advertise", bare.Addr.String(), "--data-dir", dataDir, "--join", member.Host.Addr.String())
+	cmd.Env = append(os.Environ(), "VXSWITCH_TOKEN="+tok)
+	logf, err := os.Create(filepath.Join(c.Opt.StateDir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	eventually(t, 30*time.Second, name+" admitted and alive", func() error {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("%s's agent exited:\n%s", name, b)
+		default:
+		}
+		var ms []api.Member
+		if err := member.Client().Get(context.Background(), "/v1/members", &ms); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Name == name && m.State == "alive" {
+				return nil
+			}
+		}
+		return fmt.Errorf("members %v", ms)
+	})
+	return dataDir
 }
 
 func randomHex(n int) string {
