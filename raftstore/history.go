@@ -56,10 +56,12 @@ const (
 	KindVTEP        = "vtep"
 	KindReservation = "reservation"
 	KindCluster     = "cluster"
+	KindToken       = "token"
 )
 
 // Object is one object of the State; exactly one field is set, the one
-// Change.Kind names (none for KindCluster: its secrets are not recorded).
+// Change.Kind names (none for KindCluster and KindToken: what they hold
+// is not recorded, so a history never shows a secret).
 type Object struct {
 	Host        *Host        `json:",omitempty"`
 	Network     *Network     `json:",omitempty"`
@@ -431,6 +433,19 @@ func (o *Object) matches(name string, ip netip.Addr, mac, network string) bool {
 	return false
 }
 
+// Matching returns the objects of s that subject names (see
+// Change.Matches), by kind, then key.
+func (s *State) Matching(subject, network string) []Change {
+	none := emptyState()
+	var out []Change
+	for _, c := range diffStates(none, s) {
+		if c.Kind != KindCluster && c.Kind != KindToken && c.Matches(subject, network) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Explain returns the retained entries with a change that touches subject
 // (see Change.Matches), oldest first, and the index the retained history
 // starts after (0 = the beginning of the cluster).
@@ -469,6 +484,7 @@ func diffStates(prev, next *State) []Change {
 	if !slices.Equal(prev.VTEPs, next.VTEPs) {
 		out = diffMap(out, KindVTEP, vteps(prev), vteps(next), func(v VTEP) *Object { return &Object{VTEP: &v} }, func(a, b VTEP) bool { return a == b })
 	}
+	out = diffMap(out, KindToken, prev.Tokens, next.Tokens, func(JoinToken) *Object { return &Object{} }, func(a, b JoinToken) bool { return a == b })
 	if prev.Cluster != next.Cluster {
 		c := Change{Kind: KindCluster, Key: "cluster", Old: &Object{}, New: &Object{}}
 		if prev.Cluster == nil {
