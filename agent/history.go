@@ -344,10 +344,22 @@ func (a *Agent) asOf(live http.HandlerFunc, past func(http.ResponseWriter, *http
 	}
 }
 
+// noNetwork is the error for a network that the state, current or past,
+// does not hold.
+func noNetwork(r *http.Request, st *raftstore.State, name string) error {
+	if r.URL.Query().Get("at") != "" {
+		return notFound("there was no network named %q at index %d: see 'vxswitch explain %s'", name, st.Index, name)
+	}
+	return notFound("no network named %q: see 'vxswitch network ls'", name)
+}
+
+// endpointsAt lists the endpoints of st, of every network or of the one
+// the request names; networksAt and networkAt list networks. They serve
+// the current state and past ones alike.
 func (a *Agent) endpointsAt(w http.ResponseWriter, r *http.Request, st *raftstore.State) {
 	network := r.URL.Query().Get("network")
 	if _, ok := st.Networks[network]; network != "" && !ok {
-		reply(w, nil, notFound("there was no network named %q at index %d", network, st.Index))
+		reply(w, nil, noNetwork(r, st, network))
 		return
 	}
 	reply(w, a.endpointList(st, network), nil)
@@ -365,7 +377,7 @@ func (a *Agent) networksAt(w http.ResponseWriter, _ *http.Request, st *raftstore
 func (a *Agent) networkAt(w http.ResponseWriter, r *http.Request, st *raftstore.State) {
 	n, ok := st.Networks[r.PathValue("name")]
 	if !ok {
-		reply(w, nil, notFound("there was no network named %q at index %d: see 'vxswitch explain %s'", r.PathValue("name"), st.Index, r.PathValue("name")))
+		reply(w, nil, noNetwork(r, st, r.PathValue("name")))
 		return
 	}
 	out := a.apiNetwork(st, n)
@@ -392,7 +404,7 @@ func (a *Agent) membersAt(w http.ResponseWriter, _ *http.Request, st *raftstore.
 func (a *Agent) fdbAt(w http.ResponseWriter, r *http.Request, st *raftstore.State) {
 	network := r.URL.Query().Get("network")
 	if _, ok := st.Networks[network]; network != "" && !ok {
-		reply(w, nil, notFound("there was no network named %q at index %d", network, st.Index))
+		reply(w, nil, noNetwork(r, st, network))
 		return
 	}
 	out := []api.FDBEntry{}

@@ -186,19 +186,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(&data); err != nil {
 		return fmt.Errorf("raftstore: restore snapshot: %w", err)
 	}
-	if data.Version != snapshotVersion {
-		return fmt.Errorf("raftstore: restore snapshot: version %d is not supported (want %d): upgrade vxswitch", data.Version, snapshotVersion)
-	}
-	st := data.State
-	if st == nil {
-		st = emptyState()
-	}
-	st.normalize()
-	reqs := requestLog{results: map[string]*Result{}}
-	for _, r := range data.Requests {
-		if r.Result != nil {
-			reqs.add(r.ReqID, r.Result)
-		}
+	st, reqs, err := snapshotContents(&data)
+	if err != nil {
+		return fmt.Errorf("raftstore: restore snapshot: %w", err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -378,8 +378,20 @@ func (f *FSM) snapshotData() *snapshotData {
 
 // restoreData makes a bare FSM hold the state and request log of data.
 func (f *FSM) restoreData(data *snapshotData) error {
+	st, reqs, err := snapshotContents(data)
+	if err != nil {
+		return err
+	}
+	f.reqs = reqs
+	f.state.Store(st)
+	return nil
+}
+
+// snapshotContents checks the version of a snapshot and returns its state
+// and request log.
+func snapshotContents(data *snapshotData) (*State, requestLog, error) {
 	if data.Version != snapshotVersion {
-		return fmt.Errorf("version %d is not supported (want %d): upgrade vxswitch", data.Version, snapshotVersion)
+		return nil, requestLog{}, fmt.Errorf("version %d is not supported (want %d): upgrade vxswitch", data.Version, snapshotVersion)
 	}
 	st := data.State
 	if st == nil {
@@ -392,9 +404,7 @@ func (f *FSM) restoreData(data *snapshotData) error {
 			reqs.add(r.ReqID, r.Result)
 		}
 	}
-	f.reqs = reqs
-	f.state.Store(st)
-	return nil
+	return st, reqs, nil
 }
 
 // Matches reports whether the change touches subject: the name of an

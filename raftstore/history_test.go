@@ -372,3 +372,45 @@ func TestHistorySurvivesRestart(t *testing.T) {
 		t.Fatalf("explain e1 after restart: %+v", entries)
 	}
 }
+
+// TestHistoryCost reports what the history costs for a 1000-endpoint
+// cluster: bytes per entry, snapshot size with and without it, and apply
+// time while entries are folded into the base. Run with -v to read it.
+func TestHistoryCost(t *testing.T) {
+	build := func(limits *HistoryLimits) (*harness, time.Duration) {
+		h := &harness{t: t, f: newBareFSM()} // nil limits: no history, the baseline
+		if limits != nil {
+			h.f = NewFSM()
+			h.f.SetHistoryLimits(*limits)
+		}
+		for i := range 10 {
+			h.must(addHost(fmt.Sprintf("h%d", i), fmt.Sprintf("10.0.0.%d", i+1)))
+		}
+		h.must(createNet("web", "10.16.0.0/16", 0))
+		start := time.Now()
+		for i := range 1000 {
+			c := attach(fmt.Sprintf("e%d", i), "web", fmt.Sprintf("h%d", i%10), mac(i+1))
+			c.ReqID, c.Origin, c.Time = fmt.Sprintf("%024x", i), "h1", time.Now().UnixNano()
+			h.must(c)
+		}
+		return h, time.Since(start)
+	}
+	_, bare := build(nil)
+	full, took := build(&HistoryLimits{})
+	info := full.f.HistoryInfo()
+	snap := len(snapshotBytes(t, full.f))
+	data := full.f.snapshotData()
+	data.History = nil
+	var sink bufferSink
+	if err := (fsmSnapshot{data}).Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	folded, tookFolding := build(&HistoryLimits{Entries: 100})
+	t.Logf("1000 attaches: history %d entries, %d bytes (%d bytes an entry); snapshot %d bytes with the history, %d without; apply %v without a history, %v with it, %v while folding every entry into the base (%d entries kept)",
+		info.Entries, info.Bytes, info.Bytes/info.Entries, snap, sink.Len(), bare.Round(time.Millisecond), took.Round(time.Millisecond), tookFolding.Round(time.Millisecond), folded.f.HistoryInfo().Entries)
+	start := time.Now()
+	if _, err := full.f.StateAt(info.Last - 500); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("StateAt replaying 511 entries of a 1000-endpoint cluster: %v", time.Since(start).Round(time.Millisecond))
+}
