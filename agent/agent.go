@@ -75,7 +75,10 @@ type Config struct {
 	// DockerStaleAfter is how long a Docker endpoint or reservation the
 	// engine does not list may live (it is being set up); 0 = 1 min.
 	DockerStaleAfter time.Duration
-	Logger           *slog.Logger
+	// History bounds this host's history of committed changes (explain,
+	// events, --at); the zero value is raftstore's defaults.
+	History raftstore.HistoryLimits
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -254,6 +257,7 @@ func (a *Agent) open() error {
 		Bind:      a.raftAddr(),
 		Bootstrap: a.cfg.Bootstrap,
 		Voters:    a.cfg.Voters,
+		History:   a.cfg.History,
 		Logger:    a.log,
 		TLS: &raftstore.TLS{
 			Server: a.id.ServerTLS(tls.RequireAndVerifyClientCert),

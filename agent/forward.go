@@ -85,6 +85,7 @@ func (a *Agent) apply(ctx context.Context, cmd raftstore.Command) (*raftstore.Re
 	if cmd.Time == 0 {
 		cmd.Time = time.Now().UnixNano()
 	}
+	cmd.Origin = a.cfg.Name
 	var res raftstore.Result
 	err := a.onLeader(ctx, "/v1/internal/apply", cmd, &res, func(ctx context.Context) error {
 		start := time.Now()

@@ -145,6 +145,7 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Index: st.Index, StateHash: st.Hash(), UnderlayMTU: a.underlayMTU, MTUSource: a.mtuSource, Ports: n,
 		TLSRefused: a.tlsRefused(), AppliedIndex: a.store.AppliedIndex(),
 		VoterReplacements: a.voterReplacements.Load(),
+		History:           a.historyStatus(),
 	}
 	// The leader's index, when one answers soon: status must work without
 	// a leader too, so a failure leaves it 0.

@@ -52,25 +52,11 @@ func (a *Agent) apiNetwork(st *raftstore.State, n raftstore.Network) api.Network
 }
 
 func (a *Agent) handleNetworks(w http.ResponseWriter, r *http.Request) {
-	st := a.store.State()
-	out := []api.Network{}
-	for _, n := range st.Networks {
-		out = append(out, a.apiNetwork(st, n))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	reply(w, out, nil)
+	a.networksAt(w, r, a.store.State())
 }
 
 func (a *Agent) handleNetwork(w http.ResponseWriter, r *http.Request) {
-	st := a.store.State()
-	n, ok := st.Networks[r.PathValue("name")]
-	if !ok {
-		reply(w, nil, notFound("no network named %q: see 'vxswitch network ls'", r.PathValue("name")))
-		return
-	}
-	out := a.apiNetwork(st, n)
-	out.Members = a.endpointList(st, n.Name)
-	reply(w, out, nil)
+	a.networkAt(w, r, a.store.State())
 }
 
 func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
@@ -131,13 +117,7 @@ func (a *Agent) apiEndpoint(st *raftstore.State, e raftstore.Endpoint) api.Endpo
 }
 
 func (a *Agent) handleEndpoints(w http.ResponseWriter, r *http.Request) {
-	st := a.store.State()
-	network := r.URL.Query().Get("network")
-	if _, ok := st.Networks[network]; network != "" && !ok {
-		reply(w, nil, notFound("no network named %q: see 'vxswitch network ls'", network))
-		return
-	}
-	reply(w, a.endpointList(st, network), nil)
+	a.endpointsAt(w, r, a.store.State())
 }
 
 func (a *Agent) handleVTEPs(w http.ResponseWriter, r *http.Request) {

@@ -42,20 +42,20 @@ func (a *Agent) serve() error {
 	local.HandleFunc("POST /v1/token/rotate", a.handleTokenRotate)
 	local.HandleFunc("POST /v1/tokens", a.handleTokenCreate)
 
-	local.HandleFunc("GET /v1/members", a.consistent(a.handleMembers))
+	local.HandleFunc("GET /v1/members", a.consistent(a.asOf(a.handleMembers, a.membersAt)))
 	local.HandleFunc("DELETE /v1/members/{name}", a.consistent(a.handleMemberRemove))
 	local.HandleFunc("POST /v1/leave", a.handleLeave)
-	local.HandleFunc("GET /v1/networks", a.consistent(a.handleNetworks))
-	local.HandleFunc("GET /v1/networks/{name}", a.consistent(a.handleNetwork))
+	local.HandleFunc("GET /v1/networks", a.consistent(a.asOf(a.handleNetworks, a.networksAt)))
+	local.HandleFunc("GET /v1/networks/{name}", a.consistent(a.asOf(a.handleNetwork, a.networkAt)))
 	local.HandleFunc("POST /v1/networks", a.consistent(a.handleNetworkCreate))
 	local.HandleFunc("DELETE /v1/networks/{name}", a.consistent(a.handleNetworkRemove))
-	local.HandleFunc("GET /v1/endpoints", a.consistent(a.handleEndpoints))
+	local.HandleFunc("GET /v1/endpoints", a.consistent(a.asOf(a.handleEndpoints, a.endpointsAt)))
 	local.HandleFunc("POST /v1/endpoints", a.consistent(a.handleAttach))
 	local.HandleFunc("DELETE /v1/endpoints/{name}", a.consistent(a.handleDetach))
 	local.HandleFunc("GET /v1/vteps", a.consistent(a.handleVTEPs))
 	local.HandleFunc("POST /v1/vteps", a.consistent(a.handleVTEPAdd))
 	local.HandleFunc("POST /v1/vteps/remove", a.consistent(a.handleVTEPRemove))
-	local.HandleFunc("GET /v1/fdb", a.handleFDB)
+	local.HandleFunc("GET /v1/fdb", a.asOf(a.handleFDB, a.fdbAt))
 	local.HandleFunc("GET /v1/stats", a.handleStats)
 	local.HandleFunc("GET /v1/mtu", a.handleMTU)
 	local.HandleFunc("GET /v1/dns", a.consistent(a.handleNames))
@@ -63,6 +63,8 @@ func (a *Agent) serve() error {
 	local.HandleFunc("POST /v1/snapshot", a.handleSnapshot)
 	local.HandleFunc("GET /v1/capture", a.handleCapture)
 	local.HandleFunc("GET /v1/trace", a.handleTrace)
+	local.HandleFunc("GET /v1/history/explain", a.consistent(a.handleExplain))
+	local.HandleFunc("GET /v1/history/events", a.handleEvents)
 
 	if err := os.MkdirAll(filepath.Dir(a.cfg.Socket), 0o755); err != nil {
 		return fmt.Errorf("agent: create socket dir: %w", err)
@@ -254,6 +256,7 @@ func (a *Agent) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
+	cmd.Origin = name // the host that proposed it, as its certificate says
 	res, err := a.store.Apply(r.Context(), cmd)
 	reply(w, res, err)
 }

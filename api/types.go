@@ -50,6 +50,8 @@ type Status struct {
 	// refused for want of a certificate of the cluster (failed TLS
 	// handshakes, and API requests without a certificate).
 	TLSRefused uint64 `json:"tls_refused"`
+	// History is what this host's history of committed changes retains.
+	History *HistoryStatus `json:"history,omitempty"`
 }
 
 // ReadIndex is the leader's answer to a follower that wants to serve a

@@ -39,6 +39,9 @@ type Command struct {
 	// Time is the command's time in unix nanoseconds, chosen by the caller
 	// (Store.Apply fills it in when zero); the FSM never reads the clock.
 	Time int64 `json:",omitempty"`
+	// Origin is the host that proposed the command (Store.Apply fills in
+	// the local node when empty); the FSM only records it in its history.
+	Origin string `json:",omitempty"`
 
 	Host     *Host      `json:",omitempty"`
 	Network  *Network   `json:",omitempty"`

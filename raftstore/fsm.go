@@ -34,6 +34,10 @@ type FSM struct {
 	// handed to the FSM goroutine, before Apply runs; ran moves after.
 	ran atomic.Uint64
 
+	// hist records every applied command (history.go); nil in the
+	// bare FSMs a history uses for its base state and for replays.
+	hist *history
+
 	subsMu sync.Mutex
 	subs   []chan struct{}
 }
@@ -56,12 +60,15 @@ type snapshotData struct {
 	Version  int
 	State    *State
 	Requests []recordedRequest // oldest first
+	// History is the FSM's history (history.go); absent in snapshots
+	// written before histories existed.
+	History *historySnapshot `json:",omitempty"`
 }
 
 // NewFSM returns an FSM holding the empty state.
 func NewFSM() *FSM {
-	f := &FSM{reqs: requestLog{results: map[string]*Result{}}}
-	f.state.Store(emptyState())
+	f := newBareFSM()
+	f.hist = newHistory(HistoryLimits{})
 	return f
 }
 
@@ -100,26 +107,34 @@ func (f *FSM) Apply(l *raft.Log) any {
 	defer f.ran.Store(l.Index)
 	cmd, err := DecodeCommand(l.Data)
 	if err != nil {
-		return &Result{Err: fmt.Sprintf("command at raft index %d is not valid JSON: %v: send commands through Store.Apply", l.Index, err)}
+		res := &Result{Err: fmt.Sprintf("command at raft index %d is not valid JSON: %v: send commands through Store.Apply", l.Index, err)}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.hist.record(l, Command{Op: "invalid"}, res, false, nil, nil)
+		return res
 	}
-	return f.apply(l.Index, cmd)
+	return f.apply(l, cmd)
 }
 
-func (f *FSM) apply(index uint64, cmd Command) *Result {
+func (f *FSM) apply(l *raft.Log, cmd Command) *Result {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	prev := f.state.Load()
 	if cmd.ReqID != "" {
 		if r, ok := f.reqs.results[cmd.ReqID]; ok {
+			f.hist.record(l, cmd, r, true, prev, prev)
 			return r.clone()
 		}
 	}
-	next := f.state.Load().clone()
+	next := prev.clone()
 	res := runSafely(next, cmd)
 	if res.Err != "" {
+		f.hist.record(l, cmd, res, false, prev, prev)
 		return res
 	}
-	next.Index = index
+	next.Index = l.Index
 	f.reqs.add(cmd.ReqID, res.clone())
+	f.hist.record(l, cmd, res, false, prev, next)
 	f.publish(next)
 	return res
 }
@@ -158,10 +173,8 @@ func (l *requestLog) add(id string, r *Result) {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	data := &snapshotData{Version: snapshotVersion, State: f.state.Load()}
-	for _, id := range f.reqs.order {
-		data.Requests = append(data.Requests, recordedRequest{ReqID: id, Result: f.reqs.results[id]})
-	}
+	data := f.snapshotData()
+	data.History = f.hist.snapshot()
 	return fsmSnapshot{data}, nil
 }
 
@@ -173,22 +186,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(&data); err != nil {
 		return fmt.Errorf("raftstore: restore snapshot: %w", err)
 	}
-	if data.Version != snapshotVersion {
-		return fmt.Errorf("raftstore: restore snapshot: version %d is not supported (want %d): upgrade vxswitch", data.Version, snapshotVersion)
-	}
-	st := data.State
-	if st == nil {
-		st = emptyState()
-	}
-	st.normalize()
-	reqs := requestLog{results: map[string]*Result{}}
-	for _, r := range data.Requests {
-		if r.Result != nil {
-			reqs.add(r.ReqID, r.Result)
-		}
+	st, reqs, err := snapshotContents(&data)
+	if err != nil {
+		return fmt.Errorf("raftstore: restore snapshot: %w", err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.hist.restore(data.History, st); err != nil {
+		return fmt.Errorf("raftstore: restore snapshot: %w", err)
+	}
 	f.reqs = reqs
 	f.publish(st)
 	return nil

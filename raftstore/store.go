@@ -43,6 +43,10 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot;
 	// 0 = 1024. Raft keeps 1024 log entries after a snapshot.
 	SnapshotThreshold uint64
+
+	// History bounds the history of applied commands the FSM keeps and
+	// carries in snapshots (history.go); the zero value is the defaults.
+	History HistoryLimits
 }
 
 // Server is one member of the raft configuration.
@@ -92,6 +96,7 @@ func Open(cfg Config) (*Store, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{cfg: cfg, fsm: NewFSM(), logger: logger}
+	s.fsm.SetHistoryLimits(cfg.History)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -254,6 +259,9 @@ func (s *Store) Apply(ctx context.Context, cmd Command) (*Result, error) {
 	}
 	if cmd.Time == 0 {
 		cmd.Time = time.Now().UnixNano()
+	}
+	if cmd.Origin == "" {
+		cmd.Origin = s.cfg.ID
 	}
 	data, err := EncodeCommand(cmd)
 	if err != nil {

@@ -16,13 +16,14 @@ import (
 
 	"vxswitch/agent"
 	"vxswitch/api"
+	"vxswitch/raftstore"
 )
 
 func agentCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
 		Usage: "run this host's switch and control-plane node",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "host name, unique in the cluster (required)"},
 			&cli.StringFlag{Name: "advertise", Usage: "underlay IPv4 address of this host (required)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "directory for the Raft log and snapshots (required)"},
@@ -45,7 +46,7 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "docker-stale-after", Value: time.Minute, Usage: "remove a Docker endpoint or reserved address the engine has not listed for this long (its container went away while the agent was down)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.IntFlag{Name: "procs", Usage: "CPUs the agent's Go code may use at once (default: half of them, at least 1; the kernel's own network work needs the rest)"},
-		},
+		}, historyFlags()...),
 		Action: runAgent,
 	}
 }
@@ -95,6 +96,7 @@ func runAgent(c *cli.Context) error {
 		DockerPlugin:     c.String("docker-plugin"),
 		DockerHost:       c.String("docker-host"),
 		DockerStaleAfter: c.Duration("docker-stale-after"),
+		History:          raftstore.HistoryLimits{Entries: c.Int("history-entries"), Bytes: c.Int("history-bytes"), Age: c.Duration("history-age")},
 		Logger:           log,
 	})
 	if err != nil {

@@ -47,12 +47,12 @@ func networkCommand() *cli.Command {
 				},
 			},
 			{
-				Name: "ls", Usage: "list networks", Flags: []cli.Flag{outputFlag},
+				Name: "ls", Usage: "list networks", Flags: []cli.Flag{outputFlag, atFlag},
 				Action: func(c *cli.Context) error {
 					ctx, cancel := ctx(c)
 					defer cancel()
 					var ns []api.Network
-					if err := client(c).Get(ctx, "/v1/networks", &ns); err != nil {
+					if err := client(c).Get(ctx, withAt(c, "/v1/networks"), &ns); err != nil {
 						return err
 					}
 					return printOut(c, ns, func(w io.Writer) {
@@ -64,7 +64,7 @@ func networkCommand() *cli.Command {
 				},
 			},
 			{
-				Name: "inspect", Usage: "show one network and its endpoints", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag},
+				Name: "inspect", Usage: "show one network and its endpoints", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag, atFlag},
 				Action: func(c *cli.Context) error {
 					if err := needArgs(c, "NAME"); err != nil {
 						return err
@@ -72,7 +72,7 @@ func networkCommand() *cli.Command {
 					ctx, cancel := ctx(c)
 					defer cancel()
 					var n api.Network
-					if err := client(c).Get(ctx, "/v1/networks/"+url.PathEscape(c.Args().First()), &n); err != nil {
+					if err := client(c).Get(ctx, withAt(c, "/v1/networks/"+url.PathEscape(c.Args().First())), &n); err != nil {
 						return err
 					}
 					return printOut(c, n, func(w io.Writer) {
@@ -161,12 +161,12 @@ func detachCommand() *cli.Command {
 
 func endpointsCommand() *cli.Command {
 	return &cli.Command{
-		Name: "endpoints", Usage: "list endpoints of every network, or of one", ArgsUsage: "[NETWORK]", Flags: []cli.Flag{outputFlag},
+		Name: "endpoints", Usage: "list endpoints of every network, or of one", ArgsUsage: "[NETWORK]", Flags: []cli.Flag{outputFlag, atFlag},
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
 			var es []api.Endpoint
-			if err := client(c).Get(ctx, "/v1/endpoints?network="+url.QueryEscape(c.Args().First()), &es); err != nil {
+			if err := client(c).Get(ctx, withAt(c, "/v1/endpoints?network="+url.QueryEscape(c.Args().First())), &es); err != nil {
 				return err
 			}
 			return printOut(c, es, func(w io.Writer) {
@@ -185,12 +185,12 @@ func endpointsCommand() *cli.Command {
 
 func membersCommand() *cli.Command {
 	return &cli.Command{
-		Name: "members", Usage: "list the hosts of the cluster", Flags: []cli.Flag{outputFlag},
+		Name: "members", Usage: "list the hosts of the cluster", Flags: []cli.Flag{outputFlag, atFlag},
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
 			var ms []api.Member
-			if err := client(c).Get(ctx, "/v1/members", &ms); err != nil {
+			if err := client(c).Get(ctx, withAt(c, "/v1/members"), &ms); err != nil {
 				return err
 			}
 			return printOut(c, ms, func(w io.Writer) {
@@ -227,12 +227,12 @@ func leaveCommand() *cli.Command {
 
 func fdbCommand() *cli.Command {
 	return &cli.Command{
-		Name: "fdb", Usage: "show this host's forwarding table", ArgsUsage: "[NETWORK]", Flags: []cli.Flag{outputFlag},
+		Name: "fdb", Usage: "show this host's forwarding table", ArgsUsage: "[NETWORK]", Flags: []cli.Flag{outputFlag, atFlag},
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
 			var es []api.FDBEntry
-			if err := client(c).Get(ctx, "/v1/fdb?network="+url.QueryEscape(c.Args().First()), &es); err != nil {
+			if err := client(c).Get(ctx, withAt(c, "/v1/fdb?network="+url.QueryEscape(c.Args().First())), &es); err != nil {
 				return err
 			}
 			return printOut(c, es, func(w io.Writer) {
@@ -363,6 +363,7 @@ func statusCommand() *cli.Command {
 				row(w, "voters replaced:", s.VoterReplacements)
 				row(w, "underlay mtu:", fmt.Sprintf("%d (%s)", s.UnderlayMTU, s.MTUSource))
 				row(w, "ports:", s.Ports)
+				row(w, "history:", historyRow(s.History))
 			})
 		},
 	}

@@ -63,6 +63,8 @@ func newApp() *cli.App {
 			replayCommand(),
 			captureCommand(),
 			traceCommand(),
+			explainCommand(),
+			eventsCommand(),
 		},
 		HideHelpCommand: true,
 		Writer:          os.Stdout,
