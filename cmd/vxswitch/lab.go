@@ -77,6 +77,7 @@ func labCommand() *cli.Command {
 				},
 			},
 			naiveRelayCommand(),
+			labSimCommand(),
 		},
 	}
 }
