@@ -73,7 +73,10 @@ func printSim(w io.Writer, r *sim.Result) {
 		fmt.Fprintf(w, "command: %s\n", r.Command)
 	}
 	fmt.Fprintln(w)
-	row(w, "writes", fmt.Sprintf("%d (%d failed, %d rejected)", r.Writes, r.WritesFailed, r.WritesRejected))
+	row(w, "writes", fmt.Sprintf("%d (%d failed, %d rejected), %d leader changes", r.Writes, r.WritesFailed, r.WritesRejected, r.LeaderChanges))
+	if r.FirstFailure != "" {
+		row(w, "first failure", r.FirstFailure)
+	}
 	row(w, "commit p50 / p99", fmt.Sprintf("%.2f / %.2f ms", r.CommitP50MS, r.CommitP99MS), "leader: Apply until applied there")
 	row(w, "visible p50 / p99 / max", fmt.Sprintf("%.1f / %.1f / %.1f ms", r.VisibleP50MS, r.VisibleP99MS, r.VisibleMaxMS), "from commit to the view being live on every host")
 	row(w, "converged", fmt.Sprintf("%v (%d hosts lagging, %d writes never visible)", r.Converged, r.LaggingHosts, r.NotVisible))

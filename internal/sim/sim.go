@@ -20,6 +20,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -130,7 +131,9 @@ type Result struct {
 	Writes         int     `json:"writes"`          // commands committed during the churn
 	WritesFailed   int     `json:"writes_failed"`   // not committed (no leader, timeout)
 	WritesRejected int     `json:"writes_rejected"` // committed, but the FSM refused them
-	CommitP50MS    float64 `json:"commit_p50_ms"`   // raft.Apply on the leader until the leader has applied it
+	FirstFailure   string  `json:"first_failure,omitempty"`
+	LeaderChanges  int     `json:"leader_changes"` // leaders seen by the churn driver after the first
+	CommitP50MS    float64 `json:"commit_p50_ms"`  // raft.Apply on the leader until the leader has applied it
 	CommitP99MS    float64 `json:"commit_p99_ms"`
 	VisibleP50MS   float64 `json:"visible_p50_ms"` // from commit to the view holding it being live on every host
 	VisibleP99MS   float64 `json:"visible_p99_ms"`
@@ -171,6 +174,8 @@ type write struct {
 	commit   time.Duration // when the leader's Apply returned
 	failed   bool
 	rejected bool
+	err      error  // why it failed
+	leader   string // the host it was sent to
 }
 
 // Run runs the simulation described by o and returns its figures. It
@@ -398,11 +403,16 @@ func (c *cluster) churn(ctx context.Context, o Options, base time.Time) []write 
 		w := write{start: time.Since(base)}
 		data, err := raftstore.EncodeCommand(cmd)
 		l := c.leader()
-		if err != nil || l == nil {
-			w.failed = true
-		} else {
+		switch {
+		case err != nil:
+			w.failed, w.err = true, err
+		case l == nil:
+			w.failed, w.err = true, errors.New("no leader")
+		default:
+			w.leader = l.name
 			f := l.raft.Apply(data, 10*time.Second)
-			w.failed = f.Error() != nil
+			w.err = f.Error()
+			w.failed = w.err != nil
 			w.commit = time.Since(base)
 			if !w.failed {
 				w.index = f.Index()
@@ -447,6 +457,7 @@ func (c *cluster) churn(ctx context.Context, o Options, base time.Time) []write 
 		break
 	}
 	wg.Wait()
+	slices.SortFunc(writes, func(a, b write) int { return cmp.Compare(a.start, b.start) })
 	return writes
 }
 
@@ -478,10 +489,20 @@ func (c *cluster) waitVisible(ctx context.Context, index uint64, limit time.Dura
 // figureWrites fills the commit and visibility figures of res.
 func (c *cluster) figureWrites(res *Result, writes []write) {
 	var commit, visible []time.Duration
+	leader := ""
 	for _, w := range writes {
+		if w.leader != "" && w.leader != leader {
+			if leader != "" {
+				res.LeaderChanges++
+			}
+			leader = w.leader
+		}
 		switch {
 		case w.failed:
 			res.WritesFailed++
+			if res.FirstFailure == "" {
+				res.FirstFailure = fmt.Sprintf("%s on %s: %v", time.Duration(w.start).Round(time.Millisecond), w.leader, w.err)
+			}
 			continue
 		case w.rejected:
 			res.WritesRejected++
