@@ -119,8 +119,8 @@ type Result struct {
 	Churn      float64 `json:"churn_per_s"`
 	DurationS  float64 `json:"duration_s"`
 	GOMAXPROCS int     `json:"gomaxprocs"`
-	// Load is this machine's 1-minute load average at the start and the
-	// end of the run (/proc/loadavg): above GOMAXPROCS, other processes
+	// Load is this machine's 1-minute load average at the start of the
+	// run and at the end of the churn (/proc/loadavg): above GOMAXPROCS, other processes
 	// took CPU from the simulation and its times are longer for it.
 	Load [2]float64 `json:"load"`
 
@@ -148,7 +148,7 @@ type Result struct {
 
 	CPUCores         float64 `json:"cpu_cores"`           // process CPU seconds per second during churn and convergence
 	CPUPerHostPct    float64 `json:"cpu_per_host_pct"`    // CPUCores / Hosts, in percent of one core
-	Saturated        bool    `json:"saturated"`           // CPUCores >= 90% of GOMAXPROCS: latencies are this machine's limit
+	Saturated        bool    `json:"saturated"`           // CPUCores >= 90% of GOMAXPROCS, or a load average >= GOMAXPROCS: latencies are this machine's limit
 	HeapBytes        uint64  `json:"heap_bytes"`          // live heap of the whole simulation after the churn
 	HeapBytesPerHost uint64  `json:"heap_bytes_per_host"` // HeapBytes / Hosts (raft logs and transports included)
 
@@ -233,7 +233,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.LaggingHosts = c.waitVisible(ctx, last, o.Converge)
 	res.CPUCores = (processCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
 	res.CPUPerHostPct = 100 * res.CPUCores / float64(o.Hosts)
-	res.Saturated = res.CPUCores >= 0.9*float64(res.GOMAXPROCS)
+	res.Load[1] = loadAverage()
+	res.Saturated = res.CPUCores >= 0.9*float64(res.GOMAXPROCS) || max(res.Load[0], res.Load[1]) >= float64(res.GOMAXPROCS)
 	log.Info("views converged", "lagging_hosts", res.LaggingHosts)
 
 	c.figureWrites(res, writes)
@@ -259,10 +260,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.RunMS = ms(time.Since(base))
-	res.Load[1] = loadAverage()
 	if res.Saturated {
-		res.Note = fmt.Sprintf("the simulation used %.1f of %d cores: every host shares them, so visible and commit times include waiting for this machine's CPU; real hosts each have their own, and apply_cpu_us + view_cpu_us is what one host spends per change",
-			res.CPUCores, res.GOMAXPROCS)
+		res.Note = fmt.Sprintf("CPU was the limit: the simulation used %.1f of %d cores with a load average of %.1f, then %.1f; every host shares them, so visible and commit times include waiting for this machine's CPU; real hosts each have their own, and apply_cpu_us + view_cpu_us is what one host spends per change",
+			res.CPUCores, res.GOMAXPROCS, res.Load[0], res.Load[1])
 	}
 	return res, nil
 }
