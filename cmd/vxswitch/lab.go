@@ -86,6 +86,7 @@ func labCommand() *cli.Command {
 				},
 			},
 			naiveRelayCommand(),
+			labSimCommand(),
 		},
 	}
 }

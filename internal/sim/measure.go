@@ -1,0 +1,81 @@
+package sim
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
+	"time"
+
+	"vxswitch/raftstore"
+	"vxswitch/resolver"
+)
+
+// costBudget bounds the CPU time spent measuring the cost of one command.
+const costBudget = 2 * time.Second
+
+// measureHost restores the final snapshot on a new host while nothing else
+// runs and measures it: the heap its state, name table and view take, how
+// long the restore takes, and the CPU one attach or detach and one view
+// rebuild cost. Commands it applies use raft indexes from index on.
+func measureHost(res *Result, snap []byte, index uint64, o Options) error {
+	before := liveHeap()
+
+	start := time.Now()
+	fsm := raftstore.NewFSM()
+	if err := fsm.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+		return fmt.Errorf("sim: restore the final snapshot: %w", err)
+	}
+	sw := newSwitch()
+	var names atomic.Pointer[resolver.Table]
+	self := hostName(o.Hosts - 1)
+	view := refreshView(fsm.State(), self, sw, &names)
+	res.RestoreMS = ms(time.Since(start))
+
+	after := liveHeap()
+	if after > before {
+		res.StateBytesPerHost = after - before
+	}
+	runtime.KeepAlive(fsm)
+	runtime.KeepAlive(sw)
+	runtime.KeepAlive(view)
+	runtime.KeepAlive(snap) // live in before: it must be in after too
+
+	// One attach and one detach of a new endpoint at a time, so the state
+	// keeps its size.
+	cpu0 := processCPU()
+	n := 0
+	for ; n < 2000 && (n < 10 || processCPU()-cpu0 < costBudget); n += 2 {
+		attach := attachCommand(1<<30+n, o.Hosts, o.Networks)
+		if err := applyDirect(fsm, index+uint64(n), attach); err != nil {
+			return err
+		}
+		if err := applyDirect(fsm, index+uint64(n)+1, detachCommand(attach.Endpoint.Name, 1<<30+n)); err != nil {
+			return err
+		}
+	}
+	res.ApplyCPUMicros = micros((processCPU() - cpu0) / time.Duration(n))
+	res.CostSamples = n
+
+	cpu0 = processCPU()
+	views := 0
+	for ; views < 1000 && (views < 5 || processCPU()-cpu0 < costBudget); views++ {
+		refreshView(fsm.State(), self, sw, &names)
+	}
+	res.ViewCPUMicros = micros((processCPU() - cpu0) / time.Duration(views))
+	return nil
+}
+
+// liveHeap collects garbage and returns the bytes of live heap objects
+// the collection marked.
+func liveHeap() uint64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// micros returns d in microseconds with one decimal.
+func micros(d time.Duration) float64 { return float64(d.Nanoseconds()/100) / 10 }
