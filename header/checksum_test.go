@@ -127,6 +127,14 @@ func TestUpdateChecksum(t *testing.T) {
 	}
 }
 
+// TestUpdateChecksumRFC1624 checks the example of RFC 1624 section 4:
+// HC = 0xdd2f with m changing from 0x5555 to 0x3285 gives 0x0000.
+func TestUpdateChecksumRFC1624(t *testing.T) {
+	if got := UpdateChecksum(0xdd2f, 0x5555, 0x3285); got != 0x0000 {
+		t.Errorf("UpdateChecksum = %#04x, want 0x0000", got)
+	}
+}
+
 func TestCompleteChecksumUDP(t *testing.T) {
 	// UDP 10.0.0.1:1 -> 10.0.0.2:2, payload "abc", behind 14 bytes of
 	// Ethernet; the field holds the pseudo-header sum.

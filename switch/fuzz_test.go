@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"vxswitch/header"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
@@ -97,7 +98,7 @@ func FuzzDNSTCPSegments(f *testing.F) {
 			seq := c.seq + uint32(off) + uint32(back)
 			start := max(0, min(len(stream), off+back))
 			end := min(len(stream), start+n)
-			c.send(t, 53, tcpFlagACK|tcpFlagPSH, seq, c.iss+1, wnd, 0, stream[start:end])
+			c.send(t, 53, header.TCPFlagACK|header.TCPFlagPSH, seq, c.iss+1, wnd, 0, stream[start:end])
 			off += n
 		}
 		c.frames(t) // checks every segment written

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -195,7 +196,7 @@ func TestObserverLinksLateTCPAnswer(t *testing.T) {
 	c := connect(t, w, 1460, 65535)
 	r := &recorder{}
 	w.s.SetObserver(r)
-	c.data(t, tcpFlagPSH|tcpFlagFIN, c.iss+1, framed(testQuery)) // query and FIN
+	c.data(t, header.TCPFlagPSH|header.TCPFlagFIN, c.iss+1, framed(testQuery)) // query and FIN
 	query := r.events[0].ID
 	done := make(chan struct{})
 	go func() { h.calls[0].reply(testAnswer); close(done) }()

@@ -7,18 +7,6 @@ import (
 	"vxswitch/tap"
 )
 
-// TCP flags (byte 13 of the header, RFC 9293 section 3.1) that matter when
-// cutting and joining segments.
-const (
-	tcpFlagFIN = 0x01
-	tcpFlagRST = 0x04
-	tcpFlagPSH = 0x08
-	tcpFlagACK = 0x10
-	tcpFlagURG = 0x20
-	tcpFlagECE = 0x40
-	tcpFlagCWR = 0x80
-)
-
 // tcpHeaders describes the headers of an Ethernet frame that carries TCP
 // over IPv4 or IPv6: the offset of the IP header (l3), of the TCP header
 // (l4) and of the payload (end).
@@ -59,11 +47,11 @@ func parseTCP(frame []byte) (h tcpHeaders, ok bool) {
 	default:
 		return h, false
 	}
-	if len(frame) < h.l4+tcpMinLen {
+	if len(frame) < h.l4+header.TCPMinLen {
 		return h, false
 	}
 	thl := int(frame[h.l4+12]>>4) * 4
-	if thl < tcpMinLen || len(frame) < h.l4+thl {
+	if thl < header.TCPMinLen || len(frame) < h.l4+thl {
 		return h, false
 	}
 	h.end = h.l4 + thl
@@ -136,10 +124,10 @@ func segmentTCP(dst, frame []byte, mss, pre int) (stride, count int) {
 		binary.BigEndian.PutUint32(tcp[4:], seq+uint32(i*mss))
 		fl := flags
 		if i != count-1 {
-			fl &^= tcpFlagFIN | tcpFlagPSH
+			fl &^= header.TCPFlagFIN | header.TCPFlagPSH
 		}
 		if i != 0 {
-			fl &^= tcpFlagCWR
+			fl &^= header.TCPFlagCWR
 		}
 		tcp[13] = fl
 		tcp[16], tcp[17] = 0, 0
@@ -191,15 +179,15 @@ func (r *tcpRun) startRun(q *port, buf []byte, at int, frame []byte) bool {
 		return false
 	}
 	flags := frame[h.l4+13]
-	if flags&^tcpFlagPSH != tcpFlagACK || len(frame) == h.end {
+	if flags&^header.TCPFlagPSH != header.TCPFlagACK || len(frame) == h.end {
 		return false
 	}
 	*r = tcpRun{
 		q: q, start: at, end: at + len(frame), h: h,
 		mss:   len(frame) - h.end,
 		next:  binary.BigEndian.Uint32(frame[h.l4+4:]) + uint32(len(frame)-h.end),
-		flags: flags &^ tcpFlagPSH,
-		psh:   flags&tcpFlagPSH != 0,
+		flags: flags &^ header.TCPFlagPSH,
+		psh:   flags&header.TCPFlagPSH != 0,
 		full:  true,
 		n:     1,
 	}
@@ -248,10 +236,10 @@ func (r *tcpRun) tryAppend(buf []byte, frame []byte) bool {
 	if string(tcp[0:4]) != string(ftcp[0:4]) || string(tcp[8:13]) != string(ftcp[8:13]) || string(tcp[20:]) != string(ftcp[20:]) {
 		return false
 	}
-	if tcp[13]&^tcpFlagPSH != r.flags || binary.BigEndian.Uint32(tcp[4:]) != r.next {
+	if tcp[13]&^header.TCPFlagPSH != r.flags || binary.BigEndian.Uint32(tcp[4:]) != r.next {
 		return false
 	}
-	r.psh = tcp[13]&tcpFlagPSH != 0
+	r.psh = tcp[13]&header.TCPFlagPSH != 0
 	r.next += uint32(p)
 	r.n++
 	r.full = p == r.mss
@@ -278,7 +266,7 @@ func (r *tcpRun) finish(buf []byte) []byte {
 	setIPLength(frame, h, len(frame)-h.l3)
 	tcp := frame[h.l4:]
 	if r.psh {
-		tcp[13] |= tcpFlagPSH
+		tcp[13] |= header.TCPFlagPSH
 	}
 	binary.BigEndian.PutUint16(tcp[16:], tcpPseudoSum(frame, h, len(tcp)))
 	gso := uint8(tap.VnetGSOTCPv4)

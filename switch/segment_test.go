@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"vxswitch/header"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
@@ -219,12 +220,12 @@ func TestCoalesceStops(t *testing.T) {
 		}, 1},
 		{"PSH ends the run after it", func(i int, f []byte) {
 			if i == 2 {
-				f[h.l4+13] |= tcpFlagPSH
+				f[h.l4+13] |= header.TCPFlagPSH
 			}
 		}, 3},
 		{"FIN", func(i int, f []byte) {
 			if i == 5 {
-				f[h.l4+13] |= tcpFlagFIN
+				f[h.l4+13] |= header.TCPFlagFIN
 			}
 		}, 5},
 		{"different TTL", func(i int, f []byte) {
