@@ -181,7 +181,7 @@ func TestCoalesceRoundTrip(t *testing.T) {
 		// The super-frame comes back except for the TCP checksum field,
 		// which now holds the pseudo-header sum for the device to finish.
 		got := bytes.Clone(frame)
-		if !completeVnetChecksum(got, int(hdr.CsumStart), int(hdr.CsumOffset)) {
+		if !header.CompleteChecksum(got, int(hdr.CsumStart), int(hdr.CsumOffset)) {
 			t.Fatal("checksum offsets do not fit")
 		}
 		if !bytes.Equal(got, super) {
@@ -265,14 +265,14 @@ func TestCompleteVnetChecksum(t *testing.T) {
 	h, _ := parseTCP(f)
 	want := binary.BigEndian.Uint16(f[h.l4+16:])
 	binary.BigEndian.PutUint16(f[h.l4+16:], tcpPseudoSum(f, h, len(f)-h.l4))
-	if !completeVnetChecksum(f, h.l4, 16) {
+	if !header.CompleteChecksum(f, h.l4, 16) {
 		t.Fatal("offsets refused")
 	}
 	if got := binary.BigEndian.Uint16(f[h.l4+16:]); got != want {
 		t.Errorf("checksum %#04x, want %#04x", got, want)
 	}
 	for _, c := range [][2]int{{len(f), 0}, {h.l4, len(f)}, {len(f) - 1, 16}} {
-		if completeVnetChecksum(f, c[0], c[1]) {
+		if header.CompleteChecksum(f, c[0], c[1]) {
 			t.Errorf("start %d offset %d: accepted", c[0], c[1])
 		}
 	}
