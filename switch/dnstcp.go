@@ -183,14 +183,14 @@ type tcpOut struct {
 // dnsTCP handles the TCP segment tcp (in the IPv4 packet ip from port p)
 // sent to the resolver address of nw; its segments to the client go behind
 // the Ethernet header l2. It keeps l2, but neither ip nor tcp.
-func (s *Switch) dnsTCP(p *port, nw *Network, l2, ip, tcp []byte, d *decision) {
+func (s *Switch) dnsTCP(p *port, nw *Network, l2 []byte, ip header.IPv4, tcp []byte, d *decision) {
 	seg, ok := parseTCPSegment(tcp)
 	if !ok {
 		s.drop(d, dropToResolver)
 		return
 	}
 	d.answer(ActionDNS, p)
-	key := tcpConnKey{p.name, p.vni, netip.AddrPortFrom(addr4(ip[12:16]), seg.srcPort)}
+	key := tcpConnKey{p.name, p.vni, netip.AddrPortFrom(ip.Source(), seg.srcPort)}
 	if seg.flags&header.TCPFlagRST != 0 {
 		s.tcpGotReset(key)
 		return
@@ -549,31 +549,28 @@ func (s *Switch) writeTCPFrom(p *port, c *tcpConn, srcPort uint16, out tcpOut, d
 	if out.mss > 0 {
 		hlen += tcpOptMSSLen
 	}
-	total := ipv4MinLen + hlen + len(out.payload)
+	total := header.IPv4MinLen + hlen + len(out.payload)
 	off := len(c.l2)
 	pkt := make([]byte, off+total)
 	copy(pkt, c.l2)
-	ip := pkt[off:]
-	putIPv4Header(ip, total, uint16(s.ipID.Add(1)), protoTCP, c.resolver, c.key.client.Addr())
-	tcp := ip[ipv4MinLen:]
-	binary.BigEndian.PutUint16(tcp[0:2], srcPort)
-	binary.BigEndian.PutUint16(tcp[2:4], c.key.client.Port())
-	binary.BigEndian.PutUint32(tcp[4:8], out.seq)
-	binary.BigEndian.PutUint32(tcp[8:12], out.ack)
-	tcp[12] = byte(hlen/4) << 4
-	tcp[13] = out.flags
-	binary.BigEndian.PutUint16(tcp[14:16], c.window())
-	if out.flags&header.TCPFlagRST != 0 {
-		binary.BigEndian.PutUint16(tcp[14:16], 0)
+	ip := header.IPv4(pkt[off:])
+	ip.Encode(uint16(total), uint16(s.ipID.Add(1)), 0, defaultTTL, header.ProtoTCP, c.resolver, c.key.client.Addr())
+	tcp := header.TCP(ip[header.IPv4MinLen:])
+	tcp.SetSrcPort(srcPort)
+	tcp.SetDstPort(c.key.client.Port())
+	tcp.SetSeq(out.seq)
+	tcp.SetAck(out.ack)
+	tcp.SetHeaderLen(hlen)
+	tcp.SetFlags(out.flags)
+	if out.flags&header.TCPFlagRST == 0 {
+		tcp.SetWindow(c.window())
 	}
 	if out.mss > 0 {
-		tcp[20], tcp[21] = header.TCPOptionMSS, tcpOptMSSLen
-		binary.BigEndian.PutUint16(tcp[22:24], uint16(out.mss))
+		opt := tcp[header.TCPMinLen:hlen]
+		opt[0], opt[1] = header.TCPOptionMSS, tcpOptMSSLen
+		binary.BigEndian.PutUint16(opt[2:4], uint16(out.mss))
 	}
 	copy(tcp[hlen:], out.payload)
-	pseudo := onesSum(ip[12:20], 0)
-	pseudo = addOnes(pseudo, protoTCP)
-	pseudo = addOnes(pseudo, uint16(len(tcp)))
-	binary.BigEndian.PutUint16(tcp[16:18], ^onesSum(tcp, pseudo))
+	tcp.SetChecksum(tcp.ComputeChecksum(ip.PseudoSum(header.ProtoTCP, len(tcp))))
 	s.writeMade(p, pkt, d, out.answers)
 }

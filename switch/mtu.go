@@ -3,6 +3,7 @@ package vswitch
 import (
 	"encoding/binary"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -183,14 +184,14 @@ func fragNeeded(nw *Network, frame []byte, off int, ip []byte) []byte {
 		return nil
 	}
 	quote := ip[:min(ihl+8, len(ip))]
-	total := ipv4MinLen + icmpHdrLen + len(quote)
+	total := ipv4MinLen + header.ICMPv4Len + len(quote)
 	out := make([]byte, off+total)
 	replyL2(out, frame, off, srcMAC, etherTypeIPv4)
 	putIPv4Header(out[off:], total, 0, protoICMP, src, dst)
 	icmp := out[off+ipv4MinLen:]
 	icmp[0], icmp[1] = icmpUnreachable, icmpFragNeeded
 	binary.BigEndian.PutUint16(icmp[6:8], uint16(nw.MTU))
-	copy(icmp[icmpHdrLen:], quote)
+	copy(icmp[header.ICMPv4Len:], quote)
 	binary.BigEndian.PutUint16(icmp[2:4], ^onesSum(icmp, 0))
 	return out
 }
@@ -216,8 +217,8 @@ func packetTooBig(nw *Network, frame []byte, off int) []byte {
 	if !ok || MAC(frame[6:12]).IsMulticast() {
 		return nil
 	}
-	quote := ip[:min(len(ip), icmpv6MinMTU-ipv6HdrLen-icmpHdrLen)]
-	plen := icmpHdrLen + len(quote)
+	quote := ip[:min(len(ip), icmpv6MinMTU-ipv6HdrLen-header.ICMPv6Len)]
+	plen := header.ICMPv6Len + len(quote)
 	out := make([]byte, off+ipv6HdrLen+plen)
 	replyL2(out, frame, off, srcMAC, etherTypeIPv6)
 	h := out[off:]
@@ -229,7 +230,7 @@ func packetTooBig(nw *Network, frame []byte, off int) []byte {
 	icmp := h[ipv6HdrLen:]
 	icmp[0] = icmpv6TooBig
 	binary.BigEndian.PutUint32(icmp[4:8], uint32(nw.MTU))
-	copy(icmp[icmpHdrLen:], quote)
+	copy(icmp[header.ICMPv6Len:], quote)
 	pseudo := onesSum(h[8:40], 0)
 	pseudo = addOnes(pseudo, uint16(plen))
 	pseudo = addOnes(pseudo, protoICMPv6)
