@@ -170,3 +170,13 @@ func onlyFrame(t *testing.T, frames [][]byte) []byte {
 	}
 	return frames[0]
 }
+
+// isZero reports whether every byte of b is zero.
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
