@@ -70,7 +70,7 @@ func checkSeg(t *testing.T, f []byte) seg {
 		t.Fatalf("Ethernet header % x", f[:14])
 	}
 	ip := f[14:]
-	if !ipv4HeaderOK(ip) || addr4(ip[12:16]) != resolverIP || addr4(ip[16:20]) != ipA || ip[9] != protoTCP {
+	if !ipv4HeaderOK(ip) || addr4(ip[12:16]) != resolverIP || addr4(ip[16:20]) != ipA || ip[9] != header.ProtoTCP {
 		t.Fatalf("bad IPv4 header % x", ip[:20])
 	}
 	if !tcpChecksumOK(ip) {
@@ -96,7 +96,7 @@ func checkSeg(t *testing.T, f []byte) seg {
 func tcpChecksumOK(ip []byte) bool {
 	ihl := int(ip[0]&0x0f) * 4
 	tcp := ip[ihl:binary.BigEndian.Uint16(ip[2:4])]
-	pseudo := append(append([]byte(nil), ip[12:20]...), 0, protoTCP, byte(len(tcp)>>8), byte(len(tcp)))
+	pseudo := append(append([]byte(nil), ip[12:20]...), 0, header.ProtoTCP, byte(len(tcp)>>8), byte(len(tcp)))
 	return refSum(tcp, refSum(pseudo, 0)) == 0xffff
 }
 
@@ -490,7 +490,7 @@ func FuzzDNSTCP(f *testing.F) {
 		frame := ipv4Frame(t, resolverMAC, macA, ipA, resolverIP, true, nil, layers.IPProtocolTCP, tcp)
 		w.fromPort(t, "a", frame)
 		for _, out := range w.a.Written()[c.seen:] {
-			if len(out) > 14+576 || len(out) < 14+20 || (out[14+9] == protoTCP && !tcpChecksumOK(out[14:])) {
+			if len(out) > 14+576 || len(out) < 14+20 || (out[14+9] == header.ProtoTCP && !tcpChecksumOK(out[14:])) {
 				t.Fatalf("wrote a bad %d-byte frame into the port: % x", len(out), out)
 			}
 		}

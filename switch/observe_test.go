@@ -92,7 +92,7 @@ func TestObserver(t *testing.T) {
 				t.Fatalf("got %d events, want 1: %+v", len(r.events), r.events)
 			}
 			ev := r.events[0]
-			if ev.ID == 0 || ev.Time.IsZero() || len(ev.Frame) < ethHeaderLen {
+			if ev.ID == 0 || ev.Time.IsZero() || len(ev.Frame) < header.EthernetLen {
 				t.Errorf("event without ID, time or frame: %+v", ev)
 			}
 			if ev.Self != netip.AddrPortFrom(self, vxlan.Port) {

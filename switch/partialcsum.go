@@ -2,14 +2,6 @@ package vswitch
 
 import "vxswitch/header"
 
-// IP protocol numbers and EtherTypes handled by completePartialChecksum.
-const (
-	etherTypeIPv4 = 0x0800
-	etherTypeIPv6 = 0x86dd
-	protoTCP      = 6
-	protoUDP      = 17
-)
-
 // completePartialChecksum fixes the TCP or UDP checksum of an inner frame
 // that a sender left "partial" and reports whether it changed the frame.
 //

@@ -37,11 +37,11 @@ func checkTCP(t *testing.T, frame []byte) *layers.TCP {
 	if !ok || !ipLengthMatches(frame, h) {
 		t.Fatalf("segment does not parse or has a wrong IP length: % x", frame[:min(len(frame), 80)])
 	}
-	if !h.v6 && onesSum(frame[h.l3:h.l4], 0) != 0xffff {
+	if !h.v6 && header.Sum(frame[h.l3:h.l4], 0) != 0xffff {
 		t.Error("IPv4 header checksum does not verify")
 	}
 	tcpSeg := frame[h.l4:]
-	if onesSum(tcpSeg, tcpPseudoSum(frame, h, len(tcpSeg))) != 0xffff {
+	if header.Sum(tcpSeg, tcpPseudoSum(frame, h, len(tcpSeg))) != 0xffff {
 		t.Error("TCP checksum does not verify")
 	}
 	p := decode(t, frame)
