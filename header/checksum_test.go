@@ -127,6 +127,25 @@ func TestUpdateChecksum(t *testing.T) {
 	}
 }
 
+// TestUpdateChecksumRFC1624 checks the example of RFC 1624 section 4:
+// HC = 0xdd2f with m changing from 0x5555 to 0x3285 gives 0x0000.
+func TestUpdateChecksumRFC1624(t *testing.T) {
+	if got := UpdateChecksum(0xdd2f, 0x5555, 0x3285); got != 0x0000 {
+		t.Errorf("UpdateChecksum = %#04x, want 0x0000", got)
+	}
+}
+
+func TestAddSums(t *testing.T) {
+	tests := []struct{ a, b, want uint16 }{
+		{0, 0, 0}, {1, 2, 3}, {0xffff, 1, 1}, {0xffff, 0xffff, 0xffff}, {0x8000, 0x8000, 1},
+	}
+	for _, tt := range tests {
+		if got := AddSums(tt.a, tt.b); got != tt.want {
+			t.Errorf("AddSums(%#x, %#x) = %#x, want %#x", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
 func TestCompleteChecksumUDP(t *testing.T) {
 	// UDP 10.0.0.1:1 -> 10.0.0.2:2, payload "abc", behind 14 bytes of
 	// Ethernet; the field holds the pseudo-header sum.
@@ -143,5 +162,13 @@ func TestCompleteChecksumUDP(t *testing.T) {
 	}
 	if CompleteChecksum(frame, 44, 6) || CompleteChecksum(frame, len(frame), 0) {
 		t.Error("offsets outside the frame accepted")
+	}
+}
+
+func BenchmarkSum1500(b *testing.B) {
+	buf := make([]byte, 1500)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		Sum(buf, 0)
 	}
 }

@@ -16,6 +16,12 @@ const (
 	IPv4FlagMF = 0x2000
 	// IPv4OffsetMask masks the 13-bit fragment offset of that word.
 	IPv4OffsetMask = 0x1fff
+	// IPv4MinMTU is the MTU every IPv4 module must be able to forward
+	// without further fragmentation (RFC 791 section 3.2).
+	IPv4MinMTU = 68
+	// IPv4OptionCopied is the copied flag in the type byte of an IPv4
+	// option: the option goes into every fragment (RFC 791 section 3.1).
+	IPv4OptionCopied = 0x80
 )
 
 // IPv4 is an IPv4 header (RFC 791 section 3.1) viewed in place over the

@@ -9,6 +9,8 @@ import (
 const (
 	// IPv6Len is the length of the fixed IPv6 header (RFC 8200 section 3).
 	IPv6Len = 40
+	// IPv6MinMTU is the least link MTU IPv6 requires (RFC 8200 section 5).
+	IPv6MinMTU = 1280
 	// IPv6MaxExtensionHeaders bounds the extension headers UpperLayer
 	// steps over. RFC 8200 section 4.1 recommends an order in which each
 	// kind appears at most once (Destination Options twice), so a longer

@@ -1,16 +1,9 @@
 package vswitch
 
 import (
-	"encoding/binary"
 	"net/netip"
-)
 
-// ARP for IPv4 over Ethernet (RFC 826): the packet layout and values.
-const (
-	arpLen       = 28 // hardware type .. target protocol address
-	arpHWEther   = 1  // hardware type Ethernet
-	arpOpRequest = 1
-	arpOpReply   = 2
+	"vxswitch/header"
 )
 
 // arpRequest holds the fields of an ARP request the switch may answer.
@@ -22,28 +15,12 @@ type arpRequest struct {
 
 // parseARPRequest returns the request in the ARP packet a, or ok false when
 // a is not an IPv4-over-Ethernet ARP request.
-func parseARPRequest(a []byte) (req arpRequest, ok bool) {
-	if len(a) < arpLen ||
-		binary.BigEndian.Uint16(a[0:2]) != arpHWEther ||
-		binary.BigEndian.Uint16(a[2:4]) != etherTypeIPv4 ||
-		a[4] != 6 || a[5] != 4 ||
-		binary.BigEndian.Uint16(a[6:8]) != arpOpRequest {
+func parseARPRequest(b []byte) (req arpRequest, ok bool) {
+	a := header.ARP(b)
+	if !a.IsValid() || a.Op() != header.ARPRequest {
 		return arpRequest{}, false
 	}
-	return arpRequest{sha: MAC(a[8:14]), spa: addr4(a[14:18]), tpa: addr4(a[24:28])}, true
-}
-
-// putARP writes an ARP packet (IPv4 over Ethernet) into b[:arpLen].
-func putARP(b []byte, op uint16, sha MAC, spa netip.Addr, tha MAC, tpa netip.Addr) {
-	binary.BigEndian.PutUint16(b[0:2], arpHWEther)
-	binary.BigEndian.PutUint16(b[2:4], etherTypeIPv4)
-	b[4], b[5] = 6, 4
-	binary.BigEndian.PutUint16(b[6:8], op)
-	s4, t4 := spa.As4(), tpa.As4()
-	copy(b[8:14], sha[:])
-	copy(b[14:18], s4[:])
-	copy(b[18:24], tha[:])
-	copy(b[24:28], t4[:])
+	return arpRequest{sha: a.SenderMAC(), spa: a.SenderIP(), tpa: a.TargetIP()}, true
 }
 
 // arp answers the ARP request in frame (ARP packet at off) from the local
@@ -70,9 +47,9 @@ func (s *Switch) arp(p *port, nw *Network, frame []byte, off int, d *decision) b
 		}
 		return false
 	}
-	reply := make([]byte, off+arpLen)
-	replyL2(reply, frame, off, mac, etherTypeARP)
-	putARP(reply[off:], arpOpReply, mac, req.tpa, req.sha, req.spa)
+	reply := make([]byte, off+header.ARPLen)
+	replyL2(reply, frame, off, mac, header.EtherTypeARP)
+	header.ARP(reply[off:]).Encode(header.ARPReply, mac, req.tpa, req.sha, req.spa)
 	s.writeMade(p, reply, d, 0)
 	d.answer(ActionARP, p)
 	s.stats.arpSuppressed.Add(1)
@@ -83,11 +60,12 @@ func (s *Switch) arp(p *port, nw *Network, frame []byte, off int, d *decision) b
 // broadcast ARP reply whose sender and target are both ip and mac, which
 // makes every neighbour cache holding ip take the new MAC.
 func gratuitousARP(ip netip.Addr, mac MAC) []byte {
-	g := make([]byte, ethHeaderLen+arpLen)
-	copy(g[0:6], BroadcastMAC[:])
-	copy(g[6:12], mac[:])
-	binary.BigEndian.PutUint16(g[12:14], etherTypeARP)
-	putARP(g[ethHeaderLen:], arpOpReply, mac, ip, mac, ip)
+	g := make([]byte, header.EthernetLen+header.ARPLen)
+	eth := header.Ethernet(g)
+	eth.SetDestination(BroadcastMAC)
+	eth.SetSource(mac)
+	eth.SetOuterType(header.EtherTypeARP)
+	header.ARP(g[header.EthernetLen:]).Encode(header.ARPReply, mac, ip, mac, ip)
 	return g
 }
 

@@ -2,20 +2,15 @@ package vswitch
 
 import (
 	"bytes"
-	"encoding/binary"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"vxswitch/header"
 )
 
-// Ports and ICMP types of the traffic the switch answers for the resolver.
-const (
-	dnsPort         = 53
-	udpHdrLen       = 8
-	icmpHdrLen      = 8
-	icmpEchoReply   = 0
-	icmpEchoRequest = 8
-)
+// dnsPort is the UDP and TCP port of DNS (RFC 1035 section 4.2).
+const dnsPort = 53
 
 // answerLocally handles the frames from the local port p that the switch
 // answers itself instead of forwarding, and reports whether it consumed
@@ -24,15 +19,16 @@ const (
 // goes to the overlay. Other frames cost a few comparisons and no
 // allocation. What it does is recorded in d unless d is nil.
 func (s *Switch) answerLocally(p *port, nw *Network, frame []byte, d *decision) bool {
-	etherType, off, ok := l3(frame)
-	if !ok {
+	eth := header.Ethernet(frame)
+	if !eth.IsValid() {
 		return false
 	}
-	switch etherType {
-	case etherTypeARP:
+	off := eth.HeaderLen()
+	switch eth.Type() {
+	case header.EtherTypeARP:
 		return s.arp(p, nw, frame, off, d)
-	case etherTypeIPv4:
-		if nw.Resolver.Is4() && len(frame) >= off+ipv4MinLen && addr4(frame[off+16:]) == nw.Resolver {
+	case header.EtherTypeIPv4:
+		if nw.Resolver.Is4() && len(frame) >= off+header.IPv4MinLen && header.IPv4(frame[off:]).Destination() == nw.Resolver {
 			s.toResolver(p, nw, frame, off, d)
 			return true
 		}
@@ -52,20 +48,21 @@ func (s *Switch) answerLocally(p *port, nw *Network, frame []byte, d *decision) 
 // destination MAC the resolver cannot answer from) is dropped as
 // "to_resolver". The handlers get l2, the Ethernet header of their answers.
 func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *decision) {
-	ip, ihl, ok := ipv4Packet(frame[off:])
+	ip := header.IPv4(frame[off:])
 	srcMAC, macOK := answerMAC(nw, frame)
-	if !ok || !macOK || isFragment(ip) {
+	if !ip.IsValid() || !macOK || ip.IsFragment() {
 		s.drop(d, dropToResolver)
 		return
 	}
 	l2 := make([]byte, off)
-	replyL2(l2, frame, off, srcMAC, etherTypeIPv4)
-	switch l4 := ip[ihl:]; {
-	case ip[9] == protoUDP && len(l4) >= udpHdrLen && binary.BigEndian.Uint16(l4[2:4]) == dnsPort:
+	replyL2(l2, frame, off, srcMAC, header.EtherTypeIPv4)
+	switch l4 := ip.Payload(); {
+	case ip.Protocol() == header.ProtoUDP && len(l4) >= header.UDPLen && header.UDP(l4).DstPort() == dnsPort:
 		s.dnsQuery(p, nw, l2, ip, l4, d)
-	case ip[9] == protoTCP:
+	case ip.Protocol() == header.ProtoTCP:
 		s.dnsTCP(p, nw, l2, ip, l4, d)
-	case ip[9] == protoICMP && len(l4) >= icmpHdrLen && l4[0] == icmpEchoRequest && l4[1] == 0:
+	case ip.Protocol() == header.ProtoICMP && len(l4) >= header.ICMPv4Len &&
+		header.ICMPv4(l4).Type() == header.ICMPv4EchoRequest && header.ICMPv4(l4).Code() == 0:
 		s.echoReply(p, nw, l2, ip, l4, d)
 	default:
 		s.drop(d, dropToResolver)
@@ -75,9 +72,8 @@ func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *deci
 // dnsQuery passes the DNS query in the UDP datagram udp (of the IPv4 packet
 // ip from port p) to the DNS handler, with a reply function that sends the
 // answer back to the querier behind the Ethernet header l2.
-func (s *Switch) dnsQuery(p *port, nw *Network, l2, ip, udp []byte, d *decision) {
-	ulen := int(binary.BigEndian.Uint16(udp[4:6]))
-	if ulen < udpHdrLen || ulen > len(udp) {
+func (s *Switch) dnsQuery(p *port, nw *Network, l2 []byte, ip header.IPv4, udp header.UDP, d *decision) {
+	if !udp.IsValid() {
 		s.drop(d, dropToResolver)
 		return
 	}
@@ -87,7 +83,7 @@ func (s *Switch) dnsQuery(p *port, nw *Network, l2, ip, udp []byte, d *decision)
 	}
 	d.answer(ActionDNS, nil) // the answer may come later, from elsewhere
 	s.stats.dnsQueries.Add(1)
-	querier := netip.AddrPortFrom(addr4(ip[12:16]), binary.BigEndian.Uint16(udp[0:2]))
+	querier := netip.AddrPortFrom(ip.Source(), udp.SrcPort())
 	resolver := netip.AddrPortFrom(nw.Resolver, dnsPort)
 	name, vni := p.name, p.vni
 	sink := newAnswerSink(d)
@@ -95,7 +91,7 @@ func (s *Switch) dnsQuery(p *port, nw *Network, l2, ip, udp []byte, d *decision)
 	reply := sink.reply(func(answer []byte, d *decision) {
 		s.sendUDP(name, vni, l2, resolver, querier, answer, d, sink.id)
 	})
-	s.dns.ServeDNS(vni, querier, bytes.Clone(udp[udpHdrLen:ulen]), reply)
+	s.dns.ServeDNS(vni, querier, bytes.Clone(udp.Payload()), reply)
 }
 
 // answerSink decides where the frames that answer a DNS query are
@@ -151,7 +147,7 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 		s.stats.drop(dropNoPort)
 		return
 	}
-	total := ipv4MinLen + udpHdrLen + len(payload)
+	total := header.IPv4MinLen + header.UDPLen + len(payload)
 	if total > 0xffff {
 		s.stats.drop(dropOversize)
 		return
@@ -159,21 +155,12 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 	off := len(l2)
 	pkt := make([]byte, off+total)
 	copy(pkt, l2)
-	ip := pkt[off:]
-	putIPv4Header(ip, total, uint16(s.ipID.Add(1)), protoUDP, src.Addr(), dst.Addr())
-	udp := ip[ipv4MinLen:]
-	binary.BigEndian.PutUint16(udp[0:2], src.Port())
-	binary.BigEndian.PutUint16(udp[2:4], dst.Port())
-	binary.BigEndian.PutUint16(udp[4:6], uint16(len(udp)))
-	copy(udp[udpHdrLen:], payload)
-	pseudo := onesSum(ip[12:20], 0)
-	pseudo = addOnes(pseudo, protoUDP)
-	pseudo = addOnes(pseudo, uint16(len(udp)))
-	sum := ^onesSum(udp, pseudo)
-	if sum == 0 {
-		sum = 0xffff // RFC 768: a computed zero is sent as all ones
-	}
-	binary.BigEndian.PutUint16(udp[6:8], sum)
+	ip := header.IPv4(pkt[off:])
+	ip.Encode(uint16(total), uint16(s.ipID.Add(1)), 0, defaultTTL, header.ProtoUDP, src.Addr(), dst.Addr())
+	udp := header.UDP(ip[header.IPv4MinLen:])
+	udp.Encode(src.Port(), dst.Port(), uint16(len(udp)))
+	copy(udp[header.UDPLen:], payload)
+	udp.SetChecksum(udp.ComputeChecksum(ip.PseudoSum(header.ProtoUDP, len(udp))))
 
 	mtu := 0
 	if nw := s.view.Load().network(vni); nw != nil {
@@ -194,16 +181,17 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 // echoReply answers the ICMP echo request icmp (RFC 792) in the IPv4 packet
 // ip from port p, sent to the resolver address, so that `ping RESOLVER`
 // works; the answer goes behind the Ethernet header l2.
-func (s *Switch) echoReply(p *port, nw *Network, l2, ip, icmp []byte, d *decision) {
+func (s *Switch) echoReply(p *port, nw *Network, l2 []byte, ip header.IPv4, icmp []byte, d *decision) {
 	off := len(l2)
-	total := ipv4MinLen + len(icmp)
+	total := header.IPv4MinLen + len(icmp)
 	out := make([]byte, off+total)
 	copy(out, l2)
-	putIPv4Header(out[off:], total, uint16(s.ipID.Add(1)), protoICMP, nw.Resolver, addr4(ip[12:16]))
-	r := out[off+ipv4MinLen:]
+	rip := header.IPv4(out[off:])
+	rip.Encode(uint16(total), uint16(s.ipID.Add(1)), 0, defaultTTL, header.ProtoICMP, nw.Resolver, ip.Source())
+	r := header.ICMPv4(rip[header.IPv4MinLen:])
 	copy(r, icmp)
-	r[0], r[2], r[3] = icmpEchoReply, 0, 0
-	binary.BigEndian.PutUint16(r[2:4], ^onesSum(r, 0))
+	r.SetType(header.ICMPv4EchoReply)
+	r.SetChecksum(r.ComputeChecksum())
 	s.writeMade(p, out, d, 0)
 	d.answer(ActionEcho, p)
 	s.stats.echoReplies.Add(1)

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"vxswitch/header"
 )
 
 // DNS over TCP to the resolver address (RFC 7766; RFC 1035 section 4.2.2).
@@ -144,25 +146,22 @@ type tcpSegment struct {
 
 // parseTCPSegment reads the TCP segment tcp (the whole IP payload), or returns ok
 // false when its header is short or its data offset is wrong.
-func parseTCPSegment(tcp []byte) (seg tcpSegment, ok bool) {
-	if len(tcp) < tcpMinLen {
-		return seg, false
-	}
-	hlen := int(tcp[12]>>4) * 4
-	if hlen < tcpMinLen || hlen > len(tcp) {
+func parseTCPSegment(b []byte) (seg tcpSegment, ok bool) {
+	tcp := header.TCP(b)
+	if !tcp.IsValid() {
 		return seg, false
 	}
 	seg = tcpSegment{
-		srcPort: binary.BigEndian.Uint16(tcp[0:2]),
-		dstPort: binary.BigEndian.Uint16(tcp[2:4]),
-		seq:     binary.BigEndian.Uint32(tcp[4:8]),
-		ack:     binary.BigEndian.Uint32(tcp[8:12]),
-		flags:   tcp[13],
-		wnd:     binary.BigEndian.Uint16(tcp[14:16]),
-		data:    tcp[hlen:],
+		srcPort: tcp.SrcPort(),
+		dstPort: tcp.DstPort(),
+		seq:     tcp.Seq(),
+		ack:     tcp.Ack(),
+		flags:   tcp.Flags(),
+		wnd:     tcp.Window(),
+		data:    tcp.Payload(),
 	}
-	if at := mssOption(tcp[tcpMinLen:hlen]); at >= 0 {
-		seg.mss = int(binary.BigEndian.Uint16(tcp[tcpMinLen+at:]))
+	if mss, ok := tcp.MSS(); ok {
+		seg.mss = int(mss)
 	}
 	return seg, true
 }
@@ -184,15 +183,15 @@ type tcpOut struct {
 // dnsTCP handles the TCP segment tcp (in the IPv4 packet ip from port p)
 // sent to the resolver address of nw; its segments to the client go behind
 // the Ethernet header l2. It keeps l2, but neither ip nor tcp.
-func (s *Switch) dnsTCP(p *port, nw *Network, l2, ip, tcp []byte, d *decision) {
+func (s *Switch) dnsTCP(p *port, nw *Network, l2 []byte, ip header.IPv4, tcp []byte, d *decision) {
 	seg, ok := parseTCPSegment(tcp)
 	if !ok {
 		s.drop(d, dropToResolver)
 		return
 	}
 	d.answer(ActionDNS, p)
-	key := tcpConnKey{p.name, p.vni, netip.AddrPortFrom(addr4(ip[12:16]), seg.srcPort)}
-	if seg.flags&tcpFlagRST != 0 {
+	key := tcpConnKey{p.name, p.vni, netip.AddrPortFrom(ip.Source(), seg.srcPort)}
+	if seg.flags&header.TCPFlagRST != 0 {
 		s.tcpGotReset(key)
 		return
 	}
@@ -216,7 +215,7 @@ func (s *Switch) dnsTCP(p *port, nw *Network, l2, ip, tcp []byte, d *decision) {
 	}
 	var queries [][]byte
 	switch {
-	case seg.flags&tcpFlagSYN != 0 && seg.flags&tcpFlagACK == 0:
+	case seg.flags&header.TCPFlagSYN != 0 && seg.flags&header.TCPFlagACK == 0:
 		s.tcpSYN(t, c, p, key, l2, nw.Resolver, seg, ourMSS, now, d)
 	case c == nil:
 		t.mu.Unlock()
@@ -237,7 +236,7 @@ func (s *Switch) dnsTCP(p *port, nw *Network, l2, ip, tcp []byte, d *decision) {
 func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 []byte, resolver netip.Addr, seg tcpSegment, ourMSS int, now time.Time, d *decision) {
 	if c != nil && c.irs == seg.seq && c.rcvNxt == seg.seq+1 && c.sndNxt == c.sndUna+1 {
 		// The same SYN again: our SYN-ACK got lost. Send it again.
-		s.writeTCP(p, c, tcpOut{seq: c.sndUna, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS}, d)
+		s.writeTCP(p, c, tcpOut{seq: c.sndUna, ack: c.rcvNxt, flags: header.TCPFlagSYN | header.TCPFlagACK, mss: ourMSS}, d)
 		c.last = now
 		return
 	}
@@ -280,7 +279,7 @@ func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 
 	}
 	t.perVNI[key.vni]++
 	s.stats.dnsTCPConns.Add(1)
-	s.writeTCP(p, c, tcpOut{seq: iss, ack: c.rcvNxt, flags: tcpFlagSYN | tcpFlagACK, mss: ourMSS}, d)
+	s.writeTCP(p, c, tcpOut{seq: iss, ack: c.rcvNxt, flags: header.TCPFlagSYN | header.TCPFlagACK, mss: ourMSS}, d)
 }
 
 // tcpSegment handles a segment without SYN or RST of the known connection
@@ -289,7 +288,7 @@ func (s *Switch) tcpSYN(t *dnsTCPTable, c *tcpConn, p *port, key tcpConnKey, l2 
 // received, already counted in c.pending, for the caller to hand to the DNS
 // handler once t.mu is released. t.mu is held.
 func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment, now time.Time, d *decision) [][]byte {
-	if seg.flags&tcpFlagSYN != 0 || seg.flags&tcpFlagACK == 0 {
+	if seg.flags&header.TCPFlagSYN != 0 || seg.flags&header.TCPFlagACK == 0 {
 		// A SYN-ACK, or no ACK in a synchronized state (RFC 9293 section
 		// 3.10.7.4, fifth check): dropped.
 		s.tcpDupAck(c, p, d)
@@ -310,7 +309,7 @@ func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment,
 		return nil
 	}
 
-	data, fin := seg.data, seg.flags&tcpFlagFIN != 0
+	data, fin := seg.data, seg.flags&header.TCPFlagFIN != 0
 	if len(data) == 0 && !fin {
 		s.tcpPush(c, p, d, 0) // a pure ACK may open the window
 		return nil
@@ -362,7 +361,7 @@ func (s *Switch) tcpSegment(t *dnsTCPTable, c *tcpConn, p *port, seg tcpSegment,
 		c.finRcvd = true
 	}
 	c.pending += len(queries)
-	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK}, d)
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: header.TCPFlagACK}, d)
 	s.tcpMaybeFIN(c, p, d, 0)
 	return queries
 }
@@ -420,7 +419,7 @@ func (s *Switch) tcpAnswer(c *tcpConn, answer []byte, d *decision, query uint64)
 		// The client does not read: reset it rather than hold more.
 		s.stats.dnsTCPAborted.Add(1)
 		if p != nil {
-			s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagRST | tcpFlagACK, answers: query}, d)
+			s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: header.TCPFlagRST | header.TCPFlagACK, answers: query}, d)
 		}
 		t.forget(c)
 		return
@@ -450,7 +449,7 @@ func (s *Switch) tcpPush(c *tcpConn, p *port, d *decision, answers uint64) {
 		payload := c.out[:n]
 		c.out = c.out[n:] // before the write, so the window it advertises is current
 		s.tcpConns.outBytes -= n
-		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK | tcpFlagPSH, payload: payload, answers: answers}, d)
+		s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: header.TCPFlagACK | header.TCPFlagPSH, payload: payload, answers: answers}, d)
 		c.sndNxt += uint32(n)
 	}
 	c.out = nil
@@ -462,7 +461,7 @@ func (s *Switch) tcpMaybeFIN(c *tcpConn, p *port, d *decision, answers uint64) {
 	if !c.finRcvd || c.finSent || c.pending > 0 || len(c.out) > 0 {
 		return
 	}
-	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagFIN | tcpFlagACK, answers: answers}, d)
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: header.TCPFlagFIN | header.TCPFlagACK, answers: answers}, d)
 	c.sndNxt++
 	c.finSent = true
 }
@@ -470,7 +469,7 @@ func (s *Switch) tcpMaybeFIN(c *tcpConn, p *port, d *decision, answers uint64) {
 // tcpDupAck acknowledges again what c expects next, and counts it.
 func (s *Switch) tcpDupAck(c *tcpConn, p *port, d *decision) {
 	s.stats.dnsTCPDupAcks.Add(1)
-	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: tcpFlagACK}, d)
+	s.writeTCP(p, c, tcpOut{seq: c.sndNxt, ack: c.rcvNxt, flags: header.TCPFlagACK}, d)
 }
 
 // tcpGotReset forgets the connection key after a RST from the client.
@@ -489,16 +488,16 @@ func (s *Switch) tcpGotReset(key tcpConnKey) {
 func (s *Switch) tcpReset(p *port, l2 []byte, resolver netip.Addr, client netip.AddrPort, seg tcpSegment, d *decision) {
 	s.stats.dnsTCPResets.Add(1)
 	c := &tcpConn{l2: l2, resolver: resolver, key: tcpConnKey{client: client}}
-	out := tcpOut{seq: seg.ack, flags: tcpFlagRST}
-	if seg.flags&tcpFlagACK == 0 {
+	out := tcpOut{seq: seg.ack, flags: header.TCPFlagRST}
+	if seg.flags&header.TCPFlagACK == 0 {
 		n := uint32(len(seg.data))
-		if seg.flags&tcpFlagSYN != 0 {
+		if seg.flags&header.TCPFlagSYN != 0 {
 			n++
 		}
-		if seg.flags&tcpFlagFIN != 0 {
+		if seg.flags&header.TCPFlagFIN != 0 {
 			n++
 		}
-		out = tcpOut{seq: 0, ack: seg.seq + n, flags: tcpFlagRST | tcpFlagACK}
+		out = tcpOut{seq: 0, ack: seg.seq + n, flags: header.TCPFlagRST | header.TCPFlagACK}
 	}
 	s.writeTCPFrom(p, c, seg.dstPort, out, d)
 }
@@ -546,35 +545,32 @@ func (s *Switch) writeTCP(p *port, c *tcpConn, out tcpOut, d *decision) {
 // header (with an MSS option when out.mss is set) and the payload, with
 // both checksums.
 func (s *Switch) writeTCPFrom(p *port, c *tcpConn, srcPort uint16, out tcpOut, d *decision) {
-	hlen := tcpMinLen
+	hlen := header.TCPMinLen
 	if out.mss > 0 {
 		hlen += tcpOptMSSLen
 	}
-	total := ipv4MinLen + hlen + len(out.payload)
+	total := header.IPv4MinLen + hlen + len(out.payload)
 	off := len(c.l2)
 	pkt := make([]byte, off+total)
 	copy(pkt, c.l2)
-	ip := pkt[off:]
-	putIPv4Header(ip, total, uint16(s.ipID.Add(1)), protoTCP, c.resolver, c.key.client.Addr())
-	tcp := ip[ipv4MinLen:]
-	binary.BigEndian.PutUint16(tcp[0:2], srcPort)
-	binary.BigEndian.PutUint16(tcp[2:4], c.key.client.Port())
-	binary.BigEndian.PutUint32(tcp[4:8], out.seq)
-	binary.BigEndian.PutUint32(tcp[8:12], out.ack)
-	tcp[12] = byte(hlen/4) << 4
-	tcp[13] = out.flags
-	binary.BigEndian.PutUint16(tcp[14:16], c.window())
-	if out.flags&tcpFlagRST != 0 {
-		binary.BigEndian.PutUint16(tcp[14:16], 0)
+	ip := header.IPv4(pkt[off:])
+	ip.Encode(uint16(total), uint16(s.ipID.Add(1)), 0, defaultTTL, header.ProtoTCP, c.resolver, c.key.client.Addr())
+	tcp := header.TCP(ip[header.IPv4MinLen:])
+	tcp.SetSrcPort(srcPort)
+	tcp.SetDstPort(c.key.client.Port())
+	tcp.SetSeq(out.seq)
+	tcp.SetAck(out.ack)
+	tcp.SetHeaderLen(hlen)
+	tcp.SetFlags(out.flags)
+	if out.flags&header.TCPFlagRST == 0 {
+		tcp.SetWindow(c.window())
 	}
 	if out.mss > 0 {
-		tcp[20], tcp[21] = tcpOptMSS, tcpOptMSSLen
-		binary.BigEndian.PutUint16(tcp[22:24], uint16(out.mss))
+		opt := tcp[header.TCPMinLen:hlen]
+		opt[0], opt[1] = header.TCPOptionMSS, tcpOptMSSLen
+		binary.BigEndian.PutUint16(opt[2:4], uint16(out.mss))
 	}
 	copy(tcp[hlen:], out.payload)
-	pseudo := onesSum(ip[12:20], 0)
-	pseudo = addOnes(pseudo, protoTCP)
-	pseudo = addOnes(pseudo, uint16(len(tcp)))
-	binary.BigEndian.PutUint16(tcp[16:18], ^onesSum(tcp, pseudo))
+	tcp.SetChecksum(tcp.ComputeChecksum(ip.PseudoSum(header.ProtoTCP, len(tcp))))
 	s.writeMade(p, pkt, d, out.answers)
 }

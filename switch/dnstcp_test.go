@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/gopacket/layers"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -39,8 +40,8 @@ type seg struct {
 func (c *tcpClient) send(t *testing.T, dstPort uint16, flags byte, seq, ack uint32, wnd uint16, mss uint16, data []byte) {
 	t.Helper()
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(dstPort), Seq: seq, Ack: ack, Window: wnd,
-		FIN: flags&tcpFlagFIN != 0, SYN: flags&tcpFlagSYN != 0, RST: flags&tcpFlagRST != 0,
-		PSH: flags&tcpFlagPSH != 0, ACK: flags&tcpFlagACK != 0}
+		FIN: flags&header.TCPFlagFIN != 0, SYN: flags&header.TCPFlagSYN != 0, RST: flags&header.TCPFlagRST != 0,
+		PSH: flags&header.TCPFlagPSH != 0, ACK: flags&header.TCPFlagACK != 0}
 	if mss != 0 {
 		tcp.Options = []layers.TCPOption{mssOpt(mss)}
 	}
@@ -69,7 +70,7 @@ func checkSeg(t *testing.T, f []byte) seg {
 		t.Fatalf("Ethernet header % x", f[:14])
 	}
 	ip := f[14:]
-	if !ipv4HeaderOK(ip) || addr4(ip[12:16]) != resolverIP || addr4(ip[16:20]) != ipA || ip[9] != protoTCP {
+	if !ipv4HeaderOK(ip) || addr4(ip[12:16]) != resolverIP || addr4(ip[16:20]) != ipA || ip[9] != header.ProtoTCP {
 		t.Fatalf("bad IPv4 header % x", ip[:20])
 	}
 	if !tcpChecksumOK(ip) {
@@ -95,7 +96,7 @@ func checkSeg(t *testing.T, f []byte) seg {
 func tcpChecksumOK(ip []byte) bool {
 	ihl := int(ip[0]&0x0f) * 4
 	tcp := ip[ihl:binary.BigEndian.Uint16(ip[2:4])]
-	pseudo := append(append([]byte(nil), ip[12:20]...), 0, protoTCP, byte(len(tcp)>>8), byte(len(tcp)))
+	pseudo := append(append([]byte(nil), ip[12:20]...), 0, header.ProtoTCP, byte(len(tcp)>>8), byte(len(tcp)))
 	return refSum(tcp, refSum(pseudo, 0)) == 0xffff
 }
 
@@ -104,18 +105,18 @@ func tcpChecksumOK(ip []byte) bool {
 func connect(t *testing.T, w *world, mss, wnd uint16) *tcpClient {
 	t.Helper()
 	c := &tcpClient{w: w, seq: clientISN}
-	c.send(t, 53, tcpFlagSYN, c.seq, 0, wnd, mss, nil)
+	c.send(t, 53, header.TCPFlagSYN, c.seq, 0, wnd, mss, nil)
 	c.seq++
 	got := c.frames(t)
 	if len(got) != 1 {
 		t.Fatalf("SYN answered with %d segments, want 1", len(got))
 	}
 	sa := got[0]
-	if sa.flags != tcpFlagSYN|tcpFlagACK || sa.ack != clientISN+1 || sa.srcPort != 53 || len(sa.data) != 0 || sa.wnd == 0 {
+	if sa.flags != header.TCPFlagSYN|header.TCPFlagACK || sa.ack != clientISN+1 || sa.srcPort != 53 || len(sa.data) != 0 || sa.wnd == 0 {
 		t.Fatalf("SYN-ACK: flags %#x ack %d port %d data %d window %d", sa.flags, sa.ack, sa.srcPort, len(sa.data), sa.wnd)
 	}
 	c.iss = sa.seq
-	c.send(t, 53, tcpFlagACK, c.seq, c.iss+1, wnd, 0, nil)
+	c.send(t, 53, header.TCPFlagACK, c.seq, c.iss+1, wnd, 0, nil)
 	if got := c.frames(t); len(got) != 0 {
 		t.Fatalf("the handshake's ACK was answered with %d segments", len(got))
 	}
@@ -125,9 +126,9 @@ func connect(t *testing.T, w *world, mss, wnd uint16) *tcpClient {
 // data sends b in order and advances the client's sequence number.
 func (c *tcpClient) data(t *testing.T, flags byte, ackNo uint32, b []byte) {
 	t.Helper()
-	c.send(t, 53, tcpFlagACK|flags, c.seq, ackNo, 65535, 0, b)
+	c.send(t, 53, header.TCPFlagACK|flags, c.seq, ackNo, 65535, 0, b)
 	c.seq += uint32(len(b))
-	if flags&tcpFlagFIN != 0 {
+	if flags&header.TCPFlagFIN != 0 {
 		c.seq++
 	}
 }
@@ -148,7 +149,7 @@ func payload(t *testing.T, segs []seg, seq uint32, maxLen int) []byte {
 	t.Helper()
 	var b []byte
 	for _, s := range segs {
-		if s.flags != tcpFlagACK|tcpFlagPSH || s.seq != seq || len(s.data) == 0 || len(s.data) > maxLen {
+		if s.flags != header.TCPFlagACK|header.TCPFlagPSH || s.seq != seq || len(s.data) == 0 || len(s.data) > maxLen {
 			t.Fatalf("data segment flags %#x seq %d (want %d) length %d (max %d)", s.flags, s.seq, seq, len(s.data), maxLen)
 		}
 		seq += uint32(len(s.data))
@@ -172,14 +173,14 @@ func TestDNSTCPHandshake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newNamesWorld(t, Config{DNS: &fakeDNS{}}, tt.mtu)
 			c := &tcpClient{w: w}
-			c.send(t, 53, tcpFlagSYN, clientISN, 0, 64240, tt.peerMSS, nil)
+			c.send(t, 53, header.TCPFlagSYN, clientISN, 0, 64240, tt.peerMSS, nil)
 			sa := c.frames(t)
-			if len(sa) != 1 || sa[0].mss != tt.wantMSS || sa[0].flags != tcpFlagSYN|tcpFlagACK || sa[0].ack != clientISN+1 || sa[0].srcPort != 53 {
+			if len(sa) != 1 || sa[0].mss != tt.wantMSS || sa[0].flags != header.TCPFlagSYN|header.TCPFlagACK || sa[0].ack != clientISN+1 || sa[0].srcPort != 53 {
 				t.Fatalf("SYN-ACK %+v, want flags SYN|ACK, ack %d, MSS %d", sa, clientISN+1, tt.wantMSS)
 			}
-			c.send(t, 53, tcpFlagSYN, clientISN, 0, 64240, tt.peerMSS, nil) // our SYN-ACK was "lost"
+			c.send(t, 53, header.TCPFlagSYN, clientISN, 0, 64240, tt.peerMSS, nil) // our SYN-ACK was "lost"
 			again := c.frames(t)
-			if len(again) != 1 || again[0].seq != sa[0].seq || again[0].flags != tcpFlagSYN|tcpFlagACK {
+			if len(again) != 1 || again[0].seq != sa[0].seq || again[0].flags != header.TCPFlagSYN|header.TCPFlagACK {
 				t.Errorf("repeated SYN answered with %+v, want the same SYN-ACK (seq %d)", again, sa[0].seq)
 			}
 			mustNothingSent(t, w)
@@ -207,16 +208,16 @@ func TestDNSTCPQuerySplit(t *testing.T) {
 	c := connect(t, w, 1460, 65535)
 	msg := framed(testQuery)
 
-	c.data(t, tcpFlagPSH, c.iss+1, msg[:5])
-	if got := c.frames(t); len(got) != 1 || got[0].flags != tcpFlagACK || got[0].ack != c.seq || got[0].seq != c.iss+1 {
+	c.data(t, header.TCPFlagPSH, c.iss+1, msg[:5])
+	if got := c.frames(t); len(got) != 1 || got[0].flags != header.TCPFlagACK || got[0].ack != c.seq || got[0].seq != c.iss+1 {
 		t.Fatalf("first part answered with %+v, want one ACK of %d", got, c.seq)
 	}
 	if len(h.calls) != 0 {
 		t.Fatal("half a query went to the handler")
 	}
-	c.data(t, tcpFlagPSH, c.iss+1, msg[5:])
+	c.data(t, header.TCPFlagPSH, c.iss+1, msg[5:])
 	got := c.frames(t)
-	if len(got) != 2 || got[0].flags != tcpFlagACK || got[0].ack != c.seq {
+	if len(got) != 2 || got[0].flags != header.TCPFlagACK || got[0].ack != c.seq {
 		t.Fatalf("second part answered with %+v, want an ACK of %d and the answer", got, c.seq)
 	}
 	if b := payload(t, got[1:], c.iss+1, 1410); !bytes.Equal(b, framed(testAnswer)) {
@@ -234,9 +235,9 @@ func TestDNSTCPPipelined(t *testing.T) {
 	h := &fakeDNS{answer: testAnswer}
 	w := newNamesWorld(t, Config{DNS: h}, 1450)
 	c := connect(t, w, 1460, 65535)
-	c.data(t, tcpFlagPSH, c.iss+1, framed(testQuery, lateAnswer)) // two messages, one segment
+	c.data(t, header.TCPFlagPSH, c.iss+1, framed(testQuery, lateAnswer)) // two messages, one segment
 	got := c.frames(t)
-	if len(got) != 3 || got[0].flags != tcpFlagACK || got[0].ack != c.seq {
+	if len(got) != 3 || got[0].flags != header.TCPFlagACK || got[0].ack != c.seq {
 		t.Fatalf("got %+v, want an ACK and two answers", got)
 	}
 	if b := payload(t, got[1:], c.iss+1, 1410); !bytes.Equal(b, framed(testAnswer, testAnswer)) {
@@ -251,7 +252,7 @@ func TestDNSTCPLargeAnswer(t *testing.T) {
 	answer := fill(3000, 7)
 	w := newNamesWorld(t, Config{DNS: &fakeDNS{answer: answer}}, 1450)
 	c := connect(t, w, 1000, 1500) // MSS 1000, a window of 1500 bytes
-	c.send(t, 53, tcpFlagACK|tcpFlagPSH, c.seq, c.iss+1, 1500, 0, framed(testQuery))
+	c.send(t, 53, header.TCPFlagACK|header.TCPFlagPSH, c.seq, c.iss+1, 1500, 0, framed(testQuery))
 	c.seq += uint32(len(framed(testQuery)))
 	got := c.frames(t)
 	if len(got) < 2 {
@@ -261,7 +262,7 @@ func TestDNSTCPLargeAnswer(t *testing.T) {
 	if len(first) != 1500 {
 		t.Fatalf("sent %d bytes into a window of 1500", len(first))
 	}
-	c.send(t, 53, tcpFlagACK, c.seq, c.iss+1+1500, 65535, 0, nil) // all acknowledged, window open
+	c.send(t, 53, header.TCPFlagACK, c.seq, c.iss+1+1500, 65535, 0, nil) // all acknowledged, window open
 	rest := payload(t, c.frames(t), c.iss+1+1500, 1000)
 	if b := append(first, rest...); !bytes.Equal(b, framed(answer)) {
 		t.Errorf("segments hold %d bytes that are not the framed answer (%d bytes)", len(b), len(framed(answer)))
@@ -272,9 +273,9 @@ func TestDNSTCPClose(t *testing.T) {
 	h := &fakeDNS{} // answers later, through h.calls[i].reply
 	w := newNamesWorld(t, Config{DNS: h}, 1450)
 	c := connect(t, w, 1460, 65535)
-	c.data(t, tcpFlagPSH|tcpFlagFIN, c.iss+1, framed(testQuery)) // query and FIN
+	c.data(t, header.TCPFlagPSH|header.TCPFlagFIN, c.iss+1, framed(testQuery)) // query and FIN
 	got := c.frames(t)
-	if len(got) != 1 || got[0].flags != tcpFlagACK || got[0].ack != c.seq {
+	if len(got) != 1 || got[0].flags != header.TCPFlagACK || got[0].ack != c.seq {
 		t.Fatalf("query+FIN answered with %+v, want only an ACK of %d: our FIN waits for the answer", got, c.seq)
 	}
 
@@ -289,18 +290,18 @@ func TestDNSTCPClose(t *testing.T) {
 		t.Errorf("answer % x", b)
 	}
 	fin := got[1]
-	if fin.flags != tcpFlagFIN|tcpFlagACK || fin.seq != c.iss+1+uint32(len(framed(testAnswer))) || fin.ack != c.seq {
+	if fin.flags != header.TCPFlagFIN|header.TCPFlagACK || fin.seq != c.iss+1+uint32(len(framed(testAnswer))) || fin.ack != c.seq {
 		t.Fatalf("FIN %+v", fin)
 	}
-	c.send(t, 53, tcpFlagACK, c.seq, fin.seq+1, 65535, 0, nil) // acknowledges our FIN
+	c.send(t, 53, header.TCPFlagACK, c.seq, fin.seq+1, 65535, 0, nil) // acknowledges our FIN
 	if got := c.frames(t); len(got) != 0 {
 		t.Fatalf("the last ACK was answered with %+v", got)
 	}
 	if st := w.s.Stats(); st.DNSTCPClosed != 1 {
 		t.Errorf("DNSTCPClosed = %d, want 1", st.DNSTCPClosed)
 	}
-	c.send(t, 53, tcpFlagACK, c.seq, fin.seq+1, 65535, 0, nil) // the connection is gone
-	if got := c.frames(t); len(got) != 1 || got[0].flags != tcpFlagRST {
+	c.send(t, 53, header.TCPFlagACK, c.seq, fin.seq+1, 65535, 0, nil) // the connection is gone
+	if got := c.frames(t); len(got) != 1 || got[0].flags != header.TCPFlagRST {
 		t.Errorf("segment of a closed connection answered with %+v, want a RST", got)
 	}
 }
@@ -308,9 +309,9 @@ func TestDNSTCPClose(t *testing.T) {
 func TestDNSTCPFINWithoutQueries(t *testing.T) {
 	w := newNamesWorld(t, Config{DNS: &fakeDNS{}}, 1450)
 	c := connect(t, w, 1460, 65535)
-	c.data(t, tcpFlagFIN, c.iss+1, nil)
+	c.data(t, header.TCPFlagFIN, c.iss+1, nil)
 	got := c.frames(t)
-	if len(got) != 2 || got[0].flags != tcpFlagACK || got[0].ack != c.seq || got[1].flags != tcpFlagFIN|tcpFlagACK || got[1].seq != c.iss+1 {
+	if len(got) != 2 || got[0].flags != header.TCPFlagACK || got[0].ack != c.seq || got[1].flags != header.TCPFlagFIN|header.TCPFlagACK || got[1].seq != c.iss+1 {
 		t.Fatalf("FIN answered with %+v, want an ACK and our FIN", got)
 	}
 }
@@ -329,9 +330,9 @@ func TestDNSTCPDuplicateAck(t *testing.T) {
 		{"retransmitted", c.seq - 20, fill(20, 1)},
 	}
 	for _, tt := range tests {
-		c.send(t, 53, tcpFlagACK|tcpFlagPSH, tt.seq, c.iss+1, 65535, 0, tt.data)
+		c.send(t, 53, header.TCPFlagACK|header.TCPFlagPSH, tt.seq, c.iss+1, 65535, 0, tt.data)
 		got := c.frames(t)
-		if len(got) != 1 || got[0].flags != tcpFlagACK || got[0].ack != c.seq || len(got[0].data) != 0 {
+		if len(got) != 1 || got[0].flags != header.TCPFlagACK || got[0].ack != c.seq || len(got[0].data) != 0 {
 			t.Errorf("%s: answered with %+v, want a duplicate ACK of %d", tt.name, got, c.seq)
 		}
 	}
@@ -343,8 +344,8 @@ func TestDNSTCPDuplicateAck(t *testing.T) {
 	}
 	// A retransmission that overlaps what we have and brings new bytes:
 	// the new part is taken.
-	c.send(t, 53, tcpFlagACK|tcpFlagPSH, c.seq, c.iss+1, 65535, 0, msg[:4])
-	c.send(t, 53, tcpFlagACK|tcpFlagPSH, c.seq, c.iss+1, 65535, 0, msg)
+	c.send(t, 53, header.TCPFlagACK|header.TCPFlagPSH, c.seq, c.iss+1, 65535, 0, msg[:4])
+	c.send(t, 53, header.TCPFlagACK|header.TCPFlagPSH, c.seq, c.iss+1, 65535, 0, msg)
 	c.seq += uint32(len(msg))
 	c.frames(t)
 	if len(h.calls) != 1 || !bytes.Equal(h.calls[0].query, testQuery) {
@@ -363,11 +364,11 @@ func TestDNSTCPReset(t *testing.T) {
 		wantSeq   uint32
 		wantAck   uint32
 	}{
-		{"SYN to port 54", 54, tcpFlagSYN, nil, &fakeDNS{}, tcpFlagRST | tcpFlagACK, 0, 5001},
-		{"ACK of an unknown connection", 53, tcpFlagACK, nil, &fakeDNS{}, tcpFlagRST, 777, 0},
-		{"data without ACK, unknown", 53, tcpFlagPSH, []byte("abc"), &fakeDNS{}, tcpFlagRST | tcpFlagACK, 0, 5003},
-		{"FIN-ACK of an unknown connection", 53, tcpFlagFIN | tcpFlagACK, nil, &fakeDNS{}, tcpFlagRST, 777, 0},
-		{"SYN without a DNS handler", 53, tcpFlagSYN, nil, nil, tcpFlagRST | tcpFlagACK, 0, 5001},
+		{"SYN to port 54", 54, header.TCPFlagSYN, nil, &fakeDNS{}, header.TCPFlagRST | header.TCPFlagACK, 0, 5001},
+		{"ACK of an unknown connection", 53, header.TCPFlagACK, nil, &fakeDNS{}, header.TCPFlagRST, 777, 0},
+		{"data without ACK, unknown", 53, header.TCPFlagPSH, []byte("abc"), &fakeDNS{}, header.TCPFlagRST | header.TCPFlagACK, 0, 5003},
+		{"FIN-ACK of an unknown connection", 53, header.TCPFlagFIN | header.TCPFlagACK, nil, &fakeDNS{}, header.TCPFlagRST, 777, 0},
+		{"SYN without a DNS handler", 53, header.TCPFlagSYN, nil, nil, header.TCPFlagRST | header.TCPFlagACK, 0, 5001},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -387,13 +388,13 @@ func TestDNSTCPReset(t *testing.T) {
 	t.Run("RST from the client", func(t *testing.T) {
 		w := newNamesWorld(t, Config{DNS: &fakeDNS{}}, 1450)
 		c := connect(t, w, 1460, 65535)
-		c.send(t, 53, tcpFlagRST, c.seq, 0, 0, 0, nil)
-		c.send(t, 53, tcpFlagRST, c.seq, 0, 0, 0, nil) // unknown now: never answered
+		c.send(t, 53, header.TCPFlagRST, c.seq, 0, 0, 0, nil)
+		c.send(t, 53, header.TCPFlagRST, c.seq, 0, 0, 0, nil) // unknown now: never answered
 		if got := c.frames(t); len(got) != 0 {
 			t.Fatalf("RST answered with %+v", got)
 		}
-		c.send(t, 53, tcpFlagACK, c.seq, c.iss+1, 65535, 0, nil)
-		if got := c.frames(t); len(got) != 1 || got[0].flags != tcpFlagRST {
+		c.send(t, 53, header.TCPFlagACK, c.seq, c.iss+1, 65535, 0, nil)
+		if got := c.frames(t); len(got) != 1 || got[0].flags != header.TCPFlagRST {
 			t.Errorf("after the client's RST: %+v, want a RST", got)
 		}
 		if st := w.s.Stats(); st.DNSTCPClosed != 1 {
@@ -417,18 +418,18 @@ func TestDNSTCPTableBound(t *testing.T) {
 		return seg{flags: ip[20+13]}
 	}
 	for i := range dnsTCPMaxConns {
-		if s := syn(uint16(10000 + i)); s.flags != tcpFlagSYN|tcpFlagACK {
+		if s := syn(uint16(10000 + i)); s.flags != header.TCPFlagSYN|header.TCPFlagACK {
 			t.Fatalf("connection %d refused", i)
 		}
 	}
-	if s := syn(20000); s.flags != tcpFlagRST|tcpFlagACK {
+	if s := syn(20000); s.flags != header.TCPFlagRST|header.TCPFlagACK {
 		t.Fatalf("connection %d answered with flags %#x, want RST|ACK", dnsTCPMaxConns+1, s.flags)
 	}
 	if st := w.s.Stats(); st.DNSTCPRefused != 1 || st.DNSTCPConns != dnsTCPMaxConns {
 		t.Errorf("DNSTCPRefused %d DNSTCPConns %d", st.DNSTCPRefused, st.DNSTCPConns)
 	}
 	w.clock.Advance(dnsTCPIdle + time.Second) // every connection is idle now
-	if s := syn(20000); s.flags != tcpFlagSYN|tcpFlagACK {
+	if s := syn(20000); s.flags != header.TCPFlagSYN|header.TCPFlagACK {
 		t.Fatalf("after the idle time: flags %#x, want SYN|ACK", s.flags)
 	}
 	if st := w.s.Stats(); st.DNSTCPExpired != dnsTCPMaxConns {
@@ -455,7 +456,7 @@ func TestDNSTCPHandlerChoice(t *testing.T) {
 	h := &tcpFakeDNS{fakeDNS: fakeDNS{answer: testAnswer}}
 	w := newNamesWorld(t, Config{DNS: h}, 1450)
 	c := connect(t, w, 1460, 65535)
-	c.data(t, tcpFlagPSH, c.iss+1, framed(testQuery))
+	c.data(t, header.TCPFlagPSH, c.iss+1, framed(testQuery))
 	got := c.frames(t)
 	if b := payload(t, got[1:], c.iss+1, 1410); !bytes.Equal(b, framed(lateAnswer)) || h.tcp != 1 || len(h.calls) != 0 {
 		t.Errorf("answer % x, ServeDNSTCP %d calls, ServeDNS %d; want ServeDNSTCP's answer", b, h.tcp, len(h.calls))
@@ -478,18 +479,18 @@ func FuzzDNSTCP(f *testing.F) {
 		binary.BigEndian.PutUint16(h[14:16], 65535)
 		return h
 	}
-	f.Add(append(hdr(tcpFlagACK|tcpFlagPSH, clientISN+1, 0), framed(testQuery, testQuery)...))
-	f.Add(append(hdr(tcpFlagACK|tcpFlagFIN, clientISN+1, 0), framed(testQuery)...))
-	f.Add(append(hdr(tcpFlagACK, clientISN+3, 0), 0xff, 0xff, 1, 2))
-	f.Add(hdr(tcpFlagSYN, 7, 0))
-	f.Add(hdr(tcpFlagRST, clientISN+1, 0))
+	f.Add(append(hdr(header.TCPFlagACK|header.TCPFlagPSH, clientISN+1, 0), framed(testQuery, testQuery)...))
+	f.Add(append(hdr(header.TCPFlagACK|header.TCPFlagFIN, clientISN+1, 0), framed(testQuery)...))
+	f.Add(append(hdr(header.TCPFlagACK, clientISN+3, 0), 0xff, 0xff, 1, 2))
+	f.Add(hdr(header.TCPFlagSYN, 7, 0))
+	f.Add(hdr(header.TCPFlagRST, clientISN+1, 0))
 	f.Fuzz(func(t *testing.T, tcp []byte) {
 		w := newNamesWorld(t, Config{DNS: &fakeDNS{answer: fill(1000, 0)}}, 576)
 		c := connect(t, w, 1460, 65535)
 		frame := ipv4Frame(t, resolverMAC, macA, ipA, resolverIP, true, nil, layers.IPProtocolTCP, tcp)
 		w.fromPort(t, "a", frame)
 		for _, out := range w.a.Written()[c.seen:] {
-			if len(out) > 14+576 || len(out) < 14+20 || (out[14+9] == protoTCP && !tcpChecksumOK(out[14:])) {
+			if len(out) > 14+576 || len(out) < 14+20 || (out[14+9] == header.ProtoTCP && !tcpChecksumOK(out[14:])) {
 				t.Fatalf("wrote a bad %d-byte frame into the port: % x", len(out), out)
 			}
 		}
@@ -503,7 +504,7 @@ func TestDNSTCPTinyMSSClamped(t *testing.T) {
 	answer := fill(3000, 7)
 	w := newNamesWorld(t, Config{DNS: &fakeDNS{answer: answer}}, 1450)
 	c := connect(t, w, 1, 65535)
-	c.send(t, 53, tcpFlagACK|tcpFlagPSH, c.seq, c.iss+1, 65535, 0, framed(testQuery))
+	c.send(t, 53, header.TCPFlagACK|header.TCPFlagPSH, c.seq, c.iss+1, 65535, 0, framed(testQuery))
 	got := c.frames(t)
 	if len(got) < 2 {
 		t.Fatalf("got %d segments, want an ACK and data", len(got))
@@ -551,7 +552,7 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 	send := func(flags byte, seq, ack uint32, data []byte) {
 		t.Helper()
 		tcp := &layers.TCP{SrcPort: 40000, DstPort: 53, Seq: seq, Ack: ack, Window: 65535,
-			SYN: flags&tcpFlagSYN != 0, ACK: flags&tcpFlagACK != 0, PSH: flags&tcpFlagPSH != 0}
+			SYN: flags&header.TCPFlagSYN != 0, ACK: flags&header.TCPFlagACK != 0, PSH: flags&header.TCPFlagPSH != 0}
 		f := ipv4Frame(t, resolverMAC, macA, ipA, resolverIP, true, tcp, layers.IPProtocolTCP, data)
 		buf := make([]byte, vxlan.HeaderLen+len(f))
 		copy(buf[vxlan.HeaderLen:], f)
@@ -566,9 +567,9 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 		t.Fatal("no connection")
 		return nil
 	}
-	send(tcpFlagSYN, clientISN, 0, nil)
+	send(header.TCPFlagSYN, clientISN, 0, nil)
 	iss := conn().sndUna
-	send(tcpFlagACK, clientISN+1, iss+1, nil)
+	send(header.TCPFlagACK, clientISN+1, iss+1, nil)
 	var ten []byte
 	for range 10 {
 		ten = append(ten, framed(testQuery)...)
@@ -580,7 +581,7 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 		s.tcpConns.mu.Lock()
 		seq := c.rcvNxt // the client follows our ACKs, but never acknowledges our data
 		s.tcpConns.mu.Unlock()
-		send(tcpFlagACK|tcpFlagPSH, seq, iss+1, ten)
+		send(header.TCPFlagACK|header.TCPFlagPSH, seq, iss+1, ten)
 		s.tcpConns.mu.Lock()
 		maxHeld = max(maxHeld, len(c.out)+len(c.in))
 		s.tcpConns.mu.Unlock()
@@ -608,7 +609,7 @@ func TestDNSTCPPendingBound(t *testing.T) {
 	for range 100 {
 		data = append(data, framed(testQuery)...)
 	}
-	c.data(t, tcpFlagPSH, c.iss+1, data)
+	c.data(t, header.TCPFlagPSH, c.iss+1, data)
 	got := c.frames(t)
 	if len(h.calls) != dnsTCPMaxPending {
 		t.Fatalf("handler got %d queries, want %d", len(h.calls), dnsTCPMaxPending)
@@ -630,7 +631,7 @@ func TestDNSTCPAbort(t *testing.T) {
 	for range 8 {
 		data = append(data, framed(testQuery)...)
 	}
-	c.send(t, 53, tcpFlagACK|tcpFlagPSH, c.seq, c.iss+1, 0, 0, data)
+	c.send(t, 53, header.TCPFlagACK|header.TCPFlagPSH, c.seq, c.iss+1, 0, 0, data)
 	c.frames(t)
 	big := fill(60000, 0)
 	for i, call := range h.calls {
@@ -640,7 +641,7 @@ func TestDNSTCPAbort(t *testing.T) {
 		}
 	}
 	got := c.frames(t)
-	if len(got) != 1 || got[0].flags != tcpFlagRST|tcpFlagACK {
+	if len(got) != 1 || got[0].flags != header.TCPFlagRST|header.TCPFlagACK {
 		t.Fatalf("segments %+v, want one RST|ACK", got)
 	}
 	w.s.tcpConns.mu.Lock()

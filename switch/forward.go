@@ -1,18 +1,11 @@
 package vswitch
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"time"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
-)
-
-// Ethernet header facts used by the data path.
-const (
-	ethHeaderLen  = 14     // destination, source, EtherType
-	vlanTagLen    = 4      // one IEEE 802.1Q tag
-	etherTypeVLAN = 0x8100 // IEEE 802.1Q
 )
 
 // fromPort handles one frame read from the local port p. The frame is
@@ -41,7 +34,7 @@ func (s *Switch) fromPortDecide(p *port, buf []byte, n int, b *txBatch, d *decis
 	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
 	s.stats.rxFrames.Add(1)
 	s.stats.rxBytes.Add(uint64(n))
-	if n < ethHeaderLen {
+	if n < header.EthernetLen {
 		s.drop(d, dropRuntInner)
 		return
 	}
@@ -142,11 +135,7 @@ func tooLong(frame []byte, mtu int) bool {
 	if mtu <= 0 {
 		return false
 	}
-	limit := mtu + ethHeaderLen
-	if binary.BigEndian.Uint16(frame[12:14]) == etherTypeVLAN {
-		limit += vlanTagLen
-	}
-	return len(frame) > limit
+	return len(frame) > mtu+header.Ethernet(frame).HeaderLen()
 }
 
 // localPort returns the local port that owns or has learned dst in vni, or nil.

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"vxswitch/header"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
@@ -34,7 +35,7 @@ func FuzzUnderlayGRO(f *testing.F) {
 			t.Fatalf("sent %d packets to the underlay", u.n)
 		}
 		for _, p := range d.packets() {
-			if len(p) < tap.VnetHdrLen+ethHeaderLen {
+			if len(p) < tap.VnetHdrLen+header.EthernetLen {
 				t.Fatalf("wrote a %d-byte packet into the port", len(p))
 			}
 		}
@@ -69,7 +70,7 @@ func FuzzFromVnet(f *testing.F) {
 			for off := 0; off < len(snd.pkt); off += snd.seg {
 				dg := snd.pkt[off:min(off+snd.seg, len(snd.pkt))]
 				vni, inner, err := vxlan.Decode(dg)
-				if err != nil || vni != 100 || len(inner) < ethHeaderLen {
+				if err != nil || vni != 100 || len(inner) < header.EthernetLen {
 					t.Fatalf("sent a bad datagram (vni %d, %d inner bytes, %v)", vni, len(inner), err)
 				}
 			}
@@ -97,7 +98,7 @@ func FuzzDNSTCPSegments(f *testing.F) {
 			seq := c.seq + uint32(off) + uint32(back)
 			start := max(0, min(len(stream), off+back))
 			end := min(len(stream), start+n)
-			c.send(t, 53, tcpFlagACK|tcpFlagPSH, seq, c.iss+1, wnd, 0, stream[start:end])
+			c.send(t, 53, header.TCPFlagACK|header.TCPFlagPSH, seq, c.iss+1, wnd, 0, stream[start:end])
 			off += n
 		}
 		c.frames(t) // checks every segment written

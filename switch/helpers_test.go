@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"vxswitch/header"
 	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
 )
@@ -214,7 +215,7 @@ func writtenCount(devs ...*taptest.Device) []int {
 // IPv4 frame f in place, turning a frame of A to B into one of B to A. The
 // IPv4 and TCP/UDP checksums stay valid: both sum the two addresses.
 func swapIPv4Addrs(f []byte) {
-	src, dst := f[ethHeaderLen+12:ethHeaderLen+16], f[ethHeaderLen+16:ethHeaderLen+20]
+	src, dst := f[header.EthernetLen+12:header.EthernetLen+16], f[header.EthernetLen+16:header.EthernetLen+20]
 	var tmp [4]byte
 	copy(tmp[:], src)
 	copy(src, dst)

@@ -1,22 +1,10 @@
 package vswitch
 
 import (
-	"encoding/binary"
+	"net/netip"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
-)
-
-// ICMP and ICMPv6 values used for MTU signalling.
-const (
-	icmpUnreachable   = 3 // RFC 792 destination unreachable
-	icmpFragNeeded    = 4 // code: fragmentation needed and DF set (RFC 1191)
-	icmpv6TooBig      = 2 // RFC 4443 section 3.2 packet too big
-	icmpv6MinMTU      = 1280
-	ipv4FlagDF        = 0x4000
-	ipv4FlagMF        = 0x2000
-	ipv4OffsetMask    = 0x1fff
-	ipv4MinMTU        = 68 // RFC 791: every module must forward this
-	ipv4OptCopiedFlag = 0x80
 )
 
 // oversize handles a frame from the local port p that is longer than the
@@ -37,15 +25,21 @@ const (
 // dropped and counted as "oversize". What it does is recorded in d unless d
 // is nil.
 func (s *Switch) oversize(p *port, v *View, nw *Network, frame []byte, d *decision) {
-	etherType, off, _ := l3(frame)
+	eth := header.Ethernet(frame)
+	if !eth.IsValid() {
+		s.drop(d, dropOversize)
+		return
+	}
+	off := eth.HeaderLen()
 	var reply []byte
-	switch etherType {
-	case etherTypeIPv4:
-		ip, _, ok := ipv4Packet(frame[off:])
-		if !ok {
+	switch eth.Type() {
+	case header.EtherTypeIPv4:
+		ip := header.IPv4(frame[off:])
+		if !ip.IsValid() {
 			break
 		}
-		if binary.BigEndian.Uint16(ip[6:8])&ipv4FlagDF == 0 {
+		ip = ip[:ip.TotalLength()] // without Ethernet padding
+		if ip.FlagsFragment()&header.IPv4FlagDF == 0 {
 			if s.fragmentFromPort(p, v, nw, frame[:off], ip, d) {
 				s.stats.fragmented.Add(1)
 				d.answer(ActionFragmented, nil)
@@ -59,7 +53,7 @@ func (s *Switch) oversize(p *port, v *View, nw *Network, frame []byte, d *decisi
 			s.stats.icmpFragNeeded.Add(1)
 			return
 		}
-	case etherTypeIPv6:
+	case header.EtherTypeIPv6:
 		if reply = packetTooBig(nw, frame, off); reply != nil {
 			s.writeMade(p, reply, d, 0)
 			d.answer(ActionICMP, p)
@@ -90,16 +84,16 @@ func (s *Switch) fragmentFromPort(p *port, v *View, nw *Network, l2, ip []byte, 
 // fragment into dst (len(l2)+mtu bytes at least) and calls emit with that
 // frame, which emit must not keep. It returns false, emitting nothing, when
 // mtu is too small for even one 8-byte piece.
-func fragmentIPv4(dst, l2, ip []byte, mtu int, emit func(frame []byte)) bool {
-	ihl := int(ip[0]&0x0f) * 4
+func fragmentIPv4(dst, l2 []byte, ip header.IPv4, mtu int, emit func(frame []byte)) bool {
+	ihl := ip.HeaderLen()
 	first := ip[:ihl]
-	later := append(ip[:ipv4MinLen:ipv4MinLen], copiedOptions(ip[ipv4MinLen:ihl])...)
-	if mtu < ipv4MinMTU || (mtu-ihl)&^7 <= 0 || len(dst) < len(l2)+mtu {
+	later := append(ip[:header.IPv4MinLen:header.IPv4MinLen], copiedOptions(ip.Options())...)
+	if mtu < header.IPv4MinMTU || (mtu-ihl)&^7 <= 0 || len(dst) < len(l2)+mtu {
 		return false
 	}
-	flags := binary.BigEndian.Uint16(ip[6:8])
-	base := int(flags & ipv4OffsetMask)
-	moreAfter := flags&ipv4FlagMF != 0
+	flags := ip.FlagsFragment()
+	base := int(flags & header.IPv4OffsetMask)
+	moreAfter := flags&header.IPv4FlagMF != 0
 	payload := ip[ihl:]
 	for pos := 0; pos < len(payload); {
 		hdr := later
@@ -109,16 +103,16 @@ func fragmentIPv4(dst, l2, ip []byte, mtu int, emit func(frame []byte)) bool {
 		size := min((mtu-len(hdr))&^7, len(payload)-pos)
 		last := pos+size == len(payload)
 		n := copy(dst, l2)
-		h := dst[n : n+len(hdr)]
+		h := header.IPv4(dst[n : n+len(hdr)])
 		copy(h, hdr)
-		h[0] = 0x40 | byte(len(hdr)/4)
-		binary.BigEndian.PutUint16(h[2:4], uint16(len(hdr)+size))
-		fl := flags&^(ipv4FlagMF|ipv4OffsetMask) | uint16(base+pos/8)
+		h.SetHeaderLen(len(hdr))
+		h.SetTotalLength(uint16(len(hdr) + size))
+		fl := flags&^(header.IPv4FlagMF|header.IPv4OffsetMask) | uint16(base+pos/8)
 		if !last || moreAfter {
-			fl |= ipv4FlagMF
+			fl |= header.IPv4FlagMF
 		}
-		binary.BigEndian.PutUint16(h[6:8], fl)
-		setIPv4Checksum(h)
+		h.SetFlagsFragment(fl)
+		h.UpdateChecksum()
 		n += len(hdr)
 		n += copy(dst[n:], payload[pos:pos+size])
 		emit(dst[:n])
@@ -148,7 +142,7 @@ func copiedOptions(opts []byte) []byte {
 		if n < 2 || i+n > len(opts) {
 			break
 		}
-		if t&ipv4OptCopiedFlag != 0 {
+		if t&header.IPv4OptionCopied != 0 {
 			out = append(out, opts[i:i+n]...)
 		}
 		i += n
@@ -166,12 +160,11 @@ func copiedOptions(opts []byte) []byte {
 // fragment, or from a broadcast or multicast source (RFC 1122 section
 // 3.2.2). It comes from the network's resolver address (else from the
 // packet's destination) and quotes the IP header and 8 bytes of data.
-func fragNeeded(nw *Network, frame []byte, off int, ip []byte) []byte {
-	ihl := int(ip[0]&0x0f) * 4
-	if binary.BigEndian.Uint16(ip[6:8])&ipv4OffsetMask != 0 || isICMPError(ip[9], ip[ihl:], false) {
+func fragNeeded(nw *Network, frame []byte, off int, ip header.IPv4) []byte {
+	if ip.FragmentOffset() != 0 || isICMPError(ip.Protocol(), ip.Payload(), false) {
 		return nil
 	}
-	src, dst := addr4(ip[16:20]), addr4(ip[12:16])
+	src, dst := ip.Destination(), ip.Source() // the answer goes back to the sender
 	if nw.Resolver.Is4() {
 		src = nw.Resolver
 	}
@@ -182,16 +175,18 @@ func fragNeeded(nw *Network, frame []byte, off int, ip []byte) []byte {
 	if !ok || MAC(frame[6:12]).IsMulticast() {
 		return nil
 	}
-	quote := ip[:min(ihl+8, len(ip))]
-	total := ipv4MinLen + icmpHdrLen + len(quote)
+	quote := ip[:min(ip.HeaderLen()+8, len(ip))]
+	total := header.IPv4MinLen + header.ICMPv4Len + len(quote)
 	out := make([]byte, off+total)
-	replyL2(out, frame, off, srcMAC, etherTypeIPv4)
-	putIPv4Header(out[off:], total, 0, protoICMP, src, dst)
-	icmp := out[off+ipv4MinLen:]
-	icmp[0], icmp[1] = icmpUnreachable, icmpFragNeeded
-	binary.BigEndian.PutUint16(icmp[6:8], uint16(nw.MTU))
-	copy(icmp[icmpHdrLen:], quote)
-	binary.BigEndian.PutUint16(icmp[2:4], ^onesSum(icmp, 0))
+	replyL2(out, frame, off, srcMAC, header.EtherTypeIPv4)
+	rip := header.IPv4(out[off:])
+	rip.Encode(uint16(total), 0, 0, defaultTTL, header.ProtoICMP, src, dst)
+	icmp := header.ICMPv4(rip[header.IPv4MinLen:])
+	icmp.SetType(header.ICMPv4Unreachable)
+	icmp.SetCode(header.ICMPv4FragNeededCode)
+	icmp.SetMTU(uint16(nw.MTU))
+	copy(icmp[header.ICMPv4Len:], quote)
+	icmp.SetChecksum(icmp.ComputeChecksum())
 	return out
 }
 
@@ -204,36 +199,38 @@ func fragNeeded(nw *Network, frame []byte, off int, ip []byte) []byte {
 // minimum MTU of 1280 bytes, and its checksum covers the IPv6 pseudo-header
 // (RFC 8200 section 8.1).
 func packetTooBig(nw *Network, frame []byte, off int) []byte {
-	ip, ok := ipv6Packet(frame[off:])
-	if !ok || isICMPError(ip[6], ip[ipv6HdrLen:], true) {
+	ip := header.IPv6(frame[off:])
+	if !ip.IsValid() {
 		return nil
 	}
-	src, dst := ip[24:40], ip[8:24] // the answer goes back to the sender
-	if src[0] == 0xff || dst[0] == 0xff || isZero(dst) {
+	ip = ip[:header.IPv6Len+int(ip.PayloadLength())] // without Ethernet padding
+	if isICMPError(ip.NextHeader(), ip.Payload(), true) {
+		return nil
+	}
+	src, dst := ip.Destination(), ip.Source() // the answer goes back to the sender
+	if src.As16()[0] == 0xff || dst.As16()[0] == 0xff || dst == netip.IPv6Unspecified() {
 		return nil
 	}
 	srcMAC, ok := answerMAC(nw, frame)
 	if !ok || MAC(frame[6:12]).IsMulticast() {
 		return nil
 	}
-	quote := ip[:min(len(ip), icmpv6MinMTU-ipv6HdrLen-icmpHdrLen)]
-	plen := icmpHdrLen + len(quote)
-	out := make([]byte, off+ipv6HdrLen+plen)
-	replyL2(out, frame, off, srcMAC, etherTypeIPv6)
-	h := out[off:]
-	h[0] = 0x60
-	binary.BigEndian.PutUint16(h[4:6], uint16(plen))
-	h[6], h[7] = protoICMPv6, defaultTTL
-	copy(h[8:24], src)
-	copy(h[24:40], dst)
-	icmp := h[ipv6HdrLen:]
-	icmp[0] = icmpv6TooBig
-	binary.BigEndian.PutUint32(icmp[4:8], uint32(nw.MTU))
-	copy(icmp[icmpHdrLen:], quote)
-	pseudo := onesSum(h[8:40], 0)
-	pseudo = addOnes(pseudo, uint16(plen))
-	pseudo = addOnes(pseudo, protoICMPv6)
-	binary.BigEndian.PutUint16(icmp[2:4], ^onesSum(icmp, pseudo))
+	quote := ip[:min(len(ip), header.IPv6MinMTU-header.IPv6Len-header.ICMPv6Len)]
+	plen := header.ICMPv6Len + len(quote)
+	out := make([]byte, off+header.IPv6Len+plen)
+	replyL2(out, frame, off, srcMAC, header.EtherTypeIPv6)
+	h := header.IPv6(out[off:])
+	h.SetVersionClassFlow(0, 0)
+	h.SetPayloadLength(uint16(plen))
+	h.SetNextHeader(header.ProtoICMPv6)
+	h.SetHopLimit(defaultTTL)
+	h.SetSource(src)
+	h.SetDestination(dst)
+	icmp := header.ICMPv6(h[header.IPv6Len:])
+	icmp.SetType(header.ICMPv6PacketTooBig)
+	icmp.SetMTU(uint32(nw.MTU))
+	copy(icmp[header.ICMPv6Len:], quote)
+	icmp.SetChecksum(icmp.ComputeChecksum(h.PseudoSum(header.ProtoICMPv6, plen)))
 	return out
 }
 
@@ -246,24 +243,14 @@ func isICMPError(proto byte, l4 []byte, v6 bool) bool {
 		return false
 	}
 	if v6 {
-		return proto == protoICMPv6 && l4[0] < 128
+		return proto == header.ProtoICMPv6 && l4[0] < 128 // RFC 4443 section 2.1
 	}
-	if proto != protoICMP {
+	if proto != header.ProtoICMP {
 		return false
 	}
 	switch l4[0] {
 	case 0, 8, 13, 14, 15, 16, 17, 18: // echo, timestamp, information, mask
 		return false
-	}
-	return true
-}
-
-// isZero reports whether every byte of b is zero.
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
 	}
 	return true
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/gopacket/ip4defrag"
 	"github.com/google/gopacket/layers"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -170,12 +171,12 @@ func TestFragmentIPv4Options(t *testing.T) {
 	// option (type 7, not copied), 28 bytes; 80 bytes of payload; MF set
 	// already (this is a fragment being split again) at offset 8 units.
 	hdr := []byte{
-		0x47, 0, 0, 108, 0xab, 0xcd, 0x20, 0x08, 64, protoUDP, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+		0x47, 0, 0, 108, 0xab, 0xcd, 0x20, 0x08, 64, header.ProtoUDP, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
 		130, 4, 0xaa, 0xbb, // security: copied
 		7, 3, 4, 0, // record route: not copied, then end of list
 	}
 	ip := append(hdr, fill(80, 1)...)
-	setIPv4Checksum(ip[:28])
+	header.IPv4(ip[:28]).UpdateChecksum()
 	var frags [][]byte
 	if !fragmentIPv4(make([]byte, 14+68), make([]byte, 14), ip, 68, func(f []byte) { frags = append(frags, bytes.Clone(f[14:])) }) {
 		t.Fatal("fragmentIPv4 refused")

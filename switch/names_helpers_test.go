@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"vxswitch/header"
 )
 
 // Addresses of the endpoints of VNI 100 in namesView.
@@ -150,7 +152,7 @@ func ipv4HeaderOK(h []byte) bool {
 func udpChecksumOK(ip []byte) bool {
 	ihl := int(ip[0]&0x0f) * 4
 	udp := ip[ihl:binary.BigEndian.Uint16(ip[2:4])]
-	pseudo := append(append([]byte(nil), ip[12:20]...), 0, protoUDP, byte(len(udp)>>8), byte(len(udp)))
+	pseudo := append(append([]byte(nil), ip[12:20]...), 0, header.ProtoUDP, byte(len(udp)>>8), byte(len(udp)))
 	return refSum(udp, refSum(pseudo, 0)) == 0xffff
 }
 
@@ -169,4 +171,14 @@ func onlyFrame(t *testing.T, frames [][]byte) []byte {
 		t.Fatalf("got %d frames, want 1", len(frames))
 	}
 	return frames[0]
+}
+
+// isZero reports whether every byte of b is zero.
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

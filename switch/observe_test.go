@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -91,7 +92,7 @@ func TestObserver(t *testing.T) {
 				t.Fatalf("got %d events, want 1: %+v", len(r.events), r.events)
 			}
 			ev := r.events[0]
-			if ev.ID == 0 || ev.Time.IsZero() || len(ev.Frame) < ethHeaderLen {
+			if ev.ID == 0 || ev.Time.IsZero() || len(ev.Frame) < header.EthernetLen {
 				t.Errorf("event without ID, time or frame: %+v", ev)
 			}
 			if ev.Self != netip.AddrPortFrom(self, vxlan.Port) {
@@ -195,7 +196,7 @@ func TestObserverLinksLateTCPAnswer(t *testing.T) {
 	c := connect(t, w, 1460, 65535)
 	r := &recorder{}
 	w.s.SetObserver(r)
-	c.data(t, tcpFlagPSH|tcpFlagFIN, c.iss+1, framed(testQuery)) // query and FIN
+	c.data(t, header.TCPFlagPSH|header.TCPFlagFIN, c.iss+1, framed(testQuery)) // query and FIN
 	query := r.events[0].ID
 	done := make(chan struct{})
 	go func() { h.calls[0].reply(testAnswer); close(done) }()

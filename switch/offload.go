@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 
+	"vxswitch/header"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
@@ -163,7 +164,7 @@ func (s *Switch) fromVnetAt(p *port, pkt []byte, b *txBatch, at int) int {
 		s.fromVnet(p, pkt, b)
 		return 0
 	}
-	if h.Flags&tap.VnetNeedsCsum != 0 && !completeVnetChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) {
+	if h.Flags&tap.VnetNeedsCsum != 0 && !header.CompleteChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) {
 		s.stats.drop(dropBadOffload)
 		return at
 	}
@@ -190,7 +191,7 @@ func (s *Switch) fromVnet(p *port, pkt []byte, b *txBatch) {
 	frame := pkt[tap.VnetHdrLen:]
 	switch h.GSOType {
 	case tap.VnetGSONone:
-		if h.Flags&tap.VnetNeedsCsum != 0 && !completeVnetChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) {
+		if h.Flags&tap.VnetNeedsCsum != 0 && !header.CompleteChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) {
 			s.stats.drop(dropBadOffload)
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"vxswitch/header"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
@@ -261,7 +262,7 @@ func TestServeUnderlayCoalesces(t *testing.T) {
 		t.Errorf("first packet: vnet header %+v, want a TCPv4 super-frame with MSS 1398", hdr)
 	}
 	frame := got[0][tap.VnetHdrLen:]
-	completeVnetChecksum(frame, int(hdr.CsumStart), int(hdr.CsumOffset))
+	header.CompleteChecksum(frame, int(hdr.CsumStart), int(hdr.CsumOffset))
 	if !bytes.Equal(frame, super) {
 		t.Error("the super-frame written to the port differs from the one the peer sent")
 	}

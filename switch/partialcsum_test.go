@@ -168,3 +168,18 @@ func FuzzCompletePartialChecksum(f *testing.F) {
 		}
 	})
 }
+
+// refSum is the plain RFC 1071 one's complement sum, 16 bits at a time.
+func refSum(b []byte, initial uint16) uint16 {
+	sum := uint32(initial)
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return uint16(sum)
+}

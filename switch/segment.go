@@ -1,22 +1,8 @@
 package vswitch
 
 import (
-	"encoding/binary"
-
 	"vxswitch/header"
 	"vxswitch/tap"
-)
-
-// TCP flags (byte 13 of the header, RFC 9293 section 3.1) that matter when
-// cutting and joining segments.
-const (
-	tcpFlagFIN = 0x01
-	tcpFlagRST = 0x04
-	tcpFlagPSH = 0x08
-	tcpFlagACK = 0x10
-	tcpFlagURG = 0x20
-	tcpFlagECE = 0x40
-	tcpFlagCWR = 0x80
 )
 
 // tcpHeaders describes the headers of an Ethernet frame that carries TCP
@@ -32,41 +18,33 @@ type tcpHeaders struct {
 // TCP. It does not look at lengths in the IP header, so it also works on a
 // TSO super-frame. ok is false for anything else.
 func parseTCP(frame []byte) (h tcpHeaders, ok bool) {
-	etherType, l3, ok := l3(frame)
-	if !ok {
+	eth := header.Ethernet(frame)
+	if !eth.IsValid() {
 		return h, false
 	}
-	h.l3 = l3
-	switch etherType {
-	case etherTypeIPv4:
-		if len(frame) < l3+ipv4MinLen || frame[l3]>>4 != 4 || frame[l3+9] != protoTCP {
+	h.l3 = eth.HeaderLen()
+	switch eth.Type() {
+	case header.EtherTypeIPv4:
+		ip := header.IPv4(frame[h.l3:])
+		if !ip.IsHeaderValid() || ip.Protocol() != header.ProtoTCP || ip.IsFragment() {
 			return h, false
 		}
-		if binary.BigEndian.Uint16(frame[l3+6:])&(ipv4FlagMF|ipv4OffsetMask) != 0 {
-			return h, false
-		}
-		ihl := int(frame[l3]&0x0f) * 4
-		if ihl < ipv4MinLen {
-			return h, false
-		}
-		h.l4 = l3 + ihl
-	case etherTypeIPv6:
-		if len(frame) < l3+ipv6HdrLen || frame[l3]>>4 != 6 || frame[l3+6] != protoTCP {
+		h.l4 = h.l3 + ip.HeaderLen()
+	case header.EtherTypeIPv6:
+		ip := header.IPv6(frame[h.l3:])
+		if !ip.IsHeaderValid() || ip.NextHeader() != header.ProtoTCP {
 			return h, false
 		}
 		h.v6 = true
-		h.l4 = l3 + ipv6HdrLen
+		h.l4 = h.l3 + header.IPv6Len
 	default:
 		return h, false
 	}
-	if len(frame) < h.l4+tcpMinLen {
+	tcp := header.TCP(frame[h.l4:])
+	if !tcp.IsValid() {
 		return h, false
 	}
-	thl := int(frame[h.l4+12]>>4) * 4
-	if thl < tcpMinLen || len(frame) < h.l4+thl {
-		return h, false
-	}
-	h.end = h.l4 + thl
+	h.end = h.l4 + tcp.HeaderLen()
 	return h, true
 }
 
@@ -75,22 +53,22 @@ func parseTCP(frame []byte) (h tcpHeaders, ok bool) {
 // whose headers are h, for a TCP segment of tcpLen bytes.
 func tcpPseudoSum(frame []byte, h tcpHeaders, tcpLen int) uint16 {
 	if h.v6 {
-		return header.IPv6(frame[h.l3:]).PseudoSum(protoTCP, tcpLen)
+		return header.IPv6(frame[h.l3:]).PseudoSum(header.ProtoTCP, tcpLen)
 	}
-	return header.IPv4(frame[h.l3:]).PseudoSum(protoTCP, tcpLen)
+	return header.IPv4(frame[h.l3:]).PseudoSum(header.ProtoTCP, tcpLen)
 }
 
 // setIPLength stores the length of an IP packet of total bytes (IP header
 // included) in the IP header of frame, and for IPv4 redoes the header
 // checksum.
 func setIPLength(frame []byte, h tcpHeaders, total int) {
-	ip := frame[h.l3:h.l4]
 	if h.v6 {
-		binary.BigEndian.PutUint16(ip[4:6], uint16(total-ipv6HdrLen))
+		header.IPv6(frame[h.l3:]).SetPayloadLength(uint16(total - header.IPv6Len))
 		return
 	}
-	binary.BigEndian.PutUint16(ip[2:4], uint16(total))
-	setIPv4Checksum(ip)
+	ip := header.IPv4(frame[h.l3:h.l4])
+	ip.SetTotalLength(uint16(total))
+	ip.UpdateChecksum()
 }
 
 // segmentTCP cuts the TCP super-frame (a TSO frame read from a TAP) into
@@ -120,39 +98,30 @@ func segmentTCP(dst, frame []byte, mss, pre int) (stride, count int) {
 	if (count-1)*stride+pre+h.end+len(payload)-(count-1)*mss > len(dst) {
 		return 0, 0
 	}
-	id := binary.BigEndian.Uint16(frame[h.l3+4:])
-	seq := binary.BigEndian.Uint32(frame[h.l4+4:])
-	flags := frame[h.l4+13]
+	first := header.TCP(frame[h.l4:])
+	id, seq, flags := header.IPv4(frame[h.l3:]).ID(), first.Seq(), first.Flags()
 	for i := range count {
 		chunk := payload[i*mss : min((i+1)*mss, len(payload))]
 		f := dst[i*stride+pre : i*stride+pre+h.end+len(chunk)]
 		copy(f, frame[:h.end])
 		copy(f[h.end:], chunk)
 		if !h.v6 {
-			binary.BigEndian.PutUint16(f[h.l3+4:], id+uint16(i))
+			header.IPv4(f[h.l3:]).SetID(id + uint16(i))
 		}
 		setIPLength(f, h, len(f)-h.l3)
-		tcp := f[h.l4:]
-		binary.BigEndian.PutUint32(tcp[4:], seq+uint32(i*mss))
+		tcp := header.TCP(f[h.l4:])
+		tcp.SetSeq(seq + uint32(i*mss))
 		fl := flags
 		if i != count-1 {
-			fl &^= tcpFlagFIN | tcpFlagPSH
+			fl &^= header.TCPFlagFIN | header.TCPFlagPSH
 		}
 		if i != 0 {
-			fl &^= tcpFlagCWR
+			fl &^= header.TCPFlagCWR
 		}
-		tcp[13] = fl
-		tcp[16], tcp[17] = 0, 0
-		binary.BigEndian.PutUint16(tcp[16:], ^onesSum(tcp, tcpPseudoSum(f, h, len(tcp))))
+		tcp.SetFlags(fl)
+		tcp.SetChecksum(tcp.ComputeChecksum(tcpPseudoSum(f, h, len(tcp))))
 	}
 	return stride, count
-}
-
-// completeVnetChecksum finishes the checksum a VnetNeedsCsum header asks
-// for (header.CompleteChecksum): it reports false, changing nothing, when
-// the offsets do not fit.
-func completeVnetChecksum(frame []byte, start, offset int) bool {
-	return header.CompleteChecksum(frame, start, offset)
 }
 
 // tcpRun is a coalescing run: consecutive TCP segments of one flow, in
@@ -190,16 +159,17 @@ func (r *tcpRun) startRun(q *port, buf []byte, at int, frame []byte) bool {
 	if !ok || !ipLengthMatches(frame, h) {
 		return false
 	}
-	flags := frame[h.l4+13]
-	if flags&^tcpFlagPSH != tcpFlagACK || len(frame) == h.end {
+	tcp := header.TCP(frame[h.l4:])
+	flags := tcp.Flags()
+	if flags&^header.TCPFlagPSH != header.TCPFlagACK || len(frame) == h.end {
 		return false
 	}
 	*r = tcpRun{
 		q: q, start: at, end: at + len(frame), h: h,
 		mss:   len(frame) - h.end,
-		next:  binary.BigEndian.Uint32(frame[h.l4+4:]) + uint32(len(frame)-h.end),
-		flags: flags &^ tcpFlagPSH,
-		psh:   flags&tcpFlagPSH != 0,
+		next:  tcp.Seq() + uint32(len(frame)-h.end),
+		flags: flags &^ header.TCPFlagPSH,
+		psh:   flags&header.TCPFlagPSH != 0,
 		full:  true,
 		n:     1,
 	}
@@ -210,9 +180,9 @@ func (r *tcpRun) startRun(q *port, buf []byte, at int, frame []byte) bool {
 // ends where the frame ends (no Ethernet padding, nothing cut off).
 func ipLengthMatches(frame []byte, h tcpHeaders) bool {
 	if h.v6 {
-		return int(binary.BigEndian.Uint16(frame[h.l3+4:]))+ipv6HdrLen == len(frame)-h.l3
+		return header.IPv6Len+int(header.IPv6(frame[h.l3:]).PayloadLength()) == len(frame)-h.l3
 	}
-	return int(binary.BigEndian.Uint16(frame[h.l3+2:])) == len(frame)-h.l3
+	return int(header.IPv4(frame[h.l3:]).TotalLength()) == len(frame)-h.l3
 }
 
 // tryAppend joins frame (a later segment in the same buffer, at or after
@@ -244,14 +214,14 @@ func (r *tcpRun) tryAppend(buf []byte, frame []byte) bool {
 			return false
 		}
 	}
-	tcp, ftcp := frame[h.l4:h.end], first[h.l4:h.end]
+	tcp, ftcp := header.TCP(frame[h.l4:h.end]), first[h.l4:h.end]
 	if string(tcp[0:4]) != string(ftcp[0:4]) || string(tcp[8:13]) != string(ftcp[8:13]) || string(tcp[20:]) != string(ftcp[20:]) {
 		return false
 	}
-	if tcp[13]&^tcpFlagPSH != r.flags || binary.BigEndian.Uint32(tcp[4:]) != r.next {
+	if tcp.Flags()&^header.TCPFlagPSH != r.flags || tcp.Seq() != r.next {
 		return false
 	}
-	r.psh = tcp[13]&tcpFlagPSH != 0
+	r.psh = tcp.Flags()&header.TCPFlagPSH != 0
 	r.next += uint32(p)
 	r.n++
 	r.full = p == r.mss
@@ -276,11 +246,11 @@ func (r *tcpRun) finish(buf []byte) []byte {
 	frame := pkt[tap.VnetHdrLen:]
 	h := r.h
 	setIPLength(frame, h, len(frame)-h.l3)
-	tcp := frame[h.l4:]
+	tcp := header.TCP(frame[h.l4:])
 	if r.psh {
-		tcp[13] |= tcpFlagPSH
+		tcp.SetFlags(tcp.Flags() | header.TCPFlagPSH)
 	}
-	binary.BigEndian.PutUint16(tcp[16:], tcpPseudoSum(frame, h, len(tcp)))
+	tcp.SetChecksum(tcpPseudoSum(frame, h, len(tcp)))
 	gso := uint8(tap.VnetGSOTCPv4)
 	if h.v6 {
 		gso = tap.VnetGSOTCPv6

@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"vxswitch/header"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
@@ -36,11 +37,11 @@ func checkTCP(t *testing.T, frame []byte) *layers.TCP {
 	if !ok || !ipLengthMatches(frame, h) {
 		t.Fatalf("segment does not parse or has a wrong IP length: % x", frame[:min(len(frame), 80)])
 	}
-	if !h.v6 && onesSum(frame[h.l3:h.l4], 0) != 0xffff {
+	if !h.v6 && header.Sum(frame[h.l3:h.l4], 0) != 0xffff {
 		t.Error("IPv4 header checksum does not verify")
 	}
 	tcpSeg := frame[h.l4:]
-	if onesSum(tcpSeg, tcpPseudoSum(frame, h, len(tcpSeg))) != 0xffff {
+	if header.Sum(tcpSeg, tcpPseudoSum(frame, h, len(tcpSeg))) != 0xffff {
 		t.Error("TCP checksum does not verify")
 	}
 	p := decode(t, frame)
@@ -180,7 +181,7 @@ func TestCoalesceRoundTrip(t *testing.T) {
 		// The super-frame comes back except for the TCP checksum field,
 		// which now holds the pseudo-header sum for the device to finish.
 		got := bytes.Clone(frame)
-		if !completeVnetChecksum(got, int(hdr.CsumStart), int(hdr.CsumOffset)) {
+		if !header.CompleteChecksum(got, int(hdr.CsumStart), int(hdr.CsumOffset)) {
 			t.Fatal("checksum offsets do not fit")
 		}
 		if !bytes.Equal(got, super) {
@@ -219,12 +220,12 @@ func TestCoalesceStops(t *testing.T) {
 		}, 1},
 		{"PSH ends the run after it", func(i int, f []byte) {
 			if i == 2 {
-				f[h.l4+13] |= tcpFlagPSH
+				f[h.l4+13] |= header.TCPFlagPSH
 			}
 		}, 3},
 		{"FIN", func(i int, f []byte) {
 			if i == 5 {
-				f[h.l4+13] |= tcpFlagFIN
+				f[h.l4+13] |= header.TCPFlagFIN
 			}
 		}, 5},
 		{"different TTL", func(i int, f []byte) {
@@ -264,14 +265,14 @@ func TestCompleteVnetChecksum(t *testing.T) {
 	h, _ := parseTCP(f)
 	want := binary.BigEndian.Uint16(f[h.l4+16:])
 	binary.BigEndian.PutUint16(f[h.l4+16:], tcpPseudoSum(f, h, len(f)-h.l4))
-	if !completeVnetChecksum(f, h.l4, 16) {
+	if !header.CompleteChecksum(f, h.l4, 16) {
 		t.Fatal("offsets refused")
 	}
 	if got := binary.BigEndian.Uint16(f[h.l4+16:]); got != want {
 		t.Errorf("checksum %#04x, want %#04x", got, want)
 	}
 	for _, c := range [][2]int{{len(f), 0}, {h.l4, len(f)}, {len(f) - 1, 16}} {
-		if completeVnetChecksum(f, c[0], c[1]) {
+		if header.CompleteChecksum(f, c[0], c[1]) {
 			t.Errorf("start %d offset %d: accepted", c[0], c[1])
 		}
 	}

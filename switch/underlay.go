@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -61,7 +62,7 @@ func (s *Switch) underlayDecide(pkt []byte, src netip.AddrPort, r *rxBatch, d *d
 			return
 		}
 	}
-	if len(inner) < ethHeaderLen {
+	if len(inner) < header.EthernetLen {
 		s.drop(d, dropRuntInner)
 		return
 	}
