@@ -66,11 +66,11 @@ func (c *tcpClient) frames(t *testing.T) []seg {
 // checksums against the reference sum (and gopacket's serialization).
 func checkSeg(t *testing.T, f []byte) seg {
 	t.Helper()
-	if MAC(f[0:6]) != macA || MAC(f[6:12]) != resolverMAC || binary.BigEndian.Uint16(f[12:14]) != etherTypeIPv4 {
+	if MAC(f[0:6]) != macA || MAC(f[6:12]) != resolverMAC || binary.BigEndian.Uint16(f[12:14]) != header.EtherTypeIPv4 {
 		t.Fatalf("Ethernet header % x", f[:14])
 	}
 	ip := f[14:]
-	if !ipv4HeaderOK(ip) || addr4(ip[12:16]) != resolverIP || addr4(ip[16:20]) != ipA || ip[9] != header.ProtoTCP {
+	if !ipv4HeaderOK(ip) || header.IPv4(ip).Source() != resolverIP || header.IPv4(ip).Destination() != ipA || ip[9] != header.ProtoTCP {
 		t.Fatalf("bad IPv4 header % x", ip[:20])
 	}
 	if !tcpChecksumOK(ip) {

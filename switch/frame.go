@@ -1,8 +1,6 @@
 package vswitch
 
 import (
-	"net/netip"
-
 	"vxswitch/header"
 )
 
@@ -10,31 +8,16 @@ import (
 // switch makes itself.
 const defaultTTL = 64
 
-// Short names for header constants that guard.go and its tests still use;
-// each means exactly the header constant it stands for.
-const (
-	ethHeaderLen  = header.EthernetLen
-	etherTypeVLAN = header.EtherTypeVLAN
-	etherTypeARP  = header.EtherTypeARP
-	etherTypeIPv4 = header.EtherTypeIPv4
-	ipv4MinLen    = header.IPv4MinLen
-	arpLen        = header.ARPLen
-	arpHWEther    = header.ARPHardwareEthernet
-)
-
 // l3 returns the EtherType of frame and the offset of the network-layer
 // packet behind the Ethernet header, skipping one 802.1Q tag; ok is false
 // when frame is too short for its Ethernet header. It is header.Ethernet's
-// Type and HeaderLen for guard.go, which still calls it.
+// Type and HeaderLen in one call, for the guard.
 func l3(frame []byte) (etherType uint16, off int, ok bool) {
 	if eth := header.Ethernet(frame); eth.IsValid() {
 		return eth.Type(), eth.HeaderLen(), true
 	}
 	return 0, 0, false
 }
-
-// addr4 returns the IPv4 address in b[:4]; guard.go still calls it.
-func addr4(b []byte) netip.Addr { return netip.AddrFrom4([4]byte(b[:4])) }
 
 // replyL2 writes into b the Ethernet header of a frame answering frame:
 // the destination is frame's source, the source is src, the 802.1Q tag of

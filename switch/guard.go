@@ -1,7 +1,6 @@
 package vswitch
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"sync"
 	"time"
@@ -176,7 +175,7 @@ func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dr
 	if !ok {
 		return 0, false
 	}
-	if isVLANTag(etherType) {
+	if header.IsVLANTPID(etherType) {
 		return dropStackedVLAN, true
 	}
 	if etherType == header.EtherTypeIPv6 {
@@ -259,7 +258,7 @@ func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from 
 	if !ok {
 		return 0, false
 	}
-	if isVLANTag(etherType) {
+	if header.IsVLANTPID(etherType) {
 		return dropStackedVLAN, true
 	}
 	if etherType == header.EtherTypeIPv6 {
@@ -361,23 +360,16 @@ func eui64MAC(a netip.Addr) (MAC, bool) {
 // guard lets pass: nothing in it can claim an address.
 func l3Sender(etherType uint16, b []byte) (sha MAC, isARP bool, ip netip.Addr, ok bool) {
 	switch etherType {
-	case etherTypeARP:
-		if len(b) < arpLen || binary.BigEndian.Uint16(b[0:2]) != arpHWEther ||
-			binary.BigEndian.Uint16(b[2:4]) != etherTypeIPv4 || b[4] != 6 || b[5] != 4 {
-			return MAC{}, false, netip.Addr{}, false
+	case header.EtherTypeARP:
+		if a := header.ARP(b); a.IsValid() {
+			return a.SenderMAC(), true, a.SenderIP(), true
 		}
-		return MAC(b[8:14]), true, addr4(b[14:18]), true
-	case etherTypeIPv4:
-		if len(b) < ipv4MinLen || b[0]>>4 != 4 {
-			return MAC{}, false, netip.Addr{}, false
+	case header.EtherTypeIPv4:
+		// Only the fixed header: a source address is checked even when
+		// the header length field lies.
+		if h := header.IPv4(b); len(h) >= header.IPv4MinLen && h.Version() == 4 {
+			return MAC{}, false, h.Source(), true
 		}
-		return MAC{}, false, addr4(b[12:16]), true
 	}
 	return MAC{}, false, netip.Addr{}, false
-}
-
-// isVLANTag reports whether etherType starts another VLAN tag: 802.1Q
-// (0x8100) or 802.1ad (0x88a8).
-func isVLANTag(etherType uint16) bool {
-	return etherType == etherTypeVLAN || etherType == 0x88a8
 }

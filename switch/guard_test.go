@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"vxswitch/header"
 	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
 )
@@ -478,7 +479,7 @@ func FuzzFromUnderlay(f *testing.F) {
 		owner := map[netip.Addr]MAC{ipA: macA, ipB: macB, resolverIP: resolverMAC}
 		for _, d := range []*taptest.Device{w.a, w.b, w.c} {
 			for _, out := range d.Written() {
-				if len(out) < ethHeaderLen {
+				if len(out) < header.EthernetLen {
 					t.Fatalf("delivered a %d-byte frame", len(out))
 				}
 				if r, refuse := w.s.refuseFromUnderlay(100, nw, out, from); refuse {
