@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +13,7 @@ import (
 
 	"vxswitch/api"
 	"vxswitch/raftstore"
+	"vxswitch/stateview"
 	vswitch "vxswitch/switch"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
@@ -31,14 +31,6 @@ var (
 	endpointNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	ifNameRE       = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
 )
-
-// stableMAC derives a locally administered unicast MAC from the network and
-// endpoint names, so re-attaching the same name gives the same MAC. salt
-// picks another one when the first is taken.
-func stableMAC(network, name string, salt int) vswitch.MAC {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%d", network, name, salt))
-	return vswitch.MAC{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]}
-}
 
 func (a *Agent) handleAttach(w http.ResponseWriter, r *http.Request) {
 	var req api.AttachRequest
@@ -141,7 +133,7 @@ func (a *Agent) freeMAC(st *raftstore.State, network, name string) vswitch.MAC {
 		}
 	}
 	for salt := 0; ; salt++ {
-		if mac := stableMAC(network, name, salt); !used[mac.String()] {
+		if mac := stateview.StableMAC(network, name, salt); !used[mac.String()] {
 			return mac
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"vxswitch/api"
 	"vxswitch/raftstore"
+	"vxswitch/stateview"
 	vswitch "vxswitch/switch"
 )
 
@@ -397,7 +398,7 @@ func (a *Agent) membersAt(w http.ResponseWriter, _ *http.Request, st *raftstore.
 }
 
 // fdbAt is this host's forwarding table as the replicated state made it
-// at a past index, through the same BuildView the switch gets: local
+// at a past index, through the same stateview.Build the switch gets: local
 // entries for this host's endpoints, learned entries this host announced,
 // and raft entries for everything behind other hosts. MACs learned from
 // external VTEPs never reach the state, so they are not shown.
@@ -419,7 +420,7 @@ func (a *Agent) fdbAt(w http.ResponseWriter, r *http.Request, st *raftstore.Stat
 			out = append(out, api.FDBEntry{Network: m.Network, VNI: st.Networks[m.Network].VNI, MAC: m.MAC, Port: m.Port, Origin: "learned"})
 		}
 	}
-	v := BuildView(st, a.cfg.Name, a.endpointMTU)
+	v := stateview.Build(st, a.cfg.Name, a.endpointMTU)
 	for _, n := range v.Networks {
 		if !keep(n.Name) {
 			continue

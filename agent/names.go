@@ -9,7 +9,6 @@ import (
 
 	"vxswitch/api"
 	"vxswitch/raftstore"
-	"vxswitch/resolver"
 )
 
 // netnsEtc is where `ip netns exec NAME` finds per-namespace /etc files.
@@ -18,20 +17,6 @@ const netnsEtc = "/etc/netns"
 // resolvMarker starts every resolv.conf the agent writes, so that it only
 // ever removes its own.
 const resolvMarker = "# written by vxswitch: the in-band resolver of network "
-
-// NameTable builds the in-band resolver's table from the replicated state:
-// every network and the names of every endpoint in it. It only reads st.
-func NameTable(st *raftstore.State) *resolver.Table {
-	nets := make([]resolver.Network, 0, len(st.Networks))
-	for _, n := range st.Networks {
-		nets = append(nets, resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver})
-	}
-	recs := make([]resolver.Record, 0, len(st.Endpoints))
-	for _, e := range st.Endpoints {
-		recs = append(recs, resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, Aliases: e.Aliases})
-	}
-	return resolver.NewTable(nets, recs)
-}
 
 // resolvConfPath returns /etc/netns/NAME/resolv.conf for a named netns
 // (nsPath under /var/run/netns or /run/netns), or "" for any other path such

@@ -5,7 +5,7 @@
 // The switch is the one the agent runs (vswitch.New), with in-memory
 // devices (tap/taptest) as ports, an in-memory underlay that records what it
 // is given, the view the agent builds from a fixed replicated state
-// (agent.BuildView) and the in-band resolver with that state's names and no
+// (stateview.Build) and the in-band resolver with that state's names and no
 // upstream servers. Every input packet is processed synchronously, so the
 // output depends on the input and the state only: same input, same bytes.
 //
@@ -41,10 +41,10 @@ import (
 
 	"github.com/google/gopacket"
 
-	"vxswitch/agent"
 	vxcapture "vxswitch/capture"
 	"vxswitch/raftstore"
 	"vxswitch/resolver"
+	"vxswitch/stateview"
 	vswitch "vxswitch/switch"
 	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
@@ -179,7 +179,7 @@ func newHost(opt Options) (*host, error) {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	dns := resolver.New(resolver.Config{Upstreams: []netip.AddrPort{}, Logger: quiet})
-	dns.SetTable(agent.NameTable(st))
+	dns.SetTable(stateview.Names(st))
 	h.sw = vswitch.New(vswitch.Config{
 		Underlay: h.underlay, Port: opt.VXLANPort, Now: h.clock.now, Logger: quiet, DNS: dns,
 	})
@@ -190,7 +190,7 @@ func newHost(opt Options) (*host, error) {
 		}
 		return m
 	}
-	h.sw.SetView(agent.BuildView(st, self, mtu))
+	h.sw.SetView(stateview.Build(st, self, mtu))
 	for _, ep := range st.HostEndpoints(self) {
 		n, ok := st.Networks[ep.Network]
 		if !ok {

@@ -22,9 +22,9 @@ import (
 	"github.com/google/gopacket/pcapgo"
 	"github.com/miekg/dns"
 
-	"vxswitch/agent"
 	vxcapture "vxswitch/capture"
 	"vxswitch/header"
+	"vxswitch/stateview"
 	vswitch "vxswitch/switch"
 )
 
@@ -39,7 +39,7 @@ var (
 	macA  = mac("02:00:00:00:01:0a") // endpoint a on h1 (this host)
 	macB  = mac("02:00:00:00:01:0b") // endpoint b on h1
 	macC  = mac("02:00:00:00:01:0c") // endpoint c on h2
-	macR  = agent.ResolverMAC("web")
+	macR  = stateview.ResolverMAC("web")
 	bcast = vswitch.BroadcastMAC
 
 	ipA        = netip.MustParseAddr("10.100.0.10")

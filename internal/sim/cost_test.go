@@ -4,8 +4,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"vxswitch/agent"
 	"vxswitch/resolver"
+	"vxswitch/stateview"
 )
 
 // BenchmarkViewRefresh measures what a host does after each state change
@@ -29,16 +29,16 @@ func BenchmarkViewRefresh(b *testing.B) {
 	})
 	b.Run("names", func(b *testing.B) {
 		for b.Loop() {
-			agent.NameTable(st)
+			stateview.Names(st)
 		}
 	})
 	b.Run("view", func(b *testing.B) {
 		for b.Loop() {
-			agent.BuildView(st, "h0001", endpointMTU)
+			stateview.Build(st, "h0001", endpointMTU)
 		}
 	})
 	b.Run("setview", func(b *testing.B) {
-		v := agent.BuildView(st, "h0001", endpointMTU)
+		v := stateview.Build(st, "h0001", endpointMTU)
 		for b.Loop() {
 			sw.SetView(v)
 		}

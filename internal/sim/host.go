@@ -11,9 +11,9 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"vxswitch/agent"
 	"vxswitch/raftstore"
 	"vxswitch/resolver"
+	"vxswitch/stateview"
 	vswitch "vxswitch/switch"
 	"vxswitch/vxlan"
 )
@@ -82,8 +82,8 @@ func endpointMTU(n raftstore.Network) int {
 // refreshView builds what the agent builds from st for host self and makes
 // the view live on sw. It returns the view.
 func refreshView(st *raftstore.State, self string, sw *vswitch.Switch, names *atomic.Pointer[resolver.Table]) *vswitch.View {
-	names.Store(agent.NameTable(st))
-	v := agent.BuildView(st, self, endpointMTU)
+	names.Store(stateview.Names(st))
+	v := stateview.Build(st, self, endpointMTU)
 	sw.SetView(v)
 	return v
 }

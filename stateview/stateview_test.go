@@ -1,4 +1,4 @@
-package agent
+package stateview
 
 import (
 	"net/netip"
@@ -9,7 +9,7 @@ import (
 	vswitch "vxswitch/switch"
 )
 
-func TestBuildView(t *testing.T) {
+func TestBuild(t *testing.T) {
 	addr := netip.MustParseAddr
 	st := &raftstore.State{
 		Hosts: map[string]raftstore.Host{
@@ -39,7 +39,7 @@ func TestBuildView(t *testing.T) {
 		}
 		return 1450
 	}
-	v := BuildView(st, "h1", mtu)
+	v := Build(st, "h1", mtu)
 	if v.Self != addr("10.0.0.1") || len(v.Hosts) != 3 {
 		t.Fatalf("self %v hosts %v", v.Self, v.Hosts)
 	}
@@ -78,14 +78,14 @@ func TestBuildView(t *testing.T) {
 }
 
 func TestStableMAC(t *testing.T) {
-	a, b := stableMAC("web", "api", 0), stableMAC("web", "api", 0)
+	a, b := StableMAC("web", "api", 0), StableMAC("web", "api", 0)
 	if a != b {
-		t.Fatalf("stableMAC not stable: %v %v", a, b)
+		t.Fatalf("StableMAC not stable: %v %v", a, b)
 	}
 	if a[0] != 0x02 {
 		t.Errorf("MAC %v is not locally administered unicast", a)
 	}
-	if stableMAC("web", "api", 1) == a || stableMAC("db", "api", 0) == a {
+	if StableMAC("web", "api", 1) == a || StableMAC("db", "api", 0) == a {
 		t.Errorf("salt or network does not change the MAC")
 	}
 }
