@@ -3,7 +3,6 @@ package dockerplugin
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -72,9 +71,6 @@ func (p *Plugin) warnOnce(subject, msg string, err error) {
 	}
 }
 
-// dnsName is the form the cluster accepts for a DNS alias.
-var dnsName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-
 // dnsAliases returns the DNS aliases of a container's endpoint named self:
 // the container's name, then its network aliases, lower-cased, without
 // those the cluster would refuse, self and repeats.
@@ -82,7 +78,7 @@ func dnsAliases(self, container string, aliases []string) []string {
 	var out []string
 	for _, a := range append([]string{container}, aliases...) {
 		a = strings.ToLower(a)
-		if a != self && dnsName.MatchString(a) && !slices.Contains(out, a) {
+		if a != self && raftstore.IsName(a) && !slices.Contains(out, a) {
 			out = append(out, a)
 		}
 	}

@@ -25,7 +25,8 @@ const (
 	clockSkew = time.Hour
 )
 
-// hostNameRE is the form of a host name, as raftstore accepts it.
+// hostNameRE is the form of a host name, the one rule for it: raftstore
+// checks host names with CheckName too.
 var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
 // CheckName returns an error unless name can be a host name in a node

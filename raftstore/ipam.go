@@ -4,11 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+
+	"vxswitch/vxlan"
 )
 
 // MaxVNI is the largest VXLAN network identifier: the VNI is 24 bits wide
 // (RFC 7348 section 5).
-const MaxVNI = 1<<24 - 1
+const MaxVNI = vxlan.MaxVNI
 
 // FirstAutoVNI is the first VNI the FSM hands out when network.create asks
 // for VNI 0. Lower VNIs stay free for networks created with an explicit VNI

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"vxswitch/pki"
 )
 
 // MaxMACsPerHost is how many learned MAC entries one host may announce in
@@ -20,13 +22,11 @@ const (
 	MaxMTU = 65000
 )
 
-var (
-	// nameRE is the form of network, endpoint and alias names (DNS-friendly).
-	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-	// hostNameRE also accepts upper case: hosts are often named after
-	// machine host names.
-	hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-)
+// nameRE is the form of network, endpoint and alias names (DNS-friendly);
+// IsName checks it for the other packages. Host names follow
+// pki.CheckName, which also accepts upper case: hosts are often named after
+// machine host names, and a host's name is in its certificate.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 
 // run applies cmd to st, which the caller owns (a clone of the published
 // state). It returns the command's Result; on error st may be partly
@@ -75,6 +75,12 @@ func run(st *State, cmd Command) (*Result, error) {
 	return nil, fmt.Errorf("unknown operation %q: use one of host.add, host.remove, network.create, network.remove, "+
 		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate, token.create, token.use, ca.rotate, ca.retire", cmd.Op)
 }
+
+// IsName reports whether s is a valid network, endpoint or alias name for
+// the state machine: 1-63 lower-case letters, digits, '_', '.' or '-',
+// starting with a letter or digit. The agent accepts only DNS labels for
+// new endpoint names (no '_' or '.'), a subset of this.
+func IsName(s string) bool { return nameRE.MatchString(s) }
 
 func checkName(kind, name string) error {
 	if name == "" {
@@ -147,7 +153,7 @@ func hostAdd(st *State, cmd Command) (*Result, error) {
 	if h.Name == "" {
 		return nil, errors.New("host name is empty: give the host a name (its raft node id)")
 	}
-	if !hostNameRE.MatchString(h.Name) {
+	if pki.CheckName(h.Name) != nil {
 		return nil, fmt.Errorf("host name %q is invalid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", h.Name)
 	}
 	vtep, err := checkUnicast("VTEP", h.VTEP)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"vxswitch/pki"
 )
 
 // JoinToken is an extra join token made by token.create, besides the
@@ -107,7 +109,7 @@ func tokenUse(st *State, cmd Command) (*Result, error) {
 	if h == nil {
 		return nil, errors.New("token.use needs a Host with the enrolling host's name and key fingerprint")
 	}
-	if !hostNameRE.MatchString(h.Name) {
+	if pki.CheckName(h.Name) != nil {
 		return nil, fmt.Errorf("host name %q is invalid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", h.Name)
 	}
 	if err := checkHash("token.use: KeyFP", h.KeyFP); err != nil {

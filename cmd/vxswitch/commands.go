@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"vxswitch/api"
+	"vxswitch/raftstore"
 )
 
 func networkCommand() *cli.Command {
@@ -32,8 +33,8 @@ func networkCommand() *cli.Command {
 					if c.String("subnet") == "" {
 						return fmt.Errorf("--subnet is required: for example 'vxswitch network create %s --subnet 10.20.0.0/24'", c.Args().First())
 					}
-					if c.Uint("vni") > 1<<24-1 {
-						return fmt.Errorf("--vni %d is out of range: a VNI is 24 bits, 1..16777215", c.Uint("vni"))
+					if c.Uint("vni") > raftstore.MaxVNI {
+						return fmt.Errorf("--vni %d is out of range: a VNI is 24 bits, 1..%d", c.Uint("vni"), raftstore.MaxVNI)
 					}
 					ctx, cancel := ctx(c)
 					defer cancel()
