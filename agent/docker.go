@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"vxswitch/dockerplugin"
@@ -41,12 +40,13 @@ func (d dockerCluster) EnsureNetwork(ctx context.Context, name string, subnet ne
 		return check(n)
 	}
 	_, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: name, Subnet: subnet}})
-	if err != nil && !strings.Contains(err.Error(), "already exists") {
-		return raftstore.Network{}, err
-	}
-	// Created here or, a moment ago, by another host's engine.
-	if err := d.a.waitState(ctx, func(st *raftstore.State) bool { _, ok := st.Networks[name]; return ok }); err != nil {
-		return raftstore.Network{}, err
+	if err != nil {
+		// Refused: perhaps another host's engine made it a moment ago.
+		n, found, known := settled(d, ctx, func(st *raftstore.State) (raftstore.Network, bool) { n, ok := st.Networks[name]; return n, ok })
+		if !found || !known {
+			return raftstore.Network{}, err
+		}
+		return check(n)
 	}
 	return check(d.a.store.State().Networks[name])
 }
@@ -65,8 +65,14 @@ func (d dockerCluster) Release(ctx context.Context, network string, ip netip.Add
 		return nil
 	}
 	_, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpAddressRelease, Reservation: &raftstore.Reservation{Network: network, IP: ip}})
-	if err != nil && strings.Contains(err.Error(), "not reserved") {
-		return nil
+	if err != nil {
+		// Refused: fine if the reservation is gone (an endpoint took it over).
+		if _, found, known := settled(d, ctx, func(st *raftstore.State) (raftstore.Reservation, bool) {
+			r, ok := st.Reserved[raftstore.ReservationKey(network, ip)]
+			return r, ok
+		}); known && !found {
+			return nil
+		}
 	}
 	return err
 }
@@ -97,13 +103,7 @@ func (d dockerCluster) Attach(ctx context.Context, ep raftstore.Endpoint) (rafts
 // Update records an endpoint's new place and aliases; its port stays.
 func (d dockerCluster) Update(ctx context.Context, ep raftstore.Endpoint) error {
 	_, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpEndpointUpdate, Endpoint: &ep})
-	if err != nil {
-		return err
-	}
-	return d.a.waitState(ctx, func(st *raftstore.State) bool {
-		e := st.Endpoints[ep.Name]
-		return e.NetNS == ep.NetNS && len(e.Aliases) == len(ep.Aliases)
-	})
+	return err // apply returns once this host has applied it
 }
 
 // Detach removes the endpoint, its port, and the TAP Docker moved back into
@@ -112,15 +112,30 @@ func (d dockerCluster) Detach(ctx context.Context, name, tapName string) error {
 	a := d.a
 	if _, ok := a.store.State().Endpoints[name]; ok {
 		_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: name})
-		if err != nil && !strings.Contains(err.Error(), "does not exist") {
-			return err
-		}
-		if err := a.waitState(ctx, func(st *raftstore.State) bool { _, ok := st.Endpoints[name]; return !ok }); err != nil {
-			return err
+		if err != nil {
+			// Refused: fine if the endpoint is gone (detached twice).
+			if _, found, known := settled(d, ctx, func(st *raftstore.State) (raftstore.Endpoint, bool) {
+				e, ok := st.Endpoints[name]
+				return e, ok
+			}); found || !known {
+				return err
+			}
 		}
 		a.reconcile()
 	}
 	return tap.Delete("", tapName)
+}
+
+// settled looks x up in this host's state once it has applied everything
+// the leader has (a read index), after a write was refused: the refusal may
+// come from a change this host has not applied yet.
+// It reports known false when this host cannot catch up.
+func settled[T any](d dockerCluster, ctx context.Context, find func(*raftstore.State) (T, bool)) (x T, found, known bool) {
+	if err := d.a.catchUpConsistent(ctx); err != nil {
+		return x, false, false
+	}
+	x, found = find(d.a.store.State())
+	return x, found, true
 }
 
 // startDockerPlugin serves the Docker network and IPAM driver on

@@ -438,27 +438,21 @@ var errUnknownNetwork = errors.New("the engine does not list the docker network"
 // network returns the vxswitch network of the Docker network id, created
 // under the Docker network's name when absent.
 func (p *Plugin) network(ctx context.Context, id string) (raftstore.Network, error) {
-	v, err := p.cfg.Engine.View(ctx)
+	dn, err := p.cfg.Engine.Network(ctx, id)
 	if err != nil {
 		return raftstore.Network{}, err
 	}
-	for _, dn := range v.Networks {
-		if dn.ID != id {
-			continue
-		}
-		p.mu.Lock()
-		subnet, ok := p.subnets[id]
-		p.mu.Unlock()
-		if !ok {
-			subnet = dn.Subnet
-		}
-		n, err := p.cfg.Cluster.EnsureNetwork(ctx, dn.Name, subnet)
-		if err != nil {
-			return raftstore.Network{}, fmt.Errorf("vxswitch: docker network %s: %w", dn.Name, err)
-		}
-		return n, nil
+	p.mu.Lock()
+	subnet, ok := p.subnets[id]
+	p.mu.Unlock()
+	if !ok {
+		subnet = dn.Subnet
 	}
-	return raftstore.Network{}, fmt.Errorf("vxswitch: docker network %.12s: %w", id, errUnknownNetwork)
+	n, err := p.cfg.Cluster.EnsureNetwork(ctx, dn.Name, subnet)
+	if err != nil {
+		return raftstore.Network{}, fmt.Errorf("vxswitch: docker network %s: %w", dn.Name, err)
+	}
+	return n, nil
 }
 
 func (p *Plugin) deleteNetwork(_ context.Context, body []byte) (any, error) {

@@ -248,6 +248,20 @@ func (e *fakeEngine) View(context.Context) (View, error) {
 	return e.view, e.err
 }
 
+func (e *fakeEngine) Network(_ context.Context, id string) (EngineNetwork, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err != nil {
+		return EngineNetwork{}, e.err
+	}
+	for _, n := range e.view.Networks {
+		if n.ID == id {
+			return EngineNetwork{ID: n.ID, Name: n.Name, Subnet: n.Subnet}, nil
+		}
+	}
+	return EngineNetwork{}, fmt.Errorf("docker network %.12s: %w", id, errUnknownNetwork)
+}
+
 func (e *fakeEngine) Watch(ctx context.Context, changed func()) { <-ctx.Done() }
 
 var _ Engine = (*fakeEngine)(nil)

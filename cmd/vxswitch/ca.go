@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -12,22 +13,27 @@ import (
 
 func caCommand() *cli.Command {
 	show := func(c *cli.Context, info api.CAInfo) error {
-		w := c.App.Writer
-		fmt.Fprintf(w, "cluster CA        %s\n", info.Digest)
-		for _, p := range info.Previous {
-			fmt.Fprintf(w, "still trusted     %s (replaced; retired once every host renewed)\n", p)
+		return printOut(c, info, func(w io.Writer) { writeCA(w, info) })
+	}
+	// call shows the CA, after rotating it if rotate.
+	call := func(c *cli.Context, rotate bool) error {
+		if err := needArgs(c); err != nil {
+			return err
 		}
-		if info.RotatedAt != 0 {
-			fmt.Fprintf(w, "rotated           %s\n", time.Unix(0, info.RotatedAt).UTC().Format(time.RFC3339))
+		ctx, cancel := ctx(c)
+		defer cancel()
+		var info api.CAInfo
+		if !rotate {
+			if err := client(c).Get(ctx, "/v1/ca", &info); err != nil {
+				return err
+			}
+			return show(c, info)
 		}
-		if info.KeyInState {
-			fmt.Fprintln(w, "CA key            in the replicated state (cluster made before keys moved off it): run 'vxswitch ca rotate'")
+		if err := client(c).Post(ctx, "/v1/ca/rotate", nil, &info); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "this host         holds the CA key: %v (voters do)\n", info.HoldsKey)
-		fmt.Fprintf(w, "its certificate   from CA %.16s..., expires %s (renewed after 2/3 of its life)\n",
-			info.CertCA, time.Unix(0, info.CertExpires).UTC().Format(time.RFC3339))
-		fmt.Fprintf(w, "hosts on this CA  %s\n", strings.Join(info.Renewed, ", "))
-		return nil
+		fmt.Fprintln(c.App.ErrWriter, "CA rotated; get the new join token with 'vxswitch token'")
+		return show(c, info)
 	}
 	return &cli.Command{
 		Name:  "ca",
@@ -38,34 +44,31 @@ func caCommand() *cli.Command {
 			"token: every host renews its certificate from it at once, the old CA stays trusted until all\n" +
 			"have (at most agent --ca-overlap), and extra tokens are revoked. Removing a voter with\n" +
 			"'members rm' rotates the CA too, since that host held its key.",
-		Action: func(c *cli.Context) error {
-			if err := needArgs(c); err != nil {
-				return err
-			}
-			ctx, cancel := ctx(c)
-			defer cancel()
-			var info api.CAInfo
-			if err := client(c).Get(ctx, "/v1/ca", &info); err != nil {
-				return err
-			}
-			return show(c, info)
-		},
+		Flags:  []cli.Flag{outputFlag},
+		Action: func(c *cli.Context) error { return call(c, false) },
 		Subcommands: []*cli.Command{{
-			Name:  "rotate",
-			Usage: "make a new cluster CA and join token; hosts renew their certificates from it",
-			Action: func(c *cli.Context) error {
-				if err := needArgs(c); err != nil {
-					return err
-				}
-				ctx, cancel := ctx(c)
-				defer cancel()
-				var info api.CAInfo
-				if err := client(c).Post(ctx, "/v1/ca/rotate", nil, &info); err != nil {
-					return err
-				}
-				fmt.Fprintln(c.App.Writer, "CA rotated; get the new join token with 'vxswitch token'")
-				return show(c, info)
-			},
+			Name:   "rotate",
+			Usage:  "make a new cluster CA and join token; hosts renew their certificates from it",
+			Flags:  []cli.Flag{outputFlag},
+			Action: func(c *cli.Context) error { return call(c, true) },
 		}},
 	}
+}
+
+// writeCA prints the CA and this host's certificate for people.
+func writeCA(w io.Writer, info api.CAInfo) {
+	fmt.Fprintf(w, "cluster CA        %s\n", info.Digest)
+	for _, p := range info.Previous {
+		fmt.Fprintf(w, "still trusted     %s (replaced; retired once every host renewed)\n", p)
+	}
+	if info.RotatedAt != 0 {
+		fmt.Fprintf(w, "rotated           %s\n", time.Unix(0, info.RotatedAt).UTC().Format(time.RFC3339))
+	}
+	if info.KeyInState {
+		fmt.Fprintln(w, "CA key            in the replicated state (cluster made before keys moved off it): run 'vxswitch ca rotate'")
+	}
+	fmt.Fprintf(w, "this host         holds the CA key: %v (voters do)\n", info.HoldsKey)
+	fmt.Fprintf(w, "its certificate   from CA %.16s..., expires %s (renewed after 2/3 of its life)\n",
+		info.CertCA, time.Unix(0, info.CertExpires).UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "hosts on this CA  %s\n", strings.Join(info.Renewed, ", "))
 }
