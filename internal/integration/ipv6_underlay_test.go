@@ -1,0 +1,153 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/internal/lab"
+	"vxswitch/internal/netlab"
+)
+
+// TestIPv6Underlay runs three agents on an IPv6-only underlay (fd77::/64,
+// no IPv4 address on any host's eth0) with an IPv4 overlay network inside
+// (issue 14, "Under the overlay"): VXLAN over UDP/IPv6, Raft and the peer
+// API over IPv6, the 70-byte overhead, and a kernel vxlan device over IPv6
+// as an external VTEP.
+func TestIPv6Underlay(t *testing.T) {
+	c := newLab(t, lab.Options{Hosts: 3, Bare: 1, IPv6Underlay: true})
+	h1, h2, h3 := c.Agents[0], c.Agents[1], c.Agents[2]
+	c1, c2, c3 := c.Endpoints[0], c.Endpoints[1], c.Endpoints[2]
+	ctx := context.Background()
+
+	t.Run("the underlay is IPv6 only and every host joined over it", func(t *testing.T) {
+		for _, a := range c.Agents {
+			if out := run(t, a.Host.NS, "ip", "-4", "-o", "addr", "show", "dev", "eth0"); strings.TrimSpace(out) != "" {
+				t.Errorf("%s's eth0 has an IPv4 address: %s", a.Host.Name, out)
+			}
+		}
+		var ms []api.Member
+		if err := h3.Client().Get(ctx, "/v1/members", &ms); err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != 3 {
+			t.Fatalf("members %+v, want 3", ms)
+		}
+		for i, m := range ms {
+			want := c.Agents[i].Host.Addr
+			if !m.VTEP.Is6() || m.VTEP != want || m.RaftAddr != "["+want.String()+"]:7946" || m.State != "alive" {
+				t.Errorf("member %+v: want VTEP %s, raft [%s]:7946, alive", m, want, want)
+			}
+		}
+	})
+
+	t.Run("endpoints ping and talk TCP across hosts", func(t *testing.T) {
+		ping(t, c1.NS, c2.IP.String(), 3)
+		ping(t, c3.NS, c1.IP.String(), 3)
+		before := stats(t, h1)
+		transfer(t, c1.NS, c2.NS, c2.IP, 20<<20)
+		if after := stats(t, h1); after.EncapFrames <= before.EncapFrames {
+			t.Errorf("h1 encapsulated nothing: %d -> %d", before.EncapFrames, after.EncapFrames)
+		}
+	})
+
+	t.Run("names resolve", func(t *testing.T) {
+		out := run(t, c1.NS, "getent", "ahostsv4", "c3")
+		if !strings.Contains(out, c3.IP.String()) {
+			t.Errorf("getent ahostsv4 c3 in c1: %q, want %s", out, c3.IP)
+		}
+	})
+
+	t.Run("endpoint MTU is underlay minus 70", func(t *testing.T) {
+		if out := run(t, c1.NS, "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "mtu 1430") {
+			t.Errorf("c1's eth0 on a 1500 IPv6 underlay: %s, want mtu 1430", out)
+		}
+		out, err := cli(t, h2, "mtu", "-o", "json")
+		if err != nil {
+			t.Fatalf("mtu: %v: %s", err, out)
+		}
+		var r api.MTUReport
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("mtu -o json: %v: %s", err, out)
+		}
+		if r.Family != "IPv6" || r.Overhead != 70 || r.EndpointMTU != 1430 || len(r.Peers) != 2 {
+			t.Errorf("mtu report %+v: want family IPv6, overhead 70, endpoint MTU 1430, 2 peers", r)
+		}
+		for _, p := range r.Peers {
+			if p.PathMTU != 1500 || p.Warning != "" {
+				t.Errorf("path MTU to %s = %d (%s), want 1500 probed over UDP/IPv6", p.Host, p.PathMTU, p.Warning)
+			}
+		}
+		text, _ := cli(t, h2, "mtu")
+		for _, want := range []string{"underlay family IPv6", "outer IPv6 header", "1500 - 70 = 1430"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("mtu output lacks %q:\n%s", want, text)
+			}
+		}
+	})
+
+	t.Run("DF ping at MTU+1 gets frag needed with the IPv6-underlay MTU", func(t *testing.T) {
+		run(t, c1.NS, "ip", "link", "set", "eth0", "mtu", "9000")
+		defer run(t, c1.NS, "ip", "link", "set", "eth0", "mtu", "1430")
+		before := stats(t, h1)
+		// 1403 bytes of ICMP data + 8 + 20 = 1431, one more than 1430.
+		out, _ := netlab.Exec(ctx, c1.NS, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1403", c2.IP.String())
+		if !strings.Contains(string(out), "mtu = 1430") && !strings.Contains(string(out), "mtu=1430") {
+			t.Errorf("ping -M do -s 1403 from an MTU 9000 endpoint: %s; want frag needed, mtu 1430", out)
+		}
+		if s := stats(t, h1); s.ICMPFragNeeded <= before.ICMPFragNeeded {
+			t.Errorf("h1 counted no ICMP frag needed: %d -> %d", before.ICMPFragNeeded, s.ICMPFragNeeded)
+		}
+		run(t, c1.NS, "ip", "route", "flush", "cache")
+		// Exactly the MTU still passes.
+		ping(t, c1.NS, c2.IP.String(), 1)
+		run(t, c1.NS, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1402", c2.IP.String())
+	})
+
+	t.Run("an IPv4 VTEP is refused with the fix named", func(t *testing.T) {
+		out, err := cli(t, h1, "vtep", "add", "web", "10.77.0.9")
+		if err == nil || !strings.Contains(out, "one underlay family") || !strings.Contains(out, "use IPv6 addresses") {
+			t.Errorf("vtep add of an IPv4 address on an IPv6 cluster: %v: %s", err, out)
+		}
+	})
+
+	t.Run("kernel vxlan device over IPv6", func(t *testing.T) {
+		kh := c.Net.Hosts[3]
+		var n api.Network
+		if err := h1.Client().Get(ctx, "/v1/networks/web", &n); err != nil {
+			t.Fatal(err)
+		}
+		var peers []netip.Addr
+		for _, a := range c.Agents {
+			peers = append(peers, a.Host.Addr)
+		}
+		kaddr := netip.MustParsePrefix("10.20.0.250/24")
+		if err := kh.KernelVTEP(netlab.VTEPOptions{Name: "vx0", VNI: n.VNI, Peers: peers, Addr: kaddr, MAC: "02:00:00:00:02:50"}); err != nil {
+			t.Fatal(err)
+		}
+		if out := run(t, kh.NS, "ip", "-d", "-o", "link", "show", "vx0"); !strings.Contains(out, "local "+kh.Addr.String()) || !strings.Contains(out, "mtu 1430") {
+			t.Fatalf("kernel vx0: %s; want local %s and mtu 1430", out, kh.Addr)
+		}
+		if out, err := cli(t, h2, "vtep", "add", "web", kh.Addr.String()); err != nil {
+			t.Fatalf("vtep add %s: %v: %s", kh.Addr, err, out)
+		}
+		eventually(t, 5*time.Second, "kernel VTEP known to every host", func() error {
+			for _, a := range c.Agents {
+				var vs []api.VTEP
+				if err := a.Client().Get(ctx, "/v1/vteps", &vs); err != nil || len(vs) != 1 || vs[0].Addr != kh.Addr {
+					return fmt.Errorf("%s lists %v (%v)", a.Host.Name, vs, err)
+				}
+			}
+			return nil
+		})
+		ping(t, c1.NS, kaddr.Addr().String(), 3)
+		ping(t, kh.NS, c2.IP.String(), 3)
+		transfer(t, kh.NS, c3.NS, c3.IP, 10<<20)
+		transfer(t, c1.NS, kh.NS, kaddr.Addr(), 10<<20)
+	})
+}
