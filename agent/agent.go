@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,9 +135,11 @@ func (c *Config) check() error {
 // cluster behind it could not carry this host's VXLAN traffic.
 func (c *Config) joinFamily() error {
 	for _, j := range c.Join {
-		host := withPort(j, 1)
-		host, _, _ = net.SplitHostPort(host)
-		if ip, err := netip.ParseAddr(host); err == nil {
+		host := j
+		if h, _, err := net.SplitHostPort(j); err == nil {
+			host = h
+		}
+		if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 			if err := sameFamily(ip, c.Advertise); err != nil {
 				return fmt.Errorf("%s: %w", j, err)
 			}

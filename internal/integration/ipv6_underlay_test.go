@@ -1,10 +1,15 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +112,71 @@ func TestIPv6Underlay(t *testing.T) {
 		// Exactly the MTU still passes.
 		ping(t, c1.NS, c2.IP.String(), 1)
 		run(t, c1.NS, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1402", c2.IP.String())
+	})
+
+	t.Run("capture and trace show outer IPv6 headers", func(t *testing.T) {
+		// No IPv6 inside: the endpoints' router and neighbour
+		// solicitations would be flooded into the capture.
+		for _, e := range c.Endpoints {
+			run(t, e.NS, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1")
+		}
+		file := filepath.Join(t.TempDir(), "v6.pcapng")
+		capCmd := exec.Command(binary, "--socket", h1.Socket, "capture", "--network", "web", "--underlay", "-c", "2", "-w", file)
+		var trace bytes.Buffer
+		traceCmd := exec.Command(binary, "--socket", h1.Socket, "trace", "--network", "web", "-c", "1")
+		traceCmd.Stdout = &trace
+		var capErr, traceErr bytes.Buffer
+		capCmd.Stderr, traceCmd.Stderr = &capErr, &traceErr
+		done := make(chan error, 2)
+		for _, cmd := range []*exec.Cmd{capCmd, traceCmd} {
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill() }) // harmless once it has exited
+			go func() { done <- cmd.Wait() }()
+		}
+		deadline := time.After(60 * time.Second)
+		for finished := 0; finished < 2; {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("capture or trace: %v\n%s%s", err, capErr.String(), traceErr.String())
+				}
+				finished++
+			case <-deadline:
+				t.Fatalf("capture and trace did not end within 60 s\n%s%s", capErr.String(), traceErr.String())
+			default:
+				ping(t, c1.NS, c2.IP.String(), 1)
+			}
+		}
+		want := fmt.Sprintf("outer [%s]:4789 > [%s]:4789", h1.Host.Addr, h2.Host.Addr)
+		if !strings.Contains(trace.String(), want) {
+			t.Errorf("trace line lacks %q:\n%s", want, trace.String())
+		}
+		tshark, err := exec.LookPath("tshark")
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("tshark is not installed, and CI=true: install it (.ci/run does)")
+			}
+			t.Skip("tshark is not installed: install it to check the capture")
+		}
+		cmd := exec.Command(tshark, "-r", file, "-o", "udp.check_checksum:TRUE", "-T", "fields",
+			"-e", "ipv6.src", "-e", "ipv6.dst", "-e", "udp.checksum.status", "-e", "vxlan.vni", "-e", "icmp.type")
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tshark -r %s: %v", file, err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		wantFields := []string{h1.Host.Addr.String(), h2.Host.Addr.String(), "1", "100", "8"}
+		for _, l := range lines {
+			if got := strings.Fields(l); !slices.Equal(got, wantFields) {
+				t.Errorf("tshark fields %q, want %q (outer IPv6, UDP checksum good, VNI, echo request)", got, wantFields)
+			}
+		}
+		if len(lines) != 2 {
+			t.Errorf("tshark read %d records, want 2:\n%s", len(lines), out)
+		}
 	})
 
 	t.Run("an IPv4 VTEP is refused with the fix named", func(t *testing.T) {
