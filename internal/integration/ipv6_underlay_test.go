@@ -186,6 +186,48 @@ func TestIPv6Underlay(t *testing.T) {
 		}
 	})
 
+	t.Run("an IPv4 host joining the IPv6 cluster is refused before it enrols", func(t *testing.T) {
+		kh := c.Net.Hosts[3]
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		out, err := netlab.Exec(ctx, kh.NS, binary, "--socket", filepath.Join(t.TempDir(), "h9.sock"), "agent", "--name", "h9",
+			"--advertise", "10.77.0.9", "--join", h1.Host.Addr.String(), "--token", "VXS1-x-y", "--data-dir", t.TempDir())
+		if err == nil || !strings.Contains(string(out), "one underlay family") || !strings.Contains(string(out), "use IPv6 addresses for every --advertise") {
+			t.Errorf("agent --advertise 10.77.0.9 --join %s: %v\n%s", h1.Host.Addr, err, out)
+		}
+	})
+
+	t.Run("an IPv4 host joining through a name is refused by the cluster", func(t *testing.T) {
+		// The member's name hides its family from the joining host, so
+		// the leader's admission check is what refuses it.
+		kh := c.Net.Hosts[3]
+		conf := filepath.Join(netlab.EtcNetNSDir, kh.NS)
+		if err := os.MkdirAll(conf, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(conf, "hosts"), []byte(h1.Host.Addr.String()+" h1.lab\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(conf)
+		run(t, kh.NS, "ip", "addr", "add", "10.77.0.9/32", "dev", "lo")
+		defer run(t, kh.NS, "ip", "addr", "del", "10.77.0.9/32", "dev", "lo")
+		tok, err := c.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		out, err := netlab.Exec(ctx, kh.NS, binary, "--socket", filepath.Join(t.TempDir(), "h9.sock"), "agent", "--name", "h9",
+			"--advertise", "10.77.0.9", "--join", "h1.lab", "--token", tok, "--data-dir", t.TempDir())
+		if err == nil || !strings.Contains(string(out), "refused") || !strings.Contains(string(out), "10.77.0.9 is IPv4, but the cluster's underlay is IPv6") {
+			t.Errorf("agent --advertise 10.77.0.9 --join h1.lab: %v\n%s", err, out)
+		}
+		var ms []api.Member
+		if err := h1.Client().Get(ctx, "/v1/members", &ms); err != nil || len(ms) != 3 {
+			t.Errorf("members after the refused join: %v (%v), want the 3 IPv6 hosts", ms, err)
+		}
+	})
+
 	t.Run("kernel vxlan device over IPv6", func(t *testing.T) {
 		kh := c.Net.Hosts[3]
 		var n api.Network
