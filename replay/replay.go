@@ -13,9 +13,8 @@
 // An interface named after an endpoint of this host (a TAP port) carries
 // inner Ethernet frames the endpoint sends; an interface named "underlay"
 // carries whole outer Ethernet/IPv4/UDP/VXLAN (or IPv6 instead of IPv4)
-// packets arriving at this
-// host. A plain pcap file (tcpdump -w) has no interface names: all its
-// packets are underlay packets. Underlay packets that this host's VXLAN
+// packets arriving at this host. A plain pcap file (tcpdump -w) has no
+// interface names: all its packets are underlay packets. Underlay packets that this host's VXLAN
 // socket would never receive (not IP/UDP, another UDP port, another
 // destination address, fragments) are counted in Result.Ignored and
 // skipped.
