@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +37,7 @@ import (
 // every other zero field takes the default named in its comment.
 type Config struct {
 	Name      string     // host name, unique in the cluster
-	Advertise netip.Addr // underlay IPv4 address: VTEP, Raft and API bind here
+	Advertise netip.Addr // underlay IPv4 or IPv6 address: VTEP, Raft and API bind here
 	DataDir   string     // Raft log, stable store and snapshots
 	Bootstrap bool       // start a new cluster
 	Join      []string   // API address (host or host:port) of any member to join through
@@ -110,15 +111,39 @@ func (c *Config) check() error {
 	case c.Name == "":
 		return errors.New("agent: --name is required: give this host a name unique in the cluster")
 	case !c.Advertise.IsValid():
-		return errors.New("agent: --advertise is required: the host's underlay IPv4 address")
-	case !c.Advertise.Is4():
-		return fmt.Errorf("agent: --advertise %s: only an IPv4 underlay is supported", c.Advertise)
+		return errors.New("agent: --advertise is required: the host's underlay IPv4 or IPv6 address")
+	case c.Advertise.Is4In6():
+		return fmt.Errorf("agent: --advertise %s: an IPv4-mapped IPv6 address: give the IPv4 address %s itself", c.Advertise, c.Advertise.Unmap())
+	case c.Advertise.Zone() != "" || (c.Advertise.Is6() && c.Advertise.IsLinkLocalUnicast()):
+		return fmt.Errorf("agent: --advertise %s: a link-local address needs a zone that peers cannot share: give a global or unique-local address (like fd77::1)", c.Advertise)
+	case c.Advertise.IsUnspecified() || c.Advertise.IsMulticast():
+		return fmt.Errorf("agent: --advertise %s: give one of this host's unicast underlay addresses, like 10.0.0.1 or fd77::1", c.Advertise)
 	case c.DataDir == "":
 		return errors.New("agent: --data-dir is required: where the Raft log and snapshots live")
 	case c.Bootstrap && len(c.Join) > 0:
 		return errors.New("agent: --bootstrap and --join exclude each other: bootstrap the first host, join the others")
+	case c.joinFamily() != nil:
+		return fmt.Errorf("agent: --join: %w", c.joinFamily())
 	case c.VoterDeadAfter < 0 || (c.VoterDeadAfter > 0 && c.VoterDeadAfter < time.Second):
 		return fmt.Errorf("agent: --voter-dead-after %v: use 0 (off) or at least 1s, longer than an election (a few seconds)", c.VoterDeadAfter)
+	}
+	return nil
+}
+
+// joinFamily refuses a --join address that is an IP address of the other
+// family than --advertise, before any enrolment uses up a token: the
+// cluster behind it could not carry this host's VXLAN traffic.
+func (c *Config) joinFamily() error {
+	for _, j := range c.Join {
+		host := j
+		if h, _, err := net.SplitHostPort(j); err == nil {
+			host = h
+		}
+		if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+			if err := sameFamily(ip, c.Advertise); err != nil {
+				return fmt.Errorf("%s: %w", j, err)
+			}
+		}
 	}
 	return nil
 }
@@ -370,6 +395,13 @@ func (a *Agent) register() error {
 	if !a.cfg.Bootstrap && !ok {
 		return errors.New("agent: this data dir holds no cluster: start with --bootstrap (new cluster) or --join ADDR --token T (existing one)")
 	}
+	for _, o := range a.store.State().Hosts {
+		if o.Name != a.cfg.Name {
+			if err := sameFamily(o.VTEP, a.cfg.Advertise); err != nil { // a restarted host with a new address
+				return fmt.Errorf("agent: --advertise %s: %w", a.cfg.Advertise, err)
+			}
+		}
+	}
 	h := a.self()
 	_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostAdd, Host: &h})
 	if err != nil {
@@ -419,10 +451,15 @@ func (a *Agent) join(ctx context.Context) error {
 	}
 }
 
-// withPort adds the default port to an address given without one.
+// withPort adds the default port to an address given without one: a host
+// name, an IPv4 address, a bare IPv6 address (fd77::1) or a bracketed one
+// ([fd77::1]) gets port; host:port and [IPv6]:port stay as they are.
 func withPort(addr string, port int) string {
 	if _, _, err := net.SplitHostPort(addr); err == nil {
 		return addr
+	}
+	if len(addr) > 2 && addr[0] == '[' && addr[len(addr)-1] == ']' {
+		addr = addr[1 : len(addr)-1]
 	}
 	return net.JoinHostPort(addr, strconv.Itoa(port))
 }

@@ -4,19 +4,24 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
 
 	"vxswitch/api"
 	"vxswitch/raftstore"
+	"vxswitch/vxlan"
 )
 
 // admit adds a joining host to the Raft configuration and to the replicated
 // host list. It runs on the leader.
 func (a *Agent) admit(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error) {
-	if req.Name == "" || !req.VTEP.Is4() || req.RaftAddr == "" || req.APIAddr == "" {
-		return api.JoinResponse{}, badRequest("join request needs a name, an IPv4 VTEP, a raft and an API address")
+	if req.Name == "" || !req.VTEP.IsValid() || req.RaftAddr == "" || req.APIAddr == "" {
+		return api.JoinResponse{}, badRequest("join request needs a name, a VTEP address, a raft and an API address")
+	}
+	if err := sameFamily(a.cfg.Advertise, req.VTEP); err != nil {
+		return api.JoinResponse{}, badRequest("host %s: %v", req.Name, err)
 	}
 	for _, h := range a.store.State().Hosts {
 		if h.VTEP == req.VTEP && h.Name != req.Name {
@@ -158,4 +163,17 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	reply(w, s, nil)
+}
+
+// sameFamily refuses an underlay address got of another IP family than
+// the cluster's, represented by want: one underlay socket bound to the
+// advertised address carries all VXLAN traffic of a host, so a cluster (its
+// hosts and external VTEPs) uses one family. A mixed cluster is refused,
+// not translated.
+func sameFamily(want, got netip.Addr) error {
+	if vxlan.Family(want) == vxlan.Family(got) {
+		return nil
+	}
+	return fmt.Errorf("underlay address %s is %s, but the cluster's underlay is %s (like %s): a cluster's hosts and VTEPs share one underlay family; use %s addresses for every --advertise, --join and 'vtep add', or build a separate %s cluster",
+		got, vxlan.Family(got), vxlan.Family(want), want, vxlan.Family(want), vxlan.Family(got))
 }

@@ -11,10 +11,15 @@ import (
 	"vxswitch/vxlan"
 )
 
+// overhead is what VXLAN adds in front of an inner IP packet on this host's
+// underlay: 70 bytes over IPv6, 50 over IPv4 (the advertised address's
+// family).
+func (a *Agent) overhead() int { return vxlan.Overhead(a.cfg.Advertise) }
+
 // endpointMTU is the MTU this host gives endpoints of n: what the underlay
 // carries after the VXLAN overhead, lowered further if the network asks.
 func (a *Agent) endpointMTU(n raftstore.Network) int {
-	mtu := a.underlayMTU - vxlan.OverheadIPv4
+	mtu := a.underlayMTU - a.overhead()
 	if n.MTU > 0 && n.MTU < mtu {
 		mtu = n.MTU
 	}
@@ -70,9 +75,9 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, badRequest("subnet %q is not a prefix: write it like 10.20.0.0/24", req.Subnet))
 		return
 	}
-	if max := a.underlayMTU - vxlan.OverheadIPv4; req.MTU > max {
-		reply(w, nil, badRequest("--mtu %d is more than the underlay carries: underlay MTU %d (%s) - %d VXLAN overhead (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14) = %d; use --mtu %d or less",
-			req.MTU, a.underlayMTU, a.mtuSource, vxlan.OverheadIPv4, max, max))
+	if max := a.underlayMTU - a.overhead(); req.MTU > max {
+		reply(w, nil, badRequest("--mtu %d is more than the underlay carries: underlay MTU %d (%s) - %d VXLAN overhead (outer %s %d + UDP 8 + VXLAN 8 + inner Ethernet 14) = %d; use --mtu %d or less",
+			req.MTU, a.underlayMTU, a.mtuSource, a.overhead(), vxlan.Family(a.cfg.Advertise), a.overhead()-30, max, max))
 		return
 	}
 	cmd := raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: req.Name, Subnet: subnet, VNI: req.VNI, MTU: req.MTU}}
@@ -135,8 +140,12 @@ func (a *Agent) vtepCommand(r *http.Request, op string) (raftstore.Command, erro
 		return raftstore.Command{}, err
 	}
 	addr, err := netip.ParseAddr(req.Addr)
-	if err != nil || !addr.Is4() {
-		return raftstore.Command{}, badRequest("VTEP address %q is not an IPv4 address: give the underlay address of the kernel vxlan device's host, like 10.0.0.9", req.Addr)
+	if err != nil || addr.Zone() != "" {
+		return raftstore.Command{}, badRequest("VTEP address %q is not an IP address: give the underlay address of the kernel vxlan device's host, like 10.0.0.9 or fd77::9", req.Addr)
+	}
+	addr = addr.Unmap()
+	if err := sameFamily(a.cfg.Advertise, addr); err != nil {
+		return raftstore.Command{}, badRequest("VTEP %s: %v", addr, err)
 	}
 	return raftstore.Command{Op: op, VTEP: &raftstore.VTEP{Network: req.Network, Addr: addr}}, nil
 }

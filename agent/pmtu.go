@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vxswitch/api"
+	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -32,11 +33,12 @@ import (
 // reserved (1), size (2, the probe's IP packet size), id (4), padding.
 
 const (
-	pmtuMagic   = "VXPM"
-	pmtuHdrLen  = 12
-	pmtuProbe   = 1
-	pmtuAck     = 2
-	pmtuMinSize = 576 // RFC 791: every IPv4 host accepts this
+	pmtuMagic    = "VXPM"
+	pmtuHdrLen   = 12
+	pmtuProbe    = 1
+	pmtuAck      = 2
+	pmtuMinSize4 = 576               // RFC 791: every IPv4 host accepts this
+	pmtuMinSize6 = header.IPv6MinMTU // RFC 8200 section 5: every IPv6 link carries this
 	// pmtuWait is how long one probe waits for its ack.
 	pmtuWait = 250 * time.Millisecond
 )
@@ -44,6 +46,7 @@ const (
 // prober owns the probe socket. Safe for concurrent use.
 type prober struct {
 	conn   *net.UDPConn
+	v6     bool // the socket is IPv6: 40-byte IP header, minimum 1280
 	nextID atomic.Uint32
 	mu     sync.Mutex
 	wait   map[uint32]chan struct{}
@@ -51,13 +54,27 @@ type prober struct {
 
 // newProber listens on addr for probes and acks.
 func newProber(addr netip.AddrPort) (*prober, error) {
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+	v6 := addr.Addr().Is6() && !addr.Addr().Is4In6()
+	network := "udp4"
+	if v6 {
+		network = "udp6"
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("agent: listen for path MTU probes on %s: %w", addr, err)
 	}
 	raw, err := conn.SyscallConn()
 	if err == nil {
 		raw.Control(func(fd uintptr) {
+			if v6 {
+				// IPv6 routers never fragment; this also stops the
+				// sender from fragmenting and ignores the cached path MTU.
+				err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE)
+				if err == nil {
+					err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG, 1)
+				}
+				return
+			}
 			err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
 		})
 	}
@@ -65,7 +82,7 @@ func newProber(addr netip.AddrPort) (*prober, error) {
 		conn.Close()
 		return nil, fmt.Errorf("agent: set DF on the probe socket: %w", err)
 	}
-	return &prober{conn: conn, wait: map[uint32]chan struct{}{}}, nil
+	return &prober{conn: conn, v6: v6, wait: map[uint32]chan struct{}{}}, nil
 }
 
 // serve answers probes and hands acks to the waiting probe until the socket
@@ -112,7 +129,7 @@ func (p *prober) try(ctx context.Context, dst netip.AddrPort, size int) bool {
 		delete(p.wait, id)
 		p.mu.Unlock()
 	}()
-	msg := make([]byte, size-28) // minus IPv4 20 and UDP 8
+	msg := make([]byte, size-p.ipUDPLen()) // minus the IP and UDP headers
 	copy(msg, pmtuMagic)
 	msg[4] = pmtuProbe
 	binary.BigEndian.PutUint16(msg[6:8], uint16(size))
@@ -144,10 +161,14 @@ func (p *prober) measure(ctx context.Context, dst netip.AddrPort, max int) int {
 	if ok(max) {
 		return max
 	}
-	if !ok(pmtuMinSize) {
+	minSize := pmtuMinSize4
+	if p.v6 {
+		minSize = pmtuMinSize6
+	}
+	if !ok(minSize) {
 		return 0
 	}
-	lo, hi := pmtuMinSize, max // lo passes, hi fails
+	lo, hi := minSize, max // lo passes, hi fails
 	for hi-lo > 1 && ctx.Err() == nil {
 		mid := (lo + hi) / 2
 		if ok(mid) {
@@ -161,13 +182,22 @@ func (p *prober) measure(ctx context.Context, dst netip.AddrPort, max int) int {
 
 func (p *prober) close() { p.conn.Close() }
 
+// ipUDPLen is the IP and UDP header length of a probe: IPv4 20 or IPv6 40,
+// plus UDP 8.
+func (p *prober) ipUDPLen() int {
+	if p.v6 {
+		return header.IPv6Len + header.UDPLen
+	}
+	return header.IPv4MinLen + header.UDPLen
+}
+
 // mtuReport measures the path MTU to every other host (in parallel) and
 // explains the numbers. network limits the networks listed ("" = all).
 func (a *Agent) mtuReport(ctx context.Context, network string) (api.MTUReport, error) {
 	st := a.store.State()
 	r := api.MTUReport{
 		Host: a.cfg.Name, UnderlayMTU: a.underlayMTU, Source: a.mtuSource,
-		Overhead: vxlan.OverheadIPv4, EndpointMTU: a.underlayMTU - vxlan.OverheadIPv4,
+		Family: vxlan.Family(a.cfg.Advertise), Overhead: a.overhead(), EndpointMTU: a.underlayMTU - a.overhead(),
 		Networks: []api.NetworkMTU{}, Peers: []api.PeerMTU{},
 	}
 	if _, ok := st.Networks[network]; network != "" && !ok {
@@ -197,7 +227,7 @@ func (a *Agent) mtuReport(ctx context.Context, network string) (api.MTUReport, e
 				p.Warning = fmt.Sprintf("no probe reached %s: is its agent running and the underlay up?", p.Host)
 			case p.PathMTU < a.underlayMTU:
 				p.Warning = fmt.Sprintf("path to %s carries %d, less than the %d this host assumes: inner packets above %d to %s are lost; set --underlay-mtu %d on every host, or fix the underlay",
-					p.Host, p.PathMTU, a.underlayMTU, p.PathMTU-vxlan.OverheadIPv4, p.Host, p.PathMTU)
+					p.Host, p.PathMTU, a.underlayMTU, p.PathMTU-a.overhead(), p.Host, p.PathMTU)
 			}
 		}()
 	}

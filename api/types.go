@@ -289,8 +289,11 @@ type MTUReport struct {
 	Host        string `json:"host"`
 	UnderlayMTU int    `json:"underlay_mtu"`
 	Source      string `json:"source"`
+	// Family is the underlay's IP family, "IPv4" or "IPv6", taken from
+	// the advertised address.
+	Family string `json:"family"`
 	// Overhead is what VXLAN adds to an inner IP packet: inner Ethernet 14
-	// + VXLAN 8 + UDP 8 + outer IPv4 20.
+	// + VXLAN 8 + UDP 8 + outer IPv4 20 (50), or outer IPv6 40 (70).
 	Overhead    int          `json:"overhead"`
 	EndpointMTU int          `json:"endpoint_mtu"`
 	Networks    []NetworkMTU `json:"networks"`

@@ -1,6 +1,7 @@
 // Package capture turns the switch's observed frames (vswitch.Event) into
 // what people read: a pcapng stream with one interface per TAP port and one
-// for the underlay, where underlay packets carry the outer Ethernet, IPv4,
+// for the underlay, where underlay packets carry the outer Ethernet, IPv4 or
+// IPv6 (the family of the underlay),
 // UDP and VXLAN headers as the socket sends them and every record carries a
 // comment linking a frame to the packets it became (Recorder), and one
 // trace line per frame (Line).
@@ -177,10 +178,10 @@ func (r *Recorder) Record(ev *vswitch.Event, max int) (int, error) {
 		if err := onPort(ev.Port, ev.Frame); err != nil {
 			return n, err
 		}
-		if self.Addr().Is4() {
+		if self.Addr().IsValid() {
 			for _, vtep := range ev.VTEPs {
-				if !vtep.Is4() {
-					continue
+				if vtep.Unmap().Is4() != self.Addr().Unmap().Is4() {
+					continue // another family: the socket could not send it
 				}
 				pkt := OuterPacket(self, netip.AddrPortFrom(vtep, self.Port()), ev.VNI, ev.Frame)
 				if err := write(0, pkt); err != nil {
@@ -191,7 +192,7 @@ func (r *Recorder) Record(ev *vswitch.Event, max int) (int, error) {
 		if ev.Action != vswitch.ActionLocal && ev.Action != vswitch.ActionFlood {
 			return n, nil
 		}
-	} else if ev.Action != vswitch.ActionGenerated && self.Addr().Is4() && ev.From.Addr().Unmap().Is4() {
+	} else if ev.Action != vswitch.ActionGenerated && self.Addr().IsValid() && ev.From.Addr().Unmap().Is4() == self.Addr().Unmap().Is4() {
 		from := netip.AddrPortFrom(ev.From.Addr().Unmap(), ev.From.Port())
 		pkt := append(OuterHeaders(from, self, ev.Payload), ev.Payload...)
 		if err := write(0, pkt); err != nil {

@@ -166,6 +166,89 @@ func TestOuterPacket(t *testing.T) {
 	}
 }
 
+func TestOuterPacketIPv6(t *testing.T) {
+	src, dst := netip.MustParseAddrPort("[fd77::1]:4789"), netip.MustParseAddrPort("[fd77::2]:4789")
+	pkt := OuterPacket(src, dst, 100, icmpEcho)
+	if len(pkt) != OuterLenIPv6+8+len(icmpEcho) {
+		t.Fatalf("packet of %d bytes, want %d", len(pkt), OuterLenIPv6+8+len(icmpEcho))
+	}
+	p := gopacket.NewPacket(pkt, layers.LayerTypeEthernet, gopacket.Default)
+	if el := p.ErrorLayer(); el != nil {
+		t.Fatalf("gopacket: %v", el.Error())
+	}
+	eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	if eth.EthernetType != layers.EthernetTypeIPv6 || eth.SrcMAC.String() != "02:00:00:00:00:01" || eth.DstMAC.String() != "02:00:00:00:00:02" {
+		t.Errorf("outer Ethernet %v > %v type %v", eth.SrcMAC, eth.DstMAC, eth.EthernetType)
+	}
+	ip, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+	if !ok {
+		t.Fatalf("no outer IPv6 layer: %v", p)
+	}
+	if ip.SrcIP.String() != "fd77::1" || ip.DstIP.String() != "fd77::2" || ip.HopLimit != 64 || ip.NextHeader != layers.IPProtocolUDP ||
+		int(ip.Length) != len(pkt)-OuterLenIPv6+header.UDPLen {
+		t.Errorf("outer IPv6 %v > %v hop limit %d next %v length %d", ip.SrcIP, ip.DstIP, ip.HopLimit, ip.NextHeader, ip.Length)
+	}
+	udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	if udp.SrcPort != 4789 || udp.DstPort != 4789 || udp.Checksum == 0 {
+		t.Errorf("outer UDP %d > %d checksum %#x: IPv6 needs a UDP checksum", udp.SrcPort, udp.DstPort, udp.Checksum)
+	}
+	// The oracle: gopacket computes the same checksum from the pseudo-header.
+	u := header.UDP(pkt[header.EthernetLen+header.IPv6Len:])
+	if !u.VerifyChecksum(header.IPv6(pkt[header.EthernetLen:]).PseudoSum(header.ProtoUDP, len(u))) {
+		t.Error("outer UDP checksum does not verify")
+	}
+	check := *udp
+	check.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, &check, gopacket.Payload(udp.Payload)); err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.BigEndian.Uint16(buf.Bytes()[6:8]); got != udp.Checksum {
+		t.Errorf("UDP checksum %#x, gopacket computes %#x", udp.Checksum, got)
+	}
+	vx, _ := p.Layer(layers.LayerTypeVXLAN).(*layers.VXLAN)
+	if vx == nil || vx.VNI != 100 {
+		t.Fatalf("no VXLAN layer with VNI 100: %v", p)
+	}
+	if _, ok := p.Layers()[len(p.Layers())-1].(*layers.ICMPv4); !ok {
+		t.Errorf("inner layer %T, want the ICMP echo", p.Layers()[len(p.Layers())-1])
+	}
+}
+
+func TestRecorderIPv6Underlay(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := netip.MustParseAddrPort("[fd77::1]:4789"), netip.MustParseAddrPort("[fd77::2]:4789")
+	rec := &Recorder{W: w, Filter: Filter{Underlay: true}}
+	out := &vswitch.Event{ID: 1, VNI: 100, Network: "web", Port: "c1", Self: s1, Frame: icmpEcho,
+		Action: vswitch.ActionVTEP, VTEPs: []netip.Addr{s2.Addr()}}
+	in := &vswitch.Event{ID: 2, VNI: 100, Network: "web", Self: s1, From: s2, Frame: icmpEcho,
+		Payload: OuterPacket(s2, s1, 100, icmpEcho)[OuterLenIPv6:], Action: vswitch.ActionLocal, Ports: []string{"c1"}}
+	for _, ev := range []*vswitch.Event{out, in} {
+		if n, err := rec.Record(ev, -1); n != 1 || err != nil {
+			t.Fatalf("Record of event %d wrote %d records (%v), want the outer packet", ev.ID, n, err)
+		}
+	}
+	r, err := pcapgo.NewNgReader(&buf, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range [][2]string{{"fd77::1", "fd77::2"}, {"fd77::2", "fd77::1"}} {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		ip, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+		if !ok || ip.SrcIP.String() != want[0] || ip.DstIP.String() != want[1] || p.Layer(layers.LayerTypeVXLAN) == nil {
+			t.Errorf("underlay record %v, want IPv6 %s > %s carrying VXLAN", p, want[0], want[1])
+		}
+	}
+}
+
 func TestRecorder(t *testing.T) {
 	var buf bytes.Buffer
 	w, err := NewWriter(&buf, "test", "")
@@ -254,6 +337,18 @@ func TestTraceLine(t *testing.T) {
 		ev: vswitch.Event{ID: 5, Time: ts, VNI: 100, Network: "web", Self: h1, Frame: dnsQuery,
 			Action: vswitch.ActionGenerated, Ports: []string{"c1"}, Answers: 3},
 		want: "03:04:05.000006 #5 web switch 02:00:00:00:00:01 > 02:00:00:00:00:09 IPv4 UDP 10.20.0.2:50000 > 10.20.0.1:53 DNS query A api. | generated answering #3 to c1",
+	}, {
+		name: "ping over an IPv6 underlay",
+		ev: vswitch.Event{ID: 6, Time: ts, VNI: 100, Network: "web", Port: "c1", Self: netip.MustParseAddrPort("[fd77::1]:4789"), Frame: icmpEcho,
+			Lookup: "raft", Action: vswitch.ActionVTEP, VTEPs: []netip.Addr{netip.MustParseAddr("fd77::2")}},
+		want: "03:04:05.000006 #6 web c1 02:00:00:00:00:01 > 02:00:00:00:00:02 IPv4 10.20.0.2 > 10.20.0.3 ICMP echo request id 4660 seq 1" +
+			" | lookup raft | vtep to fd77::2 | outer [fd77::1]:4789 > [fd77::2]:4789 vni 100",
+	}, {
+		name: "from an IPv6 underlay",
+		ev: vswitch.Event{ID: 7, Time: ts, VNI: 100, Network: "web", From: netip.MustParseAddrPort("[fd77::2]:4789"), Self: netip.MustParseAddrPort("[fd77::1]:4789"), Frame: tcpSyn,
+			Lookup: "local", Action: vswitch.ActionLocal, Ports: []string{"c1"}},
+		want: "03:04:05.000006 #7 web underlay from fd77::2 02:00:00:00:00:02 > 02:00:00:00:00:01 IPv4 TCP 10.20.0.3:40000 > 10.20.0.2:80 [S.]" +
+			" | lookup local | local to c1 | outer [fd77::2]:4789 > [fd77::1]:4789 vni 100",
 	}, {
 		name: "dropped",
 		ev:   vswitch.Event{ID: 4, Time: ts, From: netip.MustParseAddrPort("10.9.9.9:4789"), Self: h1, Action: vswitch.ActionDropped, Reason: "bad_flags"},

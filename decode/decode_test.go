@@ -336,3 +336,39 @@ func FuzzWrite(f *testing.F) {
 		}
 	})
 }
+
+// A capture of an IPv6-underlay lab ('vxswitch capture' on h1, shared with
+// the replay tests) explains the outer IPv6 header and the 70-byte
+// overhead, with the UDP checksum IPv6 requires verified.
+func TestIPv6UnderlayCapture(t *testing.T) {
+	f, err := os.Open("../testdata/replay/ipv6-underlay.in.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	if err := Write(&b, f, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"type         0x86dd (IPv6)",
+		"IPv6  bytes 14-53 (40)",
+		"next header  17 (UDP)",
+		"src          fd77::1",
+		"dst          fd77::2",
+		"(verifies)",
+		"over IPv6 the UDP checksum is normally required (RFC 8200 section 8.1)",
+		"outer Ethernet 14 + IPv6 40 + UDP 8 + VXLAN 8 = 70 bytes around a 142-byte inner frame",
+		"an inner IP packet of at most underlay MTU - 70 fits: 1430 on a 1500 underlay",
+		"VNI 100 (0x000064)",
+		"type/code    8/0 (EchoRequest)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("decode of the IPv6-underlay capture lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "WARNING") || strings.Contains(out, "WRONG") {
+		t.Errorf("the IPv6-underlay capture decodes with warnings:\n%s", out)
+	}
+}

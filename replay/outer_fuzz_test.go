@@ -10,7 +10,7 @@ import (
 
 // FuzzParseOuter feeds arbitrary bytes to the replay tool's outer-header
 // parser. It must never panic, and a packet it accepts must be one gopacket
-// also reads as Ethernet (one optional 802.1Q tag), IPv4 and UDP with the
+// also reads as Ethernet (one optional 802.1Q tag), IPv4 or IPv6 and UDP with the
 // same addresses and ports, its payload a part of the input no longer than
 // the UDP length allows.
 func FuzzParseOuter(f *testing.F) {
@@ -32,6 +32,20 @@ func FuzzParseOuter(f *testing.F) {
 		}
 		return buf.Bytes()
 	}
+	udp6 := func(payload []byte) []byte {
+		eth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv6}
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP,
+			SrcIP: netip.MustParseAddr("fd77::1").AsSlice(), DstIP: netip.MustParseAddr("fd77::2").AsSlice()}
+		u := &layers.UDP{SrcPort: 40000, DstPort: 4789}
+		u.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, u, gopacket.Payload(payload)); err != nil {
+			f.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	f.Add(udp6([]byte{0x08, 0, 0, 0, 0, 0, 0x64, 0}))
+	f.Add(udp6(nil)[:50])
 	f.Add(udp(false, []byte{0x08, 0, 0, 0, 0, 0, 0x64, 0}))
 	f.Add(udp(true, []byte("vxlan")))
 	f.Add(udp(false, nil)[:30])
@@ -47,14 +61,18 @@ func FuzzParseOuter(f *testing.F) {
 			t.Fatalf("payload of %d bytes from %d bytes of input", len(payload), len(data))
 		}
 		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.NoCopy)
-		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		u, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		if ip == nil || u == nil {
-			return // gopacket refuses some headers parseOuter takes (odd IPv4 options)
+		var srcIP, dstIP netip.Addr
+		if ip, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
+			srcIP, dstIP = netip.AddrFrom4([4]byte(ip.SrcIP.To4())), netip.AddrFrom4([4]byte(ip.DstIP.To4()))
+		} else if ip, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
+			srcIP, dstIP = netip.AddrFrom16([16]byte(ip.SrcIP.To16())), netip.AddrFrom16([16]byte(ip.DstIP.To16()))
 		}
-		if netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip.SrcIP.To4())), uint16(u.SrcPort)) != src ||
-			netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip.DstIP.To4())), uint16(u.DstPort)) != dst {
-			t.Fatalf("parseOuter %s > %s, gopacket %s:%d > %s:%d", src, dst, ip.SrcIP, u.SrcPort, ip.DstIP, u.DstPort)
+		if !srcIP.IsValid() || u == nil {
+			return // gopacket refuses some headers parseOuter takes (odd IPv4 options, IPv6 extension headers it does not know)
+		}
+		if netip.AddrPortFrom(srcIP, uint16(u.SrcPort)) != src || netip.AddrPortFrom(dstIP, uint16(u.DstPort)) != dst {
+			t.Fatalf("parseOuter %s > %s, gopacket %s:%d > %s:%d", src, dst, srcIP, u.SrcPort, dstIP, u.DstPort)
 		}
 		if int(u.Length) < 8 || len(payload) != int(u.Length)-8 {
 			t.Fatalf("payload %d bytes, UDP length %d", len(payload), u.Length)

@@ -38,37 +38,74 @@ func ingress(src *vxcapture.Reader, p vxcapture.Packet, h *host) (string, error)
 		p.Interface, UnderlayName, h.self.Name, strings.Join(names, ", "), UnderlayName)
 }
 
-// parseOuter finds the UDP payload of an outer Ethernet/IPv4/UDP packet (one
-// 802.1Q tag allowed) and its addresses. reason is non-empty when a UDP
-// socket would not receive the packet as is.
+// parseOuter finds the UDP payload of an outer Ethernet/IPv4/UDP or
+// Ethernet/IPv6/UDP packet (one 802.1Q tag allowed; IPv6 extension headers
+// are stepped over) and its addresses. reason is non-empty when a UDP
+// socket would not receive the packet as is: "truncated", "not_ip_udp",
+// "fragment".
 func parseOuter(data []byte) (payload []byte, src, dst netip.AddrPort, reason string) {
 	eth := header.Ethernet(data)
 	if len(eth) < header.EthernetLen {
 		return nil, src, dst, "truncated"
 	}
-	// A tagged frame too short for its tag is not IPv4.
-	if !eth.IsValid() || eth.Type() != header.EtherTypeIPv4 {
-		return nil, src, dst, "not_ipv4_udp"
+	// A tagged frame too short for its tag is not IP.
+	if !eth.IsValid() {
+		return nil, src, dst, "not_ip_udp"
 	}
-	ip := header.IPv4(eth.Payload())
-	if len(ip) < header.IPv4MinLen {
-		return nil, src, dst, "truncated"
+	var dgram []byte
+	var srcIP, dstIP netip.Addr
+	switch eth.Type() {
+	case header.EtherTypeIPv4:
+		ip := header.IPv4(eth.Payload())
+		if len(ip) < header.IPv4MinLen {
+			return nil, src, dst, "truncated"
+		}
+		total := int(ip.TotalLength())
+		switch {
+		case ip.Version() != 4 || ip.HeaderLen() < header.IPv4MinLen || ip.Protocol() != header.ProtoUDP:
+			return nil, src, dst, "not_ip_udp"
+		case total < ip.HeaderLen()+header.UDPLen || total > len(ip):
+			return nil, src, dst, "truncated"
+		case ip.IsFragment():
+			return nil, src, dst, "fragment"
+		}
+		dgram, srcIP, dstIP = ip.Payload(), ip.Source(), ip.Destination()
+	case header.EtherTypeIPv6:
+		ip := header.IPv6(eth.Payload())
+		switch {
+		case len(ip) < header.IPv6Len:
+			return nil, src, dst, "truncated"
+		case !ip.IsHeaderValid():
+			return nil, src, dst, "not_ip_udp"
+		case !ip.IsValid():
+			return nil, src, dst, "truncated"
+		}
+		// A Fragment header right after the fixed header, the place
+		// Linux puts it: the socket gets the reassembled datagram, not
+		// this packet. (A first fragment behind other extension headers
+		// ends as "truncated": its UDP length is more than it holds.)
+		if ip.NextHeader() == header.ProtoFragment {
+			return nil, src, dst, "fragment"
+		}
+		proto, off, ok := ip.UpperLayer()
+		switch {
+		case !ok:
+			return nil, src, dst, "truncated"
+		case proto == header.ProtoFragment:
+			return nil, src, dst, "fragment"
+		case proto != header.ProtoUDP:
+			return nil, src, dst, "not_ip_udp"
+		}
+		dgram, srcIP, dstIP = ip[off:header.IPv6Len+int(ip.PayloadLength())], ip.Source(), ip.Destination()
+	default:
+		return nil, src, dst, "not_ip_udp"
 	}
-	total := int(ip.TotalLength())
-	switch {
-	case ip.Version() != 4 || ip.HeaderLen() < header.IPv4MinLen || ip.Protocol() != header.ProtoUDP:
-		return nil, src, dst, "not_ipv4_udp"
-	case total < ip.HeaderLen()+header.UDPLen || total > len(ip):
-		return nil, src, dst, "truncated"
-	case ip.IsFragment():
-		return nil, src, dst, "fragment"
-	}
-	udp := header.UDP(ip.Payload())
+	udp := header.UDP(dgram)
 	if !udp.IsValid() {
 		return nil, src, dst, "truncated"
 	}
-	src = netip.AddrPortFrom(ip.Source(), udp.SrcPort())
-	dst = netip.AddrPortFrom(ip.Destination(), udp.DstPort())
+	src = netip.AddrPortFrom(srcIP, udp.SrcPort())
+	dst = netip.AddrPortFrom(dstIP, udp.DstPort())
 	return udp.Payload(), src, dst, ""
 }
 

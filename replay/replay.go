@@ -12,10 +12,10 @@
 // Input: a pcapng file whose interface names say where each packet enters.
 // An interface named after an endpoint of this host (a TAP port) carries
 // inner Ethernet frames the endpoint sends; an interface named "underlay"
-// carries whole outer Ethernet/IPv4/UDP/VXLAN packets arriving at this
-// host. A plain pcap file (tcpdump -w) has no interface names: all its
-// packets are underlay packets. Underlay packets that this host's VXLAN
-// socket would never receive (not IPv4/UDP, another UDP port, another
+// carries whole outer Ethernet/IPv4/UDP/VXLAN (or IPv6 instead of IPv4)
+// packets arriving at this host. A plain pcap file (tcpdump -w) has no
+// interface names: all its packets are underlay packets. Underlay packets that this host's VXLAN
+// socket would never receive (not IP/UDP, another UDP port, another
 // destination address, fragments) are counted in Result.Ignored and
 // skipped.
 //
@@ -77,7 +77,7 @@ type Result struct {
 	// Emitted counts the packets written to the output.
 	Emitted int
 	// Ignored counts, by reason, the input underlay packets the host's
-	// VXLAN socket would not have received: "not_ipv4_udp", "fragment",
+	// VXLAN socket would not have received: "not_ip_udp", "fragment",
 	// "other_port", "other_host", "truncated". nil when none were.
 	Ignored map[string]int
 	// Stats are the switch's counters after the last packet.
@@ -184,7 +184,7 @@ func newHost(opt Options) (*host, error) {
 		Underlay: h.underlay, Port: opt.VXLANPort, Now: h.clock.now, Logger: quiet, DNS: dns,
 	})
 	mtu := func(n raftstore.Network) int {
-		m := opt.UnderlayMTU - vxlan.OverheadIPv4
+		m := opt.UnderlayMTU - vxlan.Overhead(h.self.VTEP)
 		if n.MTU > 0 && n.MTU < m {
 			m = n.MTU
 		}

@@ -193,6 +193,88 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// TestGoldenIPv6Underlay replays a capture made in an IPv6-underlay lab
+// ('vxswitch lab up --ipv6-underlay', then 'vxswitch capture --network web
+// -c 6 -w ipv6-underlay.in.pcapng' on h1 while c1 pinged c2 and c2 asked
+// ARP for an unused address; the state file is that lab's) as host h1.
+// The echo request from c1 leaves with outer IPv6 headers to h2; the two
+// ARP requests flooded by h2 arrive over UDP/IPv6 and reach c1. The
+// capture also holds h1's own outgoing packet (other_host: the socket of
+// h1 never receives it) and the ARP copies h1 wrote to c1, which a replay
+// takes as frames from c1 and the guard drops (spoofed_mac: c2's MAC).
+func TestGoldenIPv6Underlay(t *testing.T) {
+	inPath := filepath.Join(dir, "ipv6-underlay.in.pcapng")
+	outPath := filepath.Join(dir, "ipv6-underlay.out.pcapng")
+	f, err := os.Open(filepath.Join(dir, "ipv6-underlay.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := ReadState(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := Run(&out, bytes.NewReader(readFile(t, inPath)), Options{State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"underlay: [fd77::1]:4789 > [fd77::2]:4789 vni 100: icmp echo-request 10.20.0.2 > 10.20.0.3",
+		"c1: arp who-has 10.20.0.99 tell 10.20.0.3",
+		"c1: arp who-has 10.20.0.99 tell 10.20.0.3",
+	}
+	if got := summarizeAll(t, out.Bytes()); !reflect.DeepEqual(got, want) {
+		t.Errorf("emitted:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if res.Packets != 6 || res.Emitted != 3 || !reflect.DeepEqual(res.Ignored, map[string]int{"other_host": 1}) {
+		t.Errorf("result: %d packets, %d emitted, ignored %v; want 6, 3, other_host 1", res.Packets, res.Emitted, res.Ignored)
+	}
+	if res.Stats.EncapFrames != 1 || res.Stats.DecapFrames != 2 || res.Stats.Drops["spoofed_mac"] != 2 {
+		t.Errorf("stats %+v: want 1 encapsulated, 2 decapsulated, 2 spoofed_mac drops", res.Stats)
+	}
+	if *update {
+		writeFile(t, outPath, out.Bytes())
+		return
+	}
+	if golden := readFile(t, outPath); !bytes.Equal(out.Bytes(), golden) {
+		t.Errorf("output differs from %s (run go test ./replay/ -update if the change is meant):\n%s", outPath, diffPackets(t, golden, out.Bytes()))
+	}
+}
+
+// tshark reads the IPv6-underlay capture and its replay as VXLAN over
+// UDP/IPv6 with good UDP checksums and the network's VNI.
+func TestTsharkReadsIPv6Underlay(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		const msg = "tshark not installed: apt-get install tshark to cross-check the replay output"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: this check must run)")
+		}
+		t.Skip(msg)
+	}
+	for _, file := range []string{"ipv6-underlay.in.pcapng", "ipv6-underlay.out.pcapng"} {
+		path := filepath.Join(dir, file)
+		cmd := exec.Command("tshark", "-r", path, "-o", "udp.check_checksum:TRUE", "-Y", "vxlan",
+			"-T", "fields", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "udp.checksum.status", "-e", "vxlan.vni")
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tshark -r %s: %v", path, err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) == 0 || lines[0] == "" {
+			t.Fatalf("%s: tshark found no VXLAN", file)
+		}
+		for _, l := range lines {
+			f := strings.Fields(l)
+			// Good checksum is status 1.
+			if len(f) != 4 || !strings.HasPrefix(f[0], "fd77::") || !strings.HasPrefix(f[1], "fd77::") || f[2] != "1" || f[3] != "100" {
+				t.Errorf("%s: tshark fields %q, want fd77:: > fd77::, checksum good (1), VNI 100", file, f)
+			}
+		}
+	}
+}
+
 // A replay of the same input twice gives the same bytes, and the state
 // survives a JSON round trip (the --state path).
 func TestDeterministicAndStateFile(t *testing.T) {
@@ -245,7 +327,7 @@ func TestPlainPcapIsUnderlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantIgnored := map[string]int{"other_port": 1, "other_host": 1, "not_ipv4_udp": 1}
+	wantIgnored := map[string]int{"other_port": 1, "other_host": 1, "not_ip_udp": 1}
 	if res.Packets != 4 || res.Emitted != 1 || !reflect.DeepEqual(res.Ignored, wantIgnored) {
 		t.Errorf("result %+v, want 4 packets, 1 emitted, ignored %v", res, wantIgnored)
 	}
@@ -502,14 +584,23 @@ func summarize(t *testing.T, p outPacket) string {
 	if p.iface == UnderlayName {
 		payload, src, dst, reason := parseOuter(frame)
 		if reason != "" {
-			t.Fatalf("underlay packet is not IPv4/UDP: %s", reason)
+			t.Fatalf("underlay packet is not IP/UDP: %s", reason)
 		}
-		ip := frame[header.EthernetLen : header.EthernetLen+header.IPv4MinLen]
-		if vxcapture.IPv4Checksum(ip) != 0 {
-			t.Errorf("outer IPv4 header checksum does not verify: % x", ip)
-		}
-		if udp := header.UDP(frame[header.EthernetLen+header.IPv4MinLen:]); udp.Checksum() != 0 {
-			t.Errorf("outer UDP checksum %#04x, want 0", udp.Checksum())
+		if src.Addr().Is4() {
+			ip := frame[header.EthernetLen : header.EthernetLen+header.IPv4MinLen]
+			if vxcapture.IPv4Checksum(ip) != 0 {
+				t.Errorf("outer IPv4 header checksum does not verify: % x", ip)
+			}
+			if udp := header.UDP(frame[header.EthernetLen+header.IPv4MinLen:]); udp.Checksum() != 0 {
+				t.Errorf("outer UDP checksum %#04x, want 0", udp.Checksum())
+			}
+		} else {
+			// IPv6 requires the UDP checksum (RFC 8200 section 8.1).
+			ip := header.IPv6(frame[header.EthernetLen:])
+			udp := header.UDP(ip.Payload())
+			if udp.Checksum() == 0 || !udp.VerifyChecksum(ip.PseudoSum(header.ProtoUDP, len(udp))) {
+				t.Errorf("outer UDP checksum %#04x over IPv6 does not verify", udp.Checksum())
+			}
 		}
 		vni, inner, err := decodeVXLAN(payload)
 		if err != nil {

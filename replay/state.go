@@ -46,7 +46,8 @@ func ReadState(r io.Reader) (StateFile, error) {
 }
 
 // Check reports the first problem that keeps f from being replayed: no
-// state, a self host missing from it or without an IPv4 VTEP address.
+// state, a self host missing from it or without a VTEP address (IPv4 or
+// IPv6: the underlay family of the replay).
 func (f StateFile) Check() error {
 	if f.State == nil {
 		return errors.New(`replay: state: no "state" object: give the replicated state, see vxswitch replay --print-state`)
@@ -60,8 +61,8 @@ func (f StateFile) Check() error {
 		slices.Sort(names)
 		return fmt.Errorf("replay: state: self %q is not one of the state's hosts (%s): set \"self\" to the host whose switch replays the capture", f.Self, strings.Join(names, ", "))
 	}
-	if !h.VTEP.Is4() {
-		return fmt.Errorf("replay: state: host %q has no IPv4 VTEP address: give it one like \"VTEP\": \"10.0.0.1\"", f.Self)
+	if !h.VTEP.IsValid() {
+		return fmt.Errorf("replay: state: host %q has no VTEP address: give it one like \"VTEP\": \"10.0.0.1\" or \"fd77::1\"", f.Self)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package vxlan
 
-import "errors"
+import (
+	"errors"
+	"net/netip"
+)
 
 // Wire constants of RFC 7348.
 const (
@@ -19,14 +22,34 @@ const (
 	// MTU minus OverheadIPv4 (the inner Ethernet header is part of the overhead).
 	OverheadIPv4 = 50
 
-	// OverheadIPv6 is the same as OverheadIPv4 for an IPv6 underlay: outer
-	// Ethernet 14 + IPv6 40 + UDP 8 + VXLAN 8.
+	// OverheadIPv6 is the same as OverheadIPv4 for an IPv6 underlay: inner
+	// Ethernet 14 + outer IPv6 40 (RFC 8200 section 3, no extension headers)
+	// + UDP 8 + VXLAN 8.
 	OverheadIPv6 = 70
 
 	// FlagI is the "I" flag of the first header byte. It must be set for the
 	// VNI to be valid (RFC 7348 section 5).
 	FlagI = 0x08
 )
+
+// Overhead returns the bytes VXLAN adds in front of an inner IP packet on an
+// underlay whose VTEP address is underlay: OverheadIPv6 for an IPv6 address
+// (not IPv4-mapped), OverheadIPv4 otherwise (RFC 7348 section 5 allows
+// either family for the outer header).
+func Overhead(underlay netip.Addr) int {
+	if underlay.Is6() && !underlay.Is4In6() {
+		return OverheadIPv6
+	}
+	return OverheadIPv4
+}
+
+// Family names the outer IP family of an underlay address: "IPv6" or "IPv4".
+func Family(underlay netip.Addr) string {
+	if underlay.Is6() && !underlay.Is4In6() {
+		return "IPv6"
+	}
+	return "IPv4"
+}
 
 // Errors returned by Decode. Callers compare them with errors.Is.
 var (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -217,6 +218,28 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := Decode(pkt); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestOverheadByFamily(t *testing.T) {
+	tests := []struct {
+		addr   string
+		want   int
+		family string
+	}{
+		{"10.77.0.1", OverheadIPv4, "IPv4"},
+		{"fd77::1", OverheadIPv6, "IPv6"},
+		{"::ffff:10.77.0.1", OverheadIPv4, "IPv4"}, // IPv4-mapped: an IPv4 underlay
+		{"2001:db8::1", 70, "IPv6"},
+	}
+	for _, tt := range tests {
+		a := netip.MustParseAddr(tt.addr)
+		if got := Overhead(a); got != tt.want {
+			t.Errorf("Overhead(%s) = %d, want %d", tt.addr, got, tt.want)
+		}
+		if got := Family(a); got != tt.family {
+			t.Errorf("Family(%s) = %s, want %s", tt.addr, got, tt.family)
 		}
 	}
 }

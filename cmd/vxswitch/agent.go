@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,10 +26,10 @@ func agentCommand() *cli.Command {
 		Usage: "run this host's switch and control-plane node",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "host name, unique in the cluster (required)"},
-			&cli.StringFlag{Name: "advertise", Usage: "underlay IPv4 address of this host (required)"},
+			&cli.StringFlag{Name: "advertise", Usage: "underlay IPv4 or IPv6 address of this host (required); every host of a cluster uses the same family"},
 			&cli.StringFlag{Name: "data-dir", Usage: "directory for the Raft log and snapshots (required)"},
 			&cli.BoolFlag{Name: "bootstrap", Usage: "start a new cluster with this host as its first member"},
-			&cli.StringSliceFlag{Name: "join", Usage: "join the cluster through this member's address (repeatable)"},
+			&cli.StringSliceFlag{Name: "join", Usage: "join the cluster through this member's address: ADDR, ADDR:PORT or [IPv6]:PORT (repeatable)"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"VXSWITCH_TOKEN"}, Usage: "join token, needed with --join ('vxswitch token' on a member prints it)"},
 			&cli.UintFlag{Name: "vxlan-port", Value: 4789, Usage: "UDP port for VXLAN"},
 			&cli.IntFlag{Name: "raft-port", Value: api.DefaultRaftPort, Usage: "TCP port for Raft"},
@@ -60,8 +61,8 @@ func runAgent(c *cli.Context) error {
 	var adv netip.Addr
 	if s := c.String("advertise"); s != "" {
 		var err error
-		if adv, err = netip.ParseAddr(s); err != nil {
-			return fmt.Errorf("--advertise %q is not an IP address: give this host's underlay IPv4 address, like 10.0.0.1", s)
+		if adv, err = netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err != nil {
+			return fmt.Errorf("--advertise %q is not an IP address: give this host's underlay IPv4 or IPv6 address, like 10.0.0.1 or fd77::1", s)
 		}
 	}
 	procs, err := agentProcs(c.Int("procs"), os.Getenv("GOMAXPROCS") != "")

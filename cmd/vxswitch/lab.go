@@ -10,6 +10,7 @@ import (
 
 	"vxswitch/internal/bench"
 	"vxswitch/internal/lab"
+	"vxswitch/vxlan"
 )
 
 func labCommand() *cli.Command {
@@ -26,6 +27,7 @@ func labCommand() *cli.Command {
 					prefix, dir,
 					&cli.IntFlag{Name: "hosts", Value: 3, Usage: "number of hosts"},
 					&cli.IntFlag{Name: "underlay-mtu", Value: 1500, Usage: "MTU of the hosts' underlay links"},
+					&cli.BoolFlag{Name: "ipv6-underlay", Usage: "put the hosts on an IPv6-only underlay (fd77::/64): VXLAN over UDP/IPv6, endpoint MTU = underlay - 70"},
 					&cli.StringFlag{Name: "network", Value: "web", Usage: "name of the network to create"},
 					&cli.StringFlag{Name: "subnet", Value: "10.20.0.0/24", Usage: "subnet of that network"},
 					&cli.BoolFlag{Name: "docker", Usage: "also run a Docker engine (dockerd, from docker.io) on every host, served by its agent's vxswitch plugin, with a busybox image 'vxbox'"},
@@ -34,7 +36,7 @@ func labCommand() *cli.Command {
 					cl, err := lab.Up(c.Context, lab.Options{
 						Prefix: c.String("prefix"), StateDir: c.String("state-dir"), Hosts: c.Int("hosts"),
 						UnderlayMTU: c.Int("underlay-mtu"), Network: c.String("network"), Subnet: c.String("subnet"),
-						Docker: c.Bool("docker"),
+						Docker: c.Bool("docker"), IPv6Underlay: c.Bool("ipv6-underlay"),
 					})
 					if err != nil {
 						return err
@@ -60,12 +62,14 @@ func labCommand() *cli.Command {
 					&cli.StringFlag{Name: "congestion-control", Usage: "TCP congestion control of the TCP figures, like cubic or bbr (default: this machine's, see sysctl net.ipv4.tcp_congestion_control)"},
 					&cli.BoolFlag{Name: "naive", Value: true, Usage: "also measure a naive userspace relay, one frame per system call (--naive=false leaves it out)"},
 					&cli.BoolFlag{Name: "floor", Usage: "also measure a minimal C relay (built with gcc) in two designs: the least latency any userspace relay adds here"},
+					&cli.BoolFlag{Name: "ipv6-underlay", Usage: "run both hosts on an IPv6 underlay: vxswitch and the kernel vxlan device over UDP/IPv6 (the IPv4-only relays are left out)"},
 					outputFlag,
 				},
 				Action: func(c *cli.Context) error {
 					r, err := bench.Run(c.Context, bench.Options{
 						Rounds: c.Int("rounds"), Duration: c.Duration("time"), Pings: c.Int("pings"), Log: c.App.ErrWriter,
 						CongestionControl: c.String("congestion-control"), NoNaive: !c.Bool("naive"), Floor: c.Bool("floor"),
+						IPv6Underlay: c.Bool("ipv6-underlay"),
 					})
 					if err != nil {
 						return err
@@ -94,8 +98,8 @@ func labCommand() *cli.Command {
 // printLab tells a person what was built and what to try.
 func printLab(c *cli.Context, cl *lab.Cluster, engines []*lab.Engine) {
 	w := c.App.Writer
-	fmt.Fprintf(w, "lab up: %d hosts on underlay bridge %sul, network %s (%s), MTU %d underlay\n\n",
-		len(cl.Agents), cl.Opt.Prefix, cl.Opt.Network, cl.Opt.Subnet, cl.Opt.UnderlayMTU)
+	fmt.Fprintf(w, "lab up: %d hosts on underlay bridge %sul (%s), network %s (%s), MTU %d underlay\n\n",
+		len(cl.Agents), cl.Opt.Prefix, cl.Net.Subnet, cl.Opt.Network, cl.Opt.Subnet, cl.Opt.UnderlayMTU)
 	fmt.Fprintln(w, "hosts (each runs one agent in its own namespace):")
 	for _, a := range cl.Agents {
 		fmt.Fprintf(w, "  %-4s netns %-12s underlay %-12s socket %s  log %s\n", a.Host.Name, a.Host.NS, a.Host.Addr, a.Socket, a.LogFile)
@@ -109,7 +113,7 @@ func printLab(c *cli.Context, cl *lab.Cluster, engines []*lab.Engine) {
 		sock := cl.Agents[0].Socket
 		fmt.Fprintf(w, "\ntry:\n")
 		fmt.Fprintf(w, "  ip netns exec %s ping -c 3 %s              # %s on %s -> %s on %s, across hosts\n", a.NS, b.IP, a.Name, a.Host, b.Name, b.Host)
-		fmt.Fprintf(w, "  ip netns exec %s ip link show eth0          # MTU = underlay - 50\n", a.NS)
+		fmt.Fprintf(w, "  ip netns exec %s ip link show eth0          # MTU = underlay - %d (%s underlay)\n", a.NS, cl.Net.Overhead(), vxlan.Family(cl.Net.Subnet.Addr()))
 		fmt.Fprintf(w, "  vxswitch --socket %s members\n", sock)
 		fmt.Fprintf(w, "  vxswitch --socket %s token                  # the join token other hosts need\n", sock)
 		fmt.Fprintf(w, "  vxswitch --socket %s endpoints\n", sock)

@@ -30,12 +30,16 @@ func mtuCommand() *cli.Command {
 
 // writeMTU explains an MTU report for a person.
 func writeMTU(w io.Writer, r api.MTUReport) {
-	fmt.Fprintf(w, "host %s: underlay MTU %d (%s)\n\n", r.Host, r.UnderlayMTU, r.Source)
+	family, ipLen, other := "IPv4", 20, "40 with an IPv6 underlay"
+	if r.Family == "IPv6" {
+		family, ipLen, other = "IPv6", 40, "20 with an IPv4 underlay"
+	}
+	fmt.Fprintf(w, "host %s: underlay MTU %d (%s), underlay family %s\n\n", r.Host, r.UnderlayMTU, r.Source, family)
 	fmt.Fprintf(w, "VXLAN wraps every inner IP packet in %d bytes before it meets the underlay MTU:\n", r.Overhead)
 	row(w, "  inner Ethernet header", 14, "the endpoint's frame travels whole")
 	row(w, "  VXLAN header", 8, "flags + 24-bit VNI (RFC 7348)")
 	row(w, "  outer UDP header", 8, "destination port 4789")
-	row(w, "  outer IPv4 header", 20, "40 with an IPv6 underlay")
+	row(w, "  outer "+family+" header", ipLen, other)
 	row(w, "  total", r.Overhead, "")
 	fmt.Fprintf(w, "\nendpoint MTU = %d - %d = %d\n", r.UnderlayMTU, r.Overhead, r.EndpointMTU)
 	for _, n := range r.Networks {

@@ -25,7 +25,7 @@ recording underlay, and writes what it emits to --out as pcapng.
 
 In a pcapng input, an interface named after an endpoint of this host carries the
 Ethernet frames that endpoint sends; an interface named "underlay" carries whole
-outer Ethernet/IPv4/UDP/VXLAN packets arriving at this host. A plain pcap input
+outer Ethernet/IP/UDP/VXLAN packets (IPv4 or IPv6 outside) arriving at this host. A plain pcap input
 is all underlay packets. The output has one interface per port and one named
 "underlay", whose packets carry outer headers from this host's VTEP, so tshark
 dissects VXLAN on 4789 with no options.

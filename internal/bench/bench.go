@@ -29,6 +29,7 @@ import (
 
 	"vxswitch/internal/lab"
 	"vxswitch/internal/netlab"
+	"vxswitch/vxlan"
 )
 
 // Options say what to measure. Zero fields take the default in their
@@ -51,6 +52,11 @@ type Options struct {
 	// Floor adds the minimal C relay (floor/relay.c, built with gcc) in
 	// both its designs: the least latency a userspace relay adds here.
 	Floor bool
+	// IPv6Underlay puts both hosts on an IPv6 underlay (lab.Options):
+	// vxswitch and the kernel vxlan device both carry VXLAN over UDP/IPv6
+	// with 70 bytes of overhead. The relays speak IPv4 only: the naive
+	// relay is left out, and Floor is refused.
+	IPv6Underlay bool
 }
 
 // check rejects what cannot be measured, naming the flag and the fix.
@@ -62,6 +68,8 @@ func (o *Options) check() error {
 		return fmt.Errorf("bench: --time %v: use 1s or more (iperf3 counts whole seconds)", o.Duration)
 	case o.Pings < 0:
 		return fmt.Errorf("bench: --pings %d: use 1 or more", o.Pings)
+	case o.IPv6Underlay && o.Floor:
+		return fmt.Errorf("bench: --floor with --ipv6-underlay: the C relays speak IPv4 only; leave out one of them")
 	}
 	return nil
 }
@@ -84,6 +92,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if o.IPv6Underlay {
+		o.NoNaive = true // the naive relay speaks IPv4 only
 	}
 }
 
@@ -119,6 +130,11 @@ type Report struct {
 	Rounds int    `json:"rounds"`
 	// CongestionControl is the TCP congestion control of the TCP figures.
 	CongestionControl string `json:"congestion_control"`
+	// Underlay is the underlay's IP family, "IPv4" or "IPv6", and
+	// Overhead the VXLAN overhead it means (50 or 70 bytes), for every
+	// path measured.
+	Underlay string `json:"underlay"`
+	Overhead int    `json:"overhead"`
 	// Paths are the data paths measured, in the order of each round.
 	Paths   []string `json:"paths"`
 	Figures []Figure `json:"figures"`
@@ -156,7 +172,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	defer cleanup()
 	r := &Report{Date: time.Now().UTC().Format(time.RFC3339), Kernel: kernelRelease(), CPUs: cpus(), CPU: cpuModel(), Rounds: opt.Rounds, CongestionControl: cc,
-		Paths: []string{"kernel", "vxswitch"}}
+		Underlay: "IPv4", Overhead: vxlan.OverheadIPv4, Paths: []string{"kernel", "vxswitch"}}
+	if opt.IPv6Underlay {
+		r.Underlay, r.Overhead = "IPv6", vxlan.OverheadIPv6
+	}
 	for _, rp := range relays {
 		r.Paths = append(r.Paths, rp.name)
 	}
@@ -180,7 +199,7 @@ type pair struct {
 }
 
 func runMTU(ctx context.Context, opt Options, relays []relayPath, mtu int) (figs []Figure, err error) {
-	lopt := lab.Options{Prefix: opt.Prefix, Hosts: 2, Binary: opt.Binary, StateDir: opt.StateDir, UnderlayMTU: mtu}
+	lopt := lab.Options{Prefix: opt.Prefix, Hosts: 2, Binary: opt.Binary, StateDir: opt.StateDir, UnderlayMTU: mtu, IPv6Underlay: opt.IPv6Underlay}
 	lab.Down(lopt)
 	c, err := lab.Up(ctx, lopt)
 	if err != nil {
@@ -205,7 +224,7 @@ func runMTU(ctx context.Context, opt Options, relays []relayPath, mtu int) (figs
 		vx.agentPIDs = append(vx.agentPIDs, pid)
 	}
 	paths := []pair{kernel, vx}
-	fmt.Fprintf(opt.Log, "underlay MTU %d: lab up, kernel vxlan devices on port %d\n", mtu, kernelPort)
+	fmt.Fprintf(opt.Log, "underlay MTU %d (%s): lab up, kernel vxlan devices on port %d\n", mtu, vxlan.Family(h1.Addr), kernelPort)
 	for _, rp := range relays {
 		p := pair{name: rp.name, clientNS: h1.NS, srvNS: h2.NS, srv: rp.addr(2).Addr()}
 		for i, h := range []*netlab.Host{h1, h2} {
@@ -221,6 +240,9 @@ func runMTU(ctx context.Context, opt Options, relays []relayPath, mtu int) (figs
 	}
 
 	tag := fmt.Sprintf(" (%d underlay)", mtu)
+	if opt.IPv6Underlay {
+		tag = fmt.Sprintf(" (%d IPv6 underlay)", mtu)
+	}
 	fwd := Figure{Name: "TCP 1 stream c1->c2" + tag, Unit: "Gbit/s"}
 	rev := Figure{Name: "TCP 1 stream c2->c1" + tag, Unit: "Gbit/s"}
 	cpu := Figure{Name: "userspace CPU per GB, both hosts" + tag, Unit: "s/GB"}
@@ -560,8 +582,12 @@ func cpus() int {
 // per-round ratios, each vxswitch round against the kernel round just
 // before it. A path without values in a figure shows "-".
 func (r *Report) Write(w io.Writer) {
-	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds, TCP congestion control %s\n\n",
+	fmt.Fprintf(w, "vxswitch vs kernel vxlan, %s, kernel %s, %d CPUs (%s), medians of %d interleaved rounds, TCP congestion control %s\n",
 		r.Date, r.Kernel, r.CPUs, r.CPU, r.Rounds, r.CongestionControl)
+	if r.Underlay != "" {
+		fmt.Fprintf(w, "underlay %s: VXLAN overhead %d bytes on every path\n", r.Underlay, r.Overhead)
+	}
+	fmt.Fprintln(w)
 	var others []string // the relays, after kernel and vxswitch
 	for _, p := range r.Paths {
 		if p != "kernel" && p != "vxswitch" {

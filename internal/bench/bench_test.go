@@ -60,8 +60,8 @@ func TestRoundSpreadAndWrite(t *testing.T) {
 	}
 	paths := []string{"kernel", "vxswitch", "naive"}
 	var b strings.Builder
-	(&Report{Rounds: 3, CongestionControl: "cubic", Paths: paths, Figures: []Figure{tcp, ping, cpu}}).Write(&b)
-	for _, want := range []string{"0.25-0.75x", "+230..+310", "2.00 s/GB", "congestion control cubic"} {
+	(&Report{Rounds: 3, CongestionControl: "cubic", Underlay: "IPv6", Overhead: 70, Paths: paths, Figures: []Figure{tcp, ping, cpu}}).Write(&b)
+	for _, want := range []string{"0.25-0.75x", "+230..+310", "2.00 s/GB", "congestion control cubic", "underlay IPv6: VXLAN overhead 70 bytes"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
@@ -173,6 +173,7 @@ func TestOptionErrors(t *testing.T) {
 		{Options{Rounds: -1}, "--rounds -1: use 1 or more"},
 		{Options{Duration: 500 * time.Millisecond}, "--time 500ms: use 1s or more"},
 		{Options{Pings: -3}, "--pings -3: use 1 or more"},
+		{Options{IPv6Underlay: true, Floor: true}, "the C relays speak IPv4 only"},
 	} {
 		_, err := Run(context.Background(), tc.opt)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -37,6 +37,10 @@ type Options struct {
 	Network     string // network created by Up; "" = "web"; "-" = none
 	Subnet      string // its subnet; "" = 10.20.0.0/24
 	UnderlayMTU int    // 0 = 1500
+	// IPv6Underlay puts the hosts on the IPv6 underlay fd77::/64 (host i
+	// is fd77::i) instead of 10.77.0.0/24: the agents advertise IPv6
+	// addresses and VXLAN travels over UDP/IPv6 (70 bytes of overhead).
+	IPv6Underlay bool
 	// NoEndpoints skips attaching one endpoint per host.
 	NoEndpoints bool
 	// AgentArgs are appended to every agent's command line.
@@ -77,6 +81,18 @@ func (o *Options) setDefaults() error {
 		o.Binary = exe
 	}
 	return nil
+}
+
+// IPv6UnderlaySubnet is the underlay of a lab with IPv6Underlay.
+var IPv6UnderlaySubnet = netip.MustParsePrefix("fd77::/64")
+
+// underlaySubnet is the netlab subnet: the zero Prefix (netlab's IPv4
+// default) or IPv6UnderlaySubnet.
+func (o *Options) underlaySubnet() netip.Prefix {
+	if o.IPv6Underlay {
+		return IPv6UnderlaySubnet
+	}
+	return netip.Prefix{}
 }
 
 // Cluster is a running lab.
@@ -143,7 +159,7 @@ func Up(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	if err := os.MkdirAll(opt.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
-	c.Net, err = netlab.New(netlab.Options{Prefix: opt.Prefix, Hosts: opt.Hosts + opt.Bare, MTU: opt.UnderlayMTU})
+	c.Net, err = netlab.New(netlab.Options{Prefix: opt.Prefix, Hosts: opt.Hosts + opt.Bare, MTU: opt.UnderlayMTU, Subnet: opt.underlaySubnet()})
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"vxswitch/nsrun"
+	"vxswitch/vxlan"
 )
 
 // NetNSDir is where 'ip netns add NAME' keeps the namespace files.
@@ -43,8 +44,9 @@ type Options struct {
 	Prefix string
 	// Hosts is the number of hosts, at least 1.
 	Hosts int
-	// Subnet is the IPv4 underlay; host i (1-based) gets Subnet.Addr()+i.
-	// The zero value means 10.77.0.0/24.
+	// Subnet is the underlay, IPv4 or IPv6 (like fd77::/64); host i
+	// (1-based) gets Subnet.Addr()+i. The zero value means 10.77.0.0/24.
+	// IPv6 addresses are added with nodad, so they work at once.
 	Subnet netip.Prefix
 	// MTU is the underlay MTU of every host's eth0; 0 means 1500.
 	MTU int
@@ -98,10 +100,10 @@ func New(opt Options) (*Lab, error) {
 		opt.Subnet = netip.MustParsePrefix("10.77.0.0/24")
 	}
 	opt.Subnet = opt.Subnet.Masked()
-	if !opt.Subnet.Addr().Is4() {
-		return nil, fmt.Errorf("netlab: subnet %s is not IPv4: use one such as 10.77.0.0/24", opt.Subnet)
+	if opt.Subnet.Addr().Is4In6() || opt.Subnet.Addr().IsLinkLocalUnicast() {
+		return nil, fmt.Errorf("netlab: subnet %s: use a plain IPv4 or a unique-local IPv6 prefix, such as 10.77.0.0/24 or fd77::/64", opt.Subnet)
 	}
-	if free := 1<<(32-opt.Subnet.Bits()) - 2; opt.Hosts > free {
+	if free := 1<<min(30, opt.Subnet.Addr().BitLen()-opt.Subnet.Bits()) - 2; opt.Hosts > free {
 		return nil, fmt.Errorf("netlab: subnet %s has room for %d hosts, not %d: use a shorter prefix", opt.Subnet, free, opt.Hosts)
 	}
 	if opt.MTU == 0 {
@@ -125,6 +127,13 @@ func (l *Lab) build(n int) error {
 	}
 	if err := ip("-n", l.Underlay, "link", "add", "br0", "type", "bridge"); err != nil {
 		return err
+	}
+	if l.Subnet.Addr().Is6() {
+		// Neighbour discovery uses multicast: a snooping bridge could
+		// hold solicitations back until it heard MLD reports.
+		if err := ip("-n", l.Underlay, "link", "set", "br0", "type", "bridge", "mcast_snooping", "0"); err != nil {
+			return err
+		}
 	}
 	if err := ip("-n", l.Underlay, "link", "set", "br0", "up"); err != nil {
 		return err
@@ -153,7 +162,7 @@ func (l *Lab) build(n int) error {
 			"peer", "name", h.port, "netns", l.Underlay, "mtu", mtu); err != nil {
 			return err
 		}
-		if err := ip("-n", h.NS, "addr", "add", addr.String()+"/"+bits, "dev", "eth0"); err != nil {
+		if err := ip(addrAdd(h.NS, addr.String()+"/"+bits, "eth0")...); err != nil {
 			return err
 		}
 		if err := ip("-n", h.NS, "link", "set", "eth0", "up"); err != nil {
@@ -165,6 +174,24 @@ func (l *Lab) build(n int) error {
 	}
 	return nil
 }
+
+// addrAdd returns the arguments of 'ip' that add prefix to dev in namespace
+// ns; an IPv6 address gets nodad, so it is usable at once instead of after
+// duplicate address detection (RFC 4862 section 5.4, about a second).
+func addrAdd(ns, prefix, dev string) []string {
+	args := []string{"-n", ns, "addr", "add", prefix, "dev", dev}
+	if strings.Contains(prefix, ":") {
+		args = append(args, "nodad")
+	}
+	return args
+}
+
+// IPv6 tells whether the lab's underlay is IPv6.
+func (l *Lab) IPv6() bool { return l.Subnet.Addr().Is6() }
+
+// Overhead is the VXLAN overhead on the lab's underlay: 70 bytes over IPv6,
+// 50 over IPv4 (RFC 7348 section 5).
+func (l *Lab) Overhead() int { return vxlan.Overhead(l.Subnet.Addr()) }
 
 // Close removes every namespace whose name starts with the lab's prefix:
 // the hosts, the underlay, and any namespace the caller added with AddNS
@@ -228,8 +255,9 @@ type VTEPOptions struct {
 }
 
 // KernelVTEP creates a Linux kernel vxlan device inside h's namespace:
-// local address h.Addr over eth0, learning off, MTU h.MTU-50 (RFC 7348
-// IPv4 overhead), an all-zeros FDB entry per peer for flooding, then
+// local address h.Addr (IPv4 or IPv6) over eth0, learning off, MTU h.MTU
+// minus the VXLAN overhead of h.Addr's family (50 over IPv4, 70 over IPv6,
+// RFC 7348 section 5), an all-zeros FDB entry per peer for flooding, then
 // opt.MAC and opt.Addr, and up. On failure the device is removed.
 func (h *Host) KernelVTEP(opt VTEPOptions) error {
 	if opt.Name == "" {
@@ -258,7 +286,7 @@ func (h *Host) KernelVTEP(opt VTEPOptions) error {
 }
 
 func (h *Host) setupVTEP(opt VTEPOptions) error {
-	if err := ip("-n", h.NS, "link", "set", opt.Name, "mtu", strconv.Itoa(h.MTU-50)); err != nil {
+	if err := ip("-n", h.NS, "link", "set", opt.Name, "mtu", strconv.Itoa(h.MTU-vxlan.Overhead(h.Addr))); err != nil {
 		return err
 	}
 	if opt.MAC != "" {
@@ -273,7 +301,7 @@ func (h *Host) setupVTEP(opt VTEPOptions) error {
 		}
 	}
 	if opt.Addr.IsValid() {
-		if err := ip("-n", h.NS, "addr", "add", opt.Addr.String(), "dev", opt.Name); err != nil {
+		if err := ip(addrAdd(h.NS, opt.Addr.String(), opt.Name)...); err != nil {
 			return err
 		}
 	}

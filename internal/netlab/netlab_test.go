@@ -127,7 +127,8 @@ func TestOptionErrors(t *testing.T) {
 		{"no prefix", Options{Hosts: 1}, "empty prefix"},
 		{"bad prefix", Options{Prefix: "a b", Hosts: 1}, "may contain only"},
 		{"no hosts", Options{Prefix: "x-"}, "at least 1"},
-		{"ipv6", Options{Prefix: "x-", Hosts: 1, Subnet: netip.MustParsePrefix("fd00::/64")}, "not IPv4"},
+		{"link-local", Options{Prefix: "x-", Hosts: 1, Subnet: netip.MustParsePrefix("fe80::/64")}, "unique-local IPv6"},
+		{"small ipv6 subnet", Options{Prefix: "x-", Hosts: 3, Subnet: netip.MustParsePrefix("fd77::/127")}, "room for 0 hosts"},
 		{"small subnet", Options{Prefix: "x-", Hosts: 3, Subnet: netip.MustParsePrefix("10.0.0.0/30")}, "room for 2 hosts"},
 		{"mtu", Options{Prefix: "x-", Hosts: 1, MTU: 100}, "out of range"},
 	}
@@ -180,8 +181,43 @@ func TestCleanupAfterCrash(t *testing.T) {
 	}
 }
 
+func TestLabUnderlayIPv6(t *testing.T) {
+	l := newLab(t, Options{Hosts: 2, Subnet: netip.MustParsePrefix("fd77::/64")})
+	ctx := context.Background()
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	if want := netip.MustParseAddr("fd77::2"); h2.Addr != want {
+		t.Errorf("h2 address %s, want %s", h2.Addr, want)
+	}
+	if !l.IPv6() || l.Overhead() != 70 {
+		t.Errorf("IPv6() = %v, Overhead() = %d; want true, 70", l.IPv6(), l.Overhead())
+	}
+	// nodad: the address is usable at once, never tentative.
+	out, err := Exec(ctx, h1.NS, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "fd77::1/64") || strings.Contains(string(out), "tentative") {
+		t.Errorf("eth0 of h1: %s; want fd77::1/64, not tentative", out)
+	}
+	if err := ping(ctx, h1.NS, h2.Addr); err != nil {
+		t.Fatalf("h1 -> h2 over the IPv6 underlay: %v", err)
+	}
+}
+
 func TestKernelVTEP(t *testing.T) {
-	l := newLab(t, Options{Hosts: 2})
+	for _, tt := range []struct {
+		subnet string
+		mtu    string
+	}{
+		{"10.77.0.0/24", "mtu 1450"},
+		{"fd77::/64", "mtu 1430"},
+	} {
+		t.Run(tt.subnet, func(t *testing.T) { testKernelVTEP(t, netip.MustParsePrefix(tt.subnet), tt.mtu) })
+	}
+}
+
+func testKernelVTEP(t *testing.T, subnet netip.Prefix, mtu string) {
+	l := newLab(t, Options{Hosts: 2, Subnet: subnet})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	overlay := map[*Host]netip.Prefix{
 		h1: netip.MustParsePrefix("192.168.42.1/24"),
@@ -202,7 +238,7 @@ func TestKernelVTEP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"mtu 1450", "vxlan id 42", "local " + h1.Addr.String(), "dstport 4789", "nolearning", "02:00:00:00:42:01"} {
+	for _, want := range []string{mtu, "vxlan id 42", "local " + h1.Addr.String(), "dstport 4789", "nolearning", "02:00:00:00:42:01"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("vx42 on h1 lacks %q: %s", want, out)
 		}
