@@ -315,6 +315,108 @@ func TestESPKernelXfrm(t *testing.T) {
 	}
 }
 
+// scapyPeer is an ESP-in-UDP peer built on Scapy's IPsec module, an
+// independent implementation of RFC 4303/4106/3948 (with the cryptography
+// package's AES-GCM). It seals a UDP datagram to port 4789 with a random
+// IV, sends it from port 4500, then receives one packet on port 4500,
+// decrypts it and prints the inner UDP datagram in hex.
+const scapyPeer = `
+import socket, sys
+from scapy.all import IP, UDP, Raw
+from scapy.layers.ipsec import ESP, SecurityAssociation
+local, remote, spi_out, key_out, spi_in, key_in, msg = sys.argv[1:]
+def sa(spi, key):
+    return SecurityAssociation(ESP, spi=int(spi, 0), crypt_algo="AES-GCM", crypt_key=bytes.fromhex(key),
+                               auth_algo="NULL", nat_t_header=UDP(sport=4500, dport=4500))
+out, inb = sa(spi_out, key_out), sa(spi_in, key_in)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((local, 4500))
+s.settimeout(30)
+sealed = bytes(out.encrypt(IP(src=local, dst=remote)/UDP(sport=45678, dport=4789)/Raw(bytes.fromhex(msg)), seq_num=7))
+s.sendto(sealed[28:], (remote, 4500))  # after the outer IPv4 and UDP headers
+data, _ = s.recvfrom(65535)
+plain = inb.decrypt(IP(src=remote, dst=local)/UDP(sport=4500, dport=4500)/ESP(data))
+print(bytes(plain[UDP]).hex())
+`
+
+// TestESPScapyPeer: an independent ESP implementation (Scapy) in another
+// namespace seals a VXLAN datagram that the esp package opens to the exact
+// bytes, and decrypts the esp package's sealed packet to the exact
+// datagram, over a real veth underlay.
+func TestESPScapyPeer(t *testing.T) {
+	l := netlab.NewT(t, "vxesps", netlab.Options{Hosts: 2})
+	h1, h2 := l.Hosts[0], l.Hosts[1]
+	const python = "/usr/bin/python3" // Debian's, where python3-scapy installs
+	if out, err := exec.Command(python, "-c", "import scapy.layers.ipsec, cryptography").CombinedOutput(); err != nil {
+		msg := "Scapy's IPsec module is missing: apt-get install python3-scapy: " + strings.TrimSpace(string(out))
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: this check must run)")
+		}
+		t.Skip(msg)
+	}
+	toH1 := espConfig(t, 0x5ca90001, h2.Addr, h1.Addr)
+	toH2 := espConfig(t, 0x5ca90002, h1.Addr, h2.Addr)
+	var in1 esp.Table
+	if err := in1.Add(newSA(t, toH1)); err != nil {
+		t.Fatal(err)
+	}
+	send12 := newSA(t, toH2)
+	c1 := listenUDPIn(t, h1, netip.AddrPortFrom(h1.Addr, esp.Port))
+
+	fromScapy := vxlanPacket(42, "sealed by scapy")
+	keyHex := func(c esp.Config) string { return fmt.Sprintf("%x%x", c.Key, c.Salt) }
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	peer := exec.CommandContext(ctx, "ip", "netns", "exec", h2.NS, python, "-c", scapyPeer,
+		h2.Addr.String(), h1.Addr.String(),
+		fmt.Sprintf("%#x", toH1.SPI), keyHex(toH1), fmt.Sprintf("%#x", toH2.SPI), keyHex(toH2),
+		fmt.Sprintf("%x", fromScapy))
+	var stdout, stderr bytes.Buffer
+	peer.Stdout, peer.Stderr = &stdout, &stderr
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	defer func() {
+		if !waited {
+			cancel()
+			peer.Wait()
+		}
+	}()
+
+	pkt, from, err := readUDP(c1, 30*time.Second)
+	if err != nil {
+		t.Fatalf("nothing from Scapy: %v\n%s", err, stderr.String())
+	}
+	plain, sa, err := in1.Open(pkt)
+	if err != nil {
+		t.Fatalf("open Scapy's packet %x: %v", pkt, err)
+	}
+	if sa.Src() != from.Addr() {
+		t.Errorf("packet from %v, SA source %v", from, sa.Src())
+	}
+	src, dst, payload, ok := esp.ParseUDP(plain)
+	if !ok || src != 45678 || dst != esp.VXLANPort || !bytes.Equal(payload, fromScapy) {
+		t.Fatalf("Scapy's datagram: %d->%d ok=%v %q, want 45678->4789 %q", src, dst, ok, payload, fromScapy)
+	}
+
+	toScapy := vxlanPacket(42, "sealed by the esp package")
+	sealed := sealUDP(t, send12, 40404, toScapy)
+	if _, err := c1.WriteToUDPAddrPort(sealed, netip.AddrPortFrom(h2.Addr, esp.Port)); err != nil {
+		t.Fatal(err)
+	}
+	waited = true
+	if err := peer.Wait(); err != nil {
+		t.Fatalf("Scapy peer: %v\n%s", err, stderr.String())
+	}
+	want := make([]byte, esp.UDPHeaderLen+len(toScapy))
+	esp.PutUDP(want, 40404, esp.VXLANPort)
+	copy(want[esp.UDPHeaderLen:], toScapy)
+	if got := strings.TrimSpace(stdout.String()); got != fmt.Sprintf("%x", want) {
+		t.Fatalf("Scapy decrypted %s, want %x", got, want)
+	}
+}
+
 // kernelLacksESP reports whether ip's error says the kernel has no ESP or
 // no AES-GCM.
 func kernelLacksESP(out string) bool {
