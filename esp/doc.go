@@ -62,6 +62,13 @@
 // (the design of RFC 6479), checked before decryption and updated only after
 // the ICV verified.
 //
+// # Keys
+//
+// DeriveConfig computes an SA's key and salt from the two hosts' X25519
+// key pairs (the control plane replicates only public keys); a Table holds
+// the old and the new inbound SAs of a peer during a rotation. The control
+// plane decides when to rotate.
+//
 // # Overhead and MTU
 //
 // Compared with clear VXLAN, an encrypted network's packet carries the outer

@@ -158,9 +158,11 @@ func SealedLen(n int) int {
 // to port 4500. len(buf) must be at least SealedLen(n) (Headroom + n +
 // MaxTailroom always suffices). Seal does not allocate.
 //
-// Each call takes the next sequence number. After 2^32-1 packets Seal
-// returns ErrSeqExhausted and sends nothing more with this SA (RFC 4303
-// section 3.3.3, without ESN).
+// Each call takes the next sequence number. Send packets soon after
+// sealing them and in about that order: a receiver drops a packet that
+// arrives after WindowSize packets sealed later than it (too old). After
+// 2^32-1 packets Seal returns ErrSeqExhausted and sends nothing more with
+// this SA (RFC 4303 section 3.3.3, without ESN).
 func (sa *SA) Seal(buf []byte, n int) ([]byte, error) {
 	return sa.seal(buf, n, NextHeaderUDP)
 }
