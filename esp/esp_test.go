@@ -270,6 +270,12 @@ func TestSeqExhausted(t *testing.T) {
 	if sa.Sent() != math.MaxUint32 {
 		t.Errorf("Sent = %d", sa.Sent())
 	}
+	var c Counters
+	c.Count(ErrSeqExhausted)
+	c.Count(errors.New("not ours"))
+	if c.SeqExhausted.Load() != 1 {
+		t.Errorf("seq_exhausted = %d", c.SeqExhausted.Load())
+	}
 }
 
 func TestSealNoRoom(t *testing.T) {

@@ -8,8 +8,9 @@ import (
 	"sync/atomic"
 )
 
-// Counters count the packets Open dropped, by reason, and the packets Seal
-// refused. All fields are atomic; read them at any time.
+// Counters count the packets Table.Open dropped, by reason, and the packets
+// Seal refused when the send path passes Seal's errors to Count. The zero
+// value is all zeros; all fields are atomic, read them at any time.
 type Counters struct {
 	NotESP        atomic.Uint64 // "not_esp": NAT keepalive (0xff) or IKE (SPI 0), RFC 3948 section 2.2
 	Short         atomic.Uint64 // "short": shorter than header, IV, trailer and ICV
@@ -38,8 +39,9 @@ func (c *Counters) Each(fn func(name string, value uint64)) {
 	fn("seq_exhausted", c.SeqExhausted.Load())
 }
 
-// count adds one to the counter of err, one of the errors of Open or Seal.
-func (c *Counters) count(err error) {
+// Count adds one to the counter of err if it is one of the errors of Open
+// or Seal, and does nothing otherwise.
+func (c *Counters) Count(err error) {
 	switch err {
 	case ErrNotESP:
 		c.NotESP.Add(1)
@@ -149,7 +151,7 @@ func (t *Table) load() map[uint32]*SA {
 func (t *Table) Open(pkt []byte) ([]byte, *SA, error) {
 	plain, sa, err := t.open(pkt)
 	if err != nil {
-		t.Counters.count(err)
+		t.Counters.Count(err)
 	}
 	return plain, sa, err
 }
