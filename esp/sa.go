@@ -83,8 +83,8 @@ type Config struct {
 // its cipher, its sequence counter (sending) and its replay window
 // (receiving). A host uses an SA either to send or to receive.
 //
-// Create one with NewSA; the zero value is not usable. Seal and Open may be
-// called from several goroutines at once.
+// Create one with NewSA; the zero value is not usable. Seal, and Table.Open
+// on an SA in the table, may be called from several goroutines at once.
 type SA struct {
 	cfg    Config
 	aead   cipher.AEAD

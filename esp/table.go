@@ -1,6 +1,7 @@
 package esp
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -70,7 +71,8 @@ func (c *Counters) Count(err error) {
 // counters. During a rotation it holds the old and the new SA of a peer, so
 // packets sealed with either are accepted until the old one is removed.
 //
-// The zero value is an empty table ready to use. Open and Lookup read an
+// The zero value is an empty table ready to use; a Table must not be copied
+// after first use. Open and Lookup read an
 // immutable map behind an atomic pointer and never wait; Add and Remove
 // copy it (they are rare) and may be called concurrently with everything.
 type Table struct {
@@ -128,7 +130,7 @@ func (t *Table) SAs() []*SA {
 	for _, sa := range m {
 		out = append(out, sa)
 	}
-	slices.SortFunc(out, func(a, b *SA) int { return int(int64(a.SPI()) - int64(b.SPI())) })
+	slices.SortFunc(out, func(a, b *SA) int { return cmp.Compare(a.SPI(), b.SPI()) })
 	return out
 }
 

@@ -9,7 +9,9 @@ const VXLANPort = 4789
 // bytes (header included) from port src to port dst, with checksum 0: RFC
 // 7348 section 5 allows a zero VXLAN checksum over IPv4, and a Linux
 // receiver ignores the inner checksum of transport-mode ESP in UDP (RFC
-// 3948 section 3.1.2). It returns false if b is shorter than a UDP header or
+// 3948 section 3.1.2). Over an IPv6 underlay a Linux peer's vxlan device
+// takes a zero checksum only with udp6zerocsumrx; compute the checksum
+// there instead. It returns false if b is shorter than a UDP header or
 // longer than 65535 bytes.
 func PutUDP(b []byte, src, dst uint16) bool {
 	if len(b) < UDPHeaderLen || len(b) > 0xffff {
