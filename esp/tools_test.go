@@ -57,6 +57,18 @@ python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM
 		t.Errorf("script:\n%s\nwant:\n%s", got, want)
 	}
 
+	l6, h6 := netip.MustParseAddr("fd00::2"), netip.MustParseAddr("fd00::1")
+	x6, err := XfrmCommands(Config{SPI: 0x1001, Key: send.Key, Src: l6, Dst: h6}, Config{SPI: 0x2002, Key: recv.Key, Src: h6, Dst: l6}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script6 := x6.Script()
+	for _, want := range []string{"encap espinudp 4500 4500 ::\n", "src fd00::2/128 dst fd00::1/128 proto udp", "socket.AF_INET6", `s.bind(("::",4500))`} {
+		if !strings.Contains(script6, want) {
+			t.Errorf("IPv6 script lacks %q:\n%s", want, script6)
+		}
+	}
+
 	bad := []struct {
 		name       string
 		send, recv Config
