@@ -32,6 +32,9 @@ func networkCommand() *cli.Command {
 					if c.String("subnet") == "" {
 						return fmt.Errorf("--subnet is required: for example 'vxswitch network create %s --subnet 10.20.0.0/24'", c.Args().First())
 					}
+					if _, err := raftstore.ParseSubnet(c.String("subnet")); err != nil {
+						return fmt.Errorf("--subnet: %w", err)
+					}
 					if c.Uint("vni") > raftstore.MaxVNI {
 						return fmt.Errorf("--vni %d is out of range: a VNI is 24 bits, 1..%d", c.Uint("vni"), raftstore.MaxVNI)
 					}
@@ -120,6 +123,9 @@ func attachCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, "NETWORK", "NAME"); err != nil {
+				return err
+			}
+			if err := raftstore.CheckEndpointName(c.Args().Get(1)); err != nil {
 				return err
 			}
 			if c.String("netns") == "" {
