@@ -121,7 +121,7 @@ func subnetLimits(p netip.Prefix) (minBits, maxBits int, err error) {
 	case a.Is4():
 		return MinPrefixBits, MaxPrefixBits, nil
 	case a.Is4In6():
-		return 0, 0, fmt.Errorf("subnet %s is not IPv4 but IPv4-mapped IPv6: write it as an IPv4 prefix such as %s/%d", p, a.Unmap(), max(p.Bits()-96, 0))
+		return 0, 0, fmt.Errorf("subnet %s is IPv4-mapped IPv6, not IPv4: write it as an IPv4 prefix such as 10.20.0.0/24", p)
 	default:
 		return 0, 0, fmt.Errorf("subnet %s is not IPv4: vxswitch networks are IPv4 only for now; give an IPv4 prefix such as 10.20.0.0/24", p)
 	}
