@@ -431,8 +431,7 @@ func (a *Agent) join(ctx context.Context) error {
 	var last error
 	for {
 		for _, addr := range a.cfg.Join {
-			var resp api.JoinResponse
-			err := a.peers.get(withPort(addr, a.cfg.APIPort)).Post(ctx, "/v1/internal/join", req, &resp)
+			resp, err := a.peers.get(withPort(addr, a.cfg.APIPort)).Join(ctx, req)
 			if err == nil {
 				a.log.Info("joined cluster", "via", addr, "voter", resp.Voter, "leader", resp.Leader)
 				return nil

@@ -98,8 +98,7 @@ func (a *Agent) probe(id string) (api.Status, bool) {
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, time.Second)
 	defer cancel()
-	var s api.Status
-	err := a.peers.host(h).Get(ctx, "/v1/status", &s)
+	s, err := a.peers.host(h).Status(ctx)
 	return s, err == nil && s.Name == id
 }
 

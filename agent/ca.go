@@ -190,7 +190,7 @@ func (a *Agent) keepCAKey() {
 	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
 	defer cancel()
 	var resp api.CAKeyResponse
-	err := a.onLeader(ctx, "/v1/internal/cakey", struct{}{}, &resp, func(context.Context) error {
+	err := a.onLeader(ctx, api.RouteInternalCAKey, struct{}{}, &resp, func(context.Context) error {
 		return errors.New("this host leads but lacks the CA key")
 	})
 	if err != nil {
@@ -257,7 +257,7 @@ func (a *Agent) renewIfDue() error {
 	defer cancel()
 	req := api.RenewRequest{CSR: string(csr)}
 	var resp api.RenewResponse
-	if err := a.onLeader(ctx, "/v1/internal/renew", req, &resp, func(context.Context) error {
+	if err := a.onLeader(ctx, api.RouteInternalRenew, req, &resp, func(context.Context) error {
 		var err error
 		resp, err = a.signRenewal(a.cfg.Name, req)
 		return err
@@ -406,7 +406,7 @@ func (a *Agent) retireCA() {
 
 // handleCARotate rotates the CA (POST /v1/ca/rotate), through the leader.
 func (a *Agent) handleCARotate(w http.ResponseWriter, r *http.Request) {
-	err := a.onLeader(r.Context(), "/v1/internal/ca-rotate", struct{}{}, nil, a.rotateCA)
+	err := a.onLeader(r.Context(), api.RouteInternalCARotate, struct{}{}, nil, a.rotateCA)
 	if err == nil {
 		err = a.waitState(r.Context(), func(st *raftstore.State) bool { return st.Cluster != nil && len(st.Cluster.PrevCAs) > 0 })
 	}

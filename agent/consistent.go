@@ -30,7 +30,7 @@ func (e *consistentError) Unwrap() error { return e.err }
 // asking the leader over the peer API when this host is not it.
 func (a *Agent) readIndex(ctx context.Context) (uint64, error) {
 	var out api.ReadIndex
-	err := a.onLeader(ctx, "/v1/internal/readindex", struct{}{}, &out, func(ctx context.Context) error {
+	err := a.onLeader(ctx, api.RouteInternalReadIndex, struct{}{}, &out, func(ctx context.Context) error {
 		i, err := a.store.ReadIndex(ctx)
 		out.Index = i
 		return err

@@ -27,10 +27,7 @@ type port struct {
 	ns  nsID // the namespace the TAP was opened in (nsid.go)
 }
 
-var (
-	endpointNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	ifNameRE       = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
-)
+var ifNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
 
 func (a *Agent) handleAttach(w http.ResponseWriter, r *http.Request) {
 	var req api.AttachRequest
@@ -49,9 +46,10 @@ func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint
 	if req.IfName == "" {
 		req.IfName = "eth0"
 	}
+	if err := raftstore.CheckEndpointName(req.Name); err != nil {
+		return api.Endpoint{}, badRequest("%v", err)
+	}
 	switch {
-	case !endpointNameRE.MatchString(req.Name):
-		return api.Endpoint{}, badRequest("endpoint name %q is not valid: use lower-case letters, digits and '-', at most 63, like 'api' (it becomes a DNS name)", req.Name)
 	case !ifNameRE.MatchString(req.IfName):
 		return api.Endpoint{}, badRequest("--ifname %q is not a valid interface name: 1 to 15 letters, digits, '_', '.', '-'", req.IfName)
 	case len(req.Owner) > 256:

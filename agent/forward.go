@@ -87,7 +87,7 @@ func (a *Agent) apply(ctx context.Context, cmd raftstore.Command) (*raftstore.Re
 	}
 	cmd.Origin = a.cfg.Name
 	var res raftstore.Result
-	err := a.onLeader(ctx, "/v1/internal/apply", cmd, &res, func(ctx context.Context) error {
+	err := a.onLeader(ctx, api.RouteInternalApply, cmd, &res, func(ctx context.Context) error {
 		start := time.Now()
 		r, err := a.store.Apply(ctx, cmd)
 		if err == nil {
@@ -113,15 +113,15 @@ func (a *Agent) apply(ctx context.Context, cmd raftstore.Command) (*raftstore.Re
 }
 
 // onLeader runs local if this host leads the cluster, and otherwise posts in
-// to path on the leader's API, retrying through elections until ctx (or
+// to route on the leader's API, retrying through elections until ctx (or
 // writeTimeout) ends. local must return raftstore.ErrNotLeader when
 // leadership moved.
-func (a *Agent) onLeader(ctx context.Context, path string, in, out any, local func(context.Context) error) error {
+func (a *Agent) onLeader(ctx context.Context, route api.Route, in, out any, local func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	var last error
 	for {
-		err := a.tryLeader(ctx, path, in, out, local)
+		err := a.tryLeader(ctx, route, in, out, local)
 		if err == nil {
 			return nil
 		}
@@ -140,7 +140,7 @@ func (a *Agent) onLeader(ctx context.Context, path string, in, out any, local fu
 	}
 }
 
-func (a *Agent) tryLeader(ctx context.Context, path string, in, out any, local func(context.Context) error) error {
+func (a *Agent) tryLeader(ctx context.Context, route api.Route, in, out any, local func(context.Context) error) error {
 	if a.store.Role() == raftstore.RoleLeader {
 		return local(ctx)
 	}
@@ -152,7 +152,7 @@ func (a *Agent) tryLeader(ctx context.Context, path string, in, out any, local f
 	if !ok || h.APIAddr == "" {
 		return errNoLeader
 	}
-	return a.peers.host(h).Post(ctx, path, in, out)
+	return a.peers.host(h).Call(ctx, route, in, out)
 }
 
 var errNoLeader = errors.New("no leader is known to this host")

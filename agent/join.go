@@ -56,8 +56,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 			addr := withPort(j, a.cfg.APIPort)
 			var ca *x509.Certificate
 			cl := api.NewTLSClient(addr, 3*time.Second, pki.JoinTLS(tok.CADigest, func(c *x509.Certificate) { ca = c }))
-			var resp api.EnrollResponse
-			err := cl.Post(ctx, enrollPath, req, &resp)
+			resp, err := cl.Enroll(ctx, req)
 			if err == nil {
 				return a.saveEnrolment(addr, ca, key, resp)
 			}
@@ -112,7 +111,7 @@ func (a *Agent) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp api.EnrollResponse
-	err := a.onLeader(r.Context(), enrollPath, req, &resp, func(ctx context.Context) error {
+	err := a.onLeader(r.Context(), api.RouteEnroll, req, &resp, func(ctx context.Context) error {
 		var err error
 		resp, err = a.signEnrolment(ctx, req)
 		return err

@@ -45,7 +45,7 @@ func (a *Agent) removeHost(ctx context.Context, name string) error {
 	if _, ok := a.store.State().Hosts[name]; !ok {
 		return notFound("no host named %q: see 'vxswitch members'", name)
 	}
-	return a.onLeader(ctx, "/v1/internal/remove", api.RemoveRequest{Name: name}, nil, func(ctx context.Context) error {
+	return a.onLeader(ctx, api.RouteInternalRemove, api.RemoveRequest{Name: name}, nil, func(ctx context.Context) error {
 		if _, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostRemove, Name: name}); err != nil {
 			return err
 		}
@@ -100,8 +100,7 @@ func (a *Agent) members(ctx context.Context) []api.Member {
 				out[i].State = "alive"
 				return
 			}
-			var s api.Status
-			if a.peers.host(st.Hosts[out[i].Name]).Get(ctx, "/v1/status", &s) == nil && s.Name == out[i].Name {
+			if s, err := a.peers.host(st.Hosts[out[i].Name]).Status(ctx); err == nil && s.Name == out[i].Name {
 				out[i].State = "alive"
 				if s.AppliedIndex < applied {
 					out[i].Lag = applied - s.AppliedIndex
@@ -120,7 +119,7 @@ func (a *Agent) handleMemberRemove(w http.ResponseWriter, r *http.Request) {
 	if err == nil && voter && a.store.State().Cluster != nil {
 		// The removed host held the CA key: a new CA, so certificates
 		// it could still sign with the old one stop working (ca.go).
-		if rerr := a.onLeader(r.Context(), "/v1/internal/ca-rotate", struct{}{}, nil, a.rotateCA); rerr != nil {
+		if rerr := a.onLeader(r.Context(), api.RouteInternalCARotate, struct{}{}, nil, a.rotateCA); rerr != nil {
 			err = fmt.Errorf("host %s removed, but rotating the CA it held failed: run 'vxswitch ca rotate': %w", name, rerr)
 		}
 	}

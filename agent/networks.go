@@ -70,9 +70,9 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
-	subnet, err := netip.ParsePrefix(req.Subnet)
+	subnet, err := raftstore.ParseSubnet(req.Subnet)
 	if err != nil {
-		reply(w, nil, badRequest("subnet %q is not a prefix: write it like 10.20.0.0/24", req.Subnet))
+		reply(w, nil, badRequest("%v", err))
 		return
 	}
 	if max := a.underlayMTU - a.overhead(); req.MTU > max {

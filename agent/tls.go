@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"vxswitch/api"
 	"vxswitch/pki"
 )
 
@@ -141,14 +142,11 @@ func writeFiles(dir string, files []fileData) error {
 // other route demands a verified certificate (requireCert), and the routes
 // that change the state demand one of a current member (fromMember).
 
-// enrollPath is the only peer route open to a client without a certificate.
-const enrollPath = "/v1/internal/enroll"
-
 // requireCert refuses, with 403, requests without a cluster certificate to
-// every route but enrollPath.
+// every route but api.RouteEnroll.
 func (a *Agent) requireCert(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := pki.PeerName(r.TLS); !ok && r.URL.Path != enrollPath {
+		if _, ok := pki.PeerName(r.TLS); !ok && r.URL.Path != api.RouteEnroll.Path() {
 			if a.auth.noCert.Add(1) == 1 {
 				a.log.Warn("refused an API request without a cluster certificate; further ones are only counted",
 					"from", r.RemoteAddr, "path", r.URL.Path)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -144,6 +145,10 @@ func (c *Client) unreachable(err error) error {
 	return fmt.Errorf("%w at %s: %w%s", ErrUnreachable, c.where, err, hint)
 }
 
+// Do, Get, Post, Delete and Stream take a raw path: tests use them to
+// probe the wire. Programs call the typed methods below, which take their
+// paths from the Route constants.
+
 // Get is Do with GET and no body.
 func (c *Client) Get(ctx context.Context, path string, out any) error {
 	return c.Do(ctx, http.MethodGet, path, nil, out)
@@ -160,8 +165,8 @@ func (c *Client) Delete(ctx context.Context, path string, out any) error {
 }
 
 // Stream sends a GET request for path and returns the body of the answer
-// as it arrives, for the streaming routes (/v1/capture, /v1/trace). The
-// caller must close it; cancelling ctx ends the stream.
+// as it arrives, for the streaming routes (RouteCapture, RouteTrace,
+// RouteEvents). The caller must close it; cancelling ctx ends the stream.
 func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
@@ -181,4 +186,275 @@ func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error)
 		return nil, &StatusError{Code: resp.StatusCode, Message: e.Error}
 	}
 	return resp.Body, nil
+}
+
+// Call sends in (if not nil) to route r, which has no wildcards, and
+// decodes the answer into out (if not nil). The agent forwards the peer
+// routes to the leader with it; the typed methods below serve every other
+// caller.
+func (c *Client) Call(ctx context.Context, r Route, in, out any) error {
+	return c.call(ctx, r, nil, nil, in, out)
+}
+
+// call is Call for a route with wildcards, filled from args in order, and
+// a query.
+func (c *Client) call(ctx context.Context, r Route, args []string, query url.Values, in, out any) error {
+	path, err := r.URL(query, args...)
+	if err != nil {
+		return err
+	}
+	return c.Do(ctx, r.Method(), path, in, out)
+}
+
+// stream is Stream for route r with a query.
+func (c *Client) stream(ctx context.Context, r Route, query url.Values) (io.ReadCloser, error) {
+	path, err := r.URL(query)
+	if err != nil {
+		return nil, err
+	}
+	return c.Stream(ctx, path)
+}
+
+// query returns the query of keys and values given in turn, without the
+// keys whose value is "".
+func query(kv ...string) url.Values {
+	q := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	return q
+}
+
+// Reads that take at show the state as it was after a Raft index ("1234"),
+// at a time ("2025-01-02T15:04:05Z") or this long ago ("10m"), rebuilt from
+// the agent's history; at "" reads the current state.
+
+// Status returns the agent's state (RouteStatus).
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var out Status
+	err := c.call(ctx, RouteStatus, nil, nil, nil, &out)
+	return out, err
+}
+
+// CA describes the cluster CA and this host's certificate (RouteCA).
+func (c *Client) CA(ctx context.Context) (CAInfo, error) {
+	var out CAInfo
+	err := c.call(ctx, RouteCA, nil, nil, nil, &out)
+	return out, err
+}
+
+// RotateCA makes a new cluster CA and join token and describes them
+// (RouteCARotate).
+func (c *Client) RotateCA(ctx context.Context) (CAInfo, error) {
+	var out CAInfo
+	err := c.call(ctx, RouteCARotate, nil, nil, nil, &out)
+	return out, err
+}
+
+// Token returns the cluster's current join token (RouteToken).
+func (c *Client) Token(ctx context.Context) (Token, error) {
+	var out Token
+	err := c.call(ctx, RouteToken, nil, nil, nil, &out)
+	return out, err
+}
+
+// RotateToken replaces the cluster's join token and returns the new one
+// (RouteTokenRotate).
+func (c *Client) RotateToken(ctx context.Context, req TokenRequest) (Token, error) {
+	var out Token
+	err := c.call(ctx, RouteTokenRotate, nil, nil, req, &out)
+	return out, err
+}
+
+// CreateToken makes an extra join token (RouteTokenCreate).
+func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (Token, error) {
+	var out Token
+	err := c.call(ctx, RouteTokenCreate, nil, nil, req, &out)
+	return out, err
+}
+
+// Members lists the hosts of the cluster as of at (RouteMembers).
+func (c *Client) Members(ctx context.Context, at string) ([]Member, error) {
+	var out []Member
+	err := c.call(ctx, RouteMembers, nil, query("at", at), nil, &out)
+	return out, err
+}
+
+// RemoveMember removes host name and its endpoints from the cluster
+// (RouteMemberRemove).
+func (c *Client) RemoveMember(ctx context.Context, name string) error {
+	return c.call(ctx, RouteMemberRemove, []string{name}, nil, nil, nil)
+}
+
+// Leave removes the agent's own host from the cluster, then stops the
+// agent (RouteLeave).
+func (c *Client) Leave(ctx context.Context) error {
+	return c.call(ctx, RouteLeave, nil, nil, nil, nil)
+}
+
+// Networks lists the networks as of at (RouteNetworks).
+func (c *Client) Networks(ctx context.Context, at string) ([]Network, error) {
+	var out []Network
+	err := c.call(ctx, RouteNetworks, nil, query("at", at), nil, &out)
+	return out, err
+}
+
+// Network returns network name with its endpoints as of at
+// (RouteNetwork).
+func (c *Client) Network(ctx context.Context, name, at string) (Network, error) {
+	var out Network
+	err := c.call(ctx, RouteNetwork, []string{name}, query("at", at), nil, &out)
+	return out, err
+}
+
+// CreateNetwork creates a network (RouteNetworkCreate).
+func (c *Client) CreateNetwork(ctx context.Context, req NetworkRequest) (Network, error) {
+	var out Network
+	err := c.call(ctx, RouteNetworkCreate, nil, nil, req, &out)
+	return out, err
+}
+
+// RemoveNetwork removes network name, which must have no endpoints
+// (RouteNetworkRemove).
+func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
+	return c.call(ctx, RouteNetworkRemove, []string{name}, nil, nil, nil)
+}
+
+// Endpoints lists the endpoints of network, or of every network when
+// network is "", as of at (RouteEndpoints).
+func (c *Client) Endpoints(ctx context.Context, network, at string) ([]Endpoint, error) {
+	var out []Endpoint
+	err := c.call(ctx, RouteEndpoints, nil, query("network", network, "at", at), nil, &out)
+	return out, err
+}
+
+// Attach attaches a new endpoint on the agent's host (RouteAttach).
+func (c *Client) Attach(ctx context.Context, req AttachRequest) (Endpoint, error) {
+	var out Endpoint
+	err := c.call(ctx, RouteAttach, nil, nil, req, &out)
+	return out, err
+}
+
+// Detach detaches endpoint name: its TAP goes and its address is freed
+// (RouteDetach).
+func (c *Client) Detach(ctx context.Context, name string) error {
+	return c.call(ctx, RouteDetach, []string{name}, nil, nil, nil)
+}
+
+// VTEPs lists the external VTEPs (RouteVTEPs).
+func (c *Client) VTEPs(ctx context.Context) ([]VTEP, error) {
+	var out []VTEP
+	err := c.call(ctx, RouteVTEPs, nil, nil, nil, &out)
+	return out, err
+}
+
+// AddVTEP registers an external VTEP of a network (RouteVTEPAdd).
+func (c *Client) AddVTEP(ctx context.Context, req VTEPRequest) error {
+	return c.call(ctx, RouteVTEPAdd, nil, nil, req, nil)
+}
+
+// RemoveVTEP removes an external VTEP from a network (RouteVTEPRemove).
+func (c *Client) RemoveVTEP(ctx context.Context, req VTEPRequest) error {
+	return c.call(ctx, RouteVTEPRemove, nil, nil, req, nil)
+}
+
+// FDB returns the agent's forwarding table for network, or for every
+// network when network is "", as of at (RouteFDB).
+func (c *Client) FDB(ctx context.Context, network, at string) ([]FDBEntry, error) {
+	var out []FDBEntry
+	err := c.call(ctx, RouteFDB, nil, query("network", network, "at", at), nil, &out)
+	return out, err
+}
+
+// Stats returns the agent's data-plane counters (RouteStats).
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var out Stats
+	err := c.call(ctx, RouteStats, nil, nil, nil, &out)
+	return out, err
+}
+
+// MTU explains the agent's MTU numbers for network, or for every network
+// when network is "", and probes the path MTU to each peer (RouteMTU).
+func (c *Client) MTU(ctx context.Context, network string) (MTUReport, error) {
+	var out MTUReport
+	err := c.call(ctx, RouteMTU, nil, query("network", network), nil, &out)
+	return out, err
+}
+
+// DNSNames lists the names the resolver of network answers, or of every
+// network when network is "" (RouteDNS).
+func (c *Client) DNSNames(ctx context.Context, network string) ([]DNSName, error) {
+	var out []DNSName
+	err := c.call(ctx, RouteDNS, nil, query("network", network), nil, &out)
+	return out, err
+}
+
+// LookupDNS asks the agent's resolver for name as an endpoint of network
+// would (RouteDNSLookup).
+func (c *Client) LookupDNS(ctx context.Context, network, name string) (DNSLookup, error) {
+	var out DNSLookup
+	err := c.call(ctx, RouteDNSLookup, nil, query("network", network, "name", name), nil, &out)
+	return out, err
+}
+
+// Snapshot asks Raft on the agent's host to take a snapshot now and
+// compact its log (RouteSnapshot).
+func (c *Client) Snapshot(ctx context.Context) error {
+	return c.call(ctx, RouteSnapshot, nil, nil, nil, nil)
+}
+
+// StreamQuery selects the frames of Capture and Trace. The zero value
+// selects every frame, without end.
+type StreamQuery struct {
+	Network  string // only frames of this network ("" = all)
+	Endpoint string // only frames of this endpoint's port ("" = all)
+	Count    int    // end the stream after this many frames (0 = never)
+}
+
+func (q StreamQuery) values() url.Values {
+	v := query("network", q.Network, "endpoint", q.Endpoint)
+	if q.Count > 0 {
+		v.Set("count", strconv.Itoa(q.Count))
+	}
+	return v
+}
+
+// Capture streams the frames the agent switches as pcapng; underlay keeps
+// only the packets on the underlay (RouteCapture). Close the stream when
+// done; cancelling ctx ends it too.
+func (c *Client) Capture(ctx context.Context, q StreamQuery, underlay bool) (io.ReadCloser, error) {
+	v := q.values()
+	if underlay {
+		v.Set("underlay", "1")
+	}
+	return c.stream(ctx, RouteCapture, v)
+}
+
+// Trace streams one line per frame the agent switches: text, or with
+// jsonLines one JSON object a line (RouteTrace). Close the stream when
+// done; cancelling ctx ends it too.
+func (c *Client) Trace(ctx context.Context, q StreamQuery, jsonLines bool) (io.ReadCloser, error) {
+	v := q.values()
+	if jsonLines {
+		v.Set("format", "json")
+	}
+	return c.stream(ctx, RouteTrace, v)
+}
+
+// Join asks a member of the cluster to admit the host of req
+// (RouteInternalJoin, peer API).
+func (c *Client) Join(ctx context.Context, req JoinRequest) (JoinResponse, error) {
+	var out JoinResponse
+	err := c.Call(ctx, RouteInternalJoin, req, &out)
+	return out, err
+}
+
+// Enroll asks the cluster for a node certificate (RouteEnroll, peer API,
+// the only route open without a certificate).
+func (c *Client) Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse, error) {
+	var out EnrollResponse
+	err := c.Call(ctx, RouteEnroll, req, &out)
+	return out, err
 }

@@ -95,11 +95,7 @@ type HistoryStatus struct {
 // limits it to that network.
 func (c *Client) Explain(ctx context.Context, subject, network string) (Explanation, error) {
 	var out Explanation
-	q := url.Values{"q": {subject}}
-	if network != "" {
-		q.Set("network", network)
-	}
-	err := c.Get(ctx, "/v1/history/explain?"+q.Encode(), &out)
+	err := c.call(ctx, RouteExplain, nil, query("q", subject, "network", network), nil, &out)
 	return out, err
 }
 
@@ -147,7 +143,7 @@ type EventStream struct {
 // to a client that accepts text/event-stream). Each host sends the
 // commands in the order it applied them, each once.
 func (c *Client) Events(ctx context.Context, q EventsQuery) (*EventStream, error) {
-	body, err := c.Stream(ctx, "/v1/history/events?"+q.values().Encode())
+	body, err := c.stream(ctx, RouteEvents, q.values())
 	if err != nil {
 		return nil, err
 	}

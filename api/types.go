@@ -1,5 +1,7 @@
 // Package api defines the HTTP+JSON interface of a vxswitch agent and a
-// client for it.
+// client for it. Every route is an api.Route constant (routes.go), which
+// the agent registers its handlers under and the Client calls, with one
+// typed method per route: no other package writes a path.
 //
 // The CLI reaches its local agent over a unix socket; agents reach each other
 // over mutual TLS on the API address each host advertises, to forward writes

@@ -232,18 +232,12 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-// parseSubnet parses a pool given as CIDR.
+// parseSubnet parses a pool given as CIDR and checks it with the cluster's
+// subnet rule (raftstore.CheckSubnet).
 func parseSubnet(s string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("vxswitch: subnet %q is not an IPv4 prefix: give --subnet like 10.30.0.0/24", s)
-	}
-	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("vxswitch: subnet %s has host bits set: give --subnet %s", p, p.Masked())
-	}
-	if p.Bits() < raftstore.MinPrefixBits || p.Bits() > raftstore.MaxPrefixBits {
-		return netip.Prefix{}, fmt.Errorf("vxswitch: subnet %s has prefix length /%d: use a length between /%d and /%d",
-			p, p.Bits(), raftstore.MinPrefixBits, raftstore.MaxPrefixBits)
+	p, err := raftstore.ParseSubnet(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("vxswitch: --subnet: %w", err)
 	}
 	return p, nil
 }
@@ -253,14 +247,12 @@ func parseSubnet(s string) (netip.Prefix, error) {
 func resolverAddr(subnet netip.Prefix) netip.Addr { return subnet.Addr().Next() }
 
 // checkSubnet refuses a subnet that overlaps a vxswitch network with
-// another subnet.
+// another subnet; the network with the same subnet is the one Docker's
+// network maps to.
 func (p *Plugin) checkSubnet(subnet netip.Prefix) error {
-	st := p.cfg.Cluster.State()
-	for _, n := range st.Networks {
-		if n.Subnet != subnet && n.Subnet.Overlaps(subnet) {
-			return fmt.Errorf("vxswitch: subnet %s overlaps subnet %s of vxswitch network %s: use --subnet %s with --name %s, or a subnet that overlaps none ('vxswitch networks' lists them)",
-				subnet, n.Subnet, n.Name, n.Subnet, n.Name)
-		}
+	if n, ok := raftstore.OverlappingNetwork(p.cfg.Cluster.State(), subnet); ok && n.Subnet != subnet {
+		return fmt.Errorf("vxswitch: subnet %s overlaps subnet %s of vxswitch network %s: use --subnet %s with --name %s, or a subnet that overlaps none ('vxswitch network ls' lists them)",
+			subnet, n.Subnet, n.Name, n.Subnet, n.Name)
 	}
 	return nil
 }

@@ -666,8 +666,10 @@ func TestErrorsNameTheFix(t *testing.T) {
 		{name: "missing subnet", call: "IpamDriver.RequestPool", body: poolReq(""), want: []string{"--subnet"}},
 		{name: "ip range", call: "IpamDriver.RequestPool",
 			body: `{"AddressSpace":"vxswitch","Pool":"10.9.0.0/16","SubPool":"10.9.1.0/24","Options":{},"V6":false}`, want: []string{"--ip-range"}},
-		{name: "host bits", call: "IpamDriver.RequestPool", body: poolReq("10.9.0.5/24"), want: []string{"--subnet 10.9.0.0/24"}},
-		{name: "not a prefix", call: "IpamDriver.RequestPool", body: poolReq("fd00::/64"), want: []string{"--subnet"}},
+		{name: "host bits", call: "IpamDriver.RequestPool", body: poolReq("10.9.0.5/24"), want: []string{"--subnet", "use 10.9.0.0/24"}},
+		{name: "IPv6 subnet", call: "IpamDriver.RequestPool", body: poolReq("fd00::/64"), want: []string{"--subnet", "not IPv4", "10.20.0.0/24"}},
+		{name: "not a prefix", call: "IpamDriver.RequestPool", body: poolReq("10.9.0.0"), want: []string{"--subnet", "not a prefix", "10.20.0.0/24"}},
+		{name: "too small", call: "IpamDriver.RequestPool", body: poolReq("10.9.0.0/30"), want: []string{"--subnet", "between /8 and /29"}},
 		{name: "overlapping subnet",
 			setup: func(t *testing.T, tp *testPlugin) {
 				tp.c.must(t, raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: "db", Subnet: netip.MustParsePrefix("10.9.0.0/16")}})

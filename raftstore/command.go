@@ -42,6 +42,10 @@ type Command struct {
 	// Origin is the host that proposed the command (Store.Apply fills in
 	// the local node when empty); the FSM only records it in its history.
 	Origin string `json:",omitempty"`
+	// Rules is the version of the validation rules the command is checked
+	// under (see CurrentRules). Store.Apply sets it to CurrentRules; 0 is
+	// a command written before rules had versions.
+	Rules int `json:",omitempty"`
 
 	Host     *Host      `json:",omitempty"`
 	Network  *Network   `json:",omitempty"`

@@ -17,29 +17,6 @@ const MaxVNI = vxlan.MaxVNI
 // (for example to match an existing kernel vxlan device).
 const FirstAutoVNI = 100
 
-// Subnet size limits for network.create.
-const (
-	MinPrefixBits = 8  // the largest subnet is a /8
-	MaxPrefixBits = 29 // the smallest subnet is a /29: 5 endpoint addresses
-)
-
-// checkSubnet validates the subnet of a new network.
-func checkSubnet(p netip.Prefix) error {
-	if !p.IsValid() {
-		return fmt.Errorf("subnet is missing or invalid: give an IPv4 prefix such as 10.20.0.0/24")
-	}
-	if !p.Addr().Is4() {
-		return fmt.Errorf("subnet %s is not IPv4: give an IPv4 prefix such as 10.20.0.0/24", p)
-	}
-	if p.Bits() < MinPrefixBits || p.Bits() > MaxPrefixBits {
-		return fmt.Errorf("subnet %s has prefix length /%d: use a length between /%d and /%d", p, p.Bits(), MinPrefixBits, MaxPrefixBits)
-	}
-	if m := p.Masked(); m != p {
-		return fmt.Errorf("subnet %s has host bits set: use %s", p, m)
-	}
-	return nil
-}
-
 // broadcast returns the last address of an IPv4 prefix.
 func broadcast(p netip.Prefix) netip.Addr {
 	a := p.Masked().Addr().As4()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -21,12 +20,6 @@ const (
 	MinMTU = 576
 	MaxMTU = 65000
 )
-
-// nameRE is the form of network, endpoint and alias names (DNS-friendly);
-// IsName checks it for the other packages. Host names follow
-// pki.CheckName, which also accepts upper case: hosts are often named after
-// machine host names, and a host's name is in its certificate.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 
 // run applies cmd to st, which the caller owns (a clone of the published
 // state). It returns the command's Result; on error st may be partly
@@ -74,22 +67,6 @@ func run(st *State, cmd Command) (*Result, error) {
 	}
 	return nil, fmt.Errorf("unknown operation %q: use one of host.add, host.remove, network.create, network.remove, "+
 		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate, token.create, token.use, ca.rotate, ca.retire", cmd.Op)
-}
-
-// IsName reports whether s is a valid network, endpoint or alias name for
-// the state machine: 1-63 lower-case letters, digits, '_', '.' or '-',
-// starting with a letter or digit. The agent accepts only DNS labels for
-// new endpoint names (no '_' or '.'), a subset of this.
-func IsName(s string) bool { return nameRE.MatchString(s) }
-
-func checkName(kind, name string) error {
-	if name == "" {
-		return fmt.Errorf("%s name is empty: give it a name such as web-1", kind)
-	}
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("%s name %q is invalid: use 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", kind, name)
-	}
-	return nil
 }
 
 // checkUnicast validates an underlay address that VXLAN packets are sent to
@@ -244,13 +221,11 @@ func networkCreate(st *State, cmd Command) (*Result, error) {
 	if old, ok := st.Networks[n.Name]; ok {
 		return nil, fmt.Errorf("network %s already exists (VNI %d, subnet %s): pick another name or remove it first", n.Name, old.VNI, old.Subnet)
 	}
-	if err := checkSubnet(n.Subnet); err != nil {
+	if err := CheckSubnet(n.Subnet); err != nil {
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
-	for _, name := range sortedKeys(st.Networks) {
-		if o := st.Networks[name]; o.Subnet.Overlaps(n.Subnet) {
-			return nil, fmt.Errorf("network %s: subnet %s overlaps subnet %s of network %s: pick a subnet that does not overlap", n.Name, n.Subnet, o.Subnet, name)
-		}
+	if o, ok := OverlappingNetwork(st, n.Subnet); ok {
+		return nil, fmt.Errorf("network %s: subnet %s overlaps subnet %s of network %s: pick a subnet that does not overlap", n.Name, n.Subnet, o.Subnet, o.Name)
 	}
 	switch {
 	case n.VNI == 0:
@@ -317,7 +292,7 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 		return nil, errors.New("endpoint.attach needs an Endpoint: give its name, network, host and MAC")
 	}
 	e := *cmd.Endpoint
-	if err := checkName("endpoint", e.Name); err != nil {
+	if err := checkEndpointName(cmd.Rules, e.Name); err != nil {
 		return nil, err
 	}
 	if old, ok := st.Endpoints[e.Name]; ok {

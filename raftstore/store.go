@@ -263,6 +263,9 @@ func (s *Store) Apply(ctx context.Context, cmd Command) (*Result, error) {
 	if cmd.Origin == "" {
 		cmd.Origin = s.cfg.ID
 	}
+	// New commands are checked under the current rules, whatever the
+	// proposer asked for; entries already in the log keep their own.
+	cmd.Rules = CurrentRules
 	data, err := EncodeCommand(cmd)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -142,8 +141,7 @@ func newSession(args *skel.CmdArgs) (*session, context.CancelFunc, error) {
 
 // network returns the vxswitch network the configuration names.
 func (s *session) network() (api.Network, error) {
-	var n api.Network
-	err := s.client.Get(s.ctx, "/v1/networks/"+url.PathEscape(s.conf.Network), &n)
+	n, err := s.client.Network(s.ctx, s.conf.Network, "")
 	var se *api.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusNotFound {
 		return n, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("vxswitch-cni: no vxswitch network %q: create it with 'vxswitch network create %s --subnet 10.20.0.0/24' or fix \"network\" in the configuration", s.conf.Network, s.conf.Network), se.Message)
@@ -156,11 +154,11 @@ func (s *session) network() (api.Network, error) {
 
 // endpoints returns this host's name and every endpoint of the cluster.
 func (s *session) endpoints() (host string, eps []api.Endpoint, err error) {
-	var st api.Status
-	if err := s.client.Get(s.ctx, "/v1/status", &st); err != nil {
+	st, err := s.client.Status(s.ctx)
+	if err != nil {
 		return "", nil, agentError("read agent status", err)
 	}
-	if err := s.client.Get(s.ctx, "/v1/endpoints", &eps); err != nil {
+	if eps, err = s.client.Endpoints(s.ctx, "", ""); err != nil {
 		return "", nil, agentError("list endpoints", err)
 	}
 	return st.Name, eps, nil
@@ -178,7 +176,7 @@ func find(eps []api.Endpoint, host, own string) (api.Endpoint, bool) {
 
 // detach removes endpoint name; an endpoint already gone is success.
 func (s *session) detach(name string) error {
-	err := s.client.Delete(s.ctx, "/v1/endpoints/"+url.PathEscape(name), nil)
+	err := s.client.Detach(s.ctx, name)
 	var se *api.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusNotFound {
 		return nil
@@ -216,7 +214,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 			}
 		}
 		req := api.AttachRequest{Network: n.Name, Name: name, NetNS: args.Netns, IfName: args.IfName, Owner: own}
-		if err := s.client.Post(s.ctx, "/v1/endpoints", req, &ep); err != nil {
+		if ep, err = s.client.Attach(s.ctx, req); err != nil {
 			return agentError("attach "+name+" to network "+n.Name, err)
 		}
 	}
@@ -330,8 +328,8 @@ func cmdStatus(args *skel.CmdArgs) error {
 		return err
 	}
 	defer cancel()
-	var st api.Status
-	if err := s.client.Get(s.ctx, "/v1/status", &st); err != nil {
+	st, err := s.client.Status(s.ctx)
+	if err != nil {
 		return types.NewError(errPluginUnavailable, "vxswitch-cni: the vxswitch agent is not reachable: start it ('vxswitch agent ...') or set \"socket\" in the network configuration to its socket", err.Error())
 	}
 	if st.Leader == "" {

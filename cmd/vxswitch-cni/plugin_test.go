@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"vxswitch/api"
+	"vxswitch/raftstore"
 )
 
 func code(err error) uint {
@@ -50,6 +51,10 @@ func TestEndpointName(t *testing.T) {
 		got, err := endpointName(tc.args, tc.id)
 		if err != nil || got != tc.want {
 			t.Errorf("endpointName(%q, %q) = %q, %v; want %q", tc.args, tc.id, got, err, tc.want)
+		}
+		// The plugin makes names the cluster's one rule accepts.
+		if err := raftstore.CheckEndpointName(got); err != nil {
+			t.Errorf("endpointName(%q, %q) = %q: %v", tc.args, tc.id, got, err)
 		}
 	}
 	if _, err := endpointName("", "___"); code(err) != types.ErrInvalidEnvironmentVariables {

@@ -37,3 +37,39 @@ func TestNeedArgsNamesTheFix(t *testing.T) {
 		t.Fatal("lab command missing")
 	}
 }
+
+// TestLocalChecks: the CLI refuses a bad subnet or endpoint name with the
+// cluster's own rule before it calls any agent (the socket here leads
+// nowhere, so reaching for it would fail differently).
+func TestLocalChecks(t *testing.T) {
+	sock := t.TempDir() + "/none.sock"
+	for _, tc := range []struct {
+		args string
+		want []string
+	}{
+		{"network create web --subnet 10.20.0.1/24", []string{"--subnet", "use 10.20.0.0/24"}},
+		{"network create web --subnet fd00::/64", []string{"--subnet", "not IPv4"}},
+		{"network create web --subnet 10.20.0.0/30", []string{"--subnet", "between /8 and /29"}},
+		{"network create web --subnet web", []string{"--subnet", "not a prefix"}},
+		{"attach web db_1 --netns x", []string{`endpoint name "db_1" is invalid`, "web-1"}},
+		{"attach web Web --netns x", []string{`endpoint name "Web" is invalid`}},
+	} {
+		app := newApp()
+		var out strings.Builder
+		app.Writer, app.ErrWriter = &out, &out
+		args := append([]string{"vxswitch", "--socket", sock}, strings.Fields(tc.args)...)
+		err := app.Run(interspersed(app, args))
+		if err == nil {
+			t.Errorf("%s: no error", tc.args)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v, want %q in it", tc.args, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), sock) {
+			t.Errorf("%s: called the agent: %v", tc.args, err)
+		}
+	}
+}

@@ -22,14 +22,15 @@ func caCommand() *cli.Command {
 		}
 		ctx, cancel := ctx(c)
 		defer cancel()
-		var info api.CAInfo
 		if !rotate {
-			if err := client(c).Get(ctx, "/v1/ca", &info); err != nil {
+			info, err := client(c).CA(ctx)
+			if err != nil {
 				return err
 			}
 			return show(c, info)
 		}
-		if err := client(c).Post(ctx, "/v1/ca/rotate", nil, &info); err != nil {
+		info, err := client(c).RotateCA(ctx)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintln(c.App.ErrWriter, "CA rotated; get the new join token with 'vxswitch token'")

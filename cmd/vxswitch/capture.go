@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"vxswitch/api"
 	"vxswitch/capture"
 )
 
@@ -23,21 +22,12 @@ var filterFlags = []cli.Flag{
 	&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after this many records (capture) or lines (trace); 0 = until Ctrl-C"},
 }
 
-// streamQuery builds the query string of a capture or trace request.
-func streamQuery(c *cli.Context) (url.Values, error) {
+// streamQuery selects the frames of a capture or trace request.
+func streamQuery(c *cli.Context) (api.StreamQuery, error) {
 	if c.Int("count") < 0 {
-		return nil, fmt.Errorf("-c %d is not a count: use a positive number, or 0 for no limit", c.Int("count"))
+		return api.StreamQuery{}, fmt.Errorf("-c %d is not a count: use a positive number, or 0 for no limit", c.Int("count"))
 	}
-	q := url.Values{}
-	for _, name := range []string{"network", "endpoint"} {
-		if v := c.String(name); v != "" {
-			q.Set(name, v)
-		}
-	}
-	if n := c.Int("count"); n > 0 {
-		q.Set("count", strconv.Itoa(n))
-	}
-	return q, nil
+	return api.StreamQuery{Network: c.String("network"), Endpoint: c.String("endpoint"), Count: c.Int("count")}, nil
 }
 
 // interruptible returns a context that ends on Ctrl-C or SIGTERM.
@@ -59,9 +49,6 @@ func captureCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("underlay") {
-				q.Set("underlay", "1")
-			}
 			out := io.Writer(c.App.Writer)
 			if name := c.String("write"); name != "-" {
 				f, err := os.Create(name)
@@ -73,7 +60,7 @@ func captureCommand() *cli.Command {
 			}
 			ctx, cancel := interruptible(c)
 			defer cancel()
-			body, err := client(c).Stream(ctx, "/v1/capture?"+q.Encode())
+			body, err := client(c).Capture(ctx, q, c.Bool("underlay"))
 			if err != nil {
 				return fmt.Errorf("capture: %w", err)
 			}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -33,14 +32,17 @@ func networkCommand() *cli.Command {
 					if c.String("subnet") == "" {
 						return fmt.Errorf("--subnet is required: for example 'vxswitch network create %s --subnet 10.20.0.0/24'", c.Args().First())
 					}
+					if _, err := raftstore.ParseSubnet(c.String("subnet")); err != nil {
+						return fmt.Errorf("--subnet: %w", err)
+					}
 					if c.Uint("vni") > raftstore.MaxVNI {
 						return fmt.Errorf("--vni %d is out of range: a VNI is 24 bits, 1..%d", c.Uint("vni"), raftstore.MaxVNI)
 					}
 					ctx, cancel := ctx(c)
 					defer cancel()
-					var n api.Network
 					req := api.NetworkRequest{Name: c.Args().First(), Subnet: c.String("subnet"), VNI: uint32(c.Uint("vni")), MTU: c.Int("mtu")}
-					if err := client(c).Post(ctx, "/v1/networks", req, &n); err != nil {
+					n, err := client(c).CreateNetwork(ctx, req)
+					if err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "network %s: vni %d, subnet %s, resolver %s, endpoint mtu %d\n", n.Name, n.VNI, n.Subnet, n.Resolver, n.EndpointMTU)
@@ -52,8 +54,8 @@ func networkCommand() *cli.Command {
 				Action: func(c *cli.Context) error {
 					ctx, cancel := ctx(c)
 					defer cancel()
-					var ns []api.Network
-					if err := client(c).Get(ctx, withAt(c, "/v1/networks"), &ns); err != nil {
+					ns, err := client(c).Networks(ctx, c.String("at"))
+					if err != nil {
 						return err
 					}
 					return printOut(c, ns, func(w io.Writer) {
@@ -72,8 +74,8 @@ func networkCommand() *cli.Command {
 					}
 					ctx, cancel := ctx(c)
 					defer cancel()
-					var n api.Network
-					if err := client(c).Get(ctx, withAt(c, "/v1/networks/"+url.PathEscape(c.Args().First())), &n); err != nil {
+					n, err := client(c).Network(ctx, c.Args().First(), c.String("at"))
+					if err != nil {
 						return err
 					}
 					return printOut(c, n, func(w io.Writer) {
@@ -103,7 +105,7 @@ func networkCommand() *cli.Command {
 					}
 					ctx, cancel := ctx(c)
 					defer cancel()
-					return client(c).Delete(ctx, "/v1/networks/"+url.PathEscape(c.Args().First()), nil)
+					return client(c).RemoveNetwork(ctx, c.Args().First())
 				},
 			},
 		},
@@ -123,14 +125,17 @@ func attachCommand() *cli.Command {
 			if err := needArgs(c, "NETWORK", "NAME"); err != nil {
 				return err
 			}
+			if err := raftstore.CheckEndpointName(c.Args().Get(1)); err != nil {
+				return err
+			}
 			if c.String("netns") == "" {
 				return fmt.Errorf("--netns is required: 'vxswitch attach %s %s --netns NAME' (create one with 'ip netns add NAME')", c.Args().Get(0), c.Args().Get(1))
 			}
 			ctx, cancel := ctx(c)
 			defer cancel()
 			req := api.AttachRequest{Network: c.Args().Get(0), Name: c.Args().Get(1), NetNS: c.String("netns"), IfName: c.String("ifname"), Aliases: c.StringSlice("alias")}
-			var e api.Endpoint
-			if err := client(c).Post(ctx, "/v1/endpoints", req, &e); err != nil {
+			e, err := client(c).Attach(ctx, req)
+			if err != nil {
 				return err
 			}
 			return printOut(c, e, func(w io.Writer) {
@@ -155,7 +160,7 @@ func detachCommand() *cli.Command {
 			}
 			ctx, cancel := ctx(c)
 			defer cancel()
-			return client(c).Delete(ctx, "/v1/endpoints/"+url.PathEscape(c.Args().First()), nil)
+			return client(c).Detach(ctx, c.Args().First())
 		},
 	}
 }
@@ -166,8 +171,8 @@ func endpointsCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
-			var es []api.Endpoint
-			if err := client(c).Get(ctx, withAt(c, "/v1/endpoints?network="+url.QueryEscape(c.Args().First())), &es); err != nil {
+			es, err := client(c).Endpoints(ctx, c.Args().First(), c.String("at"))
+			if err != nil {
 				return err
 			}
 			return printOut(c, es, func(w io.Writer) {
@@ -190,8 +195,8 @@ func membersCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
-			var ms []api.Member
-			if err := client(c).Get(ctx, withAt(c, "/v1/members"), &ms); err != nil {
+			ms, err := client(c).Members(ctx, c.String("at"))
+			if err != nil {
 				return err
 			}
 			return printOut(c, ms, func(w io.Writer) {
@@ -209,7 +214,7 @@ func membersCommand() *cli.Command {
 				}
 				ctx, cancel := ctx(c)
 				defer cancel()
-				return client(c).Delete(ctx, "/v1/members/"+url.PathEscape(c.Args().First()), nil)
+				return client(c).RemoveMember(ctx, c.Args().First())
 			},
 		}},
 	}
@@ -221,7 +226,7 @@ func leaveCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
-			return client(c).Post(ctx, "/v1/leave", nil, nil)
+			return client(c).Leave(ctx)
 		},
 	}
 }
@@ -232,8 +237,8 @@ func fdbCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
-			var es []api.FDBEntry
-			if err := client(c).Get(ctx, withAt(c, "/v1/fdb?network="+url.QueryEscape(c.Args().First())), &es); err != nil {
+			es, err := client(c).FDB(ctx, c.Args().First(), c.String("at"))
+			if err != nil {
 				return err
 			}
 			return printOut(c, es, func(w io.Writer) {
@@ -255,29 +260,33 @@ func fdbCommand() *cli.Command {
 }
 
 func vtepCommand() *cli.Command {
-	post := func(path string) cli.ActionFunc {
+	post := func(remove bool) cli.ActionFunc {
 		return func(c *cli.Context) error {
 			if err := needArgs(c, "NETWORK", "ADDR"); err != nil {
 				return err
 			}
 			ctx, cancel := ctx(c)
 			defer cancel()
-			return client(c).Post(ctx, path, api.VTEPRequest{Network: c.Args().Get(0), Addr: c.Args().Get(1)}, nil)
+			req := api.VTEPRequest{Network: c.Args().Get(0), Addr: c.Args().Get(1)}
+			if remove {
+				return client(c).RemoveVTEP(ctx, req)
+			}
+			return client(c).AddVTEP(ctx, req)
 		}
 	}
 	return &cli.Command{
 		Name:  "vtep",
 		Usage: "register external VTEPs (kernel vxlan devices that do not run vxswitch)",
 		Subcommands: []*cli.Command{
-			{Name: "add", Usage: "add an external VTEP to a network", ArgsUsage: "NETWORK ADDR", Action: post("/v1/vteps")},
-			{Name: "rm", Usage: "remove an external VTEP from a network", ArgsUsage: "NETWORK ADDR", Action: post("/v1/vteps/remove")},
+			{Name: "add", Usage: "add an external VTEP to a network", ArgsUsage: "NETWORK ADDR", Action: post(false)},
+			{Name: "rm", Usage: "remove an external VTEP from a network", ArgsUsage: "NETWORK ADDR", Action: post(true)},
 			{
 				Name: "ls", Usage: "list external VTEPs", Flags: []cli.Flag{outputFlag},
 				Action: func(c *cli.Context) error {
 					ctx, cancel := ctx(c)
 					defer cancel()
-					var vs []api.VTEP
-					if err := client(c).Get(ctx, "/v1/vteps", &vs); err != nil {
+					vs, err := client(c).VTEPs(ctx)
+					if err != nil {
 						return err
 					}
 					return printOut(c, vs, func(w io.Writer) {
@@ -298,8 +307,8 @@ func statsCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
-			var s api.Stats
-			if err := client(c).Get(ctx, "/v1/stats", &s); err != nil {
+			s, err := client(c).Stats(ctx)
+			if err != nil {
 				return err
 			}
 			return printOut(c, s, func(w io.Writer) {
@@ -345,8 +354,8 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
-			var s api.Status
-			if err := client(c).Get(ctx, "/v1/status", &s); err != nil {
+			s, err := client(c).Status(ctx)
+			if err != nil {
 				return err
 			}
 			return printOut(c, s, func(w io.Writer) {

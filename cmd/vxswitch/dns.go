@@ -3,11 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/url"
 
 	"github.com/urfave/cli/v2"
-
-	"vxswitch/api"
 )
 
 func dnsCommand() *cli.Command {
@@ -19,8 +16,8 @@ func dnsCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
-			var ns []api.DNSName
-			if err := client(c).Get(ctx, "/v1/dns?network="+url.QueryEscape(c.Args().First()), &ns); err != nil {
+			ns, err := client(c).DNSNames(ctx, c.Args().First())
+			if err != nil {
 				return err
 			}
 			return printOut(c, ns, func(w io.Writer) {
@@ -47,9 +44,8 @@ func dnsCommand() *cli.Command {
 				}
 				ctx, cancel := ctx(c)
 				defer cancel()
-				q := url.Values{"network": {c.String("network")}, "name": {c.Args().First()}}
-				var r api.DNSLookup
-				if err := client(c).Get(ctx, "/v1/dns/lookup?"+q.Encode(), &r); err != nil {
+				r, err := client(c).LookupDNS(ctx, c.String("network"), c.Args().First())
+				if err != nil {
 					return err
 				}
 				return printOut(c, r, func(w io.Writer) {

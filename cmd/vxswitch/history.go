@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -17,19 +16,6 @@ import (
 var atFlag = &cli.StringFlag{
 	Name:  "at",
 	Usage: "show the table as it was after this Raft index, at this time (2025-01-02T15:04:05Z) or this long ago (10m), rebuilt from the history",
-}
-
-// withAt adds the --at of c to an API path.
-func withAt(c *cli.Context, path string) string {
-	at := c.String("at")
-	if at == "" {
-		return path
-	}
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
-	return path + sep + "at=" + url.QueryEscape(at)
 }
 
 func explainCommand() *cli.Command {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/url"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,8 +18,8 @@ func mtuCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := ctx(c)
 			defer cancel()
-			var r api.MTUReport
-			if err := client(c).Get(ctx, "/v1/mtu?network="+url.QueryEscape(c.Args().First()), &r); err != nil {
+			r, err := client(c).MTU(ctx, c.Args().First())
+			if err != nil {
 				return err
 			}
 			return printOut(c, r, func(w io.Writer) { writeMTU(w, r) })

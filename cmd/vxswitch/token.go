@@ -49,11 +49,11 @@ func tokenCommand() *cli.Command {
 			var err error
 			switch {
 			case c.Bool("create"):
-				err = client(c).Post(ctx, "/v1/tokens", req, &t)
+				t, err = client(c).CreateToken(ctx, req)
 			case c.Bool("rotate"):
-				err = client(c).Post(ctx, "/v1/token/rotate", req, &t)
+				t, err = client(c).RotateToken(ctx, req)
 			default:
-				err = client(c).Get(ctx, "/v1/token", &t)
+				t, err = client(c).Token(ctx)
 			}
 			if err != nil {
 				return err

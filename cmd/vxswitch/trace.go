@@ -20,16 +20,17 @@ func traceCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			jsonLines := false
 			switch o := c.String("output"); o {
 			case "text", "":
 			case "json":
-				q.Set("format", "json")
+				jsonLines = true
 			default:
 				return fmt.Errorf("-o %q is not a format: use -o text or -o json", o)
 			}
 			ctx, cancel := interruptible(c)
 			defer cancel()
-			body, err := client(c).Stream(ctx, "/v1/trace?"+q.Encode())
+			body, err := client(c).Trace(ctx, q, jsonLines)
 			if err != nil {
 				return fmt.Errorf("trace: %w", err)
 			}

@@ -185,7 +185,7 @@ func Up(ctx context.Context, opt Options) (_ *Cluster, err error) {
 		return c, nil
 	}
 	cl := c.Agents[0].Client()
-	if err := cl.Post(ctx, "/v1/networks", api.NetworkRequest{Name: opt.Network, Subnet: opt.Subnet}, nil); err != nil {
+	if _, err := cl.CreateNetwork(ctx, api.NetworkRequest{Name: opt.Network, Subnet: opt.Subnet}); err != nil {
 		return nil, fmt.Errorf("lab: create network %s: %w", opt.Network, err)
 	}
 	if opt.NoEndpoints {
@@ -206,9 +206,9 @@ func (c *Cluster) Attach(ctx context.Context, a *Agent, network, name string) (E
 	if _, err := netlab.AddNS(ns); err != nil {
 		return Endpoint{}, err
 	}
-	var e api.Endpoint
 	req := api.AttachRequest{Network: network, Name: name, NetNS: ns}
-	if err := a.Client().Post(ctx, "/v1/endpoints", req, &e); err != nil {
+	e, err := a.Client().Attach(ctx, req)
+	if err != nil {
 		return Endpoint{}, fmt.Errorf("lab: attach %s on %s: %w", name, a.Host.Name, err)
 	}
 	ep := Endpoint{Name: name, NS: ns, Host: a.Host.Name, IP: e.IP, MAC: e.MAC, Agent: a}
@@ -229,7 +229,7 @@ func (c *Cluster) Token(ctx context.Context) (string, error) {
 				continue
 			}
 			var t api.Token
-			if last = a.Client().Get(ctx, "/v1/token", &t); last == nil {
+			if t, last = a.Client().Token(ctx); last == nil {
 				c.token = t.Token
 				return t.Token, nil
 			}
@@ -318,8 +318,7 @@ func (a *Agent) waitReady(ctx context.Context) error {
 	defer cancel()
 	cl := a.Client()
 	for {
-		var s api.Status
-		if err := cl.Get(ctx, "/v1/status", &s); err == nil {
+		if _, err := cl.Status(ctx); err == nil {
 			return nil
 		}
 		select {
