@@ -94,13 +94,18 @@ func TestDockerTwoEngines(t *testing.T) {
 	for _, e := range eng {
 		mustDocker(t, e, "network", "create", "-d", "vxswitch", "--ipam-driver", "vxswitch", "--subnet", "10.30.0.0/24", "web")
 	}
-	var nets []api.Network
-	if err := c.Agents[2].Client().Get(context.Background(), "/v1/networks", &nets); err != nil {
-		t.Fatal(err)
-	}
-	if len(nets) != 1 || nets[0].Name != "web" || nets[0].Subnet.String() != "10.30.0.0/24" {
-		t.Fatalf("cluster networks after two docker network create: %+v", nets)
-	}
+	// The plugin creates the cluster network after answering Docker, so
+	// the third host sees it shortly after, not at once.
+	eventually(t, 10*time.Second, "one cluster network web after two docker network create", func() error {
+		var nets []api.Network
+		if err := c.Agents[2].Client().Get(context.Background(), "/v1/networks", &nets); err != nil {
+			return err
+		}
+		if len(nets) != 1 || nets[0].Name != "web" || nets[0].Subnet.String() != "10.30.0.0/24" {
+			return fmt.Errorf("cluster networks: %+v", nets)
+		}
+		return nil
+	})
 	// A subnet that disagrees with the cluster's network is refused.
 	if out, err := eng[1].Docker(context.Background(), "network", "create", "-d", "vxswitch", "--ipam-driver", "vxswitch", "--subnet", "10.30.0.0/16", "web2"); err == nil ||
 		!strings.Contains(out, "overlaps subnet 10.30.0.0/24 of vxswitch network web") {
