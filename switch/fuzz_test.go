@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"vxswitch/header"
+	"vxswitch/switch/dnsanswer"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
@@ -83,7 +84,7 @@ func FuzzFromVnet(f *testing.F) {
 // and a fuzzed client window, to the DNS-over-TCP responder. It must never
 // panic, every segment it writes must be valid TCP, and its byte
 // accounting must hold: outBytes is the sum of the connections' unsent
-// answers, each within dnsTCPOutMax.
+// answers, each within dnsanswer.OutMax.
 func FuzzDNSTCPSegments(f *testing.F) {
 	f.Add(framed(testQuery, testQuery, testQuery), []byte{3, 0, 10, 0, 40, 0}, uint16(65535))
 	f.Add(framed(testQuery), []byte{1, 0, 1, 0, 1, 0, 1, 0}, uint16(0))
@@ -102,18 +103,12 @@ func FuzzDNSTCPSegments(f *testing.F) {
 			off += n
 		}
 		c.frames(t) // checks every segment written
-		tb := &w.s.tcpConns
-		tb.mu.Lock()
-		defer tb.mu.Unlock()
-		sum := 0
-		for _, cn := range tb.conns {
-			if len(cn.out) > dnsTCPOutMax {
-				t.Fatalf("a connection holds %d unsent bytes", len(cn.out))
-			}
-			sum += len(cn.out)
+		u := w.s.tcpConns.Usage()
+		if u.MaxOut > dnsanswer.OutMax {
+			t.Fatalf("a connection holds %d unsent bytes", u.MaxOut)
 		}
-		if sum != tb.outBytes {
-			t.Fatalf("outBytes %d, but the connections hold %d", tb.outBytes, sum)
+		if u.SumOut != u.OutBytes {
+			t.Fatalf("outBytes %d, but the connections hold %d", u.OutBytes, u.SumOut)
 		}
 	})
 }

@@ -10,6 +10,16 @@
 // network's flood list (head-end replication, RFC 7348 section 4.2). Frames
 // from the underlay are only ever delivered to local ports (split horizon).
 // Problems are counted by reason (see Stats), never logged per frame.
+//
+// The answers the switch makes itself live in packages beside it, so the
+// data path reads without them: switch/arp (ARP for known addresses, and
+// the gratuitous ARP of a moved address), switch/dnsanswer (DNS over UDP
+// and TCP and ping at the resolver address) and switch/pmtu (ICMP
+// fragmentation needed, ICMPv6 packet too big, IPv4 fragmentation, MSS
+// clamping). This package decides when to call them (answerLocally in
+// dns.go, oversize in mtu.go) and writes what they make into the ports.
+// IPv6 neighbour discovery goes into a package switch/ndp beside
+// switch/arp, called from answerLocally for ICMPv6 neighbour solicitations.
 package vswitch
 
 import (
@@ -20,6 +30,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"vxswitch/switch/arp"
+	"vxswitch/switch/dnsanswer"
 	"vxswitch/vxlan"
 )
 
@@ -68,17 +80,9 @@ type Config struct {
 }
 
 // DNSHandler answers DNS queries that endpoints send to their network's
-// resolver address.
-//
-// ServeDNS is called on the data path of the querying port, so it must not
-// block for long. It calls reply at most once, either before returning or
-// later from another goroutine; query is a copy the handler may keep. The
-// switch wraps the answer in UDP, IPv4 and Ethernet headers and writes it
-// into the port the query came from, if that port still exists then. src is
-// the querier's address and UDP port; vni is its network.
-type DNSHandler interface {
-	ServeDNS(vni uint32, src netip.AddrPort, query []byte, reply func(answer []byte))
-}
+// resolver address: see dnsanswer.Handler, and dnsanswer.TCPHandler for
+// queries over TCP.
+type DNSHandler = dnsanswer.Handler
 
 // Defaults applied by New for zero Config fields.
 const (
@@ -111,9 +115,9 @@ type Switch struct {
 	view  atomic.Pointer[View]      // immutable; nil = no networks
 	ports atomic.Pointer[portTable] // immutable, copied on write under mu
 
-	viewMu  sync.Mutex                    // serialises SetView
-	lastMAC map[uint32]map[netip.Addr]MAC // VNI -> address -> MAC it last had; under viewMu (arp.go)
-	mu      sync.Mutex                    // serialises AddPort, RemovePort and Close
+	viewMu  sync.Mutex // serialises SetView
+	lastMAC arp.Memory // MAC each address last had; under viewMu (arp.go)
+	mu      sync.Mutex // serialises AddPort, RemovePort and Close
 	closed  bool
 
 	local learnTable // MACs learned on TAP ports; owner = the port
@@ -122,7 +126,7 @@ type Switch struct {
 	stats counters
 	guard atomic.Pointer[guardIndex] // index of the view for guard.go
 
-	tcpConns dnsTCPTable // DNS-over-TCP connections to resolvers (dnstcp.go)
+	tcpConns dnsanswer.Responder // DNS-over-TCP connections to resolvers (dnstcp.go)
 }
 
 // ErrClosed is returned by AddPort after Close.
@@ -163,6 +167,8 @@ func New(cfg Config) *Switch {
 	s.local.age = age
 	s.wire.age = age
 	s.ports.Store(&portTable{})
+	s.tcpConns.Now = s.now
+	s.tcpConns.NextID = func() uint16 { return uint16(s.ipID.Add(1)) }
 	return s
 }
 
