@@ -28,7 +28,7 @@ func TestZeroAllocsEncapUnicast(t *testing.T) {
 	frame := eth(macR, macX, 0x0800, 1400) // to a remote MAC; learns macX
 	buf := make([]byte, vxlan.HeaderLen+len(frame))
 	copy(buf[vxlan.HeaderLen:], frame)
-	allocs := testing.AllocsPerRun(1000, func() { s.fromPort(p, buf, len(frame)) })
+	allocs := testing.AllocsPerRun(1000, func() { s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)}) })
 	if allocs != 0 {
 		t.Fatalf("TAP -> underlay unicast allocates %v times per frame, want 0", allocs)
 	}
@@ -67,7 +67,7 @@ func BenchmarkEncapUnicast(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
 	for b.Loop() {
-		s.fromPort(p, buf, len(frame))
+		s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)})
 	}
 }
 
@@ -91,7 +91,7 @@ func TestZeroAllocsWithNames(t *testing.T) {
 	frame := tcpFrame(t, false, false, true, nil) // IPv4 TCP ACK macA -> macR
 	buf := make([]byte, vxlan.HeaderLen+len(frame))
 	copy(buf[vxlan.HeaderLen:], frame)
-	if allocs := testing.AllocsPerRun(1000, func() { s.fromPort(p, buf, len(frame)) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(1000, func() { s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)}) }); allocs != 0 {
 		t.Errorf("TAP -> underlay allocates %v times per frame, want 0", allocs)
 	}
 	in := bytes.Clone(frame)

@@ -557,7 +557,7 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 		f := ipv4Frame(t, resolverMAC, macA, ipA, resolverIP, true, tcp, layers.IPProtocolTCP, data)
 		buf := make([]byte, vxlan.HeaderLen+len(f))
 		copy(buf[vxlan.HeaderLen:], f)
-		s.fromPort(p, buf, len(f))
+		s.fromPort(&portFrame{p: p, buf: buf, n: len(f)})
 	}
 	conn := func() dnsanswer.ConnState {
 		st, ok := s.tcpConns.State()

@@ -174,7 +174,7 @@ func (w *world) fromPort(t *testing.T, name string, frame []byte) {
 	}
 	buf := make([]byte, vxlan.HeaderLen+len(frame))
 	copy(buf[vxlan.HeaderLen:], frame)
-	w.s.fromPort(p, buf, len(frame))
+	w.s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)})
 }
 
 // fromUnderlay runs HandleUnderlay on a VXLAN packet carrying frame.

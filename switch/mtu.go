@@ -21,9 +21,9 @@ import (
 //     sender asked for fragmentation, so this delivers instead of failing.
 //
 // Everything else (non-IP, malformed IP, ICMP errors about ICMP errors) is
-// dropped and counted as "oversize". What it does is recorded in d unless d
-// is nil.
-func (s *Switch) oversize(p *port, v *View, nw *Network, frame []byte, d *decision) {
+// dropped and counted as "oversize". What it does is recorded in f.d.
+func (s *Switch) oversize(f *portFrame) {
+	p, nw, frame, d := f.p, f.nw, f.frame(), f.d
 	eth := header.Ethernet(frame)
 	if !eth.IsValid() {
 		s.drop(d, dropOversize)
@@ -38,7 +38,7 @@ func (s *Switch) oversize(p *port, v *View, nw *Network, frame []byte, d *decisi
 		}
 		ip = ip[:ip.TotalLength()] // without Ethernet padding
 		if ip.FlagsFragment()&header.IPv4FlagDF == 0 {
-			if s.fragmentFromPort(p, v, nw, frame[:off], ip, d) {
+			if s.fragmentFromPort(f, frame[:off], ip) {
 				s.stats.fragmented.Add(1)
 				d.answer(ActionFragmented, nil)
 				return
@@ -81,11 +81,12 @@ func (s *Switch) icmpL2(nw *Network, frame []byte, off int, etherType uint16) ([
 }
 
 // fragmentFromPort splits the IPv4 packet ip (behind the Ethernet header l2)
-// read from port p into fragments that fit the network MTU and forwards
-// each. It reports false, sending nothing, when that is impossible.
-func (s *Switch) fragmentFromPort(p *port, v *View, nw *Network, l2, ip []byte, d *decision) bool {
-	buf := make([]byte, vxlan.HeaderLen+len(l2)+nw.MTU)
-	return pmtu.FragmentIPv4(buf[vxlan.HeaderLen:], l2, ip, nw.MTU, func(f []byte) {
-		s.forward(p, v, nw, buf, len(f), d)
+// of the frame f into fragments that fit the network MTU and forwards each
+// like a frame of its own, unbatched. It reports false, sending nothing,
+// when that is impossible.
+func (s *Switch) fragmentFromPort(f *portFrame, l2, ip []byte) bool {
+	buf := make([]byte, vxlan.HeaderLen+len(l2)+f.nw.MTU)
+	return pmtu.FragmentIPv4(buf[vxlan.HeaderLen:], l2, ip, f.nw.MTU, func(frag []byte) {
+		s.forward(&portFrame{p: f.p, buf: buf, n: len(frag), d: f.d, v: f.v, nw: f.nw})
 	})
 }

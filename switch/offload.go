@@ -174,7 +174,7 @@ func (s *Switch) fromVnetAt(p *port, pkt []byte, b *txBatch, at int) int {
 	}
 	copy(b.buf[at+vxlan.HeaderLen:], frame)
 	b.expect, b.flooded = at, false
-	s.fromPortBatch(p, b.buf[at:], len(frame), b)
+	s.fromPort(&portFrame{p: p, buf: b.buf[at:], n: len(frame), b: b})
 	b.expect = -1
 	return at + vxlan.HeaderLen + len(frame)
 }
@@ -195,7 +195,7 @@ func (s *Switch) fromVnet(p *port, pkt []byte, b *txBatch) {
 			s.stats.drop(dropBadOffload)
 			return
 		}
-		s.fromPort(p, pkt[headroomOff:], len(frame))
+		s.fromPort(&portFrame{p: p, buf: pkt[headroomOff:], n: len(frame)})
 	case tap.VnetGSOTCPv4, tap.VnetGSOTCPv6:
 		stride, count := segmentTCP(b.buf, frame, int(h.GSOSize), vxlan.HeaderLen)
 		if count == 0 {
@@ -220,7 +220,7 @@ func (s *Switch) fromVnet(p *port, pkt []byte, b *txBatch) {
 				continue
 			}
 			b.expect, b.flooded = at, false
-			s.fromPortBatch(p, b.buf[at:], size, b)
+			s.fromPort(&portFrame{p: p, buf: b.buf[at:], n: size, b: b})
 		}
 		b.expect = -1
 		s.flushTx(b)
@@ -312,7 +312,7 @@ func (s *Switch) serveGRO(c groReader) error {
 // handleGRO handles one GRO read of n bytes at r.buf[2:]: datagrams of seg
 // bytes (the last may be shorter) from src. A datagram that continues the
 // pending run (same VXLAN header, the flow's next segment) joins it
-// directly; every other goes through handleUnderlay. The run is written
+// directly; every other goes through fromUnderlay. The run is written
 // at the end.
 func (s *Switch) handleGRO(r *rxBatch, n, seg int, src netip.AddrPort) {
 	const slack = tap.VnetHdrLen - vxlan.HeaderLen
@@ -332,7 +332,7 @@ func (s *Switch) handleGRO(r *rxBatch, n, seg int, src netip.AddrPort) {
 			s.stats.decap.Add(1)
 			continue
 		}
-		s.handleUnderlay(pkt, src, r)
+		s.fromUnderlay(&underlayPacket{pkt: pkt, src: src, r: r})
 	}
 	s.flushRx(r)
 }

@@ -175,6 +175,6 @@ func (s *Switch) readLoop(p *port) {
 			}
 			return
 		}
-		s.fromPort(p, buf, n)
+		s.fromPort(&portFrame{p: p, buf: buf, n: n})
 	}
 }
