@@ -13,6 +13,7 @@ import (
 
 	"vxswitch/header"
 	"vxswitch/switch/dnsanswer"
+	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
 )
 
@@ -546,7 +547,9 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 	s := New(Config{DNS: constDNS{answer: fill(1000, 0)}})
 	t.Cleanup(func() { s.Close() })
 	s.SetView(namesView(1500))
-	if err := s.AddPort("a", 100, macA, newDiscardDevice()); err != nil {
+	dev := taptest.New("discard")
+	dev.CountOnly()
+	if err := s.AddPort("a", 100, macA, dev); err != nil {
 		t.Fatal(err)
 	}
 	p := s.ports.Load().byName["a"]

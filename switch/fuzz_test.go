@@ -28,14 +28,14 @@ func FuzzUnderlayGRO(f *testing.F) {
 			return
 		}
 		s, _, d, u := vnetSwitch(t, true)
-		g := &groReads{reads: [][]byte{data}, seg: []int{int(seg)}, src: netip.AddrPortFrom(host2, vxlan.Port)}
+		g := groConn(netip.AddrPortFrom(host2, vxlan.Port), [][]byte{data}, []int{int(seg)})
 		if err := s.ServeUnderlay(g); err != nil {
 			t.Fatal(err)
 		}
-		if u.n != 0 {
-			t.Fatalf("sent %d packets to the underlay", u.n)
+		if u.Calls() != 0 {
+			t.Fatalf("sent %d packets to the underlay", u.Calls())
 		}
-		for _, p := range d.packets() {
+		for _, p := range d.Written() {
 			if len(p) < tap.VnetHdrLen+header.EthernetLen {
 				t.Fatalf("wrote a %d-byte packet into the port", len(p))
 			}
@@ -62,14 +62,12 @@ func FuzzFromVnet(f *testing.F) {
 		b := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
 		s.fromVnet(p, pkt, b)
 		s.flushTx(b)
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		for _, snd := range u.sends {
-			if snd.seg <= 0 {
-				t.Fatalf("a send with segment size %d", snd.seg)
+		for _, snd := range u.Sends() {
+			if snd.Seg <= 0 {
+				t.Fatalf("a send with segment size %d", snd.Seg)
 			}
-			for off := 0; off < len(snd.pkt); off += snd.seg {
-				dg := snd.pkt[off:min(off+snd.seg, len(snd.pkt))]
+			for off := 0; off < len(snd.Pkt); off += snd.Seg {
+				dg := snd.Pkt[off:min(off+snd.Seg, len(snd.Pkt))]
 				vni, inner, err := vxlan.Decode(dg)
 				if err != nil || vni != 100 || len(inner) < header.EthernetLen {
 					t.Fatalf("sent a bad datagram (vni %d, %d inner bytes, %v)", vni, len(inner), err)

@@ -35,15 +35,34 @@ import (
 	"vxswitch/vxlan"
 )
 
-// Underlay sends VXLAN packets to other VTEPs. *vxlan.Conn satisfies it.
-// WriteTo may be called from several goroutines at once and must not keep pkt
-// after it returns. An Underlay that also has the method
-// WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error, as *vxlan.Conn
-// does, gets the segments of a TCP super-frame read from a port with
-// offloads as one call: pkt then holds datagrams of seg bytes back to back,
-// the last possibly shorter.
+// Underlay sends VXLAN packets to other VTEPs: the send half of the
+// contract between the switch and the underlay socket. *vxlan.Conn
+// satisfies it; vxlan/vxlantest has a fake that records what is sent.
+//
+// WriteTo sends one datagram. WriteGSO sends pkt as datagrams of seg bytes
+// back to back (the last possibly shorter), all to dst: the segments of a
+// TCP super-frame read from a port with offloads, or frames that queued up
+// on one, leave with one call; an underlay that cannot send them with one
+// system call sends them one by one. Both may be called from several
+// goroutines at once and must not keep pkt after they return.
 type Underlay interface {
 	WriteTo(pkt []byte, dst netip.AddrPort) error
+	WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error
+}
+
+// UnderlayReader is the receive half of the contract: what ServeUnderlay
+// reads from. *vxlan.Conn satisfies it.
+//
+// ReadFrom reads one datagram. EnableGRO turns on receiving many datagrams
+// of one sender per read (UDP GRO); an error means the reader cannot, and
+// ServeUnderlay then uses ReadFrom only. ReadGRO reads what one receive
+// hands over: n bytes of datagrams of seg bytes each (the last may be
+// shorter) from src. Reads end with an error wrapping net.ErrClosed or
+// os.ErrClosed once the reader is closed.
+type UnderlayReader interface {
+	ReadFrom(b []byte) (int, netip.AddrPort, error)
+	EnableGRO() error
+	ReadGRO(b []byte) (n, seg int, src netip.AddrPort, err error)
 }
 
 // Config configures a Switch. The zero value is usable: no underlay (frames
@@ -98,7 +117,6 @@ const (
 // goroutines.
 type Switch struct {
 	underlay Underlay
-	gso      gsoWriter // underlay's batched send, or nil
 	udpPort  uint16
 	learnCap int
 	wireCap  int
@@ -144,7 +162,6 @@ func New(cfg Config) *Switch {
 		dns:      cfg.DNS,
 		clampMSS: !cfg.NoClampMSS,
 	}
-	s.gso, _ = cfg.Underlay.(gsoWriter)
 	if s.udpPort == 0 {
 		s.udpPort = vxlan.Port
 	}

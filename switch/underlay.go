@@ -161,14 +161,12 @@ const underlayBuffer = 65535
 // c is closed; it returns nil then, and the wrapped error for any other read
 // failure. Run it in its own goroutine; several may share one c.
 //
-// When c also has EnableGRO and ReadGRO (as *vxlan.Conn does) and GRO can be
-// turned on, it reads many datagrams per system call and joins consecutive
-// TCP segments for ports with offloads into super-frames (offload.go).
-func (s *Switch) ServeUnderlay(c interface {
-	ReadFrom([]byte) (int, netip.AddrPort, error)
-}) error {
-	if g, ok := c.(groReader); ok && g.EnableGRO() == nil {
-		return s.serveGRO(g)
+// When GRO can be turned on (c.EnableGRO succeeds), it reads many
+// datagrams per system call and joins consecutive TCP segments for ports
+// with offloads into super-frames (offload.go).
+func (s *Switch) ServeUnderlay(c UnderlayReader) error {
+	if c.EnableGRO() == nil {
+		return s.serveGRO(c)
 	}
 	buf := make([]byte, underlayBuffer)
 	for {
