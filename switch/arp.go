@@ -19,7 +19,7 @@ func (s *Switch) answerARP(p *port, nw *Network, frame []byte, off int, d *decis
 	}
 	mac, ok := arp.Lookup(req, nw.Resolver, nw.ResolverMAC, nw.Addrs)
 	if !ok {
-		if MAC(frame[0:6]).IsBroadcast() {
+		if header.Ethernet(frame).Destination().IsBroadcast() {
 			s.stats.arpFlooded.Add(1)
 		}
 		return false

@@ -32,7 +32,7 @@ func (s *Switch) answerLocally(p *port, nw *Network, frame []byte, d *decision) 
 			return true
 		}
 	}
-	if !nw.ResolverMAC.IsZero() && MAC(frame[0:6]) == nw.ResolverMAC {
+	if !nw.ResolverMAC.IsZero() && header.Ethernet(frame).Destination() == nw.ResolverMAC {
 		s.drop(d, dropToResolver)
 		return true
 	}

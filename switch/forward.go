@@ -83,7 +83,7 @@ func (s *Switch) forward(f *portFrame) {
 	p, nw, d := f.p, f.nw, f.d
 	frame := f.frame()
 	now := s.now()
-	dst, src := MAC(frame[0:6]), MAC(frame[6:12])
+	dst, src := header.Ethernet(frame).Destination(), header.Ethernet(frame).Source()
 	if src != p.mac && !src.IsMulticast() && !src.IsZero() {
 		k := fdbKey{p.vni, src}
 		// A MAC behind an external VTEP stays there until it ages out; the

@@ -88,7 +88,7 @@ func (s *Switch) decap(u *underlayPacket) {
 		return
 	}
 	now := s.now()
-	dst, srcMAC := MAC(inner[0:6]), MAC(inner[6:12])
+	dst, srcMAC := header.Ethernet(inner).Destination(), header.Ethernet(inner).Source()
 	if external && !srcMAC.IsMulticast() && !srcMAC.IsZero() {
 		k := fdbKey{vni, srcMAC}
 		if _, ok := s.local.holder(k, now); ok { // behind a local port
