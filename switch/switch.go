@@ -18,6 +18,12 @@
 // fragmentation needed, ICMPv6 packet too big, IPv4 fragmentation, MSS
 // clamping). This package decides when to call them (answerLocally in
 // dns.go, oversize in mtu.go) and writes what they make into the ports.
+//
+// The data path has one line per direction, each carrying one per-frame
+// struct: a frame from a port is a portFrame (forward.go: fromPort, admit,
+// forward), a packet from the underlay an underlayPacket (underlay.go:
+// fromUnderlay, decap). The batch of a port with offloads and the record
+// an observer asked for travel inside that struct (offload.go, observe.go).
 // IPv6 neighbour discovery goes into a package switch/ndp beside
 // switch/arp, called from answerLocally for ICMPv6 neighbour solicitations.
 package vswitch
@@ -45,6 +51,11 @@ import (
 // on one, leave with one call; an underlay that cannot send them with one
 // system call sends them one by one. Both may be called from several
 // goroutines at once and must not keep pkt after they return.
+//
+// Encryption of the underlay (ESP, package esp) goes between the switch
+// and the socket: a wrapper around *vxlan.Conn that implements Underlay and
+// UnderlayReader, batching methods included, handed to Config.Underlay and
+// ServeUnderlay; the switch does not change.
 type Underlay interface {
 	WriteTo(pkt []byte, dst netip.AddrPort) error
 	WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error
