@@ -17,7 +17,7 @@
 // and TCP and ping at the resolver address) and switch/pmtu (ICMP
 // fragmentation needed, ICMPv6 packet too big, IPv4 fragmentation, MSS
 // clamping). This package decides when to call them (answerLocally in
-// dns.go, oversize in mtu.go) and writes what they make into the ports.
+// answer.go, oversize in mtu.go) and writes what they make into the ports.
 //
 // The data path has one line per direction, each carrying one per-frame
 // struct: a frame from a port is a portFrame (forward.go: fromPort, admit,

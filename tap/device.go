@@ -21,8 +21,8 @@ import "errors"
 // whose checksum is still to be completed. When it reports true the switch
 // reads with ReadVnetIdle and writes with WriteVnet, or with Write for a
 // plain frame (which the device sends behind a zero vnet header); when
-// false, it uses only Read and Write (a device without offloads embeds
-// NoOffload).
+// false, it uses only Read and Write, and a device without offloads may
+// fail ReadVnetIdle and WriteVnet with ErrNoOffload.
 //
 // ReadVnetIdle blocks until one packet arrives and copies it into buf: the
 // header in buf[:VnetHdrLen], the frame (up to 64 KiB for a super-frame)
@@ -43,20 +43,6 @@ type Device interface {
 	WriteVnet(buf []byte) (int, error)
 }
 
-// ErrNoOffload is returned by the offload methods of a device without
-// offloads.
+// ErrNoOffload is what the offload methods of a device without offloads
+// return (tap/taptest's does).
 var ErrNoOffload = errors.New("tap: the device has no offloads: use Read and Write")
-
-// NoOffload is the offload part of Device for a device without offloads:
-// Offload reports false, ReadVnetIdle and WriteVnet fail with ErrNoOffload.
-// Embed it in such a device. The zero value is ready.
-type NoOffload struct{}
-
-// Offload reports false.
-func (NoOffload) Offload() bool { return false }
-
-// ReadVnetIdle returns ErrNoOffload.
-func (NoOffload) ReadVnetIdle([]byte, func()) (int, error) { return 0, ErrNoOffload }
-
-// WriteVnet returns ErrNoOffload.
-func (NoOffload) WriteVnet([]byte) (int, error) { return 0, ErrNoOffload }

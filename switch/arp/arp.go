@@ -4,14 +4,16 @@
 // each address had so that a change is announced with a gratuitous ARP.
 //
 // The package knows nothing of ports, views or counters: the switch
-// (package vswitch, switch/answer.go) hands it the ARP packet and plain
-// values from its view, and writes what it returns into the port.
+// (package vswitch: answerARP in switch/arp.go, called by answerLocally in
+// switch/answer.go) hands it the ARP packet and plain values from its view,
+// and writes what it returns into the port.
 //
 // IPv6 goes beside it, not into it: neighbour discovery (RFC 4861) is a
 // package switch/ndp of the same shape (ParseSolicitation, Lookup,
 // PutAdvertisement, an unsolicited advertisement instead of the
-// gratuitous ARP), called by the switch's answerLocally for ICMPv6
-// neighbour solicitations, as this package is called for EtherType ARP.
+// gratuitous ARP), called by the switch's answerLocally (switch/answer.go) for
+// ICMPv6 neighbour solicitations, as this package is called for EtherType
+// ARP.
 package arp
 
 import (

@@ -12,7 +12,8 @@
 // IPv6 goes into the same functions: an IPv6 resolver address makes
 // AppendUDP, AppendEchoReply (ICMPv6 echo, RFC 4443 section 4) and the TCP
 // responder build IPv6 headers instead of IPv4 ones; the switch's
-// toResolver (switch/dns.go) dispatches on the EtherType.
+// answerLocally (switch/answer.go) sends IPv6 packets to the resolver
+// address to toResolver (switch/dns.go) as it does IPv4 ones.
 package dnsanswer
 
 import "net/netip"

@@ -58,8 +58,9 @@ func AppendPacketTooBig(dst []byte, b []byte, mtu int) ([]byte, bool) {
 	if isICMPError(ip.NextHeader(), ip.Payload(), true) {
 		return dst, false
 	}
-	src, to := ip.Destination(), ip.Source()                                            // the answer goes back to the sender
-	if src.As16()[0] == 0xff || to.As16()[0] == 0xff || to == netip.IPv6Unspecified() { // ff00::/8 is multicast
+	// The answer goes back to the sender; ff00::/8 is multicast.
+	src, to := ip.Destination(), ip.Source()
+	if src.As16()[0] == 0xff || to.As16()[0] == 0xff || to == netip.IPv6Unspecified() {
 		return dst, false
 	}
 	quote := ip[:min(len(ip), header.IPv6MinMTU-header.IPv6Len-header.ICMPv6Len)]
