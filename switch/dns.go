@@ -119,7 +119,8 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 		return
 	}
 	off := len(l2)
-	pkt, ok := dnsanswer.AppendUDP(bytes.Clone(l2), uint16(s.ipID.Add(1)), src, dst, payload)
+	buf := append(make([]byte, 0, off+header.IPv4MinLen+header.UDPLen+len(payload)), l2...)
+	pkt, ok := dnsanswer.AppendUDP(buf, uint16(s.ipID.Add(1)), src, dst, payload)
 	if !ok {
 		s.stats.drop(dropOversize)
 		return
