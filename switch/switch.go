@@ -52,10 +52,13 @@ import (
 // system call sends them one by one. Both may be called from several
 // goroutines at once and must not keep pkt after they return.
 //
-// Encryption of the underlay (ESP, package esp) goes between the switch
-// and the socket: a wrapper around *vxlan.Conn that implements Underlay and
-// UnderlayReader, batching methods included, handed to Config.Underlay and
-// ServeUnderlay; the switch does not change.
+// Encryption of the underlay (ESP) goes between the switch and the socket:
+// a wrapper around the sockets that implements Underlay and UnderlayReader,
+// handed to Config.Underlay and ServeUnderlay, seals each datagram with
+// package esp on the way out (WriteTo, and WriteGSO segment by segment:
+// equal sizes seal to equal sizes, so a run stays one GSO send) and opens
+// it on the way in; the VNI of each VXLAN header tells whether its network
+// is encrypted. The forwarding code does not change.
 type Underlay interface {
 	WriteTo(pkt []byte, dst netip.AddrPort) error
 	WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error
