@@ -195,13 +195,13 @@ func (d *watchedDev) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// ReadVnet is Read for the offload path (tap.VnetDevice).
+// ReadVnet is Read for the offload path.
 func (d *watchedDev) ReadVnet(b []byte) (int, error) {
 	return d.ReadVnetIdle(b, nil)
 }
 
 // ReadVnetIdle is ReadVnet with a call before each wait (the switch sends
-// what it collected there).
+// what it collected there): the offload read of tap.Device.
 func (d *watchedDev) ReadVnetIdle(b []byte, idle func()) (int, error) {
 	n, err := d.TAP.ReadVnetIdle(b, idle)
 	if err == nil {
@@ -221,7 +221,7 @@ func (d *watchedDev) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// WriteVnet is Write for the offload path (tap.VnetDevice).
+// WriteVnet is Write for the offload path (tap.Device).
 func (d *watchedDev) WriteVnet(b []byte) (int, error) {
 	n, err := d.TAP.WriteVnet(b)
 	if err == nil {

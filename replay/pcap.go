@@ -167,8 +167,8 @@ func (o *output) emit(h *host, ts time.Time) (int, error) {
 		}
 	}
 	from := netip.AddrPortFrom(h.self.VTEP, h.port)
-	for _, s := range h.underlay.take() {
-		pkt := append(vxcapture.OuterHeaders(from, s.dst, s.payload), s.payload...)
+	for _, s := range h.underlay.Take() {
+		pkt := append(vxcapture.OuterHeaders(from, s.Addr, s.Pkt), s.Pkt...)
 		if err := o.w.WritePacket(captureInfo(ts, o.underlay, len(pkt)), pkt); err != nil {
 			return n, fmt.Errorf("replay: write packet: %w", err)
 		}

@@ -48,6 +48,7 @@ import (
 	vswitch "vxswitch/switch"
 	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
+	"vxswitch/vxlan/vxlantest"
 )
 
 // UnderlayName is the capture interface name of the underlay, in input and
@@ -155,7 +156,7 @@ type host struct {
 	self     raftstore.Host
 	port     uint16 // VXLAN UDP port
 	sw       *vswitch.Switch
-	underlay *recorder
+	underlay *vxlantest.Conn // in-memory, with the batching of *vxlan.Conn
 	clock    *clock
 	ports    []hostPort // sorted by name
 }
@@ -174,7 +175,7 @@ func newHost(opt Options) (*host, error) {
 	h := &host{
 		self:     st.Hosts[self],
 		port:     opt.VXLANPort,
-		underlay: &recorder{},
+		underlay: vxlantest.New(),
 		clock:    &clock{},
 	}
 	quiet := slog.New(slog.DiscardHandler)
@@ -250,36 +251,6 @@ func (c *clock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
-}
-
-// sent is one packet the switch gave the underlay.
-type sent struct {
-	payload []byte // VXLAN header and inner frame
-	dst     netip.AddrPort
-}
-
-// recorder is the in-memory underlay: it keeps a copy of every packet until
-// take.
-type recorder struct {
-	mu   sync.Mutex
-	sent []sent
-}
-
-// WriteTo records a copy of pkt for dst. It never fails.
-func (r *recorder) WriteTo(pkt []byte, dst netip.AddrPort) error {
-	r.mu.Lock()
-	r.sent = append(r.sent, sent{slices.Clone(pkt), dst})
-	r.mu.Unlock()
-	return nil
-}
-
-// take returns the packets recorded since the last call.
-func (r *recorder) take() []sent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.sent
-	r.sent = nil
-	return out
 }
 
 // captureInfo is the record of one output packet.

@@ -5,18 +5,22 @@ import (
 	"net/netip"
 	"testing"
 
+	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
+	"vxswitch/vxlan/vxlantest"
 )
 
 // benchSwitch is a switch with one port on a discarding device, an
 // underlay that only counts, and the test view.
-func benchSwitch(tb testing.TB) (*Switch, *port, *discardDevice, *countingUnderlay) {
+func benchSwitch(tb testing.TB) (*Switch, *port, *taptest.Device, *vxlantest.Conn) {
 	tb.Helper()
-	u := &countingUnderlay{}
+	u := vxlantest.New()
+	u.CountOnly()
 	s := New(Config{Underlay: u})
 	tb.Cleanup(func() { s.Close() })
 	s.SetView(testView())
-	d := newDiscardDevice()
+	d := taptest.New("discard")
+	d.CountOnly()
 	if err := s.AddPort("a", 100, macA, d); err != nil {
 		tb.Fatal(err)
 	}
@@ -28,12 +32,12 @@ func TestZeroAllocsEncapUnicast(t *testing.T) {
 	frame := eth(macR, macX, 0x0800, 1400) // to a remote MAC; learns macX
 	buf := make([]byte, vxlan.HeaderLen+len(frame))
 	copy(buf[vxlan.HeaderLen:], frame)
-	allocs := testing.AllocsPerRun(1000, func() { s.fromPort(p, buf, len(frame)) })
+	allocs := testing.AllocsPerRun(1000, func() { s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)}) })
 	if allocs != 0 {
 		t.Fatalf("TAP -> underlay unicast allocates %v times per frame, want 0", allocs)
 	}
-	if u.n < 1000 {
-		t.Fatalf("underlay got %d packets, want every frame", u.n)
+	if u.Calls() < 1000 {
+		t.Fatalf("underlay got %d packets, want every frame", u.Calls())
 	}
 }
 
@@ -54,8 +58,8 @@ func TestZeroAllocsDecap(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("underlay -> TAP allocates %v times per frame, want 0", allocs)
 	}
-	if d.writes < 1000 || s.Stats().CsumCompleted < 1000 {
-		t.Fatalf("port got %d frames, %d checksums completed; want every frame", d.writes, s.Stats().CsumCompleted)
+	if d.Writes() < 1000 || s.Stats().CsumCompleted < 1000 {
+		t.Fatalf("port got %d frames, %d checksums completed; want every frame", d.Writes(), s.Stats().CsumCompleted)
 	}
 }
 
@@ -67,7 +71,7 @@ func BenchmarkEncapUnicast(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
 	for b.Loop() {
-		s.fromPort(p, buf, len(frame))
+		s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)})
 	}
 }
 
@@ -91,7 +95,7 @@ func TestZeroAllocsWithNames(t *testing.T) {
 	frame := tcpFrame(t, false, false, true, nil) // IPv4 TCP ACK macA -> macR
 	buf := make([]byte, vxlan.HeaderLen+len(frame))
 	copy(buf[vxlan.HeaderLen:], frame)
-	if allocs := testing.AllocsPerRun(1000, func() { s.fromPort(p, buf, len(frame)) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(1000, func() { s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)}) }); allocs != 0 {
 		t.Errorf("TAP -> underlay allocates %v times per frame, want 0", allocs)
 	}
 	in := bytes.Clone(frame)
@@ -103,7 +107,7 @@ func TestZeroAllocsWithNames(t *testing.T) {
 	if allocs := testing.AllocsPerRun(1000, func() { s.HandleUnderlay(pkt, src) }); allocs != 0 {
 		t.Errorf("underlay -> TAP allocates %v times per frame, want 0", allocs)
 	}
-	if u.n < 1000 || d.writes < 1000 {
-		t.Fatalf("underlay got %d, port %d frames; want every frame", u.n, d.writes)
+	if u.Calls() < 1000 || d.Writes() < 1000 {
+		t.Fatalf("underlay got %d, port %d frames; want every frame", u.Calls(), d.Writes())
 	}
 }

@@ -7,42 +7,13 @@ import (
 	"sync/atomic"
 
 	"vxswitch/header"
+	"vxswitch/switch/dnsanswer"
+	"vxswitch/switch/pmtu"
 )
-
-// dnsPort is the UDP and TCP port of DNS (RFC 1035 section 4.2).
-const dnsPort = 53
-
-// answerLocally handles the frames from the local port p that the switch
-// answers itself instead of forwarding, and reports whether it consumed
-// frame: ARP requests for known addresses (arp.go), and everything sent to
-// the network's resolver (by IPv4 address or by ResolverMAC), which never
-// goes to the overlay. Other frames cost a few comparisons and no
-// allocation. What it does is recorded in d unless d is nil.
-func (s *Switch) answerLocally(p *port, nw *Network, frame []byte, d *decision) bool {
-	eth := header.Ethernet(frame)
-	if !eth.IsValid() {
-		return false
-	}
-	off := eth.HeaderLen()
-	switch eth.Type() {
-	case header.EtherTypeARP:
-		return s.arp(p, nw, frame, off, d)
-	case header.EtherTypeIPv4:
-		if nw.Resolver.Is4() && len(frame) >= off+header.IPv4MinLen && header.IPv4(frame[off:]).Destination() == nw.Resolver {
-			s.toResolver(p, nw, frame, off, d)
-			return true
-		}
-	}
-	if !nw.ResolverMAC.IsZero() && MAC(frame[0:6]) == nw.ResolverMAC {
-		s.drop(d, dropToResolver)
-		return true
-	}
-	return false
-}
 
 // toResolver handles an IPv4 packet (at off in frame) from port p to the
 // resolver address: UDP to port 53 goes to the DNS handler, TCP goes to the
-// DNS-over-TCP responder (dnstcp.go), which answers connections to port 53
+// DNS-over-TCP responder (dnsanswer.Responder, dnstcp.go), which answers connections to port 53
 // and resets the others, an ICMP echo request is answered, and anything
 // else (fragments, other UDP ports, other protocols, a frame whose
 // destination MAC the resolver cannot answer from) is dropped as
@@ -57,7 +28,7 @@ func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *deci
 	l2 := make([]byte, off)
 	replyL2(l2, frame, off, srcMAC, header.EtherTypeIPv4)
 	switch l4 := ip.Payload(); {
-	case ip.Protocol() == header.ProtoUDP && len(l4) >= header.UDPLen && header.UDP(l4).DstPort() == dnsPort:
+	case ip.Protocol() == header.ProtoUDP && len(l4) >= header.UDPLen && header.UDP(l4).DstPort() == dnsanswer.Port:
 		s.dnsQuery(p, nw, l2, ip, l4, d)
 	case ip.Protocol() == header.ProtoTCP:
 		s.dnsTCP(p, nw, l2, ip, l4, d)
@@ -84,7 +55,7 @@ func (s *Switch) dnsQuery(p *port, nw *Network, l2 []byte, ip header.IPv4, udp h
 	d.answer(ActionDNS, nil) // the answer may come later, from elsewhere
 	s.stats.dnsQueries.Add(1)
 	querier := netip.AddrPortFrom(ip.Source(), udp.SrcPort())
-	resolver := netip.AddrPortFrom(nw.Resolver, dnsPort)
+	resolver := netip.AddrPortFrom(nw.Resolver, dnsanswer.Port)
 	name, vni := p.name, p.vni
 	sink := newAnswerSink(d)
 	defer sink.close()
@@ -147,21 +118,14 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 		s.stats.drop(dropNoPort)
 		return
 	}
-	total := header.IPv4MinLen + header.UDPLen + len(payload)
-	if total > 0xffff {
+	off := len(l2)
+	buf := append(make([]byte, 0, off+header.IPv4MinLen+header.UDPLen+len(payload)), l2...)
+	pkt, ok := dnsanswer.AppendUDP(buf, uint16(s.ipID.Add(1)), src, dst, payload)
+	if !ok {
 		s.stats.drop(dropOversize)
 		return
 	}
-	off := len(l2)
-	pkt := make([]byte, off+total)
-	copy(pkt, l2)
-	ip := header.IPv4(pkt[off:])
-	ip.Encode(uint16(total), uint16(s.ipID.Add(1)), 0, defaultTTL, header.ProtoUDP, src.Addr(), dst.Addr())
-	udp := header.UDP(ip[header.IPv4MinLen:])
-	udp.Encode(src.Port(), dst.Port(), uint16(len(udp)))
-	copy(udp[header.UDPLen:], payload)
-	udp.SetChecksum(udp.ComputeChecksum(ip.PseudoSum(header.ProtoUDP, len(udp))))
-
+	total := len(pkt) - off
 	mtu := 0
 	if nw := s.view.Load().network(vni); nw != nil {
 		mtu = nw.MTU
@@ -171,7 +135,7 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 		return
 	}
 	out := make([]byte, off+mtu)
-	if !fragmentIPv4(out, l2, ip, mtu, func(f []byte) { s.writeMade(q, bytes.Clone(f), d, answers) }) {
+	if !pmtu.FragmentIPv4(out, l2, pkt[off:], mtu, func(f []byte) { s.writeMade(q, bytes.Clone(f), d, answers) }) {
 		s.stats.drop(dropOversize)
 		return
 	}
@@ -182,16 +146,7 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 // ip from port p, sent to the resolver address, so that `ping RESOLVER`
 // works; the answer goes behind the Ethernet header l2.
 func (s *Switch) echoReply(p *port, nw *Network, l2 []byte, ip header.IPv4, icmp []byte, d *decision) {
-	off := len(l2)
-	total := header.IPv4MinLen + len(icmp)
-	out := make([]byte, off+total)
-	copy(out, l2)
-	rip := header.IPv4(out[off:])
-	rip.Encode(uint16(total), uint16(s.ipID.Add(1)), 0, defaultTTL, header.ProtoICMP, nw.Resolver, ip.Source())
-	r := header.ICMPv4(rip[header.IPv4MinLen:])
-	copy(r, icmp)
-	r.SetType(header.ICMPv4EchoReply)
-	r.SetChecksum(r.ComputeChecksum())
+	out := dnsanswer.AppendEchoReply(l2, uint16(s.ipID.Add(1)), nw.Resolver, ip, icmp)
 	s.writeMade(p, out, d, 0)
 	d.answer(ActionEcho, p)
 	s.stats.echoReplies.Add(1)

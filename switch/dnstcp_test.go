@@ -12,6 +12,8 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"vxswitch/header"
+	"vxswitch/switch/dnsanswer"
+	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
 )
 
@@ -417,23 +419,23 @@ func TestDNSTCPTableBound(t *testing.T) {
 		}
 		return seg{flags: ip[20+13]}
 	}
-	for i := range dnsTCPMaxConns {
+	for i := range dnsanswer.MaxConns {
 		if s := syn(uint16(10000 + i)); s.flags != header.TCPFlagSYN|header.TCPFlagACK {
 			t.Fatalf("connection %d refused", i)
 		}
 	}
 	if s := syn(20000); s.flags != header.TCPFlagRST|header.TCPFlagACK {
-		t.Fatalf("connection %d answered with flags %#x, want RST|ACK", dnsTCPMaxConns+1, s.flags)
+		t.Fatalf("connection %d answered with flags %#x, want RST|ACK", dnsanswer.MaxConns+1, s.flags)
 	}
-	if st := w.s.Stats(); st.DNSTCPRefused != 1 || st.DNSTCPConns != dnsTCPMaxConns {
+	if st := w.s.Stats(); st.DNSTCPRefused != 1 || st.DNSTCPConns != dnsanswer.MaxConns {
 		t.Errorf("DNSTCPRefused %d DNSTCPConns %d", st.DNSTCPRefused, st.DNSTCPConns)
 	}
-	w.clock.Advance(dnsTCPIdle + time.Second) // every connection is idle now
+	w.clock.Advance(dnsanswer.Idle + time.Second) // every connection is idle now
 	if s := syn(20000); s.flags != header.TCPFlagSYN|header.TCPFlagACK {
 		t.Fatalf("after the idle time: flags %#x, want SYN|ACK", s.flags)
 	}
-	if st := w.s.Stats(); st.DNSTCPExpired != dnsTCPMaxConns {
-		t.Errorf("DNSTCPExpired = %d, want %d", st.DNSTCPExpired, dnsTCPMaxConns)
+	if st := w.s.Stats(); st.DNSTCPExpired != dnsanswer.MaxConns {
+		t.Errorf("DNSTCPExpired = %d, want %d", st.DNSTCPExpired, dnsanswer.MaxConns)
 	}
 }
 
@@ -498,7 +500,7 @@ func FuzzDNSTCP(f *testing.F) {
 }
 
 // TestDNSTCPTinyMSSClamped: a client announcing an MSS of 1 gets segments
-// of dnsTCPMinMSS bytes, not one byte each (issue 18, finding 3): a
+// of dnsanswer.MinMSS bytes, not one byte each (issue 18, finding 3): a
 // 3000-byte answer takes 14 segments instead of about 3000.
 func TestDNSTCPTinyMSSClamped(t *testing.T) {
 	answer := fill(3000, 7)
@@ -509,12 +511,12 @@ func TestDNSTCPTinyMSSClamped(t *testing.T) {
 	if len(got) < 2 {
 		t.Fatalf("got %d segments, want an ACK and data", len(got))
 	}
-	b := payload(t, got[1:], c.iss+1, dnsTCPMinMSS)
+	b := payload(t, got[1:], c.iss+1, dnsanswer.MinMSS)
 	if !bytes.Equal(b, framed(answer)) {
 		t.Fatalf("segments hold %d bytes, want the framed answer (%d)", len(b), len(framed(answer)))
 	}
-	if want := (len(framed(answer)) + dnsTCPMinMSS - 1) / dnsTCPMinMSS; len(got)-1 != want {
-		t.Errorf("answer took %d segments, want %d of up to %d bytes", len(got)-1, want, dnsTCPMinMSS)
+	if want := (len(framed(answer)) + dnsanswer.MinMSS - 1) / dnsanswer.MinMSS; len(got)-1 != want {
+		t.Errorf("answer took %d segments, want %d of up to %d bytes", len(got)-1, want, dnsanswer.MinMSS)
 	}
 }
 
@@ -545,7 +547,9 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 	s := New(Config{DNS: constDNS{answer: fill(1000, 0)}})
 	t.Cleanup(func() { s.Close() })
 	s.SetView(namesView(1500))
-	if err := s.AddPort("a", 100, macA, newDiscardDevice()); err != nil {
+	dev := taptest.New("discard")
+	dev.CountOnly()
+	if err := s.AddPort("a", 100, macA, dev); err != nil {
 		t.Fatal(err)
 	}
 	p := s.ports.Load().byName["a"]
@@ -556,19 +560,17 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 		f := ipv4Frame(t, resolverMAC, macA, ipA, resolverIP, true, tcp, layers.IPProtocolTCP, data)
 		buf := make([]byte, vxlan.HeaderLen+len(f))
 		copy(buf[vxlan.HeaderLen:], f)
-		s.fromPort(p, buf, len(f))
+		s.fromPort(&portFrame{p: p, buf: buf, n: len(f)})
 	}
-	conn := func() *tcpConn {
-		s.tcpConns.mu.Lock()
-		defer s.tcpConns.mu.Unlock()
-		for _, c := range s.tcpConns.conns {
-			return c
+	conn := func() dnsanswer.ConnState {
+		st, ok := s.tcpConns.State()
+		if !ok {
+			t.Fatal("no connection")
 		}
-		t.Fatal("no connection")
-		return nil
+		return st
 	}
 	send(header.TCPFlagSYN, clientISN, 0, nil)
-	iss := conn().sndUna
+	iss := conn().SndUna
 	send(header.TCPFlagACK, clientISN+1, iss+1, nil)
 	var ten []byte
 	for range 10 {
@@ -577,21 +579,16 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 	before := heapInUse()
 	var maxHeld int
 	for range 5000 {
-		c := conn()
-		s.tcpConns.mu.Lock()
-		seq := c.rcvNxt // the client follows our ACKs, but never acknowledges our data
-		s.tcpConns.mu.Unlock()
+		seq := conn().RcvNxt // the client follows our ACKs, but never acknowledges our data
 		send(header.TCPFlagACK|header.TCPFlagPSH, seq, iss+1, ten)
-		s.tcpConns.mu.Lock()
-		maxHeld = max(maxHeld, len(c.out)+len(c.in))
-		s.tcpConns.mu.Unlock()
+		maxHeld = max(maxHeld, conn().Held)
 	}
 	grew := int64(heapInUse()) - int64(before)
 	st := s.Stats()
 	t.Logf("50000 queries sent: heap grew by %d bytes, at most %d bytes held for the connection; %d queries taken, %d aborted",
 		grew, maxHeld, st.DNSTCPQueries, st.DNSTCPAborted)
-	if maxHeld > dnsTCPOutMax+0x10000 {
-		t.Errorf("the connection held %d bytes, want at most %d", maxHeld, dnsTCPOutMax+0x10000)
+	if maxHeld > dnsanswer.OutMax+0x10000 {
+		t.Errorf("the connection held %d bytes, want at most %d", maxHeld, dnsanswer.OutMax+0x10000)
 	}
 	if grew > 1<<20 {
 		t.Errorf("the heap grew by %d bytes, want less than 1 MiB", grew)
@@ -599,7 +596,7 @@ func TestDNSTCPClientNeverReads(t *testing.T) {
 }
 
 // TestDNSTCPPendingBound: of 100 pipelined queries that get no answer yet,
-// only dnsTCPMaxPending are taken and acknowledged, and the switch then
+// only dnsanswer.MaxPending are taken and acknowledged, and the switch then
 // advertises a zero window; the rest waits in the client.
 func TestDNSTCPPendingBound(t *testing.T) {
 	h := &fakeDNS{} // never answers
@@ -611,17 +608,17 @@ func TestDNSTCPPendingBound(t *testing.T) {
 	}
 	c.data(t, header.TCPFlagPSH, c.iss+1, data)
 	got := c.frames(t)
-	if len(h.calls) != dnsTCPMaxPending {
-		t.Fatalf("handler got %d queries, want %d", len(h.calls), dnsTCPMaxPending)
+	if len(h.calls) != dnsanswer.MaxPending {
+		t.Fatalf("handler got %d queries, want %d", len(h.calls), dnsanswer.MaxPending)
 	}
 	last := got[len(got)-1]
-	if want := clientISN + 1 + uint32(dnsTCPMaxPending*len(framed(testQuery))); last.ack != want || last.wnd != 0 {
+	if want := clientISN + 1 + uint32(dnsanswer.MaxPending*len(framed(testQuery))); last.ack != want || last.wnd != 0 {
 		t.Fatalf("ACK %d window %d, want ACK %d and a zero window", last.ack, last.wnd, want)
 	}
 }
 
 // TestDNSTCPAbort: answers that would take one connection's unsent bytes
-// past dnsTCPOutMax (the client's window is closed) reset the connection,
+// past dnsanswer.OutMax (the client's window is closed) reset the connection,
 // count in DNSTCPAborted, and free what it held.
 func TestDNSTCPAbort(t *testing.T) {
 	h := &fakeDNS{} // answers later, through the recorded reply functions
@@ -644,9 +641,8 @@ func TestDNSTCPAbort(t *testing.T) {
 	if len(got) != 1 || got[0].flags != header.TCPFlagRST|header.TCPFlagACK {
 		t.Fatalf("segments %+v, want one RST|ACK", got)
 	}
-	w.s.tcpConns.mu.Lock()
-	defer w.s.tcpConns.mu.Unlock()
-	if n, b := len(w.s.tcpConns.conns), w.s.tcpConns.outBytes; n != 0 || b != 0 {
+	if u := w.s.tcpConns.Usage(); u.Conns != 0 || u.OutBytes != 0 {
+		n, b := u.Conns, u.OutBytes
 		t.Fatalf("%d connections holding %d bytes after the reset, want none", n, b)
 	}
 }

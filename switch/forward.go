@@ -8,76 +8,87 @@ import (
 	"vxswitch/vxlan"
 )
 
-// fromPort handles one frame read from the local port p. The frame is
-// buf[vxlan.HeaderLen : vxlan.HeaderLen+n]; buf[:vxlan.HeaderLen] is
-// headroom where the VXLAN header is written for encapsulation, so the
-// frame is never copied. A frame too long for the network MTU goes to
-// oversize (mtu.go); every other one to forward. It does not allocate once
-// the tables are warm.
-func (s *Switch) fromPort(p *port, buf []byte, n int) {
-	s.fromPortBatch(p, buf, n, nil)
+// portFrame is one frame from a local port on its way through the switch:
+// everything the data path needs to know about it, in one place. The
+// caller sets p, buf and n, and b when it batches; fromPort sets v and nw,
+// and d when an observer watches. A portFrame lives for one call of
+// fromPort and is not shared between goroutines.
+type portFrame struct {
+	p   *port
+	buf []byte // vxlan.HeaderLen bytes of headroom, then the frame
+	n   int    // length of the frame: buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
+	// b collects the sends to the underlay of a port with offloads
+	// (offload.go); nil sends each packet at once.
+	b *txBatch
+	// d records what the switch does with the frame for the observer
+	// (observe.go); nil when nobody observes, which costs a nil check.
+	d  *decision
+	v  *View    // the view the frame is switched in
+	nw *Network // the frame's network in v
 }
 
-// fromPortBatch is fromPort with the sends to the underlay collected in b
-// (offload.go); b may be nil.
-func (s *Switch) fromPortBatch(p *port, buf []byte, n int, b *txBatch) {
+// frame returns the Ethernet frame of f.
+func (f *portFrame) frame() []byte { return f.buf[vxlan.HeaderLen : vxlan.HeaderLen+f.n] }
+
+// fromPort handles one frame read from a local port (see portFrame). The
+// headroom in front of the frame is where the VXLAN header is written for
+// encapsulation, so the frame is never copied. When an observer is set the
+// frame is switched through observeFromPort, which records and reports
+// what happens to it. It does not allocate once the tables are warm.
+func (s *Switch) fromPort(f *portFrame) {
 	if o := s.observer.Load(); o != nil {
-		s.observeFromPort(o.o, p, buf, n, b)
+		s.observeFromPort(o.o, f)
 		return
 	}
-	s.fromPortDecide(p, buf, n, b, nil)
+	s.admit(f)
 }
 
-// fromPortDecide is fromPortBatch recording what it does in d, which is nil
-// when nobody observes (observe.go).
-func (s *Switch) fromPortDecide(p *port, buf []byte, n int, b *txBatch, d *decision) {
-	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
+// admit counts the frame f and checks it: its length, its network, the
+// guard. A frame too long for the network MTU goes to oversize (mtu.go);
+// every other one to forward.
+func (s *Switch) admit(f *portFrame) {
+	d := f.d
 	s.stats.rxFrames.Add(1)
-	s.stats.rxBytes.Add(uint64(n))
-	if n < header.EthernetLen {
+	s.stats.rxBytes.Add(uint64(f.n))
+	if f.n < header.EthernetLen {
 		s.drop(d, dropRuntInner)
 		return
 	}
-	v := s.view.Load()
-	nw := v.network(p.vni)
-	if nw == nil {
+	f.v = s.view.Load()
+	f.nw = f.v.network(f.p.vni)
+	if f.nw == nil {
 		s.drop(d, dropUnknownVNI)
 		return
 	}
-	if r, refuse := s.refuseFromPort(p, v, nw, frame); refuse { // guard.go
+	frame := f.frame()
+	if r, refuse := s.refuseFromPort(f.p, f.v, f.nw, frame); refuse { // guard.go
 		s.drop(d, r)
 		return
 	}
-	if tooLong(frame, nw.MTU) {
-		if b != nil {
-			s.flushTx(b) // keep the order of what is pending
+	if tooLong(frame, f.nw.MTU) {
+		if f.b != nil {
+			s.flushTx(f.b) // keep the order of what is pending
 		}
-		s.oversize(p, v, nw, frame, d)
+		s.oversize(f)
 		return
 	}
-	s.forwardBatch(p, v, nw, buf, n, b, d)
+	s.forward(f)
 }
 
-// forward switches one frame from the local port p that fits the network
-// MTU (buf and n as for fromPort): it learns the source MAC, answers what
-// the switch answers itself (ARP for known addresses, traffic to the
-// resolver), clamps the MSS of TCP SYNs, and sends the frame to a local
-// port, a VTEP, or floods it. It records what it does in d unless d is nil.
-func (s *Switch) forward(p *port, v *View, nw *Network, buf []byte, n int, d *decision) {
-	s.forwardBatch(p, v, nw, buf, n, nil, d)
-}
-
-// forwardBatch is forward with the sends to the underlay collected in b
-// (offload.go); b may be nil.
-func (s *Switch) forwardBatch(p *port, v *View, nw *Network, buf []byte, n int, b *txBatch, d *decision) {
-	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
+// forward switches the frame f, which fits the network MTU: it learns the
+// source MAC, answers what the switch answers itself (ARP for known
+// addresses, traffic to the resolver), clamps the MSS of TCP SYNs, and
+// sends the frame to a local port, a VTEP, or floods it.
+func (s *Switch) forward(f *portFrame) {
+	p, nw, d := f.p, f.nw, f.d
+	frame := f.frame()
 	now := s.now()
-	dst, src := MAC(frame[0:6]), MAC(frame[6:12])
+	dst, src := header.Ethernet(frame).Destination(), header.Ethernet(frame).Source()
 	if src != p.mac && !src.IsMulticast() && !src.IsZero() {
 		k := fdbKey{p.vni, src}
 		// A MAC behind an external VTEP stays there until it ages out; the
 		// wire table is only asked where the network has external VTEPs.
-		if nw != nil && len(nw.External) > 0 {
+		if len(nw.External) > 0 {
 			if _, ok := s.wire.holder(k, now); ok {
 				s.drop(d, dropMACTaken)
 				return
@@ -97,7 +108,7 @@ func (s *Switch) forwardBatch(p *port, v *View, nw *Network, buf []byte, n int, 
 	s.clamp(frame, nw)
 	ports := s.ports.Load()
 	if dst.IsMulticast() {
-		s.floodFromPort(ports, v, nw, p, buf, n, b, d)
+		s.floodFromPort(ports, f)
 		return
 	}
 	if q := s.localPort(ports, p.vni, dst, now); q != nil {
@@ -113,20 +124,24 @@ func (s *Switch) forwardBatch(p *port, v *View, nw *Network, buf []byte, n int, 
 	}
 	if vtep, ok := nw.Remote[dst]; ok {
 		d.found(LookupRaft)
-		vxlan.Encode(buf, p.vni)
-		s.send(v, buf[:vxlan.HeaderLen+n], vtep, b)
-		d.toVTEP(vtep)
+		s.encapTo(f, vtep)
 		return
 	}
 	if e, ok := s.wire.lookup(fdbKey{p.vni, dst}, now); ok {
 		d.found(LookupLearned)
-		vxlan.Encode(buf, p.vni)
-		s.send(v, buf[:vxlan.HeaderLen+n], e.vtep, b)
-		d.toVTEP(e.vtep)
+		s.encapTo(f, e.vtep)
 		return
 	}
 	d.found(LookupMiss)
-	s.floodFromPort(ports, v, nw, p, buf, n, b, d) // unknown unicast
+	s.floodFromPort(ports, f) // unknown unicast
+}
+
+// encapTo writes the VXLAN header into the headroom of f and sends the
+// packet to vtep.
+func (s *Switch) encapTo(f *portFrame, vtep netip.Addr) {
+	vxlan.Encode(f.buf, f.p.vni)
+	s.send(f.v, f.buf[:vxlan.HeaderLen+f.n], vtep, f.b)
+	f.d.toVTEP(vtep)
 }
 
 // tooLong reports whether frame exceeds the network MTU plus the Ethernet
@@ -149,17 +164,18 @@ func (s *Switch) localPort(ports *portTable, vni uint32, dst MAC, now time.Time)
 	return nil
 }
 
-// floodFromPort sends a frame from local port p to every other local port of
-// its network and once to every VTEP in the network's flood list.
-func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, buf []byte, n int, b *txBatch, d *decision) {
+// floodFromPort sends the frame f to every other local port of its network
+// and once to every VTEP in the network's flood list.
+func (s *Switch) floodFromPort(ports *portTable, f *portFrame) {
+	p, v, nw, d := f.p, f.v, f.nw, f.d
 	if !s.floodAllowed(p) { // guard.go
 		s.drop(d, dropFloodLimit)
 		return
 	}
 	d.flood()
-	frame := buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
-	if b != nil {
-		b.flooded = true // see fromVnet
+	frame := f.frame()
+	if f.b != nil {
+		f.b.flooded = true // see fromVnet
 	}
 	copies := 0
 	for _, q := range ports.byVNI[p.vni] {
@@ -171,12 +187,12 @@ func (s *Switch) floodFromPort(ports *portTable, v *View, nw *Network, p *port, 
 		copies++
 	}
 	if len(nw.Flood) > 0 {
-		vxlan.Encode(buf, p.vni)
+		vxlan.Encode(f.buf, p.vni)
 		for _, vtep := range nw.Flood {
 			if vtep == v.Self {
 				continue
 			}
-			s.send(v, buf[:vxlan.HeaderLen+n], vtep, b)
+			s.send(v, f.buf[:vxlan.HeaderLen+f.n], vtep, f.b)
 			d.toVTEP(vtep)
 			copies++
 		}

@@ -237,7 +237,7 @@ func TestNoUnderlay(t *testing.T) {
 	p := s.ports.Load().byName["a"]
 	buf := make([]byte, vxlan.HeaderLen+60)
 	copy(buf[vxlan.HeaderLen:], eth(macR, macA, 0x0800, 60))
-	s.fromPort(p, buf, 60)
+	s.fromPort(&portFrame{p: p, buf: buf, n: 60})
 	if d := s.Stats().Drops["no_port"]; d != 1 {
 		t.Errorf("no_port = %d, want 1", d)
 	}

@@ -4,10 +4,6 @@ import (
 	"vxswitch/header"
 )
 
-// defaultTTL is the TTL (IPv4) or hop limit (IPv6) of the packets the
-// switch makes itself.
-const defaultTTL = 64
-
 // l3 returns the EtherType of frame and the offset of the network-layer
 // packet behind the Ethernet header, skipping one 802.1Q tag; ok is false
 // when frame is too short for its Ethernet header. It is header.Ethernet's

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"vxswitch/header"
+	"vxswitch/switch/dnsanswer"
 	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
@@ -27,14 +28,14 @@ func FuzzUnderlayGRO(f *testing.F) {
 			return
 		}
 		s, _, d, u := vnetSwitch(t, true)
-		g := &groReads{reads: [][]byte{data}, seg: []int{int(seg)}, src: netip.AddrPortFrom(host2, vxlan.Port)}
+		g := groConn(netip.AddrPortFrom(host2, vxlan.Port), [][]byte{data}, []int{int(seg)})
 		if err := s.ServeUnderlay(g); err != nil {
 			t.Fatal(err)
 		}
-		if u.n != 0 {
-			t.Fatalf("sent %d packets to the underlay", u.n)
+		if u.Calls() != 0 {
+			t.Fatalf("sent %d packets to the underlay", u.Calls())
 		}
-		for _, p := range d.packets() {
+		for _, p := range d.Written() {
 			if len(p) < tap.VnetHdrLen+header.EthernetLen {
 				t.Fatalf("wrote a %d-byte packet into the port", len(p))
 			}
@@ -61,14 +62,12 @@ func FuzzFromVnet(f *testing.F) {
 		b := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
 		s.fromVnet(p, pkt, b)
 		s.flushTx(b)
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		for _, snd := range u.sends {
-			if snd.seg <= 0 {
-				t.Fatalf("a send with segment size %d", snd.seg)
+		for _, snd := range u.Sends() {
+			if snd.Seg <= 0 {
+				t.Fatalf("a send with segment size %d", snd.Seg)
 			}
-			for off := 0; off < len(snd.pkt); off += snd.seg {
-				dg := snd.pkt[off:min(off+snd.seg, len(snd.pkt))]
+			for off := 0; off < len(snd.Pkt); off += snd.Seg {
+				dg := snd.Pkt[off:min(off+snd.Seg, len(snd.Pkt))]
 				vni, inner, err := vxlan.Decode(dg)
 				if err != nil || vni != 100 || len(inner) < header.EthernetLen {
 					t.Fatalf("sent a bad datagram (vni %d, %d inner bytes, %v)", vni, len(inner), err)
@@ -83,7 +82,7 @@ func FuzzFromVnet(f *testing.F) {
 // and a fuzzed client window, to the DNS-over-TCP responder. It must never
 // panic, every segment it writes must be valid TCP, and its byte
 // accounting must hold: outBytes is the sum of the connections' unsent
-// answers, each within dnsTCPOutMax.
+// answers, each within dnsanswer.OutMax.
 func FuzzDNSTCPSegments(f *testing.F) {
 	f.Add(framed(testQuery, testQuery, testQuery), []byte{3, 0, 10, 0, 40, 0}, uint16(65535))
 	f.Add(framed(testQuery), []byte{1, 0, 1, 0, 1, 0, 1, 0}, uint16(0))
@@ -102,18 +101,12 @@ func FuzzDNSTCPSegments(f *testing.F) {
 			off += n
 		}
 		c.frames(t) // checks every segment written
-		tb := &w.s.tcpConns
-		tb.mu.Lock()
-		defer tb.mu.Unlock()
-		sum := 0
-		for _, cn := range tb.conns {
-			if len(cn.out) > dnsTCPOutMax {
-				t.Fatalf("a connection holds %d unsent bytes", len(cn.out))
-			}
-			sum += len(cn.out)
+		u := w.s.tcpConns.Usage()
+		if u.MaxOut > dnsanswer.OutMax {
+			t.Fatalf("a connection holds %d unsent bytes", u.MaxOut)
 		}
-		if sum != tb.outBytes {
-			t.Fatalf("outBytes %d, but the connections hold %d", tb.outBytes, sum)
+		if u.SumOut != u.OutBytes {
+			t.Fatalf("outBytes %d, but the connections hold %d", u.OutBytes, u.SumOut)
 		}
 	})
 }

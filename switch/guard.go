@@ -163,7 +163,7 @@ func (s *Switch) foreignMAC(g *guardIndex, nw *Network, p *port, m MAC) bool {
 // it uses no other endpoint's MAC or address. refuseFromPort does not
 // allocate once the index of the view is built.
 func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dropReason, bool) {
-	src := MAC(frame[6:12])
+	src := header.Ethernet(frame).Source()
 	if src.IsMulticast() || src.IsZero() {
 		return dropBadSrcMAC, true
 	}
@@ -239,7 +239,7 @@ func ownAddr(nw *Network, p *port, ip netip.Addr) bool {
 // Addresses of no endpoint pass (external VTEPs' hosts, routed sources).
 // inner is at least an Ethernet header long.
 func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from netip.Addr) (dropReason, bool) {
-	src := MAC(inner[6:12])
+	src := header.Ethernet(inner).Source()
 	if src.IsMulticast() || src.IsZero() {
 		return dropBadSrcMAC, true
 	}

@@ -437,7 +437,7 @@ func TestZeroAllocsGuard(t *testing.T) {
 	} {
 		buf := make([]byte, vxlan.HeaderLen+len(tc.frame))
 		copy(buf[vxlan.HeaderLen:], tc.frame)
-		if allocs := testing.AllocsPerRun(500, func() { s.fromPort(p, buf, len(tc.frame)) }); allocs != 0 {
+		if allocs := testing.AllocsPerRun(500, func() { s.fromPort(&portFrame{p: p, buf: buf, n: len(tc.frame)}) }); allocs != 0 {
 			t.Errorf("%s: %v allocations per frame, want 0", tc.name, allocs)
 		}
 	}

@@ -3,7 +3,6 @@ package vswitch
 import (
 	"encoding/binary"
 	"net/netip"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"vxswitch/header"
 	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
+	"vxswitch/vxlan/vxlantest"
 )
 
 // Addresses and MACs of the test world.
@@ -47,73 +47,43 @@ func testView() *View {
 	}
 }
 
-// sentPacket is one WriteTo call on fakeUnderlay.
+// sentPacket is one datagram the switch sent to the underlay.
 type sentPacket struct {
 	pkt []byte
 	dst netip.AddrPort
 }
 
-// fakeUnderlay records every packet the switch sends.
-type fakeUnderlay struct {
-	mu     sync.Mutex
-	sent   []sentPacket
-	notify chan struct{}
-}
+// fakeUnderlay is the in-memory underlay (vxlan/vxlantest) with the
+// datagrams it got as sentPackets.
+type fakeUnderlay struct{ *vxlantest.Conn }
 
-func newFakeUnderlay() *fakeUnderlay { return &fakeUnderlay{notify: make(chan struct{}, 1)} }
+var _ Underlay = fakeUnderlay{}
+var _ UnderlayReader = fakeUnderlay{}
 
-func (u *fakeUnderlay) WriteTo(pkt []byte, dst netip.AddrPort) error {
-	u.mu.Lock()
-	u.sent = append(u.sent, sentPacket{append([]byte(nil), pkt...), dst})
-	u.mu.Unlock()
-	select {
-	case u.notify <- struct{}{}:
-	default:
-	}
-	return nil
-}
+func newFakeUnderlay() *fakeUnderlay { return &fakeUnderlay{vxlantest.New()} }
 
+// packets returns every datagram sent so far.
 func (u *fakeUnderlay) packets() []sentPacket {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]sentPacket(nil), u.sent...)
+	return sentPackets(u.Sent())
 }
 
-// waitPackets waits until at least n packets were sent.
+// waitPackets waits until at least n datagrams were sent.
 func (u *fakeUnderlay) waitPackets(t *testing.T, n int) []sentPacket {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		if p := u.packets(); len(p) >= n {
-			return p
-		}
-		select {
-		case <-u.notify:
-		case <-deadline:
-			t.Fatalf("underlay got %d packets, want %d", len(u.packets()), n)
-		}
+	sent, ok := u.WaitSent(n, 5*time.Second)
+	if !ok {
+		t.Fatalf("underlay got %d packets, want %d", len(sent), n)
 	}
+	return sentPackets(sent)
 }
 
-// countingUnderlay counts sends without copying (for allocation tests).
-type countingUnderlay struct{ n int }
-
-func (u *countingUnderlay) WriteTo([]byte, netip.AddrPort) error { u.n++; return nil }
-
-// discardDevice is a tap.Device whose Write counts and discards and whose
-// Read blocks until Close (for allocation tests and benchmarks).
-type discardDevice struct {
-	writes int
-	closed chan struct{}
-	once   sync.Once
+func sentPackets(dgrams []vxlantest.Datagram) []sentPacket {
+	out := make([]sentPacket, len(dgrams))
+	for i, d := range dgrams {
+		out[i] = sentPacket{d.Pkt, d.Addr}
+	}
+	return out
 }
-
-func newDiscardDevice() *discardDevice { return &discardDevice{closed: make(chan struct{})} }
-
-func (d *discardDevice) Read([]byte) (int, error)    { <-d.closed; return 0, os.ErrClosed }
-func (d *discardDevice) Write(b []byte) (int, error) { d.writes++; return len(b), nil }
-func (d *discardDevice) Name() string                { return "discard" }
-func (d *discardDevice) Close() error                { d.once.Do(func() { close(d.closed) }); return nil }
 
 // fakeClock is a settable clock for aging tests.
 type fakeClock struct {
@@ -174,7 +144,7 @@ func (w *world) fromPort(t *testing.T, name string, frame []byte) {
 	}
 	buf := make([]byte, vxlan.HeaderLen+len(frame))
 	copy(buf[vxlan.HeaderLen:], frame)
-	w.s.fromPort(p, buf, len(frame))
+	w.s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)})
 }
 
 // fromUnderlay runs HandleUnderlay on a VXLAN packet carrying frame.

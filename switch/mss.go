@@ -1,79 +1,12 @@
 package vswitch
 
-import (
-	"encoding/binary"
-	"math/bits"
+import "vxswitch/switch/pmtu"
 
-	"vxswitch/header"
-)
-
-// Header sizes used by MSS clamping: what an MTU leaves for a TCP
-// segment's payload (RFC 9293 section 3.7.1).
-const (
-	ipv4TCPHdrs = header.IPv4MinLen + header.TCPMinLen // IPv4 + TCP headers without options
-	ipv6TCPHdrs = header.IPv6Len + header.TCPMinLen    // IPv6 + TCP headers without options
-)
-
-// clamp lowers the MSS of a TCP SYN in frame to fit the MTU of nw, unless
-// clamping is turned off, and counts it. It does not allocate.
+// clamp lowers the MSS of a TCP SYN in frame to fit the MTU of nw
+// (pmtu.ClampMSS), unless clamping is turned off, and counts it. It does
+// not allocate.
 func (s *Switch) clamp(frame []byte, nw *Network) {
-	if s.clampMSS && clampMSS(frame, nw.MTU) {
+	if s.clampMSS && pmtu.ClampMSS(frame, nw.MTU) {
 		s.stats.mssClamped.Add(1)
 	}
-}
-
-// clampMSS lowers the MSS option of a TCP segment with SYN set (a SYN or a
-// SYN-ACK) in frame to mtu-40 for IPv4 or mtu-60 for IPv6, when it is
-// larger, and updates the TCP checksum incrementally (RFC 1624 equation 3).
-// It reports whether it changed the frame.
-//
-// A VXLAN overlay has a smaller MTU than the hosts' links, and endpoints
-// often do not learn it (ICMP filtered, or an endpoint MTU set too high),
-// so both ends announce the MSS of their own link. Clamping the SYNs in both
-// directions makes every TCP connection fit the overlay by construction.
-// Only IPv4 packets that are not fragments and IPv6 packets whose next
-// header is TCP (no extension headers) are looked at; mtu 0 turns it off.
-func clampMSS(frame []byte, mtu int) bool {
-	eth := header.Ethernet(frame)
-	if !eth.IsValid() || mtu <= 0 {
-		return false
-	}
-	var tcp header.TCP
-	limit := mtu
-	switch eth.Type() {
-	case header.EtherTypeIPv4:
-		ip := header.IPv4(eth.Payload())
-		if !ip.IsValid() || ip.Protocol() != header.ProtoTCP || ip.IsFragment() {
-			return false
-		}
-		tcp, limit = ip.Payload(), mtu-ipv4TCPHdrs
-	case header.EtherTypeIPv6:
-		ip := header.IPv6(eth.Payload())
-		if !ip.IsValid() || ip.NextHeader() != header.ProtoTCP {
-			return false
-		}
-		tcp, limit = ip.Payload(), mtu-ipv6TCPHdrs
-	default:
-		return false
-	}
-	if limit <= 0 || !tcp.IsValid() || tcp.Flags()&header.TCPFlagSYN == 0 {
-		return false
-	}
-	at, ok := tcp.MSSOffset() // offset of the MSS value in tcp
-	if !ok {
-		return false
-	}
-	old := binary.BigEndian.Uint16(tcp[at:])
-	if int(old) <= limit {
-		return false
-	}
-	binary.BigEndian.PutUint16(tcp[at:], uint16(limit))
-	m, m2 := old, uint16(limit)
-	if at%2 == 1 {
-		// The value straddles two 16-bit words of the checksum: its bytes
-		// count swapped (RFC 1071 section 2 (B), byte order independence).
-		m, m2 = bits.ReverseBytes16(m), bits.ReverseBytes16(m2)
-	}
-	tcp.SetChecksum(header.UpdateChecksum(tcp.Checksum(), m, m2))
-	return true
 }

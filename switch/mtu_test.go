@@ -11,7 +11,6 @@ import (
 	"github.com/google/gopacket/ip4defrag"
 	"github.com/google/gopacket/layers"
 
-	"vxswitch/header"
 	"vxswitch/vxlan"
 )
 
@@ -163,51 +162,6 @@ func TestFragmentIPv4WithoutDF(t *testing.T) {
 	}
 	if st := w.s.Stats(); st.Fragmented != 1 || st.EncapFrames != 3 || len(st.Drops) != 0 {
 		t.Errorf("Fragmented %d EncapFrames %d drops %v", st.Fragmented, st.EncapFrames, st.Drops)
-	}
-}
-
-func TestFragmentIPv4Options(t *testing.T) {
-	// Header with a security option (type 130, copied) and a record route
-	// option (type 7, not copied), 28 bytes; 80 bytes of payload; MF set
-	// already (this is a fragment being split again) at offset 8 units.
-	hdr := []byte{
-		0x47, 0, 0, 108, 0xab, 0xcd, 0x20, 0x08, 64, header.ProtoUDP, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-		130, 4, 0xaa, 0xbb, // security: copied
-		7, 3, 4, 0, // record route: not copied, then end of list
-	}
-	ip := append(hdr, fill(80, 1)...)
-	header.IPv4(ip[:28]).UpdateChecksum()
-	var frags [][]byte
-	if !fragmentIPv4(make([]byte, 14+68), make([]byte, 14), ip, 68, func(f []byte) { frags = append(frags, bytes.Clone(f[14:])) }) {
-		t.Fatal("fragmentIPv4 refused")
-	}
-	tests := []struct {
-		hlen, plen int
-		flags      uint16
-	}{
-		{28, 40, 0x2000 | 8},     // first: every option, (68-28)&^7 = 40 bytes
-		{24, 40, 0x2000 | 8 + 5}, // later: the security option only, padded to 24
-	}
-	if len(frags) != len(tests) {
-		t.Fatalf("got %d fragments, want %d", len(frags), len(tests))
-	}
-	for i, tt := range tests {
-		f := frags[i]
-		if hl := int(f[0]&0x0f) * 4; hl != tt.hlen || len(f) != tt.hlen+tt.plen || int(binary.BigEndian.Uint16(f[2:4])) != len(f) {
-			t.Errorf("fragment %d: header %d total %d len %d, want %d + %d", i, hl, binary.BigEndian.Uint16(f[2:4]), len(f), tt.hlen, tt.plen)
-		}
-		if fl := binary.BigEndian.Uint16(f[6:8]); fl != tt.flags {
-			t.Errorf("fragment %d: flags/offset %#04x, want %#04x", i, fl, tt.flags)
-		}
-		if !ipv4HeaderOK(f) {
-			t.Errorf("fragment %d: bad header checksum", i)
-		}
-	}
-	if !bytes.Equal(frags[1][20:24], []byte{130, 4, 0xaa, 0xbb}) {
-		t.Errorf("later fragment options % x, want the security option", frags[1][20:24])
-	}
-	if !bytes.Equal(append(frags[0][28:], frags[1][24:]...), ip[28:]) {
-		t.Error("fragment payloads do not add up to the original")
 	}
 }
 

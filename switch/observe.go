@@ -126,7 +126,7 @@ func (s *Switch) SetObserver(o Observer) {
 func (s *Switch) observing() bool { return s.observer.Load() != nil }
 
 // decision collects what the switch did with one observed frame. The
-// forwarding functions take a *decision that is nil when nobody observes;
+// frame being switched carries a *decision that is nil when nobody observes;
 // every method is a no-op on nil, so recording costs a nil check then.
 type decision struct {
 	id      uint64 // the ID of the frame being decided
@@ -265,23 +265,25 @@ func (s *Switch) observeMade(o Observer, q *port, frame []byte, answers uint64) 
 	o.Observe(&ev)
 }
 
-// observeFromPort switches the frame buf[vxlan.HeaderLen:][:n] from port p
-// (as fromPortBatch) and reports it to o.
-func (s *Switch) observeFromPort(o Observer, p *port, buf []byte, n int, b *txBatch) {
-	ev := Event{ID: s.frameID.Add(1), Time: s.now(), VNI: p.vni, Port: p.name}
+// observeFromPort switches the frame f (as fromPort does) recording what
+// happens in f.d, and reports it to o.
+func (s *Switch) observeFromPort(o Observer, f *portFrame) {
+	ev := Event{ID: s.frameID.Add(1), Time: s.now(), VNI: f.p.vni, Port: f.p.name}
 	d := decision{id: ev.ID}
-	s.fromPortDecide(p, buf, n, b, &d)
-	ev.Frame = buf[vxlan.HeaderLen : vxlan.HeaderLen+n]
+	f.d = &d
+	s.admit(f)
+	ev.Frame = f.frame()
 	s.emit(o, &ev, &d)
 }
 
-// observeUnderlay handles the packet pkt from src (as handleUnderlay) and
-// reports it to o.
-func (s *Switch) observeUnderlay(o Observer, pkt []byte, src netip.AddrPort, r *rxBatch) {
-	ev := Event{ID: s.frameID.Add(1), Time: s.now(), From: src, Payload: pkt}
+// observeUnderlay handles the packet u (as fromUnderlay does) recording
+// what happens in u.d, and reports it to o.
+func (s *Switch) observeUnderlay(o Observer, u *underlayPacket) {
+	ev := Event{ID: s.frameID.Add(1), Time: s.now(), From: u.src, Payload: u.pkt}
 	d := decision{id: ev.ID}
-	s.underlayDecide(pkt, src, r, &d)
-	if vni, inner, err := vxlan.Decode(pkt); err == nil {
+	u.d = &d
+	s.decap(u)
+	if vni, inner, err := vxlan.Decode(u.pkt); err == nil {
 		ev.VNI, ev.Frame = vni, inner
 	}
 	s.emit(o, &ev, &d)

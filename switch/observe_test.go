@@ -130,7 +130,7 @@ func TestZeroAllocsNoObserver(t *testing.T) {
 	frame := eth(macR, macX, 0x0800, 1514)
 	buf := make([]byte, vxlan.HeaderLen+len(frame))
 	copy(buf[vxlan.HeaderLen:], frame)
-	if allocs := testing.AllocsPerRun(1000, func() { s.fromPort(p, buf, len(frame)) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(1000, func() { s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)}) }); allocs != 0 {
 		t.Fatalf("TAP -> underlay after the observer left allocates %v times per frame, want 0", allocs)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"vxswitch/vxlan"
 )
 
-// The offload paths. A port whose device is a tap.VnetDevice with offloads
+// The offload paths. A port whose device reports Offload (tap.Device)
 // hands over TCP super-frames (TSO); the switch cuts them into segments
 // (segmentTCP) and runs the first segment through the ordinary path,
 // fromPort, so learning, MTU, MSS clamping and the in-band answers behave
@@ -25,19 +25,6 @@ import (
 // and consecutive TCP segments of one flow for one vnet port are joined in
 // place (tcpRun) and written to the TAP as one super-frame; a datagram of
 // the same sender and VNI that continues the run joins it directly.
-
-// gsoWriter is the optional part of an Underlay that sends runs of equal
-// datagrams with one system call. *vxlan.Conn implements it.
-type gsoWriter interface {
-	WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error
-}
-
-// groReader is the optional part of the socket given to ServeUnderlay that
-// receives many datagrams per system call. *vxlan.Conn implements it.
-type groReader interface {
-	EnableGRO() error
-	ReadGRO(b []byte) (n, seg int, src netip.AddrPort, err error)
-}
 
 // segmentBuffer is the size of a port's buffer for the segments of one
 // super-frame: room for 64 KiB of payload cut into segments as small as
@@ -63,7 +50,7 @@ type txBatch struct {
 // sendBatched sends pkt to dst now, or adds it to the pending run of b (nil
 // means no batching) when pkt is the datagram b expects.
 func (s *Switch) sendBatched(b *txBatch, pkt []byte, dst netip.AddrPort) {
-	if b == nil || s.gso == nil || b.expect < 0 || len(pkt) == 0 || &pkt[0] != &b.buf[b.expect] {
+	if b == nil || b.expect < 0 || len(pkt) == 0 || &pkt[0] != &b.buf[b.expect] {
 		if b != nil {
 			s.flushTx(b)
 		}
@@ -88,7 +75,7 @@ func (s *Switch) flushTx(b *txBatch) {
 		return
 	}
 	n := uint64((b.end - b.start + b.seg - 1) / b.seg)
-	err := s.gso.WriteGSO(b.buf[b.start:b.end], b.seg, b.dst)
+	err := s.underlay.WriteGSO(b.buf[b.start:b.end], b.seg, b.dst)
 	b.start, b.end = 0, 0
 	if err != nil {
 		s.stats.drops[dropWriteError].Add(n)
@@ -102,20 +89,13 @@ func (s *Switch) flushTx(b *txBatch) {
 // leave together, but none waits behind more than drainMax others.
 const drainMax = 32
 
-// idleReader is the optional part of a tap.VnetDevice that calls idle each
-// time it finds no packet waiting, before it waits. *tap.TAP implements it.
-type idleReader interface {
-	ReadVnetIdle(buf []byte, idle func()) (int, error)
-}
-
 // readLoopVnet is readLoop for a device with offloads: every read starts
 // with a vnet header. What the packets carry is sent to the underlay
 // batched (fromVnetAt): equal frames for one VTEP leave with one GSO send.
 // The batch goes out after drainMax packets, and whenever the device has
-// nothing more to read: when dev is an idleReader, from inside the read
-// that found nothing, so learning that the device ran dry costs no system
-// call of its own; otherwise before every read.
-func (s *Switch) readLoopVnet(p *port, dev tap.VnetDevice) {
+// nothing more to read: from inside the read that found nothing (the idle
+// function of tap.Device.ReadVnetIdle).
+func (s *Switch) readLoopVnet(p *port) {
 	defer close(p.done)
 	buf := make([]byte, tap.VnetHdrLen+maxFrame)
 	b := &txBatch{buf: make([]byte, segmentBuffer), expect: -1}
@@ -124,15 +104,8 @@ func (s *Switch) readLoopVnet(p *port, dev tap.VnetDevice) {
 		s.flushTx(b)
 		at, k = 0, 0
 	}
-	read := func() (int, error) {
-		flush()
-		return dev.ReadVnet(buf)
-	}
-	if r, ok := dev.(idleReader); ok {
-		read = func() (int, error) { return r.ReadVnetIdle(buf, flush) }
-	}
 	for {
-		n, err := read()
+		n, err := p.dev.ReadVnetIdle(buf, flush)
 		if err != nil {
 			flush()
 			if !p.closing.Load() {
@@ -159,7 +132,7 @@ func (s *Switch) readLoopVnet(p *port, dev tap.VnetDevice) {
 func (s *Switch) fromVnetAt(p *port, pkt []byte, b *txBatch, at int) int {
 	h := tap.DecodeVnetHdr(pkt)
 	frame := pkt[tap.VnetHdrLen:]
-	if s.gso == nil || h.GSOType != tap.VnetGSONone {
+	if s.underlay == nil || h.GSOType != tap.VnetGSONone {
 		s.flushTx(b) // a super-frame is cut into b.buf from its start
 		s.fromVnet(p, pkt, b)
 		return 0
@@ -174,7 +147,7 @@ func (s *Switch) fromVnetAt(p *port, pkt []byte, b *txBatch, at int) int {
 	}
 	copy(b.buf[at+vxlan.HeaderLen:], frame)
 	b.expect, b.flooded = at, false
-	s.fromPortBatch(p, b.buf[at:], len(frame), b)
+	s.fromPort(&portFrame{p: p, buf: b.buf[at:], n: len(frame), b: b})
 	b.expect = -1
 	return at + vxlan.HeaderLen + len(frame)
 }
@@ -195,7 +168,7 @@ func (s *Switch) fromVnet(p *port, pkt []byte, b *txBatch) {
 			s.stats.drop(dropBadOffload)
 			return
 		}
-		s.fromPort(p, pkt[headroomOff:], len(frame))
+		s.fromPort(&portFrame{p: p, buf: pkt[headroomOff:], n: len(frame)})
 	case tap.VnetGSOTCPv4, tap.VnetGSOTCPv6:
 		stride, count := segmentTCP(b.buf, frame, int(h.GSOSize), vxlan.HeaderLen)
 		if count == 0 {
@@ -220,7 +193,7 @@ func (s *Switch) fromVnet(p *port, pkt []byte, b *txBatch) {
 				continue
 			}
 			b.expect, b.flooded = at, false
-			s.fromPortBatch(p, b.buf[at:], size, b)
+			s.fromPort(&portFrame{p: p, buf: b.buf[at:], n: size, b: b})
 		}
 		b.expect = -1
 		s.flushTx(b)
@@ -242,7 +215,7 @@ type rxBatch struct {
 // deliver writes inner (a frame from the underlay) to the local port q, or
 // joins it to the coalescing run of r when q takes super-frames.
 func (s *Switch) deliver(r *rxBatch, q *port, inner []byte) {
-	if r == nil || q.vdev == nil || len(inner) == 0 || &inner[0] != &r.buf[r.expect] {
+	if r == nil || !q.offload || len(inner) == 0 || &inner[0] != &r.buf[r.expect] {
 		if r != nil {
 			s.flushRx(r)
 		}
@@ -277,7 +250,7 @@ func (s *Switch) flushRx(r *rxBatch) {
 		s.stats.drops[dropNoPort].Add(uint64(n))
 		return
 	}
-	if _, err := q.vdev.WriteVnet(pkt); err != nil {
+	if _, err := q.dev.WriteVnet(pkt); err != nil {
 		s.stats.drops[dropWriteError].Add(uint64(n))
 		return
 	}
@@ -293,7 +266,7 @@ func (s *Switch) flushRx(r *rxBatch) {
 // the first inner frame has VnetHdrLen bytes in front of it (and every
 // later one has its VXLAN header plus the end of the previous datagram,
 // already handled), where a run's vnet header goes.
-func (s *Switch) serveGRO(c groReader) error {
+func (s *Switch) serveGRO(c UnderlayReader) error {
 	const slack = tap.VnetHdrLen - vxlan.HeaderLen
 	buf := make([]byte, slack+underlayBuffer)
 	r := &rxBatch{buf: buf}
@@ -312,7 +285,7 @@ func (s *Switch) serveGRO(c groReader) error {
 // handleGRO handles one GRO read of n bytes at r.buf[2:]: datagrams of seg
 // bytes (the last may be shorter) from src. A datagram that continues the
 // pending run (same VXLAN header, the flow's next segment) joins it
-// directly; every other goes through handleUnderlay. The run is written
+// directly; every other goes through fromUnderlay. The run is written
 // at the end.
 func (s *Switch) handleGRO(r *rxBatch, n, seg int, src netip.AddrPort) {
 	const slack = tap.VnetHdrLen - vxlan.HeaderLen
@@ -332,7 +305,7 @@ func (s *Switch) handleGRO(r *rxBatch, n, seg int, src netip.AddrPort) {
 			s.stats.decap.Add(1)
 			continue
 		}
-		s.handleUnderlay(pkt, src, r)
+		s.fromUnderlay(&underlayPacket{pkt: pkt, src: src, r: r})
 	}
 	s.flushRx(r)
 }

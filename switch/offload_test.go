@@ -3,107 +3,32 @@ package vswitch
 import (
 	"bytes"
 	"encoding/binary"
-	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"sync"
 	"testing"
+	"time"
 
 	"vxswitch/header"
 	"vxswitch/tap"
+	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
+	"vxswitch/vxlan/vxlantest"
 )
 
-// vnetDevice is a tap.VnetDevice with offloads on: ReadVnet returns the
-// packets given to inject (vnet header included), WriteVnet records them.
-type vnetDevice struct {
-	in     chan []byte
-	closed chan struct{}
-	once   sync.Once
-
-	mu      sync.Mutex
-	written [][]byte // every packet passed to WriteVnet or Write (with a zero header)
-	writes  int
-	keep    bool // record packets (else only count them)
-}
-
-func newVnetDevice(keep bool) *vnetDevice {
-	return &vnetDevice{in: make(chan []byte, 16), closed: make(chan struct{}), keep: keep}
-}
-
-func (d *vnetDevice) ReadVnet(b []byte) (int, error) {
-	select {
-	case p := <-d.in:
-		return copy(b, p), nil
-	case <-d.closed:
-		return 0, os.ErrClosed
-	}
-}
-
-func (d *vnetDevice) WriteVnet(b []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.writes++
-	if d.keep {
-		d.written = append(d.written, bytes.Clone(b))
-	}
-	return len(b), nil
-}
-
-func (d *vnetDevice) Read([]byte) (int, error) { return 0, os.ErrClosed }
-func (d *vnetDevice) Write(b []byte) (int, error) {
-	return d.WriteVnet(append(make([]byte, tap.VnetHdrLen), b...))
-}
-func (d *vnetDevice) Offload() bool { return true }
-func (d *vnetDevice) Name() string  { return "vnet" }
-func (d *vnetDevice) Close() error  { d.once.Do(func() { close(d.closed) }); return nil }
-
-func (d *vnetDevice) packets() [][]byte {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([][]byte(nil), d.written...)
-}
-
-// gsoSend is one WriteGSO (or WriteTo, with seg = len) call.
-type gsoSend struct {
-	pkt []byte
-	seg int
-	dst netip.AddrPort
-}
-
-// gsoUnderlay records WriteTo and WriteGSO calls.
-type gsoUnderlay struct {
-	mu    sync.Mutex
-	sends []gsoSend
-	keep  bool
-	n     int
-}
-
-func (u *gsoUnderlay) WriteTo(pkt []byte, dst netip.AddrPort) error {
-	return u.WriteGSO(pkt, len(pkt), dst)
-}
-
-func (u *gsoUnderlay) WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.n++
-	if u.keep {
-		u.sends = append(u.sends, gsoSend{bytes.Clone(pkt), seg, dst})
-	}
-	return nil
-}
-
-// vnetSwitch is a switch with the test view, a recording GSO underlay,
-// port "a" (macA, VNI 100) on a vnet device and port "b" (macB) on a
-// plain in-memory device.
-func vnetSwitch(t testing.TB, keep bool) (*Switch, *port, *vnetDevice, *gsoUnderlay) {
+// vnetSwitch is a switch with the test view, an in-memory underlay and port
+// "a" (macA, VNI 100) on an in-memory device with offloads. Both record
+// what they get when keep is set, else they only count it.
+func vnetSwitch(t testing.TB, keep bool) (*Switch, *port, *taptest.Device, *vxlantest.Conn) {
 	t.Helper()
-	u := &gsoUnderlay{keep: keep}
+	u := vxlantest.New()
 	s := New(Config{Underlay: u})
 	t.Cleanup(func() { s.Close() })
 	s.SetView(testView())
-	d := newVnetDevice(keep)
+	d := taptest.NewOffload("vnet")
+	if !keep {
+		u.CountOnly()
+		d.CountOnly()
+	}
 	if err := s.AddPort("a", 100, macA, d); err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +64,11 @@ func TestSuperFrameToUnderlay(t *testing.T) {
 		s.fromVnet(p, withVnet(tsoHeader(t, super, mss), super), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
 		h, _ := parseTCP(super)
 		seg := vxlan.HeaderLen + h.end + mss
-		if len(u.sends) != 1 || u.sends[0].seg != seg || u.sends[0].dst != netip.AddrPortFrom(host2, vxlan.Port) {
-			t.Fatalf("v6=%v: want one GSO send of %d-byte datagrams to %s, got %d sends", v6, seg, host2, len(u.sends))
+		if len(u.Sends()) != 1 || u.Sends()[0].Seg != seg || u.Sends()[0].Dst != netip.AddrPortFrom(host2, vxlan.Port) {
+			t.Fatalf("v6=%v: want one GSO send of %d-byte datagrams to %s, got %d sends", v6, seg, host2, len(u.Sends()))
 		}
 		var data []byte
-		pkt := u.sends[0].pkt
+		pkt := u.Sends()[0].Pkt
 		for off := 0; off < len(pkt); off += seg {
 			vni, inner, err := vxlan.Decode(pkt[off:min(off+seg, len(pkt))])
 			if err != nil || vni != 100 {
@@ -168,8 +93,8 @@ func TestSuperFrameToLocalPort(t *testing.T) {
 	copy(super[0:6], macB[:])
 	s.fromVnet(p, withVnet(tsoHeader(t, super, 1000), super), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
 	got := b.Written()
-	if len(got) != 5 || len(u.sends) != 0 {
-		t.Fatalf("port b got %d frames, underlay %d sends; want 5 and 0", len(got), len(u.sends))
+	if len(got) != 5 || len(u.Sends()) != 0 {
+		t.Fatalf("port b got %d frames, underlay %d sends; want 5 and 0", len(got), len(u.Sends()))
 	}
 	for _, f := range got {
 		checkTCP(t, f)
@@ -185,39 +110,36 @@ func TestNeedsCsumFrameToUnderlay(t *testing.T) {
 	binary.BigEndian.PutUint16(f[h.l4+16:], tcpPseudoSum(f, h, tcpLen))
 	hdr := tap.VnetHdr{Flags: tap.VnetNeedsCsum, CsumStart: uint16(h.l4), CsumOffset: 16}
 	s.fromVnet(p, withVnet(hdr, f), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
-	if len(u.sends) != 1 || !bytes.Equal(u.sends[0].pkt[vxlan.HeaderLen:], good) {
-		t.Fatalf("want the frame with its checksum completed, got %d sends", len(u.sends))
+	if len(u.Sends()) != 1 || !bytes.Equal(u.Sends()[0].Pkt[vxlan.HeaderLen:], good) {
+		t.Fatalf("want the frame with its checksum completed, got %d sends", len(u.Sends()))
 	}
 	hdr.CsumStart = uint16(len(f)) // offsets outside the frame
 	s.fromVnet(p, withVnet(hdr, f), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
 	hdr = tap.VnetHdr{GSOType: 3} // UDP fragmentation offload: never asked for
 	s.fromVnet(p, withVnet(hdr, f), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
-	if n := s.Stats().Drops["bad_offload"]; n != 2 || len(u.sends) != 1 {
-		t.Errorf("bad_offload %d, sends %d; want 2 and 1", n, len(u.sends))
+	if n := s.Stats().Drops["bad_offload"]; n != 2 || len(u.Sends()) != 1 {
+		t.Errorf("bad_offload %d, sends %d; want 2 and 1", n, len(u.Sends()))
 	}
 }
 
-// groReads is a groReader that returns the given reads, then ErrClosed.
-type groReads struct {
-	reads [][]byte
-	seg   []int
-	src   netip.AddrPort
-}
-
-func (g *groReads) EnableGRO() error { return nil }
-
-func (g *groReads) ReadGRO(b []byte) (int, int, netip.AddrPort, error) {
-	if len(g.reads) == 0 {
-		return 0, 0, netip.AddrPort{}, net.ErrClosed
+// groConn is an in-memory underlay that hands over reads (each of
+// datagrams of seg bytes back to back, the last possibly shorter) from src
+// with GRO, then reports it is closed.
+func groConn(src netip.AddrPort, reads [][]byte, segs []int) *vxlantest.Conn {
+	c := vxlantest.New()
+	for i, r := range reads {
+		seg := segs[i]
+		if seg <= 0 {
+			seg = len(r)
+		}
+		var dgrams [][]byte
+		for off := 0; off < len(r); off += seg {
+			dgrams = append(dgrams, r[off:min(off+seg, len(r))])
+		}
+		c.Deliver(src, dgrams...)
 	}
-	n := copy(b, g.reads[0])
-	seg := g.seg[0]
-	g.reads, g.seg = g.reads[1:], g.seg[1:]
-	return n, seg, g.src, nil
-}
-
-func (g *groReads) ReadFrom([]byte) (int, netip.AddrPort, error) {
-	return 0, netip.AddrPort{}, net.ErrClosed
+	c.Close()
+	return c
 }
 
 // peerSegments returns the super-frame macR -> macA cut the way a peer
@@ -245,15 +167,11 @@ func TestServeUnderlayCoalesces(t *testing.T) {
 		copy(f[6:12], macR[:])
 		return f
 	}())
-	g := &groReads{
-		reads: [][]byte{dgrams, ack},
-		seg:   []int{seg, len(ack)},
-		src:   netip.AddrPortFrom(host2, vxlan.Port),
-	}
+	g := groConn(netip.AddrPortFrom(host2, vxlan.Port), [][]byte{dgrams, ack}, []int{seg, len(ack)})
 	if err := s.ServeUnderlay(g); err != nil {
 		t.Fatal(err)
 	}
-	got := d.packets()
+	got := d.Written()
 	if len(got) != 2 {
 		t.Fatalf("port got %d packets, want 2 (one super-frame, one ACK)", len(got))
 	}
@@ -284,8 +202,8 @@ func TestZeroAllocsSuperFrame(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("TAP super-frame -> underlay allocates %v times, want 0", allocs)
 	}
-	if u.n < 200 {
-		t.Fatalf("underlay got %d sends, want one per super-frame", u.n)
+	if u.Calls() < 200 {
+		t.Fatalf("underlay got %d sends, want one per super-frame", u.Calls())
 	}
 }
 
@@ -302,8 +220,8 @@ func TestZeroAllocsCoalesce(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("underlay segments -> TAP super-frame allocates %v times, want 0", allocs)
 	}
-	if d.writes < 200 || s.Stats().GROFrames < 200 {
-		t.Fatalf("port got %d writes, %d super-frames; want one per read", d.writes, s.Stats().GROFrames)
+	if d.Writes() < 200 || s.Stats().GROFrames < 200 {
+		t.Fatalf("port got %d writes, %d super-frames; want one per read", d.Writes(), s.Stats().GROFrames)
 	}
 }
 
@@ -341,8 +259,8 @@ func TestSuperFrameFlooded(t *testing.T) {
 		copy(super[0:6], dst[:])
 		s.fromVnet(p, withVnet(tsoHeader(t, super, 1000), super), &txBatch{buf: make([]byte, segmentBuffer), expect: -1})
 		perVTEP := map[netip.Addr]int{}
-		for _, snd := range u.sends {
-			perVTEP[snd.dst.Addr()] += (len(snd.pkt) + snd.seg - 1) / snd.seg
+		for _, snd := range u.Sends() {
+			perVTEP[snd.Dst.Addr()] += (len(snd.Pkt) + snd.Seg - 1) / snd.Seg
 		}
 		for _, vtep := range []netip.Addr{host2, host3, external} {
 			if perVTEP[vtep] != 5 {
@@ -358,7 +276,7 @@ func TestSuperFrameFlooded(t *testing.T) {
 func TestServeUnderlayGROToPlainPort(t *testing.T) {
 	w := newWorld(t, Config{})
 	_, dgrams, seg := peerSegments(t, false, 5000, 1000)
-	g := &groReads{reads: [][]byte{dgrams}, seg: []int{seg}, src: netip.AddrPortFrom(host2, vxlan.Port)}
+	g := groConn(netip.AddrPortFrom(host2, vxlan.Port), [][]byte{dgrams}, []int{seg})
 	if err := w.s.ServeUnderlay(g); err != nil {
 		t.Fatal(err)
 	}
@@ -396,9 +314,9 @@ func TestDrainedFramesShareGSOSend(t *testing.T) {
 			s.flushTx(b)
 			var got []int
 			var out []byte
-			for _, snd := range u.sends {
-				got = append(got, (len(snd.pkt)+snd.seg-1)/snd.seg)
-				out = append(out, snd.pkt...)
+			for _, snd := range u.Sends() {
+				got = append(got, (len(snd.Pkt)+snd.Seg-1)/snd.Seg)
+				out = append(out, snd.Pkt...)
 			}
 			if !slices.Equal(got, tc.sends) {
 				t.Fatalf("datagrams per send %v, want %v", got, tc.sends)
@@ -430,7 +348,30 @@ func TestZeroAllocsDrainedFrames(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%d drained frames -> underlay allocate %v times, want 0", drainMax, allocs)
 	}
-	if u.n < 200 || s.Stats().EncapFrames < 200*drainMax {
-		t.Fatalf("underlay got %d sends, %d datagrams; want one send of %d per run", u.n, s.Stats().EncapFrames, drainMax)
+	if u.Calls() < 200 || s.Stats().EncapFrames < 200*drainMax {
+		t.Fatalf("underlay got %d sends, %d datagrams; want one send of %d per run", u.Calls(), s.Stats().EncapFrames, drainMax)
+	}
+}
+
+// TestOffloadPortReadLoop runs a super-frame through the port's own read
+// loop (ReadVnetIdle with the idle flush, as on a TAP with offloads): its
+// segments leave with one GSO send once the device runs dry.
+func TestOffloadPortReadLoop(t *testing.T) {
+	_, _, d, u := vnetSwitch(t, true)
+	super := superFrame(t, false, 5000, false, false)
+	d.Inject(withVnet(tsoHeader(t, super, 1000), super))
+	sent, ok := u.WaitSent(5, 5*time.Second)
+	if !ok || len(sent) != 5 {
+		t.Fatalf("underlay got %d datagrams, want the 5 segments", len(sent))
+	}
+	if sends := u.Sends(); len(sends) != 1 || sends[0].Dst != netip.AddrPortFrom(host2, vxlan.Port) {
+		t.Errorf("got %d sends, want one GSO send to %s", len(sends), host2)
+	}
+	for _, dg := range sent {
+		if _, inner, err := vxlan.Decode(dg.Pkt); err != nil {
+			t.Fatal(err)
+		} else {
+			checkTCP(t, inner)
+		}
 	}
 }

@@ -19,10 +19,10 @@ type port struct {
 	vni     uint32
 	mac     MAC
 	dev     tap.Device
-	vdev    tap.VnetDevice // dev, when it has offloads on; else nil
-	closing atomic.Bool    // set by RemovePort before closing dev
-	done    chan struct{}  // closed when the read goroutine has exited
-	flood   floodBucket    // flood rate limit (guard.go)
+	offload bool          // dev.Offload(): frames move with vnet headers (offload.go)
+	closing atomic.Bool   // set by RemovePort before closing dev
+	done    chan struct{} // closed when the read goroutine has exited
+	flood   floodBucket   // flood rate limit (guard.go)
 }
 
 // fdbKey identifies a MAC within one network.
@@ -125,13 +125,10 @@ func (s *Switch) AddPort(name string, vni uint32, mac MAC, dev tap.Device) error
 	if q, ok := t.byMAC[fdbKey{vni, mac}]; ok {
 		return fmt.Errorf("vswitch: add port %q: MAC %s already belongs to port %q in VNI %d", name, mac, q.name, vni)
 	}
-	p := &port{name: name, vni: vni, mac: mac, dev: dev, done: make(chan struct{})}
-	if vd, ok := dev.(tap.VnetDevice); ok && vd.Offload() {
-		p.vdev = vd
-	}
+	p := &port{name: name, vni: vni, mac: mac, dev: dev, offload: dev.Offload(), done: make(chan struct{})}
 	s.ports.Store(t.with(p))
-	if p.vdev != nil {
-		go s.readLoopVnet(p, p.vdev)
+	if p.offload {
+		go s.readLoopVnet(p)
 	} else {
 		go s.readLoop(p)
 	}
@@ -175,6 +172,6 @@ func (s *Switch) readLoop(p *port) {
 			}
 			return
 		}
-		s.fromPort(p, buf, n)
+		s.fromPort(&portFrame{p: p, buf: buf, n: n})
 	}
 }

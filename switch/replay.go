@@ -25,6 +25,6 @@ func (s *Switch) InjectFromPort(name string, frame []byte) error {
 	}
 	buf := make([]byte, vxlan.HeaderLen+len(frame))
 	copy(buf[vxlan.HeaderLen:], frame)
-	s.fromPort(p, buf, len(frame))
+	s.fromPort(&portFrame{p: p, buf: buf, n: len(frame)})
 	return nil
 }

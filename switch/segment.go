@@ -204,18 +204,12 @@ func (r *tcpRun) tryAppend(buf []byte, frame []byte) bool {
 	if string(frame[:h.l3]) != string(first[:h.l3]) { // Ethernet header, tag
 		return false
 	}
-	ip, fip := frame[h.l3:h.l4], first[h.l3:h.l4]
-	if h.v6 {
-		if string(ip[0:4]) != string(fip[0:4]) || string(ip[6:]) != string(fip[6:]) {
-			return false
-		}
-	} else {
-		if ip[0] != fip[0] || ip[1] != fip[1] || string(ip[6:10]) != string(fip[6:10]) || string(ip[12:]) != string(fip[12:]) {
-			return false
-		}
+	if !sameIPHeader(frame[h.l3:h.l4], first[h.l3:h.l4], h.v6) {
+		return false
 	}
-	tcp, ftcp := header.TCP(frame[h.l4:h.end]), first[h.l4:h.end]
-	if string(tcp[0:4]) != string(ftcp[0:4]) || string(tcp[8:13]) != string(ftcp[8:13]) || string(tcp[20:]) != string(ftcp[20:]) {
+	tcp, ftcp := header.TCP(frame[h.l4:h.end]), header.TCP(first[h.l4:h.end])
+	if tcp.HeaderLen() != ftcp.HeaderLen() || tcp.SrcPort() != ftcp.SrcPort() || tcp.DstPort() != ftcp.DstPort() ||
+		tcp.Ack() != ftcp.Ack() || tcpReserved(tcp) != tcpReserved(ftcp) || string(tcp.Options()) != string(ftcp.Options()) {
 		return false
 	}
 	if tcp.Flags()&^header.TCPFlagPSH != r.flags || tcp.Seq() != r.next {
@@ -265,3 +259,24 @@ func (r *tcpRun) finish(buf []byte) []byte {
 	}.Encode(pkt)
 	return pkt
 }
+
+// sameIPHeader reports whether the IP headers ip and fip (IPv6 when v6) of
+// two TCP segments are the same but for the fields that differ between
+// segments of one flow: identification, lengths and checksum.
+func sameIPHeader(ip, fip []byte, v6 bool) bool {
+	if v6 {
+		a, b := header.IPv6(ip), header.IPv6(fip)
+		return a.Version() == b.Version() && a.TrafficClass() == b.TrafficClass() && a.FlowLabel() == b.FlowLabel() &&
+			a.NextHeader() == b.NextHeader() && a.HopLimit() == b.HopLimit() &&
+			a.Source() == b.Source() && a.Destination() == b.Destination()
+	}
+	a, b := header.IPv4(ip), header.IPv4(fip)
+	return a.Version() == b.Version() && a.HeaderLen() == b.HeaderLen() && a.TOS() == b.TOS() &&
+		a.FlagsFragment() == b.FlagsFragment() && a.TTL() == b.TTL() && a.Protocol() == b.Protocol() &&
+		a.Source() == b.Source() && a.Destination() == b.Destination() && string(a.Options()) == string(b.Options())
+}
+
+// tcpReserved returns the reserved bits beside the data offset of the TCP
+// header t (the low half of byte 12, RFC 9293 section 3.1), for which
+// header.TCP has no accessor: segments that differ there are not joined.
+func tcpReserved(t header.TCP) byte { return t[12] & 0x0f }

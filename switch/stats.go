@@ -1,6 +1,10 @@
 package vswitch
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"vxswitch/switch/dnsanswer"
+)
 
 // Stats is a snapshot of the switch's counters, returned by Switch.Stats.
 // All counts are totals since New. The zero value means nothing happened.
@@ -159,14 +163,6 @@ type counters struct {
 	garpSent          atomic.Uint64
 	dnsQueries        atomic.Uint64
 	echoReplies       atomic.Uint64
-	dnsTCPConns       atomic.Uint64
-	dnsTCPQueries     atomic.Uint64
-	dnsTCPResets      atomic.Uint64
-	dnsTCPRefused     atomic.Uint64
-	dnsTCPAborted     atomic.Uint64
-	dnsTCPDupAcks     atomic.Uint64
-	dnsTCPClosed      atomic.Uint64
-	dnsTCPExpired     atomic.Uint64
 	icmpFragNeeded    atomic.Uint64
 	icmpv6TooBig      atomic.Uint64
 	fragmented        atomic.Uint64
@@ -178,7 +174,7 @@ type counters struct {
 
 func (c *counters) drop(r dropReason) { c.drops[r].Add(1) }
 
-func (c *counters) snapshot() Stats {
+func (c *counters) snapshot(tcp *dnsanswer.Counters) Stats {
 	s := Stats{
 		RxFrames:      c.rxFrames.Load(),
 		RxBytes:       c.rxBytes.Load(),
@@ -194,14 +190,14 @@ func (c *counters) snapshot() Stats {
 		GARPSent:      c.garpSent.Load(),
 		DNSQueries:    c.dnsQueries.Load(),
 		EchoReplies:   c.echoReplies.Load(),
-		DNSTCPConns:   c.dnsTCPConns.Load(),
-		DNSTCPQueries: c.dnsTCPQueries.Load(),
-		DNSTCPResets:  c.dnsTCPResets.Load(),
-		DNSTCPRefused: c.dnsTCPRefused.Load(),
-		DNSTCPAborted: c.dnsTCPAborted.Load(),
-		DNSTCPDupAcks: c.dnsTCPDupAcks.Load(),
-		DNSTCPClosed:  c.dnsTCPClosed.Load(),
-		DNSTCPExpired: c.dnsTCPExpired.Load(),
+		DNSTCPConns:   tcp.Conns.Load(),
+		DNSTCPQueries: tcp.Queries.Load(),
+		DNSTCPResets:  tcp.Resets.Load(),
+		DNSTCPRefused: tcp.Refused.Load(),
+		DNSTCPAborted: tcp.Aborted.Load(),
+		DNSTCPDupAcks: tcp.DupAcks.Load(),
+		DNSTCPClosed:  tcp.Closed.Load(),
+		DNSTCPExpired: tcp.Expired.Load(),
 
 		ICMPFragNeeded: c.icmpFragNeeded.Load(),
 		ICMPv6TooBig:   c.icmpv6TooBig.Load(),
@@ -221,4 +217,4 @@ func (c *counters) snapshot() Stats {
 
 // Stats returns a snapshot of the counters. It may be called from any
 // goroutine at any time.
-func (s *Switch) Stats() Stats { return s.stats.snapshot() }
+func (s *Switch) Stats() Stats { return s.stats.snapshot(&s.tcpConns.Stats) }

@@ -10,6 +10,22 @@
 // network's flood list (head-end replication, RFC 7348 section 4.2). Frames
 // from the underlay are only ever delivered to local ports (split horizon).
 // Problems are counted by reason (see Stats), never logged per frame.
+//
+// The answers the switch makes itself live in packages beside it, so the
+// data path reads without them: switch/arp (ARP for known addresses, and
+// the gratuitous ARP of a moved address), switch/dnsanswer (DNS over UDP
+// and TCP and ping at the resolver address) and switch/pmtu (ICMP
+// fragmentation needed, ICMPv6 packet too big, IPv4 fragmentation, MSS
+// clamping). This package decides when to call them (answerLocally in
+// answer.go, oversize in mtu.go) and writes what they make into the ports.
+//
+// The data path has one line per direction, each carrying one per-frame
+// struct: a frame from a port is a portFrame (forward.go: fromPort, admit,
+// forward), a packet from the underlay an underlayPacket (underlay.go:
+// fromUnderlay, decap). The batch of a port with offloads and the record
+// an observer asked for travel inside that struct (offload.go, observe.go).
+// IPv6 neighbour discovery goes into a package switch/ndp beside
+// switch/arp, called from answerLocally for ICMPv6 neighbour solicitations.
 package vswitch
 
 import (
@@ -20,18 +36,47 @@ import (
 	"sync/atomic"
 	"time"
 
+	"vxswitch/switch/arp"
+	"vxswitch/switch/dnsanswer"
 	"vxswitch/vxlan"
 )
 
-// Underlay sends VXLAN packets to other VTEPs. *vxlan.Conn satisfies it.
-// WriteTo may be called from several goroutines at once and must not keep pkt
-// after it returns. An Underlay that also has the method
-// WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error, as *vxlan.Conn
-// does, gets the segments of a TCP super-frame read from a port with
-// offloads as one call: pkt then holds datagrams of seg bytes back to back,
-// the last possibly shorter.
+// Underlay sends VXLAN packets to other VTEPs: the send half of the
+// contract between the switch and the underlay socket. *vxlan.Conn
+// satisfies it; vxlan/vxlantest has a fake that records what is sent.
+//
+// WriteTo sends one datagram. WriteGSO sends pkt as datagrams of seg bytes
+// back to back (the last possibly shorter), all to dst: the segments of a
+// TCP super-frame read from a port with offloads, or frames that queued up
+// on one, leave with one call; an underlay that cannot send them with one
+// system call sends them one by one. Both may be called from several
+// goroutines at once and must not keep pkt after they return.
+//
+// Encryption of the underlay (ESP) goes between the switch and the socket:
+// a wrapper around the sockets that implements Underlay and UnderlayReader,
+// handed to Config.Underlay and ServeUnderlay, seals each datagram with
+// package esp on the way out (WriteTo, and WriteGSO segment by segment:
+// equal sizes seal to equal sizes, so a run stays one GSO send) and opens
+// it on the way in; the VNI of each VXLAN header tells whether its network
+// is encrypted. The forwarding code does not change.
 type Underlay interface {
 	WriteTo(pkt []byte, dst netip.AddrPort) error
+	WriteGSO(pkt []byte, seg int, dst netip.AddrPort) error
+}
+
+// UnderlayReader is the receive half of the contract: what ServeUnderlay
+// reads from. *vxlan.Conn satisfies it.
+//
+// ReadFrom reads one datagram. EnableGRO turns on receiving many datagrams
+// of one sender per read (UDP GRO); an error means the reader cannot, and
+// ServeUnderlay then uses ReadFrom only. ReadGRO reads what one receive
+// hands over: n bytes of datagrams of seg bytes each (the last may be
+// shorter) from src. Reads end with an error wrapping net.ErrClosed or
+// os.ErrClosed once the reader is closed.
+type UnderlayReader interface {
+	ReadFrom(b []byte) (int, netip.AddrPort, error)
+	EnableGRO() error
+	ReadGRO(b []byte) (n, seg int, src netip.AddrPort, err error)
 }
 
 // Config configures a Switch. The zero value is usable: no underlay (frames
@@ -68,17 +113,9 @@ type Config struct {
 }
 
 // DNSHandler answers DNS queries that endpoints send to their network's
-// resolver address.
-//
-// ServeDNS is called on the data path of the querying port, so it must not
-// block for long. It calls reply at most once, either before returning or
-// later from another goroutine; query is a copy the handler may keep. The
-// switch wraps the answer in UDP, IPv4 and Ethernet headers and writes it
-// into the port the query came from, if that port still exists then. src is
-// the querier's address and UDP port; vni is its network.
-type DNSHandler interface {
-	ServeDNS(vni uint32, src netip.AddrPort, query []byte, reply func(answer []byte))
-}
+// resolver address: see dnsanswer.Handler, and dnsanswer.TCPHandler for
+// queries over TCP.
+type DNSHandler = dnsanswer.Handler
 
 // Defaults applied by New for zero Config fields.
 const (
@@ -94,7 +131,6 @@ const (
 // goroutines.
 type Switch struct {
 	underlay Underlay
-	gso      gsoWriter // underlay's batched send, or nil
 	udpPort  uint16
 	learnCap int
 	wireCap  int
@@ -111,9 +147,9 @@ type Switch struct {
 	view  atomic.Pointer[View]      // immutable; nil = no networks
 	ports atomic.Pointer[portTable] // immutable, copied on write under mu
 
-	viewMu  sync.Mutex                    // serialises SetView
-	lastMAC map[uint32]map[netip.Addr]MAC // VNI -> address -> MAC it last had; under viewMu (arp.go)
-	mu      sync.Mutex                    // serialises AddPort, RemovePort and Close
+	viewMu  sync.Mutex // serialises SetView
+	lastMAC arp.Memory // MAC each address last had; under viewMu (arp.go)
+	mu      sync.Mutex // serialises AddPort, RemovePort and Close
 	closed  bool
 
 	local learnTable // MACs learned on TAP ports; owner = the port
@@ -122,7 +158,7 @@ type Switch struct {
 	stats counters
 	guard atomic.Pointer[guardIndex] // index of the view for guard.go
 
-	tcpConns dnsTCPTable // DNS-over-TCP connections to resolvers (dnstcp.go)
+	tcpConns dnsanswer.Responder // DNS-over-TCP connections to resolvers (dnstcp.go)
 }
 
 // ErrClosed is returned by AddPort after Close.
@@ -140,7 +176,6 @@ func New(cfg Config) *Switch {
 		dns:      cfg.DNS,
 		clampMSS: !cfg.NoClampMSS,
 	}
-	s.gso, _ = cfg.Underlay.(gsoWriter)
 	if s.udpPort == 0 {
 		s.udpPort = vxlan.Port
 	}
@@ -163,6 +198,8 @@ func New(cfg Config) *Switch {
 	s.local.age = age
 	s.wire.age = age
 	s.ports.Store(&portTable{})
+	s.tcpConns.Now = s.now
+	s.tcpConns.NextID = func() uint16 { return uint16(s.ipID.Add(1)) }
 	return s
 }
 

@@ -20,23 +20,40 @@ import (
 // checksum in pkt in place. It may be called from several goroutines at
 // once, and does not allocate once the tables are warm.
 func (s *Switch) HandleUnderlay(pkt []byte, src netip.AddrPort) {
-	s.handleUnderlay(pkt, src, nil)
+	s.fromUnderlay(&underlayPacket{pkt: pkt, src: src})
 }
 
-// handleUnderlay is HandleUnderlay with unicast TCP segments for ports with
-// offloads joined in r (offload.go); r may be nil.
-func (s *Switch) handleUnderlay(pkt []byte, src netip.AddrPort, r *rxBatch) {
+// underlayPacket is one UDP payload from the underlay on its way through
+// the switch, the counterpart of portFrame. The caller sets pkt and src,
+// and r when it coalesces; d is set when an observer watches. It lives
+// for one call of fromUnderlay and is not shared between goroutines.
+type underlayPacket struct {
+	pkt []byte         // VXLAN header and inner frame
+	src netip.AddrPort // the sender
+	// r joins unicast TCP segments for ports with offloads into
+	// super-frames (offload.go); nil writes each frame at once.
+	r *rxBatch
+	// d records what the switch does with the packet for the observer
+	// (observe.go); nil when nobody observes.
+	d *decision
+}
+
+// fromUnderlay handles one packet from the underlay (see HandleUnderlay).
+// When an observer is set the packet goes through observeUnderlay, which
+// records and reports what happens to it.
+func (s *Switch) fromUnderlay(u *underlayPacket) {
 	if o := s.observer.Load(); o != nil {
-		s.observeUnderlay(o.o, pkt, src, r)
+		s.observeUnderlay(o.o, u)
 		return
 	}
-	s.underlayDecide(pkt, src, r, nil)
+	s.decap(u)
 }
 
-// underlayDecide is handleUnderlay recording what it does in d, which is
-// nil when nobody observes (observe.go).
-func (s *Switch) underlayDecide(pkt []byte, src netip.AddrPort, r *rxBatch, d *decision) {
-	vni, inner, err := vxlan.Decode(pkt)
+// decap checks the packet u (header, VNI, member source, guard), learns
+// behind external VTEPs and delivers the inner frame to the local ports.
+func (s *Switch) decap(u *underlayPacket) {
+	src, r, d := u.src, u.r, u.d
+	vni, inner, err := vxlan.Decode(u.pkt)
 	if err != nil {
 		switch err {
 		case vxlan.ErrShort:
@@ -71,7 +88,7 @@ func (s *Switch) underlayDecide(pkt []byte, src netip.AddrPort, r *rxBatch, d *d
 		return
 	}
 	now := s.now()
-	dst, srcMAC := MAC(inner[0:6]), MAC(inner[6:12])
+	dst, srcMAC := header.Ethernet(inner).Destination(), header.Ethernet(inner).Source()
 	if external && !srcMAC.IsMulticast() && !srcMAC.IsZero() {
 		k := fdbKey{vni, srcMAC}
 		if _, ok := s.local.holder(k, now); ok { // behind a local port
@@ -144,14 +161,12 @@ const underlayBuffer = 65535
 // c is closed; it returns nil then, and the wrapped error for any other read
 // failure. Run it in its own goroutine; several may share one c.
 //
-// When c also has EnableGRO and ReadGRO (as *vxlan.Conn does) and GRO can be
-// turned on, it reads many datagrams per system call and joins consecutive
-// TCP segments for ports with offloads into super-frames (offload.go).
-func (s *Switch) ServeUnderlay(c interface {
-	ReadFrom([]byte) (int, netip.AddrPort, error)
-}) error {
-	if g, ok := c.(groReader); ok && g.EnableGRO() == nil {
-		return s.serveGRO(g)
+// When GRO can be turned on (c.EnableGRO succeeds), it reads many
+// datagrams per system call and joins consecutive TCP segments for ports
+// with offloads into super-frames (offload.go).
+func (s *Switch) ServeUnderlay(c UnderlayReader) error {
+	if c.EnableGRO() == nil {
+		return s.serveGRO(c)
 	}
 	buf := make([]byte, underlayBuffer)
 	for {

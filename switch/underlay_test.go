@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"bytes"
 	"vxswitch/tap/taptest"
 	"vxswitch/vxlan"
+	"vxswitch/vxlan/vxlantest"
 )
 
 func TestUnderlayDrops(t *testing.T) {
@@ -189,5 +191,23 @@ func TestServeUnderlay(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ServeUnderlay did not return after Close")
+	}
+}
+
+// TestServeUnderlayWithoutGRO: an underlay that cannot receive with GRO
+// says so through EnableGRO, and ServeUnderlay reads datagram by datagram.
+func TestServeUnderlayWithoutGRO(t *testing.T) {
+	w := newWorld(t, Config{})
+	c := vxlantest.New()
+	c.NoGRO = true
+	frame := eth(macA, macR, 0x0800, 100)
+	c.Deliver(netip.AddrPortFrom(host2, vxlan.Port), encap(100, frame), encap(100, frame))
+	c.Close()
+	if err := w.s.ServeUnderlay(c); err != nil {
+		t.Fatal(err)
+	}
+	got := w.a.Written()
+	if len(got) != 2 || !bytes.Equal(got[0], frame) || !bytes.Equal(got[1], frame) {
+		t.Fatalf("port a got %d frames, want the 2 datagrams' frames", len(got))
 	}
 }

@@ -48,7 +48,7 @@ type Config struct {
 	// Offload opens the device with IFF_VNET_HDR and turns on checksum
 	// and TCP segmentation offload (TUNSETOFFLOAD), so the endpoint hands
 	// over TCP super-frames of up to 64 KiB and may leave checksums to be
-	// completed (see VnetDevice). When the kernel refuses the offloads the
+	// completed (see Device). When the kernel refuses the offloads the
 	// device is opened without them and TAP.Offload reports false. The zero
 	// value (false) opens a plain device.
 	Offload bool
@@ -61,7 +61,7 @@ type Config struct {
 
 // TAP is an open TAP device (IFF_TAP|IFF_NO_PI): one read returns one
 // Ethernet frame as the endpoint sent it, one write delivers one frame to
-// the endpoint. It implements Device, and VnetDevice when opened with
+// the endpoint. It implements Device, with the offload path when opened with
 // Config.Offload.
 //
 // Read and Write may run concurrently with each other and with Close; Close
@@ -81,7 +81,7 @@ type TAP struct {
 	rbuf, wbuf []byte
 }
 
-var _ VnetDevice = (*TAP)(nil)
+var _ Device = (*TAP)(nil)
 
 // Create makes a new persistent TAP device (TUNSETPERSIST) for cfg and
 // returns it open. The device is created in the caller's namespace under a
@@ -414,7 +414,7 @@ func (t *TAP) Write(frame []byte) (int, error) {
 func (t *TAP) Offload() bool { return t.vnet }
 
 // ReadVnet reads one packet with its vnet header into buf (see
-// VnetDevice). It must only be called when Offload reports true. Errors are
+// Device). It must only be called when Offload reports true. Errors are
 // those of Read.
 func (t *TAP) ReadVnet(buf []byte) (int, error) {
 	return t.ReadVnetIdle(buf, nil)
@@ -435,7 +435,7 @@ func (t *TAP) ReadVnetIdle(buf []byte, idle func()) (int, error) {
 }
 
 // WriteVnet writes one packet that starts with its vnet header (see
-// VnetDevice). It must only be called when Offload reports true. Errors are
+// Device). It must only be called when Offload reports true. Errors are
 // those of Write.
 func (t *TAP) WriteVnet(buf []byte) (int, error) {
 	n, err := t.raw.write(buf)

@@ -4,7 +4,8 @@ import "encoding/binary"
 
 // VnetHdrLen is the length of the virtio-net header (struct virtio_net_hdr,
 // virtio 1.x specification section 5.1.6) that starts every read from and
-// every write to a TAP opened with Config.Offload.
+// every write to a TAP opened with Config.Offload (Device.ReadVnetIdle and
+// Device.WriteVnet).
 const VnetHdrLen = 10
 
 // Values of VnetHdr.Flags and VnetHdr.GSOType (virtio 1.x section 5.1.6).
@@ -66,21 +67,4 @@ func (h VnetHdr) Encode(b []byte) {
 	binary.LittleEndian.PutUint16(b[4:], h.GSOSize)
 	binary.LittleEndian.PutUint16(b[6:], h.CsumStart)
 	binary.LittleEndian.PutUint16(b[8:], h.CsumOffset)
-}
-
-// VnetDevice is a Device that moves frames together with their virtio-net
-// header, so it can hand over and accept TCP super-frames (TSO and GRO)
-// and frames whose checksum is still to be completed.
-//
-// ReadVnet blocks until one packet arrives and copies it into buf: the
-// header in buf[:VnetHdrLen], the frame (up to 64 KiB for a super-frame)
-// after it; it returns the total length. WriteVnet sends one packet laid
-// out the same way. Both follow the concurrency and Close rules of Device.
-// Offload reports whether the device really carries vnet headers; when it
-// is false, callers use Read and Write.
-type VnetDevice interface {
-	Device
-	Offload() bool
-	ReadVnet(buf []byte) (int, error)
-	WriteVnet(buf []byte) (int, error)
 }

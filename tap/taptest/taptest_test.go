@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"vxswitch/tap"
 )
 
 func TestInjectRead(t *testing.T) {
@@ -79,4 +81,48 @@ func TestCloseUnblocksRead(t *testing.T) {
 		t.Fatal("Closed/second Close wrong")
 	}
 	d.Inject([]byte{1}) // must not block on a closed device
+}
+
+func TestOffloadDevice(t *testing.T) {
+	plain := New("eth0")
+	if plain.Offload() {
+		t.Fatal("New made a device with offloads")
+	}
+	if _, err := plain.ReadVnetIdle(make([]byte, 20), nil); !errors.Is(err, tap.ErrNoOffload) {
+		t.Errorf("ReadVnetIdle on a plain device: %v", err)
+	}
+	if _, err := plain.WriteVnet(make([]byte, 20)); !errors.Is(err, tap.ErrNoOffload) {
+		t.Errorf("WriteVnet on a plain device: %v", err)
+	}
+
+	d := NewOffload("eth0")
+	if !d.Offload() {
+		t.Fatal("NewOffload made a device without offloads")
+	}
+	idles := 0
+	done := make(chan int)
+	go func() {
+		buf := make([]byte, 64)
+		n, _ := d.ReadVnetIdle(buf, func() { idles++ })
+		done <- n
+	}()
+	time.Sleep(10 * time.Millisecond)
+	d.InjectFrame([]byte{1, 2, 3})
+	if n := <-done; n != tap.VnetHdrLen+3 {
+		t.Fatalf("ReadVnetIdle = %d bytes, want the vnet header and 3", n)
+	}
+	if idles != 1 {
+		t.Errorf("idle called %d times before the wait, want 1", idles)
+	}
+	d.Write([]byte{7})
+	d.WriteVnet(append(make([]byte, tap.VnetHdrLen), 8))
+	want := [][]byte{append(make([]byte, tap.VnetHdrLen), 7), append(make([]byte, tap.VnetHdrLen), 8)}
+	if got := d.Written(); len(got) != 2 || !bytes.Equal(got[0], want[0]) || !bytes.Equal(got[1], want[1]) {
+		t.Errorf("Written = % x, want % x", got, want)
+	}
+	d.CountOnly()
+	d.Write([]byte{9})
+	if len(d.Written()) != 2 || d.Writes() != 3 {
+		t.Errorf("after CountOnly: %d recorded, %d writes; want 2 and 3", len(d.Written()), d.Writes())
+	}
 }
