@@ -169,7 +169,7 @@ type Agent struct {
 	last   map[string]savedPort // endpoint name -> its port in the last run (loadPorts)
 
 	servers []*http.Server
-	metrics *metrics     // port counters and apply latency (metrics.go)
+	metrics *metrics     // apply latency (metrics.go); the port counters are the switch's
 	fanout  fanout       // capture and trace streams (capture.go)
 	peers   *peerClients // set by setupIdentity
 
@@ -259,7 +259,7 @@ func (a *Agent) open() error {
 	a.dns = resolver.New(resolver.Config{Logger: a.log})
 	a.sw = vswitch.New(vswitch.Config{
 		Underlay: a.conn, Port: a.cfg.VXLANPort, Logger: a.log,
-		DNS: a.dns, NoClampMSS: a.cfg.NoClampMSS,
+		DNS: a.dns, NoClampMSS: a.cfg.NoClampMSS, PortStopped: a.portStopped,
 	})
 	a.wg.Add(1)
 	go func() {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
-	"sync"
 	"time"
 
 	"vxswitch/api"
@@ -162,72 +161,33 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 		return err
 	}
 	ns, _ := statNS(ep.NetNS) // unknown (zero) if it fails: then never compared
-	w := &watchedDev{TAP: dev, gone: func() { go a.endpointGone(ep) }, count: &portCounters{}}
-	if err := a.sw.AddPort(ep.Name, n.VNI, mac, w); err != nil {
+	if err := a.sw.AddPort(ep.Name, n.VNI, mac, dev); err != nil {
 		dev.Close()
 		return fmt.Errorf("agent: add port %s: %w", ep.Name, err)
 	}
-	a.metrics.addPort(ep.Name, n.Name, w.count)
 	a.ports[ep.Name] = &port{ep: ep, dev: dev, ns: ns}
 	a.savePorts()
 	delete(a.broken, ep.Name)
 	return nil
 }
 
-// watchedDev tells the agent when its endpoint's namespace is gone, and
-// counts what the port carries: one frame per read or write of the TAP (a
-// TSO super-frame counts once), bytes without the vnet header.
-type watchedDev struct {
-	*tap.TAP
-	once  sync.Once
-	gone  func()
-	count *portCounters
-}
-
-func (d *watchedDev) Read(b []byte) (int, error) {
-	n, err := d.TAP.Read(b)
-	if err == nil {
-		d.count.read(n)
+// portStopped is the switch's Config.PortStopped: a port's TAP that
+// reports tap.ErrGone went with its endpoint's namespace, so the endpoint
+// is detached (endpointGone), unless the port's name belongs to another
+// device by now. It runs in the port's goroutine, which RemovePort waits
+// for while holding a.mu, so the work goes to a goroutine of its own.
+func (a *Agent) portStopped(name string, dev tap.Device, err error) {
+	if !errors.Is(err, tap.ErrGone) {
+		return
 	}
-	if err != nil && errors.Is(err, tap.ErrGone) {
-		d.once.Do(d.gone)
-	}
-	return n, err
-}
-
-// ReadVnet is Read for the offload path.
-func (d *watchedDev) ReadVnet(b []byte) (int, error) {
-	return d.ReadVnetIdle(b, nil)
-}
-
-// ReadVnetIdle is ReadVnet with a call before each wait (the switch sends
-// what it collected there): the offload read of tap.Device.
-func (d *watchedDev) ReadVnetIdle(b []byte, idle func()) (int, error) {
-	n, err := d.TAP.ReadVnetIdle(b, idle)
-	if err == nil {
-		d.count.read(n - tap.VnetHdrLen)
-	}
-	if err != nil && errors.Is(err, tap.ErrGone) {
-		d.once.Do(d.gone)
-	}
-	return n, err
-}
-
-func (d *watchedDev) Write(b []byte) (int, error) {
-	n, err := d.TAP.Write(b)
-	if err == nil {
-		d.count.wrote(n)
-	}
-	return n, err
-}
-
-// WriteVnet is Write for the offload path (tap.Device).
-func (d *watchedDev) WriteVnet(b []byte) (int, error) {
-	n, err := d.TAP.WriteVnet(b)
-	if err == nil {
-		d.count.wrote(n - tap.VnetHdrLen)
-	}
-	return n, err
+	go func() {
+		a.mu.Lock()
+		p := a.ports[name]
+		a.mu.Unlock()
+		if p != nil && tap.Device(p.dev) == dev {
+			a.endpointGone(p.ep)
+		}
+	}()
 }
 
 // endpointGone detaches an endpoint whose network namespace was deleted:
@@ -329,7 +289,6 @@ func (a *Agent) closePort(name string, p *port) {
 		removeResolvConf(path)
 	}
 	delete(a.ports, name)
-	a.metrics.removePort(name)
 	a.savePorts()
 }
 

@@ -25,7 +25,7 @@ var raftRoles = []raftstore.Role{raftstore.RoleLeader, raftstore.RoleVoter, raft
 type metricsSource struct {
 	// switchStats returns the forwarding engine's counters.
 	switchStats func() vswitch.Stats
-	// ports returns the per-port counters.
+	// ports returns the per-port counters (Switch.PortStats).
 	ports func() []api.PortStats
 	// raft returns raft's statistics as raftstore.Store.Stats does: it
 	// reads the keys "role", "term", "commit_index" and "applied_index".
@@ -134,6 +134,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// metrics holds what the agent measures besides the switch's counters:
+// the latency of Raft applies. Create it with newMetrics; all methods are
+// safe for concurrent use.
+type metrics struct {
+	apply latencyObserver
+}
+
+func newMetrics() *metrics { return &metrics{apply: newApplyLatency()} }
+
+// latencyObserver records durations in seconds; a prometheus.Histogram is one.
+type latencyObserver interface{ Observe(seconds float64) }
+
+// observeApply records how long one apply on the leader took.
+func (m *metrics) observeApply(d time.Duration) { m.apply.Observe(d.Seconds()) }
+
 // newApplyLatency returns the histogram of Raft apply latency.
 func newApplyLatency() latencyObserver {
 	return prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -154,7 +169,7 @@ func (a *Agent) serveMetrics() error {
 	reg.MustRegister(
 		newCollector(metricsSource{
 			switchStats: a.sw.Stats,
-			ports:       a.metrics.portStats,
+			ports:       a.portStats,
 			raft:        a.store.Stats,
 		}),
 		a.metrics.apply.(prometheus.Histogram), // made by newApplyLatency

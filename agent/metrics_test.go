@@ -3,7 +3,6 @@ package agent
 import (
 	"io"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +15,14 @@ import (
 	vswitch "vxswitch/switch"
 )
 
+// testPorts are the per-port counters of fakeSource.
+var testPorts = []api.PortStats{
+	{Name: "c1", Network: "web", RxFrames: 3, RxBytes: 300, TxFrames: 1, TxBytes: 60},
+	{Name: "c2", Network: "db", TxFrames: 1, TxBytes: 70},
+}
+
 // fakeSource is a metricsSource over fixed numbers.
-func fakeSource(m *metrics) metricsSource {
+func fakeSource() metricsSource {
 	return metricsSource{
 		switchStats: func() vswitch.Stats {
 			return vswitch.Stats{
@@ -26,7 +31,7 @@ func fakeSource(m *metrics) metricsSource {
 				Drops: map[string]uint64{"unknown_vni": 2, "not_member": 1},
 			}
 		},
-		ports: m.portStats,
+		ports: func() []api.PortStats { return testPorts },
 		raft: func() map[string]string {
 			return map[string]string{"role": "voter", "term": "3", "commit_index": "42", "applied_index": "41", "state": "Follower"}
 		},
@@ -34,18 +39,6 @@ func fakeSource(m *metrics) metricsSource {
 }
 
 func TestCollector(t *testing.T) {
-	m := newMetrics()
-	a, b := &portCounters{}, &portCounters{}
-	m.addPort("c1", "web", a)
-	m.addPort("c2", "db", b)
-	m.addPort("gone", "web", &portCounters{})
-	m.removePort("gone")
-	for range 3 {
-		a.read(100)
-	}
-	a.wrote(60)
-	b.wrote(70)
-
 	want := `
 # HELP vxswitch_port_rx_frames_total Frames the endpoint sent into its port (read from the TAP).
 # TYPE vxswitch_port_rx_frames_total counter
@@ -94,7 +87,7 @@ vxswitch_raft_applied_index 41
 		"vxswitch_dropped_frames_total", "vxswitch_raft_role", "vxswitch_raft_term",
 		"vxswitch_raft_commit_index", "vxswitch_raft_applied_index",
 	}
-	c := newCollector(fakeSource(m))
+	c := newCollector(fakeSource())
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
@@ -104,13 +97,6 @@ vxswitch_raft_applied_index 41
 		t.Errorf("lint: %v %v", problems, err)
 	}
 
-	wantPorts := []api.PortStats{
-		{Name: "c1", Network: "web", RxFrames: 3, RxBytes: 300, TxFrames: 1, TxBytes: 60},
-		{Name: "c2", Network: "db", TxFrames: 1, TxBytes: 70},
-	}
-	if got := m.portStats(); !reflect.DeepEqual(got, wantPorts) {
-		t.Errorf("portStats = %+v, want %+v", got, wantPorts)
-	}
 }
 
 // The handler serves the collector and the apply histogram in the text
@@ -120,7 +106,7 @@ func TestMetricsHandler(t *testing.T) {
 	m.observeApply(2 * time.Millisecond)
 	m.observeApply(3 * time.Second)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(fakeSource(m)), m.apply.(prometheus.Histogram))
+	reg.MustRegister(newCollector(fakeSource()), m.apply.(prometheus.Histogram))
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)

@@ -194,7 +194,7 @@ func (a *Agent) handleFDB(w http.ResponseWriter, r *http.Request) {
 
 func (a *Agent) handleStats(w http.ResponseWriter, r *http.Request) {
 	s := apiStats(a.sw.Stats())
-	s.Ports = a.metrics.portStats()
+	s.Ports = a.portStats()
 	reply(w, s, nil)
 }
 

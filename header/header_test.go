@@ -250,6 +250,22 @@ func TestTCP(t *testing.T) {
 			t.Errorf("%s: MSS %d %v, want %d", tt.name, mss, ok, tt.mss)
 		}
 	}
+	// The reserved bits are the low half of byte 12; the data offset and
+	// the flags beside them do not leak in, nor do they change the offset.
+	r := make(TCP, TCPMinLen)
+	r.SetHeaderLen(TCPMinLen)
+	r.SetFlags(0xff)
+	if r.Reserved() != 0 {
+		t.Errorf("Reserved of a clean header = %#x, want 0", r.Reserved())
+	}
+	r[12] |= 0x05
+	if r.Reserved() != 0x05 || r.HeaderLen() != TCPMinLen {
+		t.Errorf("Reserved = %#x, HeaderLen %d; want 0x5 and %d", r.Reserved(), r.HeaderLen(), TCPMinLen)
+	}
+	r.SetHeaderLen(24)
+	if r.Reserved() != 0x05 {
+		t.Errorf("SetHeaderLen changed the reserved bits to %#x", r.Reserved())
+	}
 	for _, bad := range [][]byte{make([]byte, 19), {0: 0, 12: 0x40, 19: 0}, {0: 0, 12: 0x60, 19: 0}} {
 		if TCP(bad).IsValid() {
 			t.Errorf("TCP % x valid", bad)

@@ -74,6 +74,11 @@ func (t TCP) Ack() uint32 { return binary.BigEndian.Uint32(t[8:12]) }
 // HeaderLen returns the header length in bytes: the data offset times 4.
 func (t TCP) HeaderLen() int { return int(t[12]>>4) * 4 }
 
+// Reserved returns the four reserved bits between the data offset and the
+// flags (the low half of byte 12, RFC 9293 section 3.1); a sender sets
+// them to zero.
+func (t TCP) Reserved() uint8 { return t[12] & 0x0f }
+
 // Flags returns the flags byte (TCPFlagFIN ... TCPFlagCWR).
 func (t TCP) Flags() uint8 { return t[13] }
 

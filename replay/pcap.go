@@ -12,6 +12,7 @@ import (
 
 	vxcapture "vxswitch/capture"
 	"vxswitch/header"
+	"vxswitch/tap"
 )
 
 // ingress returns where packet p, read from src, enters host h: the name
@@ -154,12 +155,13 @@ func (o *output) emit(h *host, ts time.Time) (int, error) {
 	n := 0
 	for i, p := range h.ports {
 		for {
-			// Every write happened before the replayed packet's call
-			// returned, so a zero wait only collects, never races.
-			f, ok := p.dev.Next(0)
+			// Every write happened before WaitIdle returned for the
+			// replayed packet, so a zero wait only collects, never races.
+			pkt, ok := p.dev.Next(0)
 			if !ok {
 				break
 			}
+			f := frameOf(pkt)
 			if err := o.w.WritePacket(captureInfo(ts, i, len(f)), f); err != nil {
 				return n, fmt.Errorf("replay: write packet: %w", err)
 			}
@@ -175,6 +177,20 @@ func (o *output) emit(h *host, ts time.Time) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// frameOf returns the frame in pkt, a packet written to a port with
+// offloads, as the endpoint receives it: without the vnet header, with the
+// checksum completed when the header leaves it to the device. A coalesced
+// super-frame (GSO) stays whole, as a capture on the TAP shows it; replay
+// hands the underlay one datagram per receive, so none is made.
+func frameOf(pkt []byte) []byte {
+	h := tap.DecodeVnetHdr(pkt)
+	f := pkt[tap.VnetHdrLen:]
+	if h.Flags&tap.VnetNeedsCsum != 0 {
+		header.CompleteChecksum(f, int(h.CsumStart), int(h.CsumOffset))
+	}
+	return f
 }
 
 // flush writes out what the pcapng writer buffers.

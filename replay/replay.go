@@ -3,11 +3,17 @@
 // `vxswitch replay` and of the golden tests in testdata/replay.
 //
 // The switch is the one the agent runs (vswitch.New), with in-memory
-// devices (tap/taptest) as ports, an in-memory underlay that records what it
-// is given, the view the agent builds from a fixed replicated state
-// (stateview.Build) and the in-band resolver with that state's names and no
-// upstream servers. Every input packet is processed synchronously, so the
-// output depends on the input and the state only: same input, same bytes.
+// devices with offloads (taptest.NewOffload, as the agent opens its TAPs
+// with tap.Config.Offload) as ports, an in-memory underlay with GRO
+// (vxlantest) that records what it is given, the view the agent builds
+// from a fixed replicated state (stateview.Build) and the in-band resolver
+// with that state's names and no upstream servers. The packets go through
+// the production loops: each port's goroutine reads its device with vnet
+// headers and batches its sends, and ServeUnderlay reads the underlay with
+// GRO. Every input packet is handed over alone, and the next one only
+// after the switch has finished with it (taptest and vxlantest WaitIdle),
+// so the output depends on the input and the state only: same input, same
+// bytes.
 //
 // Input: a pcapng file whose interface names say where each packet enters.
 // An interface named after an endpoint of this host (a TAP port) carries
@@ -107,7 +113,7 @@ func Run(out io.Writer, in io.Reader, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer h.sw.Close()
+	defer h.close()
 	dst, err := newOutput(out, h)
 	if err != nil {
 		return Result{}, err
@@ -129,13 +135,17 @@ func Run(out io.Writer, in io.Reader, opt Options) (Result, error) {
 		}
 		h.clock.set(pkt.Info.Timestamp)
 		if where == UnderlayName {
-			if reason := h.fromUnderlay(pkt.Data); reason != "" {
+			reason, err := h.fromUnderlay(pkt.Data)
+			if err != nil {
+				return res, fmt.Errorf("replay: packet %d: %w", res.Packets, err)
+			}
+			if reason != "" {
 				if res.Ignored == nil {
 					res.Ignored = map[string]int{}
 				}
 				res.Ignored[reason]++
 			}
-		} else if err := h.sw.InjectFromPort(where, pkt.Data); err != nil {
+		} else if err := h.fromPort(where, pkt.Data); err != nil {
 			return res, fmt.Errorf("replay: packet %d: %w", res.Packets, err)
 		}
 		n, err := dst.emit(h, pkt.Info.Timestamp)
@@ -148,7 +158,7 @@ func Run(out io.Writer, in io.Reader, opt Options) (Result, error) {
 		return res, err
 	}
 	res.Stats = h.sw.Stats()
-	return res, nil
+	return res, h.close()
 }
 
 // host is the switch of the replayed host and what surrounds it.
@@ -157,16 +167,25 @@ type host struct {
 	port     uint16 // VXLAN UDP port
 	sw       *vswitch.Switch
 	underlay *vxlantest.Conn // in-memory, with the batching of *vxlan.Conn
+	served   chan error      // ServeUnderlay's result, once it returns
 	clock    *clock
 	ports    []hostPort // sorted by name
 }
 
-// hostPort is one local port: an endpoint of this host and its fake TAP.
+// idleTimeout bounds the wait for the switch to finish with one input
+// packet; it only passes when the switch is stuck.
+const idleTimeout = time.Minute
+
+// hostPort is one local port: an endpoint of this host and its in-memory
+// TAP with offloads.
 type hostPort struct {
 	ep  raftstore.Endpoint
 	vni uint32
 	dev *taptest.Device
 }
+
+// maxFrame is the longest frame a TAP delivers.
+const maxFrame = 65535
 
 // newHost builds the switch exactly as the agent does from opt.State, with
 // a port for every endpoint the state places on this host.
@@ -202,31 +221,69 @@ func newHost(opt Options) (*host, error) {
 			h.sw.Close()
 			return nil, fmt.Errorf("replay: state: endpoint %s: %w", ep.Name, err)
 		}
-		dev := taptest.New(ep.Name)
+		dev := taptest.NewOffload(ep.Name)
 		if err := h.sw.AddPort(ep.Name, n.VNI, mac, dev); err != nil {
 			h.sw.Close()
 			return nil, fmt.Errorf("replay: state: %w", err)
 		}
 		h.ports = append(h.ports, hostPort{ep: ep, vni: n.VNI, dev: dev})
 	}
+	h.served = make(chan error, 1)
+	go func() { h.served <- h.sw.ServeUnderlay(h.underlay) }()
 	return h, nil
 }
 
+// close stops the switch and the underlay loop and returns the loop's
+// error. Closing twice is not an error.
+func (h *host) close() error {
+	h.sw.Close()
+	h.underlay.Close()
+	if h.served == nil {
+		return nil
+	}
+	err := <-h.served
+	h.served = nil
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	return nil
+}
+
+// fromPort hands frame to the port called name as its endpoint would send
+// it (with a vnet header asking for nothing, as a TAP with offloads reads a
+// frame without TSO) and waits until the port's goroutine has finished
+// with it.
+func (h *host) fromPort(name string, frame []byte) error {
+	if len(frame) > maxFrame {
+		return fmt.Errorf("frame of %d bytes into port %q is longer than the %d a TAP delivers", len(frame), name, maxFrame)
+	}
+	dev := h.ports[h.portFor(name)].dev
+	dev.InjectFrame(frame)
+	if !dev.WaitIdle(idleTimeout) {
+		return fmt.Errorf("port %q: the switch did not finish with the frame within %v", name, idleTimeout)
+	}
+	return nil
+}
+
 // fromUnderlay hands the UDP payload of the outer packet data to the switch
-// as the host's socket would, or returns why the socket would never have
-// received it.
-func (h *host) fromUnderlay(data []byte) (ignored string) {
+// as the host's socket would (one datagram per receive) and waits until
+// ServeUnderlay has finished with it, or returns why the socket would
+// never have received it.
+func (h *host) fromUnderlay(data []byte) (ignored string, err error) {
 	payload, src, dst, reason := parseOuter(data)
 	switch {
 	case reason != "":
-		return reason
+		return reason, nil
 	case dst.Port() != h.port:
-		return "other_port"
+		return "other_port", nil
 	case dst.Addr() != h.self.VTEP:
-		return "other_host"
+		return "other_host", nil
 	}
-	h.sw.HandleUnderlay(payload, src)
-	return ""
+	h.underlay.Deliver(src, payload)
+	if !h.underlay.WaitIdle(idleTimeout) {
+		return "", fmt.Errorf("the switch did not finish with the underlay packet within %v", idleTimeout)
+	}
+	return "", nil
 }
 
 // portFor returns the index in h.ports of the port called name, or -1.

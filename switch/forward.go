@@ -214,6 +214,7 @@ func (s *Switch) writePort(q *port, frame []byte) {
 		s.stats.drop(dropWriteError)
 		return
 	}
+	q.count.wrote(len(frame))
 	s.stats.txFrames.Add(1)
 	s.stats.txBytes.Add(uint64(len(frame)))
 }

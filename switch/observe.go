@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"bytes"
 	"net/netip"
 	"slices"
 	"time"
@@ -69,10 +70,12 @@ type Event struct {
 	// what the switch sends and the outer destination of what it receives.
 	Self netip.AddrPort
 	// Frame is the inner Ethernet frame as switched (after MSS clamping and
-	// checksum completion); nil when the VXLAN header was invalid.
+	// checksum completion): for a packet from the underlay, as it was
+	// delivered to the local ports, or as received when it was dropped;
+	// nil when the VXLAN header was invalid.
 	Frame []byte
 	// Payload is the UDP payload (VXLAN header and inner frame) of a packet
-	// from the underlay; nil for frames from a port.
+	// from the underlay as it was received; nil for frames from a port.
 	Payload []byte
 	// Lookup is one of the Lookup constants, or "" when no unicast lookup
 	// was made (multicast, answered or dropped before the lookup).
@@ -139,6 +142,9 @@ type decision struct {
 	// made are the frames the switch made while handling this one,
 	// reported after it.
 	made []madeFrame
+	// frame is a copy of the inner frame of a packet from the underlay
+	// as it was delivered to the local ports; nil when it went nowhere.
+	frame []byte
 }
 
 // madeFrame is a frame the switch made and wrote into port q.
@@ -195,6 +201,15 @@ func (d *decision) answer(action string, q *port) {
 	d.action = action
 	if q != nil {
 		d.toPort(q)
+	}
+}
+
+// delivering records a copy of frame, the inner frame of a packet from the
+// underlay ready for the local ports (checksum completed, MSS clamped),
+// before delivery may reuse its bytes.
+func (d *decision) delivering(frame []byte) {
+	if d != nil {
+		d.frame = append(d.frame[:0], frame...)
 	}
 }
 
@@ -278,13 +293,24 @@ func (s *Switch) observeFromPort(o Observer, f *portFrame) {
 
 // observeUnderlay handles the packet u (as fromUnderlay does) recording
 // what happens in u.d, and reports it to o.
+//
+// Delivery reuses the packet's bytes: a vnet header goes over the VXLAN
+// header of a frame written to a port with offloads, and the payload of a
+// segment joined to a coalescing run moves down over its own headers. So
+// the event takes its copy of the packet, and its VNI, before the decision;
+// the frame as delivered is copied by the decision just before delivery
+// (decision.delivering).
 func (s *Switch) observeUnderlay(o Observer, u *underlayPacket) {
-	ev := Event{ID: s.frameID.Add(1), Time: s.now(), From: u.src, Payload: u.pkt}
+	pkt := bytes.Clone(u.pkt)
+	ev := Event{ID: s.frameID.Add(1), Time: s.now(), From: u.src, Payload: pkt}
+	if vni, inner, err := vxlan.Decode(pkt); err == nil {
+		ev.VNI, ev.Frame = vni, inner
+	}
 	d := decision{id: ev.ID}
 	u.d = &d
 	s.decap(u)
-	if vni, inner, err := vxlan.Decode(u.pkt); err == nil {
-		ev.VNI, ev.Frame = vni, inner
+	if d.frame != nil {
+		ev.Frame = d.frame
 	}
 	s.emit(o, &ev, &d)
 }

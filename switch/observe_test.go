@@ -1,12 +1,16 @@
 package vswitch
 
 import (
+	"bytes"
 	"net/netip"
 	"reflect"
 	"sync"
 	"testing"
 
+	"github.com/google/gopacket/layers"
+
 	"vxswitch/header"
+	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
 
@@ -21,7 +25,7 @@ func (r *recorder) Observe(ev *Event) {
 	defer r.mu.Unlock()
 	c := *ev
 	c.Frame = append([]byte(nil), ev.Frame...)
-	c.Payload = nil
+	c.Payload = append([]byte(nil), ev.Payload...)
 	r.events = append(r.events, c)
 }
 
@@ -214,5 +218,61 @@ func TestObserverLinksLateTCPAnswer(t *testing.T) {
 	// and our FIN, sent from the handler's goroutine.
 	if want := []uint64{query, query, query}; !reflect.DeepEqual(answers, want) {
 		t.Fatalf("made frames answer %v, want %v (the query's frame)", answers, want)
+	}
+}
+
+// TestObserverUnderlayToOffloadPort: delivery to a port with offloads
+// reuses the bytes of a packet from the underlay (a vnet header goes over
+// its VXLAN header; the payload of a coalesced segment moves over its
+// headers), yet each packet is reported with its VNI and network, the
+// payload as received and the frame as delivered (the SYN's MSS clamped).
+func TestObserverUnderlayToOffloadPort(t *testing.T) {
+	s, _, d, _ := vnetSwitch(t, true)
+	r := &recorder{}
+	s.SetObserver(r)
+	ping := encap(100, eth(macA, macR, 0x0800, 98))
+	syn := tcpFrame(t, false, true, false, []layers.TCPOption{mssOpt(9000)})
+	copy(syn[0:6], macA[:])
+	copy(syn[6:12], macR[:])
+	swapIPv4Addrs(syn)
+	synPkt := encap(100, syn)
+	_, dgrams, seg := peerSegments(t, false, 5000, 1000)
+	g := groConn(netip.AddrPortFrom(host2, vxlan.Port), [][]byte{ping, synPkt, dgrams}, []int{0, 0, seg})
+	if err := s.ServeUnderlay(g); err != nil {
+		t.Fatal(err)
+	}
+	s.SetObserver(nil)
+
+	received := [][]byte{ping, synPkt}
+	for off := 0; off < len(dgrams); off += seg {
+		received = append(received, dgrams[off:min(off+seg, len(dgrams))])
+	}
+	if len(r.events) != len(received) {
+		t.Fatalf("got %d events, want one per datagram (%d)", len(r.events), len(received))
+	}
+	written := d.Written()
+	if len(written) != 3 {
+		t.Fatalf("port got %d packets, want 3: the ping, the SYN, one super-frame", len(written))
+	}
+	for i, ev := range r.events {
+		if ev.VNI != 100 || ev.Network != "blue" || ev.Action != ActionLocal || !reflect.DeepEqual(ev.Ports, []string{"a"}) {
+			t.Errorf("event %d: vni %d network %q action %s ports %v; want 100 blue local [a]", i, ev.VNI, ev.Network, ev.Action, ev.Ports)
+		}
+		if !bytes.Equal(ev.Payload, received[i]) {
+			t.Errorf("event %d: payload differs from the datagram received", i)
+		}
+		switch i {
+		case 0, 1: // written alone: the frame reported is the one written
+			if !bytes.Equal(ev.Frame, written[i][tap.VnetHdrLen:]) {
+				t.Errorf("event %d: frame differs from the one written to the port", i)
+			}
+		default: // joined into the super-frame: the segment as received
+			if !bytes.Equal(ev.Frame, received[i][vxlan.HeaderLen:]) {
+				t.Errorf("event %d: frame differs from the segment received", i)
+			}
+		}
+	}
+	if got, sent := mssOf(t, r.events[1].Frame), mssOf(t, r.events[1].Payload[vxlan.HeaderLen:]); got != 1460 || sent != 9000 {
+		t.Errorf("SYN: MSS %d delivered, %d received; want 1460 (clamped) and 9000", got, sent)
 	}
 }

@@ -108,14 +108,13 @@ func (s *Switch) readLoopVnet(p *port) {
 		n, err := p.dev.ReadVnetIdle(buf, flush)
 		if err != nil {
 			flush()
-			if !p.closing.Load() {
-				s.log.Warn("vswitch: port stopped reading", "port", p.name, "vni", p.vni, "err", err)
-			}
+			s.stopped(p, err)
 			return
 		}
 		if n < tap.VnetHdrLen {
 			s.stats.drop(dropRuntInner)
 		} else {
+			p.count.read(n - tap.VnetHdrLen)
 			at = s.fromVnetAt(p, buf[:n], b, at)
 		}
 		if k++; k == drainMax {
@@ -257,6 +256,7 @@ func (s *Switch) flushRx(r *rxBatch) {
 	if n > 1 {
 		s.stats.groFrames.Add(1)
 	}
+	q.count.wrote(len(pkt) - tap.VnetHdrLen)
 	s.stats.txFrames.Add(uint64(n))
 	s.stats.txBytes.Add(uint64(len(pkt) - tap.VnetHdrLen))
 }

@@ -23,6 +23,29 @@ type port struct {
 	closing atomic.Bool   // set by RemovePort before closing dev
 	done    chan struct{} // closed when the read goroutine has exited
 	flood   floodBucket   // flood rate limit (guard.go)
+	count   portCounters  // what the device carried (PortStats)
+}
+
+// portCounters count what one port's device carries: rx what the endpoint
+// sent (read from the device), tx what the switch wrote into it. One read
+// or write is one frame, a TSO super-frame or a coalesced one included;
+// bytes are without the vnet header. They are updated atomically from the
+// data path and read by Switch.PortStats.
+type portCounters struct {
+	rxFrames, rxBytes atomic.Uint64
+	txFrames, txBytes atomic.Uint64
+}
+
+// read counts a read of n bytes (without the vnet header) from the device.
+func (c *portCounters) read(n int) {
+	c.rxFrames.Add(1)
+	c.rxBytes.Add(uint64(n))
+}
+
+// wrote counts a write of n bytes (without the vnet header) to the device.
+func (c *portCounters) wrote(n int) {
+	c.txFrames.Add(1)
+	c.txBytes.Add(uint64(n))
 }
 
 // fdbKey identifies a MAC within one network.
@@ -167,11 +190,23 @@ func (s *Switch) readLoop(p *port) {
 	for {
 		n, err := p.dev.Read(buf[vxlan.HeaderLen:])
 		if err != nil {
-			if !p.closing.Load() {
-				s.log.Warn("vswitch: port stopped reading", "port", p.name, "vni", p.vni, "err", err)
-			}
+			s.stopped(p, err)
 			return
 		}
+		p.count.read(n)
 		s.fromPort(&portFrame{p: p, buf: buf, n: n})
+	}
+}
+
+// stopped reports that the goroutine of port p stopped reading with err:
+// nothing when RemovePort closed the device, else a warning and a call of
+// Config.PortStopped.
+func (s *Switch) stopped(p *port, err error) {
+	if p.closing.Load() {
+		return
+	}
+	s.log.Warn("vswitch: port stopped reading", "port", p.name, "vni", p.vni, "err", err)
+	if s.portStopped != nil {
+		s.portStopped(p.name, p.dev, err)
 	}
 }

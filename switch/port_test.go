@@ -3,10 +3,13 @@ package vswitch
 import (
 	"bytes"
 	"errors"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"vxswitch/tap"
 	"vxswitch/tap/taptest"
 )
 
@@ -75,6 +78,78 @@ func TestPortReadErrorStopsGoroutine(t *testing.T) {
 	}
 	if err := s.RemovePort("x"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPortStopped: Config.PortStopped hears of a device that failed on its
+// own, with the port's name, device and error, once; never of one that
+// RemovePort closed.
+func TestPortStopped(t *testing.T) {
+	type stop struct {
+		name string
+		dev  tap.Device
+		err  error
+	}
+	stops := make(chan stop, 4)
+	s := New(Config{PortStopped: func(name string, dev tap.Device, err error) { stops <- stop{name, dev, err} }})
+	t.Cleanup(func() { s.Close() })
+	gone, removed := taptest.NewOffload("gone"), taptest.New("removed")
+	for i, d := range []*taptest.Device{gone, removed} {
+		if err := s.AddPort(d.Name(), 1, MAC{0x02, 0, 0, 0, 0, byte(i + 1)}, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RemovePort("removed"); err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+	select {
+	case st := <-stops:
+		if st.name != "gone" || st.dev != tap.Device(gone) || !errors.Is(st.err, os.ErrClosed) {
+			t.Errorf("PortStopped(%q, %v, %v), want the port gone, its device and os.ErrClosed", st.name, st.dev, st.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("PortStopped not called for a device that failed")
+	}
+	s.Close()
+	if len(stops) != 0 {
+		t.Errorf("PortStopped called %d more times: for a removed port or twice", len(stops))
+	}
+}
+
+// TestPortStats: each port counts what its device carried, one frame per
+// read or write (a super-frame once), bytes without the vnet header; the
+// switch's own counters count every segment.
+func TestPortStats(t *testing.T) {
+	s, _, d, _ := vnetSwitch(t, true)
+	b := addPort(t, s, "b", 100, macB)
+	super := superFrame(t, false, 5000, false, false)
+	copy(super[0:6], macB[:]) // to port b: cut into 4 segments there
+	d.Inject(withVnet(tsoHeader(t, super, 1400), super))
+	for range 4 {
+		if _, ok := b.Next(5 * time.Second); !ok {
+			t.Fatal("port b did not get the 4 segments")
+		}
+	}
+	ping := eth(macA, macB, 0x0800, 98)
+	b.Inject(ping)
+	if _, ok := d.Next(5 * time.Second); !ok {
+		t.Fatal("port a did not get the frame from b")
+	}
+	got := s.PortStats()
+	var segBytes uint64
+	for _, f := range b.Written()[:4] {
+		segBytes += uint64(len(f))
+	}
+	want := []PortStats{
+		{Name: "a", VNI: 100, Network: "blue", RxFrames: 1, RxBytes: uint64(len(super)), TxFrames: 1, TxBytes: uint64(len(ping))},
+		{Name: "b", VNI: 100, Network: "blue", RxFrames: 1, RxBytes: uint64(len(ping)), TxFrames: 4, TxBytes: segBytes},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("PortStats\n got %+v\nwant %+v", got, want)
+	}
+	if st := s.Stats(); st.RxFrames != 5 || st.TxFrames != 5 {
+		t.Errorf("switch counters: rx %d tx %d frames, want 5 and 5 (each segment)", st.RxFrames, st.TxFrames)
 	}
 }
 

@@ -209,7 +209,7 @@ func (r *tcpRun) tryAppend(buf []byte, frame []byte) bool {
 	}
 	tcp, ftcp := header.TCP(frame[h.l4:h.end]), header.TCP(first[h.l4:h.end])
 	if tcp.HeaderLen() != ftcp.HeaderLen() || tcp.SrcPort() != ftcp.SrcPort() || tcp.DstPort() != ftcp.DstPort() ||
-		tcp.Ack() != ftcp.Ack() || tcpReserved(tcp) != tcpReserved(ftcp) || string(tcp.Options()) != string(ftcp.Options()) {
+		tcp.Ack() != ftcp.Ack() || tcp.Reserved() != ftcp.Reserved() || string(tcp.Options()) != string(ftcp.Options()) {
 		return false
 	}
 	if tcp.Flags()&^header.TCPFlagPSH != r.flags || tcp.Seq() != r.next {
@@ -275,8 +275,3 @@ func sameIPHeader(ip, fip []byte, v6 bool) bool {
 		a.FlagsFragment() == b.FlagsFragment() && a.TTL() == b.TTL() && a.Protocol() == b.Protocol() &&
 		a.Source() == b.Source() && a.Destination() == b.Destination() && string(a.Options()) == string(b.Options())
 }
-
-// tcpReserved returns the reserved bits beside the data offset of the TCP
-// header t (the low half of byte 12, RFC 9293 section 3.1), for which
-// header.TCP has no accessor: segments that differ there are not joined.
-func tcpReserved(t header.TCP) byte { return t[12] & 0x0f }

@@ -218,3 +218,42 @@ func (c *counters) snapshot(tcp *dnsanswer.Counters) Stats {
 // Stats returns a snapshot of the counters. It may be called from any
 // goroutine at any time.
 func (s *Switch) Stats() Stats { return s.stats.snapshot(&s.tcpConns.Stats) }
+
+// PortStats is a snapshot of the counters of one port, returned by
+// Switch.PortStats. Unlike Stats, which counts frames as the switch
+// handles them (each segment of a super-frame), it counts what the
+// port's device carried: one frame per read or write, a TSO super-frame
+// or a coalesced one included, bytes without the vnet header. All counts
+// are totals since AddPort.
+type PortStats struct {
+	// Name and VNI are the port's, as given to AddPort; Network is the
+	// name of that network in the current view, "" when it has none.
+	Name    string
+	VNI     uint32
+	Network string
+	// RxFrames and RxBytes count what the endpoint sent: reads from the
+	// device.
+	RxFrames, RxBytes uint64
+	// TxFrames and TxBytes count what the switch wrote into the device.
+	TxFrames, TxBytes uint64
+}
+
+// PortStats returns the counters of every port, sorted by name. It may be
+// called from any goroutine at any time.
+func (s *Switch) PortStats() []PortStats {
+	t, v := s.ports.Load(), s.view.Load()
+	out := make([]PortStats, 0, len(t.byName))
+	for _, name := range t.names() {
+		p := t.byName[name]
+		ps := PortStats{
+			Name: p.name, VNI: p.vni,
+			RxFrames: p.count.rxFrames.Load(), RxBytes: p.count.rxBytes.Load(),
+			TxFrames: p.count.txFrames.Load(), TxBytes: p.count.txBytes.Load(),
+		}
+		if nw := v.network(p.vni); nw != nil {
+			ps.Network = nw.Name
+		}
+		out = append(out, ps)
+	}
+	return out
+}

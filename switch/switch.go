@@ -38,6 +38,7 @@ import (
 
 	"vxswitch/switch/arp"
 	"vxswitch/switch/dnsanswer"
+	"vxswitch/tap"
 	"vxswitch/vxlan"
 )
 
@@ -106,6 +107,13 @@ type Config struct {
 	// means UDP queries are dropped and counted as "no_dns", and TCP ones
 	// are reset.
 	DNS DNSHandler
+	// PortStopped, when not nil, is called when the goroutine of a port
+	// stops reading because its device failed (never after RemovePort or
+	// Close), with the port's name, its device and the error; the agent
+	// detaches an endpoint whose TAP reports tap.ErrGone. It is called
+	// from that goroutine, once per port, and must not block: RemovePort
+	// of the port waits for the goroutine to exit.
+	PortStopped func(name string, dev tap.Device, err error)
 	// NoClampMSS turns MSS clamping off. The zero value (false) means the
 	// MSS option of TCP SYN and SYN-ACK segments is lowered to fit the
 	// network MTU in both directions (mss.go).
@@ -138,6 +146,8 @@ type Switch struct {
 	log      *slog.Logger
 	dns      DNSHandler
 	clampMSS bool
+
+	portStopped func(name string, dev tap.Device, err error) // Config.PortStopped
 
 	ipID atomic.Uint32 // IPv4 identification of packets the switch makes
 
@@ -175,6 +185,8 @@ func New(cfg Config) *Switch {
 		log:      cfg.Logger,
 		dns:      cfg.DNS,
 		clampMSS: !cfg.NoClampMSS,
+
+		portStopped: cfg.PortStopped,
 	}
 	if s.udpPort == 0 {
 		s.udpPort = vxlan.Port

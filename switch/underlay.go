@@ -109,6 +109,7 @@ func (s *Switch) decap(u *underlayPacket) {
 		if q := s.localPort(ports, vni, dst, now); q != nil {
 			d.foundPort(q, dst)
 			s.prepareInner(inner, nw)
+			d.delivering(inner)
 			s.deliver(r, q, inner)
 			d.toPort(q)
 			return
@@ -133,6 +134,7 @@ func (s *Switch) decap(u *underlayPacket) {
 		return
 	}
 	s.prepareInner(inner, nw)
+	d.delivering(inner)
 	if r != nil {
 		s.flushRx(r) // keep the order of what is pending
 	}

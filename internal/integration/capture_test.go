@@ -78,34 +78,50 @@ func TestCapture(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, tshark, "-r", file, "-T", "fields", "-E", "separator=|",
-		"-e", "frame.interface_name", "-e", "vxlan.vni", "-e", "icmp.type", "-e", "frame.comment").Output()
+		"-e", "frame.interface_name", "-e", "vxlan.vni", "-e", "icmp.type", "-e", "ip.src", "-e", "ip.dst", "-e", "frame.comment").Output()
 	if err != nil {
 		t.Fatalf("tshark -r %s: %v", file, err)
 	}
 	idRe := regexp.MustCompile(`^frame (\d+) `)
 	inner, outer := map[string]bool{}, map[string]bool{}
-	vxlanICMP := 0
+	vxlanICMP, replies := 0, 0
+	// tshark lists the outer, then the inner IP addresses of a VXLAN
+	// packet, separated by commas.
+	innerIP := func(field string) string { return field[strings.LastIndex(field, ",")+1:] }
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(line, "|")
-		if len(f) != 4 {
-			t.Fatalf("tshark line %q: want 4 fields", line)
+		if len(f) != 6 {
+			t.Fatalf("tshark line %q: want 6 fields", line)
 		}
-		m := idRe.FindStringSubmatch(f[3])
+		m := idRe.FindStringSubmatch(f[5])
 		if m == nil {
 			t.Errorf("record without a frame comment: %q", line)
 			continue
 		}
-		if f[0] == "underlay" {
-			outer[m[1]] = true
-			if f[1] == fmt.Sprint(nw.VNI) && f[2] != "" {
-				vxlanICMP++
-			}
-		} else {
+		if f[0] != "underlay" {
 			inner[m[1]] = true
+			continue
+		}
+		outer[m[1]] = true
+		if f[1] == fmt.Sprint(nw.VNI) && f[2] != "" {
+			vxlanICMP++
+		}
+		if f[2] == "0" || f[1] != fmt.Sprint(nw.VNI) {
+			// An echo reply from h2 (decapsulated and delivered to
+			// c1), or a record without the network's VNI: the
+			// underlay record must show the packet as received, with
+			// its VNI and the reply from c2 to c1 inside.
+			replies++
+			if f[1] != fmt.Sprint(nw.VNI) || f[2] != "0" || innerIP(f[3]) != c2.IP.String() || innerIP(f[4]) != c1.IP.String() {
+				t.Errorf("underlay record %q: want VNI %d around an echo reply %s > %s", line, nw.VNI, c2.IP, c1.IP)
+			}
 		}
 	}
 	if vxlanICMP == 0 {
 		t.Errorf("tshark found no VXLAN packet with VNI %d around ICMP:\n%s", nw.VNI, out)
+	}
+	if replies == 0 {
+		t.Errorf("the capture has no underlay record of an echo reply from h2:\n%s", out)
 	}
 	linked := 0
 	for id := range inner {
@@ -128,6 +144,18 @@ func TestCapture(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no trace line of an echo request with %q:\n%s", want, trace.String())
+	}
+	// The echo replies come from the underlay: decapsulated in network web
+	// with its VNI, the inner frame shown, delivered to c1.
+	found = false
+	for _, line := range strings.Split(trace.String(), "\n") {
+		if strings.Contains(line, " web underlay from ") && strings.Contains(line, "ICMP echo reply") &&
+			strings.Contains(line, "| local to "+c1.Name) && strings.HasSuffix(line, fmt.Sprintf(" vni %d", nw.VNI)) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no trace line of an echo reply from the underlay in network web, VNI %d, to %s:\n%s", nw.VNI, c1.Name, trace.String())
 	}
 
 	// decode reads vxswitch's own capture.

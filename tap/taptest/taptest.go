@@ -31,6 +31,12 @@ type Device struct {
 	discard bool          // count writes without recording them (CountOnly)
 	next    int           // index in written of the next frame Next returns
 	notify  chan struct{} // buffered 1: a frame was written
+
+	// For WaitIdle: packets injected and taken by a reader, and whether
+	// a reader waits for the next one (after its idle function).
+	injected, taken int
+	waiting         bool
+	idle            chan struct{} // buffered 1: a reader started waiting
 }
 
 var _ tap.Device = (*Device)(nil)
@@ -46,6 +52,7 @@ func New(name string) *Device {
 		in:     make(chan []byte, injectQueue),
 		closed: make(chan struct{}),
 		notify: make(chan struct{}, 1),
+		idle:   make(chan struct{}, 1),
 	}
 }
 
@@ -82,9 +89,39 @@ func (d *Device) Writes() int {
 // are already waiting, and drops the frame if the device is closed.
 func (d *Device) Inject(frame []byte) {
 	f := append([]byte(nil), frame...)
+	d.mu.Lock()
+	d.injected++
+	d.mu.Unlock()
 	select {
 	case d.in <- f:
 	case <-d.closed:
+		d.mu.Lock()
+		d.injected--
+		d.mu.Unlock()
+	}
+}
+
+// WaitIdle waits up to timeout until a reader has taken every packet
+// injected so far and waits for the next one, after calling its idle
+// function: the switch reading the device has finished with them, and
+// everything they made it write or send has been written or sent. It
+// reports false when that did not happen in time. It assumes one reader,
+// as the switch has per port, and one caller at a time.
+func (d *Device) WaitIdle(timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		done := d.waiting && d.taken == d.injected
+		d.mu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-d.idle:
+		case <-timer.C:
+			return false
+		}
 	}
 }
 
@@ -173,18 +210,35 @@ func (d *Device) take(idle func()) ([]byte, error) {
 	}
 	select {
 	case f := <-d.in:
+		d.took()
 		return f, nil
 	default:
 	}
 	if idle != nil {
 		idle()
 	}
+	d.mu.Lock()
+	d.waiting = true
+	d.mu.Unlock()
+	select {
+	case d.idle <- struct{}{}:
+	default:
+	}
 	select {
 	case f := <-d.in:
+		d.took()
 		return f, nil
 	case <-d.closed:
 		return nil, os.ErrClosed
 	}
+}
+
+// took counts a packet taken by the reader, which no longer waits.
+func (d *Device) took() {
+	d.mu.Lock()
+	d.taken++
+	d.waiting = false
+	d.mu.Unlock()
 }
 
 // Write records a copy of frame for Next and Written (on a device with

@@ -126,3 +126,38 @@ func TestOffloadDevice(t *testing.T) {
 		t.Errorf("after CountOnly: %d recorded, %d writes; want 2 and 3", len(d.Written()), d.Writes())
 	}
 }
+
+// WaitIdle returns once the reader has handled what was injected (it is
+// back waiting, after its idle function), and not before.
+func TestWaitIdle(t *testing.T) {
+	d := NewOffload("x")
+	release := make(chan struct{})
+	var handled, idles []int
+	go func() {
+		buf := make([]byte, 64)
+		for i := 0; ; i++ {
+			if _, err := d.ReadVnetIdle(buf, func() { idles = append(idles, i) }); err != nil {
+				return
+			}
+			<-release // the reader is busy with the packet
+			handled = append(handled, i)
+		}
+	}()
+	t.Cleanup(func() { d.Close() })
+	if !d.WaitIdle(5 * time.Second) {
+		t.Fatal("a reader waiting with nothing injected is not idle")
+	}
+	d.InjectFrame([]byte{1})
+	d.InjectFrame([]byte{2})
+	if d.WaitIdle(50 * time.Millisecond) {
+		t.Fatal("WaitIdle returned while the reader was busy")
+	}
+	close(release)
+	if !d.WaitIdle(5 * time.Second) {
+		t.Fatal("WaitIdle did not return after the reader handled both packets")
+	}
+	// The reader's writes happened before WaitIdle returned (no race).
+	if len(handled) != 2 || len(idles) != 2 || idles[1] != 2 {
+		t.Errorf("handled %v, idle calls before reads %v; want 2 handled and the idle function called before waiting again", handled, idles)
+	}
+}

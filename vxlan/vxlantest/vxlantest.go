@@ -56,6 +56,13 @@ type Conn struct {
 	pending []Datagram // the rest of a receive being read with ReadFrom
 	gro     bool       // EnableGRO succeeded
 
+	// For WaitIdle, under imu: receives delivered and taken by a reader,
+	// and whether a reader waits for the next one.
+	imu                 sync.Mutex
+	delivered, received int
+	waiting             bool
+	idle                chan struct{} // buffered 1: a reader started waiting
+
 	mu        sync.Mutex
 	sends     []Send
 	calls     int
@@ -69,6 +76,7 @@ func New() *Conn {
 		in:     make(chan []Datagram, receiveQueue),
 		closed: make(chan struct{}),
 		notify: make(chan struct{}, 1),
+		idle:   make(chan struct{}, 1),
 	}
 }
 
@@ -173,9 +181,38 @@ func (c *Conn) Deliver(src netip.AddrPort, dgrams ...[]byte) {
 	for i, d := range dgrams {
 		r[i] = Datagram{bytes.Clone(d), src}
 	}
+	c.imu.Lock()
+	c.delivered++
+	c.imu.Unlock()
 	select {
 	case c.in <- r:
 	case <-c.closed:
+		c.imu.Lock()
+		c.delivered--
+		c.imu.Unlock()
+	}
+}
+
+// WaitIdle waits up to timeout until a reader has read everything
+// delivered so far and waits for the next receive: the switch serving the
+// Conn has finished with it, and what it wrote to its ports has been
+// written. It reports false when that did not happen in time. It assumes
+// one reader (one ServeUnderlay) and one caller at a time.
+func (c *Conn) WaitIdle(timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		c.imu.Lock()
+		done := c.waiting && c.received == c.delivered
+		c.imu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-c.idle:
+		case <-timer.C:
+			return false
+		}
 	}
 }
 
@@ -240,15 +277,32 @@ func (c *Conn) ReadGRO(b []byte) (n, seg int, src netip.AddrPort, err error) {
 func (c *Conn) receive() ([]Datagram, error) {
 	select {
 	case r := <-c.in:
+		c.took()
 		return r, nil
+	default:
+	}
+	c.imu.Lock()
+	c.waiting = true
+	c.imu.Unlock()
+	select {
+	case c.idle <- struct{}{}:
 	default:
 	}
 	select {
 	case r := <-c.in:
+		c.took()
 		return r, nil
 	case <-c.closed:
 		return nil, fmt.Errorf("vxlantest: read: %w", net.ErrClosed)
 	}
+}
+
+// took counts a receive taken by the reader, which no longer waits.
+func (c *Conn) took() {
+	c.imu.Lock()
+	c.received++
+	c.waiting = false
+	c.imu.Unlock()
 }
 
 // Close makes blocked and later sends fail with an error wrapping

@@ -74,3 +74,36 @@ func TestReceive(t *testing.T) {
 		t.Errorf("EnableGRO with NoGRO: %v", err)
 	}
 }
+
+// WaitIdle returns once the reader has read everything delivered and is
+// waiting again, and not before.
+func TestWaitIdle(t *testing.T) {
+	c := New()
+	release := make(chan struct{})
+	var handled int
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				return
+			}
+			<-release
+			handled++
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	if !c.WaitIdle(5 * time.Second) {
+		t.Fatal("a reader waiting with nothing delivered is not idle")
+	}
+	c.Deliver(peer, []byte{1}, []byte{2}) // one receive, read as two datagrams
+	if c.WaitIdle(50 * time.Millisecond) {
+		t.Fatal("WaitIdle returned while the reader was busy")
+	}
+	close(release)
+	if !c.WaitIdle(5 * time.Second) {
+		t.Fatal("WaitIdle did not return after the reader read both datagrams")
+	}
+	if handled != 2 {
+		t.Errorf("reader handled %d datagrams before WaitIdle returned, want 2", handled)
+	}
+}
