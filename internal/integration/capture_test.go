@@ -40,38 +40,10 @@ func TestCapture(t *testing.T) {
 
 	file := filepath.Join(t.TempDir(), "ping.pcapng")
 	const records = 12 // 3 pings: request and reply, each inner and outer
-	capCmd := exec.Command(binary, "--socket", h1.Socket, "capture", "--network", "web", "-c", fmt.Sprint(records), "-w", file)
-	var trace bytes.Buffer
-	traceCmd := exec.Command(binary, "--socket", h1.Socket, "trace", "--network", "web", "-c", "6")
-	traceCmd.Stdout = &trace
-	// Each command gets its own stderr buffer: exec copies them from two
-	// goroutines.
-	var capErr, traceErr bytes.Buffer
-	capCmd.Stderr, traceCmd.Stderr = &capErr, &traceErr
-	done := make(chan error, 2)
-	for _, cmd := range []*exec.Cmd{capCmd, traceCmd} {
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill() }) // harmless once it has exited
-		go func() { done <- cmd.Wait() }()
-	}
-	// Ping until both have what they asked for; the first pings may go by
-	// before the agent has set up the streams.
-	deadline := time.After(60 * time.Second)
-	for finished := 0; finished < 2; {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("capture or trace failed: %v\n%s%s", err, capErr.String(), traceErr.String())
-			}
-			finished++
-		case <-deadline:
-			t.Fatalf("capture and trace did not end within 60 s\n%s%s", capErr.String(), traceErr.String())
-		default:
-			ping(t, c1.NS, c2.IP.String(), 3)
-		}
-	}
+	trace := captureAndTrace(t, h1.Socket,
+		[]string{"--network", "web", "-c", fmt.Sprint(records), "-w", file},
+		[]string{"--network", "web", "-c", "6"},
+		func() { ping(t, c1.NS, c2.IP.String(), 3) })
 
 	// tshark: VXLAN with the network's VNI around ICMP, comments linking
 	// records.
@@ -137,25 +109,25 @@ func TestCapture(t *testing.T) {
 	h2VTEP := c2.Agent.Host.Addr.String()
 	want := fmt.Sprintf("| vtep to %s (%s)", h2VTEP, c2.Agent.Host.Name)
 	found := false
-	for _, line := range strings.Split(trace.String(), "\n") {
+	for _, line := range strings.Split(trace, "\n") {
 		if strings.Contains(line, "ICMP echo request") && strings.Contains(line, want) && strings.Contains(line, "lookup raft") {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no trace line of an echo request with %q:\n%s", want, trace.String())
+		t.Errorf("no trace line of an echo request with %q:\n%s", want, trace)
 	}
 	// The echo replies come from the underlay: decapsulated in network web
 	// with its VNI, the inner frame shown, delivered to c1.
 	found = false
-	for _, line := range strings.Split(trace.String(), "\n") {
+	for _, line := range strings.Split(trace, "\n") {
 		if strings.Contains(line, " web underlay from ") && strings.Contains(line, "ICMP echo reply") &&
 			strings.Contains(line, "| local to "+c1.Name) && strings.HasSuffix(line, fmt.Sprintf(" vni %d", nw.VNI)) {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no trace line of an echo reply from the underlay in network web, VNI %d, to %s:\n%s", nw.VNI, c1.Name, trace.String())
+		t.Errorf("no trace line of an echo reply from the underlay in network web, VNI %d, to %s:\n%s", nw.VNI, c1.Name, trace)
 	}
 
 	// decode reads vxswitch's own capture.
@@ -176,6 +148,7 @@ func TestCapture(t *testing.T) {
 	t.Cleanup(func() { dnsCmd.Process.Kill() })
 	dnsDone := make(chan error, 1)
 	go func() { dnsDone <- dnsCmd.Wait() }()
+	deadline := time.After(60 * time.Second)
 	for waiting := true; waiting; {
 		select {
 		case err := <-dnsDone:
@@ -197,4 +170,44 @@ func TestCapture(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^` + c1.Name + `\|(1|True)\|frame \d+ vni \d+ in switch: made by the switch, to ` + c1.Name + `, answering frame \d+$`).Match(out) {
 		t.Errorf("no DNS response made by the switch on %s in the capture:\n%s", c1.Name, out)
 	}
+}
+
+// captureAndTrace runs 'vxswitch capture' and 'vxswitch trace' against the
+// agent at socket with the given arguments, calls traffic until both have
+// what they asked for (the first packets may go by before the agent has set
+// up the streams), and returns what trace printed. It fails the test if
+// either command fails or both have not ended within 60 s.
+func captureAndTrace(t *testing.T, socket string, captureArgs, traceArgs []string, traffic func()) string {
+	t.Helper()
+	capCmd := exec.Command(binary, append([]string{"--socket", socket, "capture"}, captureArgs...)...)
+	var out bytes.Buffer
+	traceCmd := exec.Command(binary, append([]string{"--socket", socket, "trace"}, traceArgs...)...)
+	traceCmd.Stdout = &out
+	// Each command gets its own stderr buffer: exec copies them from two
+	// goroutines.
+	var capErr, traceErr bytes.Buffer
+	capCmd.Stderr, traceCmd.Stderr = &capErr, &traceErr
+	done := make(chan error, 2)
+	for _, cmd := range []*exec.Cmd{capCmd, traceCmd} {
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() }) // harmless once it has exited
+		go func() { done <- cmd.Wait() }()
+	}
+	deadline := time.After(60 * time.Second)
+	for finished := 0; finished < 2; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("capture or trace failed: %v\n%s%s", err, capErr.String(), traceErr.String())
+			}
+			finished++
+		case <-deadline:
+			t.Fatalf("capture and trace did not end within 60 s\n%s%s", capErr.String(), traceErr.String())
+		default:
+			traffic()
+		}
+	}
+	return out.String()
 }
