@@ -55,7 +55,7 @@ func Build(st *raftstore.State, self string, endpointMTU func(raftstore.Network)
 			n.Flood = append(n.Flood, addr)
 		}
 	}
-	for _, e := range st.Endpoints {
+	for _, e := range st.Endpoints.All() {
 		n, h := byName[e.Network], st.Hosts[e.Host]
 		if n == nil {
 			continue
@@ -99,8 +99,8 @@ func Names(st *raftstore.State) *resolver.Table {
 	for _, n := range st.Networks {
 		nets = append(nets, resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver})
 	}
-	recs := make([]resolver.Record, 0, len(st.Endpoints))
-	for _, e := range st.Endpoints {
+	recs := make([]resolver.Record, 0, st.Endpoints.Len())
+	for _, e := range st.Endpoints.All() {
 		recs = append(recs, resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, Aliases: e.Aliases})
 	}
 	return resolver.NewTable(nets, recs)

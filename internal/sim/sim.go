@@ -538,7 +538,7 @@ func (c *cluster) figureWrites(res *Result, writes []write) {
 func (c *cluster) figureState(res *Result) {
 	st := c.leader().fsm.State()
 	res.StateHash = st.Hash()
-	res.FinalEndpoints = len(st.Endpoints)
+	res.FinalEndpoints = st.Endpoints.Len()
 	hashes := make([]string, len(c.hosts))
 	parallel(len(c.hosts), func(i int) { hashes[i] = c.hosts[i].fsm.State().Hash() })
 	res.Converged = true
@@ -551,7 +551,7 @@ func (c *cluster) figureState(res *Result) {
 
 	// members[network] = VTEPs of the hosts with an endpoint in it.
 	members := map[string]map[netip.Addr]bool{}
-	for _, e := range st.Endpoints {
+	for _, e := range st.Endpoints.All() {
 		if members[e.Network] == nil {
 			members[e.Network] = map[netip.Addr]bool{}
 		}
@@ -584,7 +584,7 @@ func (c *cluster) figureState(res *Result) {
 func duplicates(st *raftstore.State) int {
 	seen := map[string]bool{}
 	dup := 0
-	for _, e := range st.Endpoints {
+	for _, e := range st.Endpoints.All() {
 		for _, k := range []string{e.Network + "/ip/" + e.IP.String(), e.Network + "/mac/" + e.MAC} {
 			if seen[k] {
 				dup++

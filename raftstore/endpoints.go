@@ -1,0 +1,208 @@
+package raftstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"iter"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// EndpointMap is the set of endpoints of a State, by name, indexed per
+// network by name, MAC, address and DNS name. It is persistent: a change
+// makes a new EndpointMap that shares all but a few nodes with the old
+// one, so attaching one endpoint to a state of 100,000 costs the same as to
+// a state of ten, and every State keeps its own version unchanged.
+//
+// The zero value is empty. An EndpointMap is immutable: any number of
+// goroutines may read it. Its JSON form is the object a
+// map[string]Endpoint encodes to, with the keys sorted.
+type EndpointMap struct {
+	byName pmap[string, Endpoint]
+	nets   pmap[string, netEndpoints] // by network name
+}
+
+// netEndpoints indexes the endpoints of one network.
+type netEndpoints struct {
+	byName pmap[string, Endpoint]
+	byMAC  pmap[string, string]     // MAC -> endpoint name
+	byIP   pmap[netip.Addr, string] // address -> endpoint name
+	dns    pmap[string, string]     // endpoint name or alias -> endpoint name
+}
+
+// NewEndpointMap returns an EndpointMap holding the endpoints of m (keyed
+// by their names), for tests and tools that build a State by hand.
+func NewEndpointMap(m map[string]Endpoint) EndpointMap {
+	var em EndpointMap
+	for _, name := range sortedKeys(m) {
+		e := m[name]
+		e.Name = name
+		em = em.with(e)
+	}
+	return em
+}
+
+// Len returns the number of endpoints.
+func (m EndpointMap) Len() int { return m.byName.Len() }
+
+// Get returns the endpoint called name.
+func (m EndpointMap) Get(name string) (Endpoint, bool) { return m.byName.get(name) }
+
+// All yields every endpoint by name, in no particular order.
+func (m EndpointMap) All() iter.Seq2[string, Endpoint] { return m.byName.all() }
+
+// InNetwork yields the endpoints of network by name, in no particular
+// order; it visits only that network's endpoints.
+func (m EndpointMap) InNetwork(network string) iter.Seq2[string, Endpoint] {
+	n, _ := m.nets.get(network)
+	return n.byName.all()
+}
+
+// NetworkLen returns the number of endpoints in network.
+func (m EndpointMap) NetworkLen(network string) int {
+	n, _ := m.nets.get(network)
+	return n.byName.Len()
+}
+
+// ByIP returns the endpoint of network that has address ip.
+func (m EndpointMap) ByIP(network string, ip netip.Addr) (Endpoint, bool) {
+	n, _ := m.nets.get(network)
+	return n.endpoint(n.byIP.get(ip))
+}
+
+// ByMAC returns the endpoint of network that has mac (lower-case colon
+// form).
+func (m EndpointMap) ByMAC(network, mac string) (Endpoint, bool) {
+	n, _ := m.nets.get(network)
+	return n.endpoint(n.byMAC.get(mac))
+}
+
+// ByDNSName returns the endpoint of network that has name as its name or
+// as one of its aliases.
+func (m EndpointMap) ByDNSName(network, name string) (Endpoint, bool) {
+	n, _ := m.nets.get(network)
+	return n.endpoint(n.dns.get(name))
+}
+
+// SameNetwork reports whether the endpoints of network are the same in m
+// and o because neither was changed since one was made from the other. It
+// may report false for equal contents, never true for different ones.
+func (m EndpointMap) SameNetwork(o EndpointMap, network string) bool {
+	a, _ := m.nets.get(network)
+	b, _ := o.nets.get(network)
+	return a.byName.same(b.byName)
+}
+
+func (n netEndpoints) endpoint(name string, ok bool) (Endpoint, bool) {
+	if !ok {
+		return Endpoint{}, false
+	}
+	return n.byName.get(name)
+}
+
+// with returns m with e added, or replacing the endpoint of the same name.
+func (m EndpointMap) with(e Endpoint) EndpointMap {
+	if _, ok := m.byName.get(e.Name); ok {
+		m = m.without(e.Name)
+	}
+	n, _ := m.nets.get(e.Network)
+	n.byName = n.byName.with(e.Name, e)
+	n.byMAC = n.byMAC.with(e.MAC, e.Name)
+	if e.IP.IsValid() {
+		n.byIP = n.byIP.with(e.IP, e.Name)
+	}
+	n.dns = n.dns.with(e.Name, e.Name)
+	for _, a := range e.Aliases {
+		n.dns = n.dns.with(a, e.Name)
+	}
+	return EndpointMap{byName: m.byName.with(e.Name, e), nets: m.nets.with(e.Network, n)}
+}
+
+// without returns m without the endpoint called name.
+func (m EndpointMap) without(name string) EndpointMap {
+	e, ok := m.byName.get(name)
+	if !ok {
+		return m
+	}
+	n, _ := m.nets.get(e.Network)
+	n.byName = n.byName.without(name)
+	// An index entry goes only if it names this endpoint: a hand-built
+	// state may hold duplicates the FSM would have refused.
+	drop := func(p pmap[string, string], k string) pmap[string, string] {
+		if v, _ := p.get(k); v == name {
+			return p.without(k)
+		}
+		return p
+	}
+	n.byMAC = drop(n.byMAC, e.MAC)
+	if v, _ := n.byIP.get(e.IP); v == name {
+		n.byIP = n.byIP.without(e.IP)
+	}
+	n.dns = drop(n.dns, e.Name)
+	for _, a := range e.Aliases {
+		n.dns = drop(n.dns, a)
+	}
+	nets := m.nets.with(e.Network, n)
+	if n.byName.Len() == 0 {
+		nets = m.nets.without(e.Network)
+	}
+	return EndpointMap{byName: m.byName.without(name), nets: nets}
+}
+
+// Names returns the names of all endpoints, sorted.
+func (m EndpointMap) Names() []string {
+	names := make([]string, 0, m.Len())
+	for name := range m.All() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// MarshalJSON encodes m as a JSON object by endpoint name, keys sorted:
+// the bytes encoding/json writes for a map[string]Endpoint.
+func (m EndpointMap) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, name := range m.Names() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		e, _ := m.Get(name)
+		k, err := json.Marshal(name)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON decodes a JSON object by endpoint name (or null) into m.
+// An endpoint's Name is taken from its key.
+func (m *EndpointMap) UnmarshalJSON(b []byte) error {
+	if strings.TrimSpace(string(b)) == "null" {
+		*m = EndpointMap{}
+		return nil
+	}
+	var raw map[string]Endpoint
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = NewEndpointMap(raw)
+	return nil
+}
+
+// At returns the endpoint called name, or the zero Endpoint.
+func (m EndpointMap) At(name string) Endpoint {
+	e, _ := m.byName.get(name)
+	return e
+}
