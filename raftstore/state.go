@@ -297,3 +297,11 @@ func (s *State) NetworkByVNI(vni uint32) (Network, bool) {
 	}
 	return Network{}, false
 }
+
+// SameHosts reports whether s and o share their Hosts map: neither
+// changed the hosts since one was made from the other. It may report
+// false for equal contents, never true for different ones.
+func (s *State) SameHosts(o *State) bool { return sameMap(s.Hosts, o.Hosts) }
+
+// SameMACs reports whether s and o share their MACs map (see SameHosts).
+func (s *State) SameMACs(o *State) bool { return sameMap(s.MACs, o.MACs) }

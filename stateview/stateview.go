@@ -27,69 +27,123 @@ import (
 func Build(st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
 	v := &vswitch.View{
 		Self:     st.Hosts[self].VTEP,
-		Hosts:    make(map[netip.Addr]string, len(st.Hosts)),
+		Hosts:    hostVTEPs(st),
 		Networks: make(map[uint32]*vswitch.Network, len(st.Networks)),
 	}
-	for _, h := range st.Hosts {
-		v.Hosts[h.VTEP] = h.Name
-	}
-	byName := make(map[string]*vswitch.Network, len(st.Networks))
+	macs := macsByNetwork(st)
 	for _, n := range st.Networks {
-		vn := &vswitch.Network{
-			VNI: n.VNI, Name: n.Name, MTU: endpointMTU(n),
-			External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
-			Resolver: n.Resolver, ResolverMAC: ResolverMAC(n.Name), Addrs: map[netip.Addr]vswitch.MAC{},
-			Subnet: n.Subnet,
-		}
-		v.Networks[n.VNI] = vn
-		byName[n.Name] = vn
+		v.Networks[n.VNI] = buildNetwork(st, n, self, endpointMTU(n), macs[n.Name])
 	}
-	// flood collects each network's replication set without duplicates.
-	flood := map[*vswitch.Network]map[netip.Addr]bool{}
-	addFlood := func(n *vswitch.Network, addr netip.Addr) {
-		if flood[n] == nil {
-			flood[n] = map[netip.Addr]bool{}
-		}
-		if !flood[n][addr] {
-			flood[n][addr] = true
-			n.Flood = append(n.Flood, addr)
-		}
+	return v
+}
+
+// Update returns the view of st for host self, as Build does, given prev,
+// the view Build or Update made of prevSt for the same self (both may be
+// nil). It reuses the networks of prev that the changes from prevSt to st
+// left alone (same network, same endpoints, external VTEPs and MTU), so it
+// costs what the changed networks hold; a change to the hosts or to the
+// learned MACs rebuilds everything. prev and its networks are not
+// modified: the result is a new View that shares the unchanged
+// *vswitch.Network values, which are immutable once in a view.
+func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
+	if prev == nil || prevSt == nil || !st.SameHosts(prevSt) || !st.SameMACs(prevSt) {
+		return Build(st, self, endpointMTU)
 	}
-	for _, e := range st.Endpoints.All() {
-		n, h := byName[e.Network], st.Hosts[e.Host]
-		if n == nil {
+	v := &vswitch.View{Self: prev.Self, Hosts: prev.Hosts, Networks: make(map[uint32]*vswitch.Network, len(st.Networks))}
+	var macs map[string][]raftstore.MACEntry
+	for name, n := range st.Networks {
+		mtu := endpointMTU(n)
+		old, ok := prevSt.Networks[name]
+		if vn := prev.Networks[n.VNI]; ok && old == n && vn != nil && vn.Name == n.Name && vn.MTU == mtu &&
+			st.Endpoints.SameNetwork(prevSt.Endpoints, name) && slices.Equal(networkVTEPs(prevSt, name), networkVTEPs(st, name)) {
+			v.Networks[n.VNI] = vn
 			continue
 		}
+		if macs == nil {
+			macs = macsByNetwork(st)
+		}
+		v.Networks[n.VNI] = buildNetwork(st, n, self, mtu, macs[name])
+	}
+	return v
+}
+
+// hostVTEPs maps the VTEP address of every host to its name.
+func hostVTEPs(st *raftstore.State) map[netip.Addr]string {
+	m := make(map[netip.Addr]string, len(st.Hosts))
+	for _, h := range st.Hosts {
+		m[h.VTEP] = h.Name
+	}
+	return m
+}
+
+// macsByNetwork groups the learned MAC entries of st by network.
+func macsByNetwork(st *raftstore.State) map[string][]raftstore.MACEntry {
+	out := map[string][]raftstore.MACEntry{}
+	for _, m := range st.MACs {
+		out[m.Network] = append(out[m.Network], m)
+	}
+	return out
+}
+
+// networkVTEPs returns the external VTEPs of network, in State order.
+func networkVTEPs(st *raftstore.State, network string) []raftstore.VTEP {
+	var out []raftstore.VTEP
+	for _, x := range st.VTEPs {
+		if x.Network == network {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// buildNetwork makes the view of network n for host self from its
+// endpoints, its learned MACs (macs) and its external VTEPs. The flood
+// list holds the VTEPs of the other hosts that have an endpoint in n,
+// and n's external VTEPs: a host without an endpoint in n gets no copy
+// of n's broadcasts.
+func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int, macs []raftstore.MACEntry) *vswitch.Network {
+	vn := &vswitch.Network{
+		VNI: n.VNI, Name: n.Name, MTU: mtu,
+		External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
+		Resolver: n.Resolver, ResolverMAC: ResolverMAC(n.Name),
+		Addrs:  make(map[netip.Addr]vswitch.MAC, st.Endpoints.NetworkLen(n.Name)),
+		Subnet: n.Subnet,
+	}
+	flood := map[netip.Addr]bool{}
+	addFlood := func(addr netip.Addr) {
+		if !flood[addr] {
+			flood[addr] = true
+			vn.Flood = append(vn.Flood, addr)
+		}
+	}
+	for _, e := range st.Endpoints.InNetwork(n.Name) {
 		mac, err := vswitch.ParseMAC(e.MAC)
 		if err != nil {
 			continue
 		}
-		n.Addrs[e.IP] = mac
+		vn.Addrs[e.IP] = mac
+		h := st.Hosts[e.Host]
 		if e.Host == self || !h.VTEP.IsValid() {
 			continue
 		}
-		addFlood(n, h.VTEP)
-		n.Remote[mac] = h.VTEP
+		addFlood(h.VTEP)
+		vn.Remote[mac] = h.VTEP
 	}
-	for _, m := range st.MACs {
-		n, h := byName[m.Network], st.Hosts[m.Host]
-		if n == nil || m.Host == self || !h.VTEP.IsValid() {
+	for _, m := range macs {
+		h := st.Hosts[m.Host]
+		if m.Host == self || !h.VTEP.IsValid() {
 			continue
 		}
 		if mac, err := vswitch.ParseMAC(m.MAC); err == nil {
-			n.Remote[mac] = h.VTEP
+			vn.Remote[mac] = h.VTEP
 		}
 	}
-	for _, x := range st.VTEPs {
-		if n := byName[x.Network]; n != nil {
-			n.External[x.Addr] = true
-			addFlood(n, x.Addr)
-		}
+	for _, x := range networkVTEPs(st, n.Name) {
+		vn.External[x.Addr] = true
+		addFlood(x.Addr)
 	}
-	for _, n := range v.Networks {
-		slices.SortFunc(n.Flood, netip.Addr.Compare)
-	}
-	return v
+	slices.SortFunc(vn.Flood, netip.Addr.Compare)
+	return vn
 }
 
 // Names builds the in-band resolver's table from the replicated state:
@@ -119,4 +173,20 @@ func StableMAC(network, name string, salt int) vswitch.MAC {
 // right wherever it moves.
 func ResolverMAC(network string) vswitch.MAC {
 	return StableMAC(network, "resolver.", 0)
+}
+
+// Builder makes a host's successive views with Update: it remembers the
+// last state and view it made. The zero value is ready to use; a Builder
+// is not safe for concurrent use (the agent's refresh loop owns one).
+type Builder struct {
+	st   *raftstore.State
+	view *vswitch.View
+}
+
+// View returns the view of st for host self, rebuilding only what changed
+// since the last call (see Update). Every call must use the same self.
+func (b *Builder) View(st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
+	b.view = Update(b.view, b.st, st, self, endpointMTU)
+	b.st = st
+	return b.view
 }

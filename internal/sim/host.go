@@ -55,7 +55,8 @@ type host struct {
 	trans *raft.InmemTransport
 	sw    *vswitch.Switch
 	names atomic.Pointer[resolver.Table]
-	base  time.Time // the simulation's start
+	views stateview.Builder // owned by refresh
+	base  time.Time         // the simulation's start
 
 	mu        sync.Mutex
 	published []publish // in order; under mu
@@ -79,11 +80,12 @@ func endpointMTU(n raftstore.Network) int {
 	return mtu
 }
 
-// refreshView builds what the agent builds from st for host self and makes
-// the view live on sw. It returns the view.
-func refreshView(st *raftstore.State, self string, sw *vswitch.Switch, names *atomic.Pointer[resolver.Table]) *vswitch.View {
+// refreshView builds what the agent builds from st for host self, with the
+// agent's per-change view builder, and makes the view live on sw. It
+// returns the view.
+func refreshView(st *raftstore.State, self string, views *stateview.Builder, sw *vswitch.Switch, names *atomic.Pointer[resolver.Table]) *vswitch.View {
 	names.Store(stateview.Names(st))
-	v := stateview.Build(st, self, endpointMTU)
+	v := views.View(st, self, endpointMTU)
 	sw.SetView(v)
 	return v
 }
@@ -124,7 +126,7 @@ func startHost(name string, voter bool, conf raft.Configuration, snap []byte, in
 // refresh makes a view of the current state live and records when.
 func (h *host) refresh() {
 	st := h.fsm.State()
-	v := refreshView(st, h.name, h.sw, &h.names)
+	v := refreshView(st, h.name, &h.views, h.sw, &h.names)
 	at := time.Since(h.base)
 	h.mu.Lock()
 	h.published = append(h.published, publish{index: st.Index, at: at})

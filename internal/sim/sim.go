@@ -161,7 +161,7 @@ type Result struct {
 	SnapshotMS        float64 `json:"snapshot_ms"`    // FSM.Snapshot and Persist of the final state
 	RestoreMS         float64 `json:"restore_ms"`     // FSM.Restore of that snapshot plus the first view on a new host
 	ApplyCPUMicros    float64 `json:"apply_cpu_us"`   // process CPU per attach or detach applied to the FSM, nothing else running
-	ViewCPUMicros     float64 `json:"view_cpu_us"`    // process CPU per view rebuild (name table, view, SetView), nothing else running
+	ViewCPUMicros     float64 `json:"view_cpu_us"`    // process CPU per view refresh after one change (name table, view rebuilt for the changed network, SetView), nothing else running
 	CostSamples       int     `json:"cost_samples"`   // commands behind ApplyCPUMicros
 	RunMS             float64 `json:"run_ms"`         // the whole simulation
 	Note              string  `json:"note,omitempty"` // what to keep in mind reading these figures
