@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -76,6 +78,7 @@ func BenchmarkAttach(b *testing.B) {
 			f := restoreBench(b, benchSnapshot(b, n))
 			index := uint64(1_000_000)
 			i := n
+			cpu0 := processCPU()
 			for b.Loop() {
 				cmd := Command{Op: OpEndpointAttach, Time: 1, Endpoint: &Endpoint{
 					Name: fmt.Sprintf("e%d", i), Network: fmt.Sprintf("n%d", i%benchNetworks), Host: "h1", MAC: benchMAC(i), IfName: "eth0"}}
@@ -89,6 +92,7 @@ func BenchmarkAttach(b *testing.B) {
 				}
 				i++
 			}
+			reportCPU(b, cpu0)
 		})
 	}
 }
@@ -99,6 +103,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	snap := benchSnapshot(b, n)
 	f := restoreBench(b, snap)
 	b.Run("persist", func(b *testing.B) {
+		cpu0 := processCPU()
 		for b.Loop() {
 			s, err := f.Snapshot()
 			if err != nil {
@@ -110,12 +115,31 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 			b.ReportMetric(float64(sink.Len()), "bytes")
 		}
+		reportCPU(b, cpu0)
 	})
 	b.Run("restore", func(b *testing.B) {
+		cpu0 := processCPU()
 		for b.Loop() {
 			restoreBench(b, snap)
 		}
+		reportCPU(b, cpu0)
 	})
+}
+
+// processCPU returns the CPU time this process has used (all threads,
+// the garbage collector's included).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the process CPU time per iteration since cpu0: on a
+// shared machine the wall time per op (ns/op) includes waiting for a core.
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e3, "cpu-us/op")
 }
 
 // memSink is a raft.SnapshotSink in memory.

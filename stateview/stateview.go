@@ -149,15 +149,25 @@ func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int
 // Names builds the in-band resolver's table from the replicated state:
 // every network and the names of every endpoint in it. It only reads st.
 func Names(st *raftstore.State) *resolver.Table {
-	nets := make([]resolver.Network, 0, len(st.Networks))
-	for _, n := range st.Networks {
-		nets = append(nets, resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver})
+	zones := make([]*resolver.Zone, 0, len(st.Networks))
+	for _, name := range sortedNames(st.Networks) {
+		zones = append(zones, buildZone(st, st.Networks[name]))
 	}
-	recs := make([]resolver.Record, 0, st.Endpoints.Len())
-	for _, e := range st.Endpoints.All() {
+	return resolver.TableOf(zones)
+}
+
+// zoneNetwork is what the resolver knows of a network.
+func zoneNetwork(n raftstore.Network) resolver.Network {
+	return resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver}
+}
+
+// buildZone builds the resolver's zone of network n from its endpoints.
+func buildZone(st *raftstore.State, n raftstore.Network) *resolver.Zone {
+	recs := make([]resolver.Record, 0, st.Endpoints.NetworkLen(n.Name))
+	for _, e := range st.Endpoints.InNetwork(n.Name) {
 		recs = append(recs, resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, Aliases: e.Aliases})
 	}
-	return resolver.NewTable(nets, recs)
+	return resolver.NewZone(zoneNetwork(n), recs)
 }
 
 // StableMAC derives a locally administered unicast MAC from the network and
@@ -175,18 +185,61 @@ func ResolverMAC(network string) vswitch.MAC {
 	return StableMAC(network, "resolver.", 0)
 }
 
-// Builder makes a host's successive views with Update: it remembers the
-// last state and view it made. The zero value is ready to use; a Builder
-// is not safe for concurrent use (the agent's refresh loop owns one).
+// Builder makes a host's successive views and name tables, rebuilding
+// only the networks that changed since its last call (see Update). The
+// zero value is ready to use; a Builder is not safe for concurrent use
+// (the agent's refresh loop owns one).
 type Builder struct {
-	st   *raftstore.State
-	view *vswitch.View
+	viewSt *raftstore.State
+	view   *vswitch.View
+
+	namesSt *raftstore.State
+	zones   map[string]*resolver.Zone // by network name, built from namesSt
 }
 
 // View returns the view of st for host self, rebuilding only what changed
 // since the last call (see Update). Every call must use the same self.
 func (b *Builder) View(st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
-	b.view = Update(b.view, b.st, st, self, endpointMTU)
-	b.st = st
+	b.view = Update(b.view, b.viewSt, st, self, endpointMTU)
+	b.viewSt = st
 	return b.view
+}
+
+// Names returns the name table of st, as Names does; it rebuilds only
+// the zones of networks whose endpoints or addresses changed since the
+// last call and shares the others with the last table.
+func (b *Builder) Names(st *raftstore.State) *resolver.Table {
+	zones := make(map[string]*resolver.Zone, len(st.Networks))
+	list := make([]*resolver.Zone, 0, len(st.Networks))
+	for _, name := range sortedNames(st.Networks) {
+		n := st.Networks[name]
+		z, ok := b.zones[name]
+		if !ok || !b.sameZone(st, n) {
+			z = buildZone(st, n)
+		}
+		zones[name] = z
+		list = append(list, z)
+	}
+	b.namesSt, b.zones = st, zones
+	return resolver.TableOf(list)
+}
+
+// sameZone reports whether the zone of n built from the last state still
+// holds for st.
+func (b *Builder) sameZone(st *raftstore.State, n raftstore.Network) bool {
+	if b.namesSt == nil {
+		return false
+	}
+	old, ok := b.namesSt.Networks[n.Name]
+	return ok && zoneNetwork(old) == zoneNetwork(n) && st.Endpoints.SameNetwork(b.namesSt.Endpoints, n.Name)
+}
+
+// sortedNames returns the keys of m in order.
+func sortedNames(m map[string]raftstore.Network) []string {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -84,7 +84,7 @@ func endpointMTU(n raftstore.Network) int {
 // agent's per-change view builder, and makes the view live on sw. It
 // returns the view.
 func refreshView(st *raftstore.State, self string, views *stateview.Builder, sw *vswitch.Switch, names *atomic.Pointer[resolver.Table]) *vswitch.View {
-	names.Store(stateview.Names(st))
+	names.Store(views.Names(st))
 	v := views.View(st, self, endpointMTU)
 	sw.SetView(v)
 	return v
