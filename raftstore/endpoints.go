@@ -29,6 +29,7 @@ type netEndpoints struct {
 	byMAC  pmap[string, string]     // MAC -> endpoint name
 	byIP   pmap[netip.Addr, string] // address -> endpoint name
 	dns    pmap[string, string]     // endpoint name or alias -> endpoint name
+	hosts  pmap[string, int]        // host name -> how many endpoints it has here
 }
 
 // NewEndpointMap returns an EndpointMap holding the endpoints of m (keyed
@@ -94,6 +95,29 @@ func (m EndpointMap) SameNetwork(o EndpointMap, network string) bool {
 	return a.byName.same(b.byName)
 }
 
+// NetworkHosts yields the hosts that have at least one endpoint in
+// network, in no particular order.
+func (m EndpointMap) NetworkHosts(network string) iter.Seq[string] {
+	n, _ := m.nets.get(network)
+	return func(yield func(string) bool) {
+		for h := range n.hosts.all() {
+			if !yield(h) {
+				return
+			}
+		}
+	}
+}
+
+// DiffNetwork calls change for every endpoint of network that differs
+// between m (old) and o (new): old is nil for an endpoint only in o, new
+// nil for one only in m. It visits only the parts of the two maps that
+// differ, so two versions one change apart cost O(log n).
+func (m EndpointMap) DiffNetwork(o EndpointMap, network string, change func(old, new *Endpoint)) {
+	a, _ := m.nets.get(network)
+	b, _ := o.nets.get(network)
+	a.byName.diff(b.byName, sameEndpoint, func(_ string, old, new *Endpoint) { change(old, new) })
+}
+
 func (n netEndpoints) endpoint(name string, ok bool) (Endpoint, bool) {
 	if !ok {
 		return Endpoint{}, false
@@ -116,6 +140,8 @@ func (m EndpointMap) with(e Endpoint) EndpointMap {
 	for _, a := range e.Aliases {
 		n.dns = n.dns.with(a, e.Name)
 	}
+	c, _ := n.hosts.get(e.Host)
+	n.hosts = n.hosts.with(e.Host, c+1)
 	return EndpointMap{byName: m.byName.with(e.Name, e), nets: m.nets.with(e.Network, n)}
 }
 
@@ -142,6 +168,11 @@ func (m EndpointMap) without(name string) EndpointMap {
 	n.dns = drop(n.dns, e.Name)
 	for _, a := range e.Aliases {
 		n.dns = drop(n.dns, a)
+	}
+	if c, _ := n.hosts.get(e.Host); c > 1 {
+		n.hosts = n.hosts.with(e.Host, c-1)
+	} else {
+		n.hosts = n.hosts.without(e.Host)
 	}
 	nets := m.nets.with(e.Network, n)
 	if n.byName.Len() == 0 {

@@ -9,6 +9,7 @@ package stateview
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -54,9 +55,15 @@ func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpoi
 	for name, n := range st.Networks {
 		mtu := endpointMTU(n)
 		old, ok := prevSt.Networks[name]
-		if vn := prev.Networks[n.VNI]; ok && old == n && vn != nil && vn.Name == n.Name && vn.MTU == mtu &&
-			st.Endpoints.SameNetwork(prevSt.Endpoints, name) && slices.Equal(networkVTEPs(prevSt, name), networkVTEPs(st, name)) {
-			v.Networks[n.VNI] = vn
+		vn := prev.Networks[n.VNI]
+		old.LastIP = n.LastIP // the allocator's cursor is not part of the view
+		if ok && old == n && vn != nil && vn.Name == n.Name && vn.MTU == mtu &&
+			slices.Equal(networkVTEPs(prevSt, name), networkVTEPs(st, name)) {
+			if st.Endpoints.SameNetwork(prevSt.Endpoints, name) {
+				v.Networks[n.VNI] = vn
+			} else {
+				v.Networks[n.VNI] = patchNetwork(vn, prevSt, st, n, self)
+			}
 			continue
 		}
 		if macs == nil {
@@ -65,6 +72,60 @@ func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpoi
 		v.Networks[n.VNI] = buildNetwork(st, n, self, mtu, macs[name])
 	}
 	return v
+}
+
+// patchNetwork returns a copy of vn, the view of network n in prevSt,
+// changed by what the endpoints of n did between prevSt and st. The hosts
+// and learned MACs of the two states are the same. It copies vn's maps
+// (a memory copy, much cheaper than building them) and changes only the
+// entries of the endpoints that changed.
+func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.Network, self string) *vswitch.Network {
+	c := *vn
+	c.Addrs, c.Remote = maps.Clone(vn.Addrs), maps.Clone(vn.Remote)
+	var gone, added []raftstore.Endpoint
+	prevSt.Endpoints.DiffNetwork(st.Endpoints, n.Name, func(old, new *raftstore.Endpoint) {
+		if old != nil {
+			gone = append(gone, *old)
+		}
+		if new != nil {
+			added = append(added, *new)
+		}
+	})
+	for _, e := range gone {
+		mac, err := vswitch.ParseMAC(e.MAC)
+		if err != nil {
+			continue
+		}
+		if c.Addrs[e.IP] == mac {
+			delete(c.Addrs, e.IP)
+		}
+		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() && c.Remote[mac] == h.VTEP {
+			delete(c.Remote, mac)
+		}
+	}
+	for _, e := range added {
+		mac, err := vswitch.ParseMAC(e.MAC)
+		if err != nil {
+			continue
+		}
+		c.Addrs[e.IP] = mac
+		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() {
+			c.Remote[mac] = h.VTEP
+		}
+	}
+	c.Flood = nil
+	for name := range st.Endpoints.NetworkHosts(n.Name) {
+		if h := st.Hosts[name]; name != self && h.VTEP.IsValid() {
+			c.Flood = append(c.Flood, h.VTEP)
+		}
+	}
+	for _, x := range networkVTEPs(st, n.Name) {
+		if !slices.Contains(c.Flood, x.Addr) {
+			c.Flood = append(c.Flood, x.Addr)
+		}
+	}
+	slices.SortFunc(c.Flood, netip.Addr.Compare)
+	return &c
 }
 
 // hostVTEPs maps the VTEP address of every host to its name.
