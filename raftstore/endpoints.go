@@ -35,11 +35,39 @@ type netEndpoints struct {
 // NewEndpointMap returns an EndpointMap holding the endpoints of m (keyed
 // by their names), for tests and tools that build a State by hand.
 func NewEndpointMap(m map[string]Endpoint) EndpointMap {
+	// The maps are new and shared with no one yet, so they are built by
+	// changing their nodes in place (set), much faster than with.
 	var em EndpointMap
+	nets := map[string]*netEndpoints{}
 	for _, name := range sortedKeys(m) {
 		e := m[name]
 		e.Name = name
-		em = em.with(e)
+		em.byName.set(name, e)
+		n := nets[e.Network]
+		if n == nil {
+			n = &netEndpoints{}
+			nets[e.Network] = n
+		}
+		n.byName.set(name, e)
+		if _, ok := n.byMAC.get(e.MAC); !ok {
+			n.byMAC.set(e.MAC, name)
+		}
+		if _, ok := n.byIP.get(e.IP); !ok && e.IP.IsValid() {
+			n.byIP.set(e.IP, name)
+		}
+		if _, ok := n.dns.get(name); !ok {
+			n.dns.set(name, name)
+		}
+		for _, a := range e.Aliases {
+			if _, ok := n.dns.get(a); !ok {
+				n.dns.set(a, name)
+			}
+		}
+		c, _ := n.hosts.get(e.Host)
+		n.hosts.set(e.Host, c+1)
+	}
+	for _, name := range sortedKeys(nets) {
+		em.nets.set(name, *nets[name])
 	}
 	return em
 }
@@ -194,24 +222,32 @@ func (m EndpointMap) Names() []string {
 // MarshalJSON encodes m as a JSON object by endpoint name, keys sorted:
 // the bytes encoding/json writes for a map[string]Endpoint.
 func (m EndpointMap) MarshalJSON() ([]byte, error) {
+	type entry struct {
+		name string
+		e    Endpoint
+	}
+	all := make([]entry, 0, m.Len())
+	for name, e := range m.All() {
+		all = append(all, entry{name, e})
+	}
+	slices.SortFunc(all, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	var b bytes.Buffer
+	b.Grow(256 * (len(all) + 1))
+	enc := json.NewEncoder(&b) // escapes HTML, as json.Marshal does
 	b.WriteByte('{')
-	for i, name := range m.Names() {
+	for i, x := range all {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		e, _ := m.Get(name)
-		k, err := json.Marshal(name)
-		if err != nil {
+		if err := enc.Encode(x.name); err != nil {
 			return nil, err
 		}
-		v, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(k)
+		b.Truncate(b.Len() - 1) // Encode ends each value with a newline
 		b.WriteByte(':')
-		b.Write(v)
+		if err := enc.Encode(x.e); err != nil {
+			return nil, err
+		}
+		b.Truncate(b.Len() - 1)
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil

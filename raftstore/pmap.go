@@ -85,6 +85,17 @@ func (m pmap[K, V]) with(k K, v V) pmap[K, V] {
 	return pmap[K, V]{root, m.n}
 }
 
+// set sets k to v in m itself, changing its nodes in place. Only for a
+// map being built that no one else holds yet (no version of it was
+// copied or read): it breaks every copy.
+func (m *pmap[K, V]) set(k K, v V) {
+	var added bool
+	m.root, added = trieSetInPlace(m.root, 0, trieEntry[K, V]{hash: trieHash(k), key: k, val: v})
+	if added {
+		m.n++
+	}
+}
+
 // without returns m without k.
 func (m pmap[K, V]) without(k K) pmap[K, V] {
 	root, removed := trieDelete(m.root, 0, trieHash(k), k)
@@ -155,6 +166,37 @@ func trieSet[K comparable, V any](n *trieNode[K, V], depth int, e trieEntry[K, V
 	for _, o := range append(append(all, n.entries...), e) {
 		i := slot(o.hash, depth)
 		split.kids[i], _ = trieSet(split.kids[i], depth+1, o)
+	}
+	return split, true
+}
+
+// trieSetInPlace sets e in the subtree n at depth, changing n; it returns
+// the subtree's root (new when n was nil or split) and whether e's key was
+// new.
+func trieSetInPlace[K comparable, V any](n *trieNode[K, V], depth int, e trieEntry[K, V]) (*trieNode[K, V], bool) {
+	if n == nil {
+		return &trieNode[K, V]{entries: []trieEntry[K, V]{e}}, true
+	}
+	if n.kids != nil {
+		i := slot(e.hash, depth)
+		var added bool
+		n.kids[i], added = trieSetInPlace(n.kids[i], depth+1, e)
+		return n, added
+	}
+	for i, o := range n.entries {
+		if o.hash == e.hash && o.key == e.key {
+			n.entries[i] = e
+			return n, false
+		}
+	}
+	if len(n.entries) < trieLeaf || depth == trieMaxDepth {
+		n.entries = append(n.entries, e)
+		return n, true
+	}
+	split := &trieNode[K, V]{kids: new([trieFanout]*trieNode[K, V])}
+	for _, o := range append(n.entries, e) {
+		i := slot(o.hash, depth)
+		split.kids[i], _ = trieSetInPlace(split.kids[i], depth+1, o)
 	}
 	return split, true
 }

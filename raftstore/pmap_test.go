@@ -116,3 +116,23 @@ func TestEndpointMapJSON(t *testing.T) {
 		t.Fatalf("null decodes to %d endpoints, %v", null.Len(), err)
 	}
 }
+
+// TestPmapSetInPlace: a map built with set holds what one built with with
+// holds, and later persistent changes leave it intact.
+func TestPmapSetInPlace(t *testing.T) {
+	var built, persistent pmap[int, int]
+	for i := range 5000 {
+		built.set(i%3000, i)
+		persistent = persistent.with(i%3000, i)
+	}
+	if !maps.Equal(maps.Collect(built.all()), maps.Collect(persistent.all())) || built.Len() != 3000 {
+		t.Fatalf("built with set: %d entries, differs from with", built.Len())
+	}
+	before := maps.Collect(built.all())
+	for i := range 3000 {
+		_ = built.with(i, -1).without(i + 1)
+	}
+	if !maps.Equal(maps.Collect(built.all()), before) {
+		t.Fatal("a persistent change modified the map built in place")
+	}
+}
