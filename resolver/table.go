@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -126,13 +128,99 @@ func NewZone(n Network, recs []Record) *Zone {
 	for _, addrs := range z.addrs {
 		sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
 	}
-	sort.Slice(z.names, func(i, j int) bool {
-		if z.names[i].Name != z.names[j].Name {
-			return z.names[i].Name < z.names[j].Name
-		}
-		return z.names[i].IP.Less(z.names[j].IP)
-	})
+	sortNames(z.names)
 	return &Zone{z}
+}
+
+// Patch returns a new zone: z without the records in gone and with those
+// in added, records of z's network as NewZone takes them (gone are records
+// NewZone was given for z or a zone z was patched from). It gives what
+// NewZone gives for the changed records when no two records share a name
+// or an address, as in vxswitch's state. It copies z's indexes, which is
+// much cheaper than building them, and changes only the changed records'
+// entries; z is not modified.
+func (z *Zone) Patch(gone, added []Record) *Zone {
+	old := z.z
+	c := &zone{net: old.net, origin: old.origin, addrs: maps.Clone(old.addrs), ptrs: maps.Clone(old.ptrs)}
+	drop := map[Name]bool{}
+	for _, r := range gone {
+		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" || !r.IP.IsValid() {
+			continue
+		}
+		for i, name := range append([]string{r.Name}, r.Aliases...) {
+			if name == "" {
+				continue
+			}
+			name = strings.TrimSuffix(strings.ToLower(name), ".")
+			for _, fqdn := range []string{name + ".", name + "." + c.origin} {
+				addrs := slices.DeleteFunc(slices.Clone(c.addrs[fqdn]), func(a netip.Addr) bool { return a == r.IP })
+				if len(addrs) == 0 {
+					delete(c.addrs, fqdn)
+				} else {
+					c.addrs[fqdn] = addrs
+				}
+			}
+			kind := "alias"
+			if i == 0 {
+				kind = "name"
+			}
+			drop[Name{Name: name + "." + c.net.Name, Network: c.net.Name, IP: r.IP, Kind: kind}] = true
+		}
+		if rev, err := dns.ReverseAddr(r.IP.String()); err == nil && c.net.Subnet.Contains(r.IP) &&
+			c.ptrs[rev] == strings.ToLower(dns.Fqdn(r.Name))+c.origin {
+			delete(c.ptrs, rev)
+		}
+	}
+	c.names = make([]Name, 0, len(old.names)+len(added))
+	for _, n := range old.names {
+		if !drop[n] {
+			c.names = append(c.names, n)
+		}
+	}
+	changed := map[string]bool{}
+	for _, r := range added {
+		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" || !r.IP.IsValid() {
+			continue
+		}
+		for i, name := range append([]string{r.Name}, r.Aliases...) {
+			if name == "" {
+				continue
+			}
+			name = strings.TrimSuffix(strings.ToLower(name), ".")
+			for _, fqdn := range []string{name + ".", name + "." + c.origin} {
+				if !changed[fqdn] {
+					c.addrs[fqdn] = slices.Clone(c.addrs[fqdn]) // shared with z until now
+					changed[fqdn] = true
+				}
+			}
+			kind := "alias"
+			if i == 0 {
+				kind = "name"
+			}
+			c.add(name, r.IP, kind)
+		}
+		if c.net.Subnet.Contains(r.IP) {
+			if rev, err := dns.ReverseAddr(r.IP.String()); err == nil {
+				c.ptrs[rev] = strings.ToLower(dns.Fqdn(r.Name)) + c.origin
+			}
+		}
+	}
+	for fqdn := range changed {
+		addrs := c.addrs[fqdn]
+		sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	}
+	sortNames(c.names)
+	return &Zone{c}
+}
+
+// sortNames sorts names by name, then address.
+func sortNames(names []Name) {
+	sort.Slice(names, func(i, j int) bool {
+		if names[i].Name != names[j].Name {
+			return names[i].Name < names[j].Name
+		}
+		return names[i].IP.Less(names[j].IP)
+	})
 }
 
 // TableOf returns a Table of zones; nil zones are skipped, and when two

@@ -226,7 +226,7 @@ func zoneNetwork(n raftstore.Network) resolver.Network {
 func buildZone(st *raftstore.State, n raftstore.Network) *resolver.Zone {
 	recs := make([]resolver.Record, 0, st.Endpoints.NetworkLen(n.Name))
 	for _, e := range st.Endpoints.InNetwork(n.Name) {
-		recs = append(recs, resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, Aliases: e.Aliases})
+		recs = append(recs, record(e))
 	}
 	return resolver.NewZone(zoneNetwork(n), recs)
 }
@@ -275,8 +275,11 @@ func (b *Builder) Names(st *raftstore.State) *resolver.Table {
 	for _, name := range sortedNames(st.Networks) {
 		n := st.Networks[name]
 		z, ok := b.zones[name]
-		if !ok || !b.sameZone(st, n) {
+		switch {
+		case !ok || !b.sameNetwork(n):
 			z = buildZone(st, n)
+		case !st.Endpoints.SameNetwork(b.namesSt.Endpoints, name):
+			z = patchZone(z, b.namesSt, st, name)
 		}
 		zones[name] = z
 		list = append(list, z)
@@ -285,14 +288,34 @@ func (b *Builder) Names(st *raftstore.State) *resolver.Table {
 	return resolver.TableOf(list)
 }
 
-// sameZone reports whether the zone of n built from the last state still
-// holds for st.
-func (b *Builder) sameZone(st *raftstore.State, n raftstore.Network) bool {
+// sameNetwork reports whether network n is what the resolver knew of it
+// in the last state.
+func (b *Builder) sameNetwork(n raftstore.Network) bool {
 	if b.namesSt == nil {
 		return false
 	}
 	old, ok := b.namesSt.Networks[n.Name]
-	return ok && zoneNetwork(old) == zoneNetwork(n) && st.Endpoints.SameNetwork(b.namesSt.Endpoints, n.Name)
+	return ok && zoneNetwork(old) == zoneNetwork(n)
+}
+
+// patchZone returns zone z of network, made from prevSt, changed by what
+// the endpoints of network did between prevSt and st.
+func patchZone(z *resolver.Zone, prevSt, st *raftstore.State, network string) *resolver.Zone {
+	var gone, added []resolver.Record
+	prevSt.Endpoints.DiffNetwork(st.Endpoints, network, func(old, new *raftstore.Endpoint) {
+		if old != nil {
+			gone = append(gone, record(*old))
+		}
+		if new != nil {
+			added = append(added, record(*new))
+		}
+	})
+	return z.Patch(gone, added)
+}
+
+// record is what the resolver knows of an endpoint.
+func record(e raftstore.Endpoint) resolver.Record {
+	return resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, Aliases: e.Aliases}
 }
 
 // sortedNames returns the keys of m in order.
