@@ -1,9 +1,9 @@
 package raftstore
 
 import (
-	"bytes"
 	"encoding/json"
 	"iter"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -219,38 +219,10 @@ func (m EndpointMap) Names() []string {
 	return names
 }
 
-// MarshalJSON encodes m as a JSON object by endpoint name, keys sorted:
-// the bytes encoding/json writes for a map[string]Endpoint.
+// MarshalJSON encodes m as the JSON object a map[string]Endpoint encodes
+// to (keys sorted), so snapshots and State.Hash are those of the plain map.
 func (m EndpointMap) MarshalJSON() ([]byte, error) {
-	type entry struct {
-		name string
-		e    Endpoint
-	}
-	all := make([]entry, 0, m.Len())
-	for name, e := range m.All() {
-		all = append(all, entry{name, e})
-	}
-	slices.SortFunc(all, func(a, b entry) int { return strings.Compare(a.name, b.name) })
-	var b bytes.Buffer
-	b.Grow(256 * (len(all) + 1))
-	enc := json.NewEncoder(&b) // escapes HTML, as json.Marshal does
-	b.WriteByte('{')
-	for i, x := range all {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		if err := enc.Encode(x.name); err != nil {
-			return nil, err
-		}
-		b.Truncate(b.Len() - 1) // Encode ends each value with a newline
-		b.WriteByte(':')
-		if err := enc.Encode(x.e); err != nil {
-			return nil, err
-		}
-		b.Truncate(b.Len() - 1)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return json.Marshal(maps.Collect(m.All()))
 }
 
 // UnmarshalJSON decodes a JSON object by endpoint name (or null) into m.
