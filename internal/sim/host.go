@@ -102,19 +102,9 @@ func startHost(name string, voter bool, conf raft.Configuration, snap []byte, in
 	if err := store.SetUint64([]byte("CurrentTerm"), 1); err != nil {
 		return nil, fmt.Errorf("sim: host %s: set term: %w", name, err)
 	}
-	snaps := raft.NewInmemSnapshotStore()
-	sink, err := snaps.Create(raft.SnapshotVersionMax, index, 1, conf, 1, h.trans)
-	if err != nil {
-		return nil, fmt.Errorf("sim: host %s: create snapshot: %w", name, err)
-	}
-	if _, err := sink.Write(snap); err != nil {
-		return nil, fmt.Errorf("sim: host %s: write snapshot: %w", name, err)
-	}
-	if err := sink.Close(); err != nil {
-		return nil, fmt.Errorf("sim: host %s: close snapshot: %w", name, err)
-	}
 	changes := h.fsm.Changes()
-	h.raft, err = raft.NewRaft(raftConfig(name), h.fsm, store, store, snaps, h.trans)
+	var err error
+	h.raft, err = raft.NewRaft(raftConfig(name), h.fsm, store, store, newSeedSnapshots(snap, index, conf), h.trans)
 	if err != nil {
 		return nil, fmt.Errorf("sim: host %s: start raft: %w", name, err)
 	}

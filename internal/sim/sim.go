@@ -199,6 +199,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if snap, err = withoutHistory(snap); err != nil {
+		return nil, err
+	}
 	seedFSM = nil
 	res.SeedMS = ms(time.Since(t))
 	log.Info("seeded the state", "hosts", o.Hosts, "networks", o.Networks, "endpoints", o.Endpoints, "snapshot_bytes", len(snap), "took", time.Since(t).Round(time.Millisecond))
