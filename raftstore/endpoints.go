@@ -19,8 +19,8 @@ import (
 // goroutines may read it. Its JSON form is the object a
 // map[string]Endpoint encodes to, with the keys sorted.
 type EndpointMap struct {
-	byName pmap[string, Endpoint]
-	nets   pmap[string, netEndpoints] // by network name
+	network pmap[string, string]       // endpoint name -> its network; the endpoint is in nets
+	nets    pmap[string, netEndpoints] // by network name
 }
 
 // netEndpoints indexes the endpoints of one network.
@@ -42,7 +42,7 @@ func NewEndpointMap(m map[string]Endpoint) EndpointMap {
 	for _, name := range sortedKeys(m) {
 		e := m[name]
 		e.Name = name
-		em.byName.set(name, e)
+		em.network.set(name, e.Network)
 		n := nets[e.Network]
 		if n == nil {
 			n = &netEndpoints{}
@@ -73,13 +73,30 @@ func NewEndpointMap(m map[string]Endpoint) EndpointMap {
 }
 
 // Len returns the number of endpoints.
-func (m EndpointMap) Len() int { return m.byName.Len() }
+func (m EndpointMap) Len() int { return m.network.Len() }
 
 // Get returns the endpoint called name.
-func (m EndpointMap) Get(name string) (Endpoint, bool) { return m.byName.get(name) }
+func (m EndpointMap) Get(name string) (Endpoint, bool) {
+	network, ok := m.network.get(name)
+	if !ok {
+		return Endpoint{}, false
+	}
+	n, _ := m.nets.get(network)
+	return n.byName.get(name)
+}
 
 // All yields every endpoint by name, in no particular order.
-func (m EndpointMap) All() iter.Seq2[string, Endpoint] { return m.byName.all() }
+func (m EndpointMap) All() iter.Seq2[string, Endpoint] {
+	return func(yield func(string, Endpoint) bool) {
+		for _, n := range m.nets.all() {
+			for name, e := range n.byName.all() {
+				if !yield(name, e) {
+					return
+				}
+			}
+		}
+	}
+}
 
 // InNetwork yields the endpoints of network by name, in no particular
 // order; it visits only that network's endpoints.
@@ -136,6 +153,23 @@ func (m EndpointMap) NetworkHosts(network string) iter.Seq[string] {
 	}
 }
 
+// diff calls change for every endpoint that differs between m (old) and
+// o (new), as DiffNetwork does for every network; it visits only the
+// networks, and their parts, that differ.
+func (m EndpointMap) diff(o EndpointMap, change func(old, new *Endpoint)) {
+	same := func(a, b netEndpoints) bool { return a.byName.same(b.byName) }
+	m.nets.diff(o.nets, same, func(_ string, a, b *netEndpoints) {
+		var old, new pmap[string, Endpoint]
+		if a != nil {
+			old = a.byName
+		}
+		if b != nil {
+			new = b.byName
+		}
+		old.diff(new, sameEndpoint, func(_ string, x, y *Endpoint) { change(x, y) })
+	})
+}
+
 // DiffNetwork calls change for every endpoint of network that differs
 // between m (old) and o (new): old is nil for an endpoint only in o, new
 // nil for one only in m. It visits only the parts of the two maps that
@@ -155,7 +189,7 @@ func (n netEndpoints) endpoint(name string, ok bool) (Endpoint, bool) {
 
 // with returns m with e added, or replacing the endpoint of the same name.
 func (m EndpointMap) with(e Endpoint) EndpointMap {
-	if _, ok := m.byName.get(e.Name); ok {
+	if _, ok := m.network.get(e.Name); ok {
 		m = m.without(e.Name)
 	}
 	n, _ := m.nets.get(e.Network)
@@ -170,12 +204,12 @@ func (m EndpointMap) with(e Endpoint) EndpointMap {
 	}
 	c, _ := n.hosts.get(e.Host)
 	n.hosts = n.hosts.with(e.Host, c+1)
-	return EndpointMap{byName: m.byName.with(e.Name, e), nets: m.nets.with(e.Network, n)}
+	return EndpointMap{network: m.network.with(e.Name, e.Network), nets: m.nets.with(e.Network, n)}
 }
 
 // without returns m without the endpoint called name.
 func (m EndpointMap) without(name string) EndpointMap {
-	e, ok := m.byName.get(name)
+	e, ok := m.Get(name)
 	if !ok {
 		return m
 	}
@@ -206,7 +240,7 @@ func (m EndpointMap) without(name string) EndpointMap {
 	if n.byName.Len() == 0 {
 		nets = m.nets.without(e.Network)
 	}
-	return EndpointMap{byName: m.byName.without(name), nets: nets}
+	return EndpointMap{network: m.network.without(name), nets: nets}
 }
 
 // Names returns the names of all endpoints, sorted.
@@ -242,6 +276,6 @@ func (m *EndpointMap) UnmarshalJSON(b []byte) error {
 
 // At returns the endpoint called name, or the zero Endpoint.
 func (m EndpointMap) At(name string) Endpoint {
-	e, _ := m.byName.get(name)
+	e, _ := m.Get(name)
 	return e
 }

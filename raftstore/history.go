@@ -516,13 +516,13 @@ func sameEndpoint(a, b Endpoint) bool {
 // endpoints, by key; it visits only the parts that differ.
 func diffEndpoints(out []Change, prev, next EndpointMap) []Change {
 	start := len(out)
-	prev.byName.diff(next.byName, sameEndpoint, func(k string, o, n *Endpoint) {
-		c := Change{Kind: KindEndpoint, Key: k}
+	prev.diff(next, func(o, n *Endpoint) {
+		c := Change{Kind: KindEndpoint}
 		if o != nil {
-			c.Old = &Object{Endpoint: o}
+			c.Key, c.Old = o.Name, &Object{Endpoint: o}
 		}
 		if n != nil {
-			c.New = &Object{Endpoint: n}
+			c.Key, c.New = n.Name, &Object{Endpoint: n}
 		}
 		out = append(out, c)
 	})
