@@ -39,9 +39,20 @@ func NewEndpointMap(m map[string]Endpoint) EndpointMap {
 	// changing their nodes in place (set), much faster than with.
 	var em EndpointMap
 	nets := map[string]*netEndpoints{}
+	// The few distinct networks, hosts and interface names are kept once
+	// each, not once per endpoint as decoding makes them.
+	strs := map[string]string{}
+	intern := func(s string) string {
+		if v, ok := strs[s]; ok {
+			return v
+		}
+		strs[s] = s
+		return s
+	}
 	for _, name := range sortedKeys(m) {
 		e := m[name]
 		e.Name = name
+		e.Network, e.Host, e.IfName = intern(e.Network), intern(e.Host), intern(e.IfName)
 		em.network.set(name, e.Network)
 		n := nets[e.Network]
 		if n == nil {
@@ -66,8 +77,14 @@ func NewEndpointMap(m map[string]Endpoint) EndpointMap {
 		c, _ := n.hosts.get(e.Host)
 		n.hosts.set(e.Host, c+1)
 	}
+	em.network.trim()
 	for _, name := range sortedKeys(nets) {
-		em.nets.set(name, *nets[name])
+		n := nets[name]
+		n.byName.trim()
+		n.byMAC.trim()
+		n.byIP.trim()
+		n.dns.trim()
+		em.nets.set(name, *n)
 	}
 	return em
 }
@@ -278,4 +295,25 @@ func (m *EndpointMap) UnmarshalJSON(b []byte) error {
 func (m EndpointMap) At(name string) Endpoint {
 	e, _ := m.Get(name)
 	return e
+}
+
+// shareWith makes m, an EndpointMap just decoded, share every part that
+// equals the same part of o (see pmap.shareWith): a snapshot holds the
+// current state and the history's base state, which differ only by the
+// retained commands, and would otherwise take twice the memory.
+func (m *EndpointMap) shareWith(o EndpointMap) {
+	eq := func(a, b string) bool { return a == b }
+	m.network.shareWith(o.network, eq)
+	for name, n := range m.nets.all() {
+		b, _ := o.nets.get(name)
+		n.byName.shareWith(b.byName, sameEndpoint)
+		n.byMAC.shareWith(b.byMAC, eq)
+		n.byIP.shareWith(b.byIP, eq)
+		n.dns.shareWith(b.dns, eq)
+		n.hosts.shareWith(b.hosts, func(x, y int) bool { return x == y })
+		m.nets.set(name, n)
+	}
+	m.nets.shareWith(o.nets, func(a, b netEndpoints) bool {
+		return a.byName.same(b.byName) && a.byMAC.same(b.byMAC) && a.byIP.same(b.byIP) && a.dns.same(b.dns) && a.hosts.same(b.hosts)
+	})
 }

@@ -265,6 +265,9 @@ func (h *history) restore(s *historySnapshot, cur *State) error {
 			return fmt.Errorf("history base: %w", err)
 		}
 		baseIdx, entries = s.BaseIndex, s.Entries
+		// cur, decoded apart and not yet published, shares with the base
+		// the endpoints the retained commands left alone.
+		cur.Endpoints.shareWith(base.State().Endpoints)
 	} else {
 		base.state.Store(cur)
 		baseIdx = cur.Index

@@ -96,6 +96,23 @@ func (m *pmap[K, V]) set(k K, v V) {
 	}
 }
 
+// trim gives every leaf of m, built with set, a slice without spare
+// capacity: set grows leaves by append, which leaves up to half of a
+// leaf's slice unused. Like set, only for a map no one else holds yet.
+func (m *pmap[K, V]) trim() { trieTrim(m.root) }
+
+func trieTrim[K comparable, V any](n *trieNode[K, V]) {
+	switch {
+	case n == nil:
+	case n.kids != nil:
+		for _, c := range n.kids {
+			trieTrim(c)
+		}
+	case cap(n.entries) > len(n.entries):
+		n.entries = append(make([]trieEntry[K, V], 0, len(n.entries)), n.entries...)
+	}
+}
+
 // without returns m without k.
 func (m pmap[K, V]) without(k K) pmap[K, V] {
 	root, removed := trieDelete(m.root, 0, trieHash(k), k)
@@ -267,4 +284,40 @@ func trieDiff[K comparable, V any](a, b *trieNode[K, V], same func(a, b V) bool,
 	for k, v := range olds {
 		change(k, &v, nil)
 	}
+}
+
+// shareWith returns m with every subtree whose contents equal those of
+// the same subtree of o replaced by o's, so two maps decoded apart (a
+// snapshot's state and its history's base) share their memory where they
+// agree. Two maps built by set from keys inserted in the same order have
+// the same shape where their keys agree. m's own nodes are changed in
+// place: only for a map being built that no one else holds yet.
+func (m *pmap[K, V]) shareWith(o pmap[K, V], same func(a, b V) bool) {
+	m.root = trieShare(m.root, o.root, same)
+}
+
+func trieShare[K comparable, V any](a, b *trieNode[K, V], same func(a, b V) bool) *trieNode[K, V] {
+	if a == nil || b == nil || a == b {
+		return a
+	}
+	if a.kids != nil && b.kids != nil {
+		all := true
+		for i := range a.kids {
+			a.kids[i] = trieShare(a.kids[i], b.kids[i], same)
+			all = all && a.kids[i] == b.kids[i]
+		}
+		if all {
+			return b
+		}
+		return a
+	}
+	if a.kids != nil || b.kids != nil || len(a.entries) != len(b.entries) {
+		return a
+	}
+	for i, e := range a.entries {
+		if f := b.entries[i]; e.hash != f.hash || e.key != f.key || !same(e.val, f.val) {
+			return a
+		}
+	}
+	return b
 }

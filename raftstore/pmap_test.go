@@ -1,7 +1,9 @@
 package raftstore
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -134,5 +136,44 @@ func TestPmapSetInPlace(t *testing.T) {
 	}
 	if !maps.Equal(maps.Collect(built.all()), before) {
 		t.Fatal("a persistent change modified the map built in place")
+	}
+}
+
+// TestRestoreSharesHistoryBase: a restored state shares with its history's
+// base the endpoints the retained commands did not touch, and is the state
+// that was snapshotted.
+func TestRestoreSharesHistoryBase(t *testing.T) {
+	h := newHarness(t)
+	h.f.SetHistoryLimits(HistoryLimits{Entries: 5})
+	h.must(addHost("a", "10.0.0.1"))
+	h.must(createNet("web", "10.20.0.0/24", 0))
+	h.must(createNet("db", "10.30.0.0/24", 0))
+	for i := range 40 {
+		h.must(attach(fmt.Sprintf("w%d", i), "web", "a", mac(i+1)))
+	}
+	for i := range 5 { // only db changes in the retained history
+		h.must(attach(fmt.Sprintf("d%d", i), "db", "a", mac(i+100)))
+	}
+	snap, err := h.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink bufferSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	f := NewFSM()
+	if err := f.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	st, base := f.State(), f.hist.base.State()
+	if st.Hash() != h.f.State().Hash() {
+		t.Fatal("the restored state differs from the snapshotted one")
+	}
+	if !st.Endpoints.SameNetwork(base.Endpoints, "web") {
+		t.Error("network web, untouched since the history's base, is not shared with it")
+	}
+	if st.Endpoints.SameNetwork(base.Endpoints, "db") {
+		t.Error("network db changed since the base but is shared with it")
 	}
 }

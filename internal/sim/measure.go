@@ -22,7 +22,7 @@ const costBudget = 2 * time.Second
 // long the restore takes, and the CPU one attach or detach and one view
 // rebuild cost. Commands it applies use raft indexes from index on.
 func measureHost(res *Result, snap []byte, index uint64, o Options) error {
-	before := liveHeap()
+	before := settledHeap()
 
 	start := time.Now()
 	fsm := raftstore.NewFSM()
@@ -76,6 +76,22 @@ func liveHeap() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// settledHeap returns the live heap once it stops shrinking: the stopped
+// cluster's goroutines let go of their memory only as they exit, and
+// memory freed after this reading would be subtracted from the host's.
+func settledHeap() uint64 {
+	h := liveHeap()
+	for range 20 {
+		time.Sleep(100 * time.Millisecond)
+		next := liveHeap()
+		if next+next/100 >= h { // less than 1% freed since the last reading
+			return next
+		}
+		h = next
+	}
+	return h
 }
 
 // micros returns d in microseconds with one decimal.
