@@ -3,8 +3,8 @@ package raftstore
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"net/netip"
