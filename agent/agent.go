@@ -29,6 +29,7 @@ import (
 	"vxswitch/pki"
 	"vxswitch/raftstore"
 	"vxswitch/resolver"
+	"vxswitch/stateview"
 	vswitch "vxswitch/switch"
 	"vxswitch/vxlan"
 )
@@ -158,6 +159,7 @@ type Agent struct {
 	conn   *vxlan.Conn
 	prober *prober
 	dns    *resolver.Server
+	views  stateview.Builder // owned by refresh (view.go)
 
 	underlayMTU int
 	mtuSource   string

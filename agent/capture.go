@@ -125,7 +125,7 @@ func (a *Agent) streamRequest(r *http.Request) (capture.Filter, int, error) {
 	if _, ok := st.Networks[f.Network]; f.Network != "" && !ok {
 		return f, 0, notFound("no network %q: see 'vxswitch network list'", f.Network)
 	}
-	if ep, ok := st.Endpoints[f.Endpoint]; f.Endpoint != "" && (!ok || ep.Host != a.cfg.Name) {
+	if ep, ok := st.Endpoints.Get(f.Endpoint); f.Endpoint != "" && (!ok || ep.Host != a.cfg.Name) {
 		return f, 0, notFound("no endpoint %q on this host (%s): capture on the host the endpoint is attached to (see 'vxswitch endpoints')", f.Endpoint, a.cfg.Name)
 	}
 	return f, count, nil
@@ -155,7 +155,7 @@ func (a *Agent) vtepNames() capture.Names {
 
 // portDescription describes the capture interface of the endpoint name.
 func portDescription(st *raftstore.State, host, name string) string {
-	ep, ok := st.Endpoints[name]
+	ep, ok := st.Endpoints.Get(name)
 	if !ok {
 		return "TAP port " + name
 	}
@@ -186,7 +186,7 @@ func (a *Agent) handleCapture(w http.ResponseWriter, r *http.Request) {
 		Describe: func(port string) string { return portDescription(a.store.State(), self.Name, port) }}
 	if !f.Underlay { // the local ports first, so readers know them all at once
 		var names []string
-		for _, ep := range st.Endpoints {
+		for _, ep := range st.Endpoints.All() {
 			if ep.Host == self.Name && (f.Network == "" || ep.Network == f.Network) && (f.Endpoint == "" || ep.Name == f.Endpoint) {
 				names = append(names, ep.Name)
 			}

@@ -110,12 +110,12 @@ func (d dockerCluster) Update(ctx context.Context, ep raftstore.Endpoint) error 
 // the agent's namespace.
 func (d dockerCluster) Detach(ctx context.Context, name, tapName string) error {
 	a := d.a
-	if _, ok := a.store.State().Endpoints[name]; ok {
+	if _, ok := a.store.State().Endpoints.Get(name); ok {
 		_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: name})
 		if err != nil {
 			// Refused: fine if the endpoint is gone (detached twice).
 			if _, found, known := settled(d, ctx, func(st *raftstore.State) (raftstore.Endpoint, bool) {
-				e, ok := st.Endpoints[name]
+				e, ok := st.Endpoints.Get(name)
 				return e, ok
 			}); found || !known {
 				return err

@@ -61,7 +61,7 @@ func (a *Agent) attach(ctx context.Context, req api.AttachRequest) (api.Endpoint
 	if !ok {
 		return api.Endpoint{}, notFound("no network named %q: create it with 'vxswitch network create %s --subnet 10.20.0.0/24'", req.Network, req.Network)
 	}
-	if e, ok := st.Endpoints[req.Name]; ok {
+	if e, ok := st.Endpoints.Get(req.Name); ok {
 		return api.Endpoint{}, badRequest("endpoint name %q is already used (network %s, host %s): choose another name or detach it first", req.Name, e.Network, e.Host)
 	}
 	nsPath, err := tap.ResolveNetNS(req.NetNS)
@@ -104,7 +104,7 @@ func (a *Agent) commitPort(ctx context.Context, e raftstore.Endpoint, n raftstor
 	ep := *res.Endpoint
 	// The leader answered; wait until this host has applied the entry too,
 	// or reconcile would see a port whose endpoint it does not know yet.
-	if err := a.waitState(ctx, func(st *raftstore.State) bool { return st.Endpoints[ep.Name].MAC == ep.MAC }); err != nil {
+	if err := a.waitState(ctx, func(st *raftstore.State) bool { return st.Endpoints.At(ep.Name).MAC == ep.MAC }); err != nil {
 		a.undoAttach(ep.Name)
 		return raftstore.Endpoint{}, err
 	}
@@ -124,7 +124,7 @@ func (a *Agent) commitPort(ctx context.Context, e raftstore.Endpoint, n raftstor
 // another endpoint of the network already has it.
 func (a *Agent) freeMAC(st *raftstore.State, network, name string) vswitch.MAC {
 	used := map[string]bool{}
-	for _, e := range st.Endpoints {
+	for _, e := range st.Endpoints.All() {
 		if e.Network == network {
 			used[e.MAC] = true
 		}
@@ -193,7 +193,7 @@ func (a *Agent) portStopped(name string, dev tap.Device, err error) {
 // endpointGone detaches an endpoint whose network namespace was deleted:
 // the container is gone, so its address returns to the pool.
 func (a *Agent) endpointGone(ep raftstore.Endpoint) {
-	cur, ok := a.store.State().Endpoints[ep.Name]
+	cur, ok := a.store.State().Endpoints.Get(ep.Name)
 	if !ok || cur.Host != a.cfg.Name || cur.MAC != ep.MAC {
 		return
 	}
@@ -207,7 +207,7 @@ func (a *Agent) endpointGone(ep raftstore.Endpoint) {
 
 func (a *Agent) handleDetach(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if _, ok := a.store.State().Endpoints[name]; !ok {
+	if _, ok := a.store.State().Endpoints.Get(name); !ok {
 		reply(w, nil, notFound("no endpoint named %q: see 'vxswitch endpoints'", name))
 		return
 	}
@@ -232,7 +232,7 @@ func (a *Agent) reconcile() {
 	}
 	st := a.store.State()
 	for name, p := range a.ports {
-		e, ok := st.Endpoints[name]
+		e, ok := st.Endpoints.Get(name)
 		if ok && e.Host == a.cfg.Name && e.MAC == p.ep.MAC && e.Network == p.ep.Network && e.IP == p.ep.IP {
 			// The same endpoint. If a container runtime moved its TAP
 			// (endpoint.update), the open device moved with it.
@@ -245,7 +245,7 @@ func (a *Agent) reconcile() {
 		}
 		a.closePort(name, p)
 	}
-	for _, e := range st.Endpoints {
+	for _, e := range st.Endpoints.All() {
 		if e.Host != a.cfg.Name || a.ports[e.Name] != nil {
 			continue
 		}

@@ -32,7 +32,7 @@ func (a *Agent) apiNetwork(st *raftstore.State, n raftstore.Network) api.Network
 		EndpointMTU: a.endpointMTU(n), VTEPs: []string{}, Hosts: []string{},
 	}
 	hosts := map[string]bool{}
-	for _, e := range st.Endpoints {
+	for _, e := range st.Endpoints.All() {
 		if e.Network == n.Name {
 			out.Endpoints++
 			hosts[e.Host] = true
@@ -102,7 +102,7 @@ func (a *Agent) handleNetworkRemove(w http.ResponseWriter, r *http.Request) {
 // endpointList returns the endpoints of network (all if ""), sorted by name.
 func (a *Agent) endpointList(st *raftstore.State, network string) []api.Endpoint {
 	out := []api.Endpoint{}
-	for _, e := range st.Endpoints {
+	for _, e := range st.Endpoints.All() {
 		if network != "" && e.Network != network {
 			continue
 		}

@@ -38,11 +38,11 @@ func peerMayApply(st *raftstore.State, sender string, voter bool, cmd raftstore.
 	case raftstore.OpEndpointAttach:
 		own = cmd.Endpoint != nil && cmd.Endpoint.Host == sender
 	case raftstore.OpEndpointDetach:
-		ep, ok := st.Endpoints[cmd.Name]
+		ep, ok := st.Endpoints.Get(cmd.Name)
 		own = !ok || ep.Host == sender // a missing endpoint: the FSM says so
 	case raftstore.OpEndpointUpdate:
 		if cmd.Endpoint != nil {
-			ep, ok := st.Endpoints[cmd.Endpoint.Name]
+			ep, ok := st.Endpoints.Get(cmd.Endpoint.Name)
 			own = !ok || ep.Host == sender
 		}
 	case raftstore.OpAddressReserve:

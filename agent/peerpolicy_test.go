@@ -15,10 +15,10 @@ import (
 func TestPeerPolicy(t *testing.T) {
 	st := &raftstore.State{
 		Hosts: map[string]raftstore.Host{"h1": {Name: "h1"}, "h4": {Name: "h4"}},
-		Endpoints: map[string]raftstore.Endpoint{
+		Endpoints: raftstore.NewEndpointMap(map[string]raftstore.Endpoint{
 			"c1": {Name: "c1", Host: "h1"},
 			"c4": {Name: "c4", Host: "h4"},
-		},
+		}),
 		Reserved: map[string]raftstore.Reservation{
 			raftstore.ReservationKey("web", ip("10.0.0.5")): {Network: "web", IP: ip("10.0.0.5"), Host: "h1"},
 			raftstore.ReservationKey("web", ip("10.0.0.6")): {Network: "web", IP: ip("10.0.0.6"), Host: "h4"},

@@ -80,7 +80,7 @@ func (a *Agent) removeOrphans(last []savedPort) {
 	defer a.mu.Unlock()
 	st := a.store.State()
 	for _, old := range last {
-		e, ok := st.Endpoints[old.Name]
+		e, ok := st.Endpoints.Get(old.Name)
 		if ok && e.Host == a.cfg.Name && e.NetNS == old.NetNS && e.IfName == old.IfName && e.MAC == old.MAC {
 			continue
 		}

@@ -6,16 +6,18 @@ import (
 	"time"
 
 	"vxswitch/raftstore"
-	"vxswitch/stateview"
 )
 
 // refresh publishes a new view built from the current state and brings the
-// local ports in line with it.
+// local ports in line with it. The view is rebuilt only for the networks
+// and name zones that changed since the last refresh (stateview.Builder).
+// Only Start and then the watch loop call it, one after
+// the other.
 func (a *Agent) refresh() {
 	st := a.store.State()
 	a.updateTrust()
-	a.dns.SetTable(stateview.Names(st))
-	a.sw.SetView(stateview.Build(st, a.cfg.Name, a.endpointMTU))
+	a.dns.SetTable(a.views.Names(st))
+	a.sw.SetView(a.views.View(st, a.cfg.Name, a.endpointMTU))
 	a.reconcile()
 }
 

@@ -493,7 +493,7 @@ func (p *Plugin) createEndpoint(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	owner := OwnerPrefix + req.EndpointID
-	if e, ok := p.cfg.Cluster.State().Endpoints[name]; ok && e.Owner == owner {
+	if e, ok := p.cfg.Cluster.State().Endpoints.Get(name); ok && e.Owner == owner {
 		return endpointResponse(req, e), nil // a repeated call
 	}
 	ep, err := p.cfg.Cluster.Attach(ctx, raftstore.Endpoint{
@@ -535,7 +535,7 @@ func (p *Plugin) ownEndpoint(id string) (raftstore.Endpoint, error) {
 	if err != nil {
 		return raftstore.Endpoint{}, err
 	}
-	e, ok := p.cfg.Cluster.State().Endpoints[name]
+	e, ok := p.cfg.Cluster.State().Endpoints.Get(name)
 	if !ok || e.Owner != OwnerPrefix+id || e.Host != p.cfg.Cluster.HostName() {
 		return raftstore.Endpoint{}, fmt.Errorf("vxswitch: endpoint %s is not attached on this host: disconnect and connect the container again", name)
 	}

@@ -189,7 +189,7 @@ func (f *fakeCluster) Detach(_ context.Context, name, tapName string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.detached = append(f.detached, tapName)
-	if _, ok := f.fsm.State().Endpoints[name]; !ok {
+	if _, ok := f.fsm.State().Endpoints.Get(name); !ok {
 		return nil
 	}
 	_, err := f.applyLocked(raftstore.Command{Op: raftstore.OpEndpointDetach, Name: name})
@@ -514,7 +514,7 @@ func TestLifecycle(t *testing.T) {
 	if len(st.Reserved) != 0 {
 		t.Errorf("reservations after CreateEndpoint: %v, want none (taken over)", st.Reserved)
 	}
-	e, ok := st.Endpoints[epName]
+	e, ok := st.Endpoints.Get(epName)
 	if !ok {
 		t.Fatalf("no endpoint %s after CreateEndpoint; endpoints %v", epName, st.Endpoints)
 	}
@@ -530,19 +530,19 @@ func TestLifecycle(t *testing.T) {
 	if j.InterfaceName.SrcName != tapName || j.InterfaceName.DstPrefix != "eth" || !j.DisableGatewayService {
 		t.Errorf("Join = %+v, want SrcName %s, DstPrefix eth, gateway service off", j, tapName)
 	}
-	if got := tp.c.State().Endpoints[epName].NetNS; got != "/var/run/docker/netns/abc" {
+	if got := tp.c.State().Endpoints.At(epName).NetNS; got != "/var/run/docker/netns/abc" {
 		t.Errorf("NetNS after Join = %q, want the sandbox key", got)
 	}
 	var info struct{ Value map[string]string }
 	tp.ok(t, "NetworkDriver.EndpointOperInfo", epReq(netID, epID), &info)
 
 	tp.ok(t, "NetworkDriver.Leave", epReq(netID, epID), nil)
-	if e, ok := tp.c.State().Endpoints[epName]; !ok || e.NetNS != "" {
+	if e, ok := tp.c.State().Endpoints.Get(epName); !ok || e.NetNS != "" {
 		t.Errorf("after Leave: endpoint %+v (present %v), want it with NetNS reset", e, ok)
 	}
 
 	tp.ok(t, "NetworkDriver.DeleteEndpoint", epReq(netID, epID), nil)
-	if _, ok := tp.c.State().Endpoints[epName]; ok {
+	if _, ok := tp.c.State().Endpoints.Get(epName); ok {
 		t.Errorf("endpoint %s still exists after DeleteEndpoint", epName)
 	}
 	_, _, detached, _, _ := tp.c.calls()
@@ -626,7 +626,7 @@ func TestIdempotentCalls(t *testing.T) {
 	tp.ok(t, "NetworkDriver.DeleteEndpoint", epReq(netID, epID), nil)
 	tp.ok(t, "NetworkDriver.DeleteEndpoint", epReq(netID, epID), nil)
 	tp.ok(t, "NetworkDriver.Leave", epReq(netID, epID), nil) // gone: nothing to leave
-	if _, ok := tp.c.State().Endpoints[epName]; ok {
+	if _, ok := tp.c.State().Endpoints.Get(epName); ok {
 		t.Errorf("endpoint %s survived DeleteEndpoint", epName)
 	}
 	tp.ok(t, "IpamDriver.ReleaseAddress", releaseReq("10.9.0.0/24", "10.9.0.2"), nil)
@@ -788,10 +788,10 @@ func TestSweepRegistersNames(t *testing.T) {
 
 	tp.p.Sweep(context.Background())
 	want := []string{"web-1", "api", id1[:12]}
-	if got := tp.c.State().Endpoints[name1].Aliases; !slices.Equal(got, want) {
+	if got := tp.c.State().Endpoints.At(name1).Aliases; !slices.Equal(got, want) {
 		t.Errorf("aliases = %q, want %q", got, want)
 	}
-	if got := tp.c.State().Endpoints[name2].Aliases; len(got) != 0 {
+	if got := tp.c.State().Endpoints.At(name2).Aliases; len(got) != 0 {
 		t.Errorf("another host's endpoint got aliases %q", got)
 	}
 	_, updates, _, _, _ := tp.c.calls()
@@ -820,7 +820,7 @@ func TestSweepKeepsNamesWhenAnAliasIsTaken(t *testing.T) {
 	tp.e.set(View{Networks: []EngineNetwork{{ID: hexID("net"), Name: "web", Subnet: netip.MustParsePrefix("10.9.0.0/24"),
 		Endpoints: []EngineEndpoint{{ID: id, Container: "proj-web-2", Aliases: []string{"web", id[:12]}, IP: netip.MustParseAddr("10.9.0.2")}}}}}, nil)
 	tp.p.Sweep(context.Background())
-	if got := tp.c.State().Endpoints[name].Aliases; !slices.Contains(got, "proj-web-2") {
+	if got := tp.c.State().Endpoints.At(name).Aliases; !slices.Contains(got, "proj-web-2") {
 		t.Fatalf("container proj-web-2 got no DNS name (aliases %q)", got)
 	}
 }
@@ -836,7 +836,7 @@ func TestSweepCollectsStale(t *testing.T) {
 	tp.p.Sweep(context.Background())
 	st := tp.c.State()
 	for name, wantGone := range names.endpoints {
-		if _, ok := st.Endpoints[name]; ok == wantGone {
+		if _, ok := st.Endpoints.Get(name); ok == wantGone {
 			t.Errorf("endpoint %s: present %v after Sweep, want %v", name, ok, !wantGone)
 		}
 	}

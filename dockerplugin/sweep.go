@@ -119,7 +119,7 @@ func (p *Plugin) syncNames(ctx context.Context, v View) {
 			if err != nil {
 				continue
 			}
-			e, ok := p.cfg.Cluster.State().Endpoints[name]
+			e, ok := p.cfg.Cluster.State().Endpoints.Get(name)
 			if !ok || e.Host != host || e.Owner != OwnerPrefix+ee.ID {
 				continue
 			}
@@ -185,7 +185,7 @@ func (p *Plugin) collect(ctx context.Context, v View, now time.Time) {
 		if l.Type() != "tuntap" || !strings.HasPrefix(name, TAPPrefix) || taps[name] {
 			continue
 		}
-		if _, ok := st.Endpoints[EndpointPrefix+strings.TrimPrefix(name, TAPPrefix)]; ok {
+		if _, ok := st.Endpoints.Get(EndpointPrefix + strings.TrimPrefix(name, TAPPrefix)); ok {
 			continue
 		}
 		p.log.Info("deleting a docker endpoint's TAP left without an endpoint", "tap", name)

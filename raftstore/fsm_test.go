@@ -98,7 +98,7 @@ func TestFSMDeterminism(t *testing.T) {
 	if s1.Hash() == empty {
 		t.Fatal("hash did not change after the script")
 	}
-	if got := s1.Endpoints["front2"].IP; got != netip.MustParseAddr("10.20.0.4") {
+	if got := s1.Endpoints.At("front2").IP; got != netip.MustParseAddr("10.20.0.4") {
 		t.Errorf("front2 got %s, want 10.20.0.4 (serial allocation: the freed 10.20.0.3 comes last)", got)
 	}
 	if got := s1.Hosts["b"].VTEP; got != netip.MustParseAddr("10.0.0.22") {
@@ -220,7 +220,7 @@ func TestIPAMNoDuplicates(t *testing.T) {
 	st := h.f.State()
 	nw := st.Networks["web"]
 	seen := map[netip.Addr]string{}
-	for name, ep := range st.Endpoints {
+	for name, ep := range st.Endpoints.All() {
 		if other, ok := seen[ep.IP]; ok {
 			t.Fatalf("%s and %s share %s", name, other, ep.IP)
 		}
@@ -365,7 +365,7 @@ func TestReqIDIdempotency(t *testing.T) {
 	if second.Endpoint == nil || second.Endpoint.IP != first.Endpoint.IP {
 		t.Fatalf("retry = %+v, want %+v", second.Endpoint, first.Endpoint)
 	}
-	if h.f.State() != st || len(st.Endpoints) != 1 {
+	if h.f.State() != st || st.Endpoints.Len() != 1 {
 		t.Fatal("retry changed the state")
 	}
 	// Without the ReqID the same command is a new request and is rejected.
@@ -403,7 +403,7 @@ func TestHostRemoveFreesAddresses(t *testing.T) {
 	}})
 	h.must(Command{Op: OpHostRemove, Name: "a"})
 	st := h.f.State()
-	if _, ok := st.Hosts["a"]; ok || len(st.Endpoints) != 1 || len(st.MACs) != 1 {
+	if _, ok := st.Hosts["a"]; ok || st.Endpoints.Len() != 1 || len(st.MACs) != 1 {
 		t.Fatalf("after host.remove: hosts %v, endpoints %v, MACs %v", st.Hosts, st.Endpoints, st.MACs)
 	}
 	if r := h.must(attach("b2", "web", "b", mac(4))); r.Endpoint.IP.String() != "10.20.0.5" {
@@ -566,7 +566,7 @@ func FuzzApply(f *testing.F) {
 			t.Fatal("snapshot round trip changed the hash")
 		}
 		seen := map[string]bool{}
-		for _, ep := range after.Endpoints {
+		for _, ep := range after.Endpoints.All() {
 			key := ep.Network + "/" + ep.IP.String()
 			if seen[key] {
 				t.Fatalf("duplicate address %s", key)
@@ -615,7 +615,7 @@ func TestReservations(t *testing.T) {
 	if res := h.apply(release); !strings.Contains(res.Err, "not reserved") {
 		t.Fatalf("release of an endpoint's address: %q", res.Err)
 	}
-	if h.f.State().Endpoints["db"].IP != r.IP {
+	if h.f.State().Endpoints.At("db").IP != r.IP {
 		t.Fatal("release freed an endpoint's address")
 	}
 	fixed := h.must(Command{Op: OpAddressReserve, Reservation: &Reservation{Network: "web", Host: "b", Owner: "docker", IP: netip.MustParseAddr("10.20.0.6")}}).Reservation

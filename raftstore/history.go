@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -264,6 +265,9 @@ func (h *history) restore(s *historySnapshot, cur *State) error {
 			return fmt.Errorf("history base: %w", err)
 		}
 		baseIdx, entries = s.BaseIndex, s.Entries
+		// cur, decoded apart and not yet published, shares with the base
+		// the endpoints the retained commands left alone.
+		cur.Endpoints.shareWith(base.State().Endpoints)
 	} else {
 		base.state.Store(cur)
 		baseIdx = cur.Index
@@ -481,7 +485,7 @@ func diffStates(prev, next *State) []Change {
 	var out []Change
 	out = diffMap(out, KindHost, prev.Hosts, next.Hosts, func(v Host) *Object { return &Object{Host: &v} }, func(a, b Host) bool { return a == b })
 	out = diffMap(out, KindNetwork, prev.Networks, next.Networks, func(v Network) *Object { return &Object{Network: &v} }, func(a, b Network) bool { return a == b })
-	out = diffMap(out, KindEndpoint, prev.Endpoints, next.Endpoints, func(v Endpoint) *Object { return &Object{Endpoint: &v} }, sameEndpoint)
+	out = diffEndpoints(out, prev.Endpoints, next.Endpoints)
 	out = diffMap(out, KindMAC, prev.MACs, next.MACs, func(v MACEntry) *Object { return &Object{MAC: &v} }, func(a, b MACEntry) bool { return a == b })
 	out = diffMap(out, KindReservation, prev.Reserved, next.Reserved, func(v Reservation) *Object { return &Object{Reservation: &v} }, func(a, b Reservation) bool { return a == b })
 	vteps := func(s *State) map[string]VTEP {
@@ -511,8 +515,36 @@ func sameEndpoint(a, b Endpoint) bool {
 		a.Owner == b.Owner && slices.Equal(a.Aliases, b.Aliases)
 }
 
-// diffMap appends the changes between two maps of one kind, by key.
+// diffEndpoints appends the changes between two versions of the
+// endpoints, by key; it visits only the parts that differ.
+func diffEndpoints(out []Change, prev, next EndpointMap) []Change {
+	start := len(out)
+	prev.diff(next, func(o, n *Endpoint) {
+		c := Change{Kind: KindEndpoint}
+		if o != nil {
+			c.Key, c.Old = o.Name, &Object{Endpoint: o}
+		}
+		if n != nil {
+			c.Key, c.New = n.Name, &Object{Endpoint: n}
+		}
+		out = append(out, c)
+	})
+	sort.Slice(out[start:], func(i, j int) bool { return out[start+i].Key < out[start+j].Key })
+	return out
+}
+
+// sameMap reports whether a and b are the same map (not a copy): a
+// command that did not change a map shares it with the state before.
+func sameMap[V any](a, b map[string]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// diffMap appends the changes between two maps of one kind, by key. A map
+// the two states share has none.
 func diffMap[V any](out []Change, kind string, prev, next map[string]V, obj func(V) *Object, same func(a, b V) bool) []Change {
+	if sameMap(prev, next) {
+		return out
+	}
 	start := len(out)
 	for k, o := range prev {
 		n, ok := next[k]

@@ -314,7 +314,7 @@ func TestHistoryAcrossLeaderChange(t *testing.T) {
 			t.Errorf("%s: last entry proposed by %q, want the new leader %s", s.ID(), o, next.ID())
 		}
 		st, err := s.FSM().StateAt(entries[6].Index)
-		if err != nil || len(st.Endpoints) != 5 {
+		if err != nil || st.Endpoints.Len() != 5 {
 			t.Fatalf("%s: state at the last write of the first leader: %v", s.ID(), err)
 		}
 	}

@@ -31,46 +31,39 @@ func usableCount(p netip.Prefix) int {
 	return 1<<(32-p.Bits()) - 3
 }
 
-// usedIPs returns the addresses of the endpoints in network and the
-// addresses reserved in it.
-func usedIPs(st *State, network string) map[netip.Addr]bool {
-	used := map[netip.Addr]bool{}
-	for _, ep := range st.Endpoints {
-		if ep.Network == network {
-			used[ep.IP] = true
-		}
-	}
-	for _, r := range st.Reserved {
-		if r.Network == network {
-			used[r.IP] = true
-		}
-	}
-	return used
-}
-
 // allocateIP returns the first free endpoint address of nw after the one it
 // handed out last, wrapping around at the end of the subnet: serial
 // allocation, as DHCP servers and Docker's IPAM do, so a freed address is
 // given again only when every other one was used since. That keeps reuse
 // rare, and with it the stale neighbour caches a reused address meets
 // (the switch also announces a reused address: switch/arp.go).
+//
+// An address is used when an endpoint of nw has it (the per-network
+// index of State.Endpoints) or it is reserved; see allocator for the cost.
 func allocateIP(st *State, nw Network) (netip.Addr, error) {
-	used := usedIPs(st, nw.Name)
-	first, last := nw.Resolver.Next(), broadcast(nw.Subnet)
-	start := first
-	if nw.LastIP.IsValid() && nw.Subnet.Contains(nw.LastIP) && nw.LastIP.Next().Less(last) {
-		start = nw.LastIP.Next()
-	}
-	// From start to the end of the subnet, then from its beginning.
-	for _, r := range [][2]netip.Addr{{start, last}, {first, start}} {
-		for a := r[0]; a.IsValid() && a.Less(r[1]); a = a.Next() {
-			if !used[a] {
-				return a, nil
-			}
+	inUse := uint64(st.Endpoints.NetworkLen(nw.Name))
+	for _, r := range st.Reserved {
+		if r.Network == nw.Name {
+			inUse++
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("subnet %s of network %s is exhausted (%d addresses in use): create a larger network",
-		nw.Subnet, nw.Name, len(used))
+	used := func(a netip.Addr) bool {
+		if _, ok := st.Endpoints.ByIP(nw.Name, a); ok {
+			return true
+		}
+		if len(st.Reserved) == 0 {
+			return false
+		}
+		_, ok := st.Reserved[ReservationKey(nw.Name, a)]
+		return ok
+	}
+	first, last := nw.Resolver.Next(), broadcast(nw.Subnet).Prev()
+	a, ok := newAllocator(first, last, inUse, used).next(nw.LastIP)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("subnet %s of network %s is exhausted (%d addresses in use): create a larger network",
+			nw.Subnet, nw.Name, inUse)
+	}
+	return a, nil
 }
 
 // checkRequestedIP validates an address asked for in endpoint.attach.
@@ -86,10 +79,8 @@ func checkRequestedIP(st *State, nw Network, ip netip.Addr) error {
 	case nw.Resolver:
 		return fmt.Errorf("address %s is the resolver of network %s: pick another or leave it empty", ip, nw.Name)
 	}
-	for _, ep := range st.Endpoints {
-		if ep.Network == nw.Name && ep.IP == ip {
-			return fmt.Errorf("address %s is already used by endpoint %s in network %s: pick another or leave it empty", ip, ep.Name, nw.Name)
-		}
+	if ep, ok := st.Endpoints.ByIP(nw.Name, ip); ok {
+		return fmt.Errorf("address %s is already used by endpoint %s in network %s: pick another or leave it empty", ip, ep.Name, nw.Name)
 	}
 	if r, ok := st.Reserved[ReservationKey(nw.Name, ip)]; ok {
 		return fmt.Errorf("address %s of network %s is reserved by %s on host %s: pick another or leave it empty", ip, nw.Name, r.Owner, r.Host)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -111,6 +112,16 @@ func checkHostPort(what, s string) error {
 	return nil
 }
 
+// deleteWhere deletes the entries of *m for which drop is true; it copies
+// the map (bit: which map) only when there is one.
+func deleteWhere[V any](st *State, bit uint8, m *map[string]V, drop func(V) bool) {
+	for key, v := range *m {
+		if drop(v) {
+			delete(own(st, bit, m), key)
+		}
+	}
+}
+
 // sortedKeys returns the keys of m in order, so that checks which may match
 // several entries always name the same one.
 func sortedKeys[V any](m map[string]V) []string {
@@ -179,7 +190,7 @@ func hostAdd(st *State, cmd Command) (*Result, error) {
 	} else {
 		h.JoinedAt = cmd.Time
 	}
-	st.Hosts[h.Name] = h
+	st.hosts()[h.Name] = h
 	return &Result{Host: &h}, nil
 }
 
@@ -188,25 +199,15 @@ func hostRemove(st *State, cmd Command) (*Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("host %q is not a member: nothing to remove", cmd.Name)
 	}
-	delete(st.Hosts, h.Name)
+	delete(st.hosts(), h.Name)
 	if h.KeyFP != "" {
-		st.Removed[h.KeyFP] = h.Name
+		st.removed()[h.KeyFP] = h.Name
 	}
-	for name, ep := range st.Endpoints {
-		if ep.Host == h.Name {
-			delete(st.Endpoints, name) // its address returns to the pool
-		}
+	for _, ep := range st.HostEndpoints(h.Name) {
+		st.Endpoints = st.Endpoints.without(ep.Name) // its address returns to the pool
 	}
-	for key, m := range st.MACs {
-		if m.Host == h.Name {
-			delete(st.MACs, key)
-		}
-	}
-	for key, r := range st.Reserved {
-		if r.Host == h.Name {
-			delete(st.Reserved, key)
-		}
-	}
+	deleteWhere(st, ownMACs, &st.MACs, func(m MACEntry) bool { return m.Host == h.Name })
+	deleteWhere(st, ownReserved, &st.Reserved, func(r Reservation) bool { return r.Host == h.Name })
 	return &Result{Host: &h}, nil
 }
 
@@ -246,7 +247,7 @@ func networkCreate(st *State, cmd Command) (*Result, error) {
 	}
 	n.Resolver = n.Subnet.Addr().Next()
 	n.CreatedAt = cmd.Time
-	st.Networks[n.Name] = n
+	st.networks()[n.Name] = n
 	return &Result{Network: &n}, nil
 }
 
@@ -271,19 +272,9 @@ func networkRemove(st *State, cmd Command) (*Result, error) {
 			return nil, fmt.Errorf("network %s has address %s reserved by %s on host %s for an endpoint about to attach: remove the %s network there first", n.Name, r.IP, r.Owner, r.Host, r.Owner)
 		}
 	}
-	delete(st.Networks, n.Name)
-	vteps := st.VTEPs[:0]
-	for _, v := range st.VTEPs {
-		if v.Network != n.Name {
-			vteps = append(vteps, v)
-		}
-	}
-	st.VTEPs = vteps
-	for key, m := range st.MACs {
-		if m.Network == n.Name {
-			delete(st.MACs, key)
-		}
-	}
+	delete(st.networks(), n.Name)
+	st.VTEPs = slices.DeleteFunc(st.vteps(), func(v VTEP) bool { return v.Network == n.Name })
+	deleteWhere(st, ownMACs, &st.MACs, func(m MACEntry) bool { return m.Network == n.Name })
 	return &Result{Network: &n}, nil
 }
 
@@ -295,7 +286,7 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 	if err := checkEndpointName(cmd.Rules, e.Name); err != nil {
 		return nil, err
 	}
-	if old, ok := st.Endpoints[e.Name]; ok {
+	if old, ok := st.Endpoints.Get(e.Name); ok {
 		return nil, fmt.Errorf("endpoint %s already exists in network %s on host %s: pick another name or detach it first", e.Name, old.Network, old.Host)
 	}
 	nw, ok := st.Networks[e.Network]
@@ -319,16 +310,14 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 	if err := checkAliases(st, e); err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
 	}
-	for _, ep := range st.NetworkEndpoints(nw.Name) {
-		if ep.MAC == mac {
-			return nil, fmt.Errorf("endpoint %s: MAC %s is already used by endpoint %s in network %s: pick another MAC", e.Name, mac, ep.Name, nw.Name)
-		}
+	if ep, ok := st.Endpoints.ByMAC(nw.Name, mac); ok {
+		return nil, fmt.Errorf("endpoint %s: MAC %s is already used by endpoint %s in network %s: pick another MAC", e.Name, mac, ep.Name, nw.Name)
 	}
 	if e.IP.IsValid() {
 		e.IP = e.IP.Unmap()
 		key := ReservationKey(nw.Name, e.IP)
 		if r, ok := st.Reserved[key]; ok && r.Host == e.Host {
-			delete(st.Reserved, key) // the endpoint takes the reserved address over
+			delete(st.reserved(), key) // the endpoint takes the reserved address over
 		}
 		if err := checkRequestedIP(st, nw, e.IP); err != nil {
 			return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
@@ -340,7 +329,7 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 		}
 		e.IP = ip
 		nw.LastIP = ip
-		st.Networks[nw.Name] = nw
+		st.networks()[nw.Name] = nw
 	}
 	if len(e.Aliases) > 0 {
 		e.Aliases = append([]string(nil), e.Aliases...)
@@ -349,8 +338,10 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 	}
 	e.CreatedAt = cmd.Time
 	// The endpoint's own MAC wins over an entry learned elsewhere.
-	delete(st.MACs, MACKey(nw.Name, mac))
-	st.Endpoints[e.Name] = e
+	if _, ok := st.MACs[MACKey(nw.Name, mac)]; ok {
+		delete(st.macs(), MACKey(nw.Name, mac))
+	}
+	st.Endpoints = st.Endpoints.with(e)
 	res := &Result{Endpoint: &e}
 	return res.clone(), nil
 }
@@ -358,15 +349,8 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 // checkAliases checks that the DNS names of e (its name and aliases) are
 // well formed and not used by another endpoint of the same network.
 func checkAliases(st *State, e Endpoint) error {
-	taken := map[string]string{} // DNS name -> endpoint using it
-	for _, ep := range st.NetworkEndpoints(e.Network) {
-		taken[ep.Name] = ep.Name
-		for _, a := range ep.Aliases {
-			taken[a] = ep.Name
-		}
-	}
-	if owner, ok := taken[e.Name]; ok {
-		return fmt.Errorf("name %s is an alias of endpoint %s in network %s: pick another name", e.Name, owner, e.Network)
+	if owner, ok := st.Endpoints.ByDNSName(e.Network, e.Name); ok {
+		return fmt.Errorf("name %s is an alias of endpoint %s in network %s: pick another name", e.Name, owner.Name, e.Network)
 	}
 	seen := map[string]bool{e.Name: true}
 	for _, a := range e.Aliases {
@@ -377,24 +361,23 @@ func checkAliases(st *State, e Endpoint) error {
 			return fmt.Errorf("alias %s is given twice: list each alias once", a)
 		}
 		seen[a] = true
-		if owner, ok := taken[a]; ok {
-			return fmt.Errorf("alias %s is already used by endpoint %s in network %s: pick another alias", a, owner, e.Network)
+		if owner, ok := st.Endpoints.ByDNSName(e.Network, a); ok {
+			return fmt.Errorf("alias %s is already used by endpoint %s in network %s: pick another alias", a, owner.Name, e.Network)
 		}
 	}
 	return nil
 }
 
 func endpointDetach(st *State, cmd Command) (*Result, error) {
-	e, ok := st.Endpoints[cmd.Name]
+	e, ok := st.Endpoints.Get(cmd.Name)
 	if !ok {
 		return nil, fmt.Errorf("endpoint %q does not exist: nothing to detach", cmd.Name)
 	}
-	delete(st.Endpoints, e.Name)
-	for key, m := range st.MACs {
-		if m.Network == e.Network && m.Host == e.Host && m.Port == e.Name {
-			delete(st.MACs, key) // MACs learned behind the port go with it
-		}
-	}
+	st.Endpoints = st.Endpoints.without(e.Name)
+	// MACs learned behind the port go with it.
+	deleteWhere(st, ownMACs, &st.MACs, func(m MACEntry) bool {
+		return m.Network == e.Network && m.Host == e.Host && m.Port == e.Name
+	})
 	res := &Result{Endpoint: &e}
 	return res.clone(), nil
 }
@@ -407,14 +390,14 @@ func endpointUpdate(st *State, cmd Command) (*Result, error) {
 		return nil, errors.New("endpoint.update needs an Endpoint: give its name and the new netns, interface name and aliases")
 	}
 	u := *cmd.Endpoint
-	e, ok := st.Endpoints[u.Name]
+	e, ok := st.Endpoints.Get(u.Name)
 	if !ok {
 		return nil, fmt.Errorf("endpoint %q does not exist: nothing to update", u.Name)
 	}
 	if u.IfName != "" && (len(u.IfName) > 15 || strings.ContainsAny(u.IfName, "/: \t\r\n")) {
 		return nil, fmt.Errorf("endpoint %s: interface name %q is invalid: use at most 15 characters without '/', ':' or spaces", e.Name, u.IfName)
 	}
-	delete(st.Endpoints, e.Name) // its own aliases do not conflict with the new ones
+	st.Endpoints = st.Endpoints.without(e.Name) // its own aliases do not conflict with the new ones
 	e.NetNS, e.IfName = u.NetNS, u.IfName
 	e.Aliases = nil
 	if len(u.Aliases) > 0 {
@@ -423,7 +406,7 @@ func endpointUpdate(st *State, cmd Command) (*Result, error) {
 	if err := checkAliases(st, e); err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
 	}
-	st.Endpoints[e.Name] = e
+	st.Endpoints = st.Endpoints.with(e)
 	res := &Result{Endpoint: &e}
 	return res.clone(), nil
 }
@@ -457,10 +440,10 @@ func addressReserve(st *State, cmd Command) (*Result, error) {
 		}
 		r.IP = ip
 		nw.LastIP = ip
-		st.Networks[nw.Name] = nw
+		st.networks()[nw.Name] = nw
 	}
 	r.CreatedAt = cmd.Time
-	st.Reserved[ReservationKey(nw.Name, r.IP)] = r
+	st.reserved()[ReservationKey(nw.Name, r.IP)] = r
 	return &Result{Reservation: &r}, nil
 }
 
@@ -475,7 +458,7 @@ func addressRelease(st *State, cmd Command) (*Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("address %s of network %s is not reserved: nothing to release", cmd.Reservation.IP, cmd.Reservation.Network)
 	}
-	delete(st.Reserved, key)
+	delete(st.reserved(), key)
 	return &Result{Reservation: &r}, nil
 }
 
@@ -518,7 +501,7 @@ func vtepAdd(st *State, cmd Command) (*Result, error) {
 	if findVTEP(st, v) >= 0 {
 		return nil, fmt.Errorf("VTEP %s is already in network %s: nothing to add", v.Addr, v.Network)
 	}
-	st.VTEPs = append(st.VTEPs, v)
+	st.VTEPs = append(st.vteps(), v)
 	sortVTEPs(st.VTEPs)
 	return &Result{}, nil
 }
@@ -532,7 +515,7 @@ func vtepRemove(st *State, cmd Command) (*Result, error) {
 	if i < 0 {
 		return nil, fmt.Errorf("VTEP %s is not in network %s: nothing to remove", v.Addr, v.Network)
 	}
-	st.VTEPs = append(st.VTEPs[:i], st.VTEPs[i+1:]...)
+	st.VTEPs = slices.Delete(st.vteps(), i, i+1)
 	return &Result{}, nil
 }
 
@@ -566,10 +549,6 @@ func macAnnounce(st *State, cmd Command) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	endpointMACs := map[string]bool{}
-	for _, ep := range st.Endpoints {
-		endpointMACs[MACKey(ep.Network, ep.MAC)] = true
-	}
 	perHost := map[string]int{} // host+"/"+network -> entries
 	for _, m := range st.MACs {
 		perHost[m.Host+"/"+m.Network]++
@@ -577,7 +556,7 @@ func macAnnounce(st *State, cmd Command) (*Result, error) {
 	res := &Result{}
 	for _, m := range entries {
 		key := MACKey(m.Network, m.MAC)
-		if endpointMACs[key] {
+		if _, ok := st.Endpoints.ByMAC(m.Network, m.MAC); ok {
 			res.Ignored++ // an endpoint's own MAC is not a learned MAC
 			continue
 		}
@@ -592,7 +571,7 @@ func macAnnounce(st *State, cmd Command) (*Result, error) {
 				perHost[old.Host+"/"+old.Network]-- // the MAC moved to another host
 			}
 		}
-		st.MACs[key] = m
+		st.macs()[key] = m
 		res.Accepted++
 	}
 	return res, nil
@@ -607,7 +586,7 @@ func macWithdraw(st *State, cmd Command) (*Result, error) {
 	for _, m := range entries {
 		key := MACKey(m.Network, m.MAC)
 		if old, ok := st.MACs[key]; ok && old.Host == m.Host {
-			delete(st.MACs, key)
+			delete(st.macs(), key)
 			res.Accepted++
 		} else {
 			res.Ignored++ // unknown, or owned by another host now

@@ -94,7 +94,7 @@ func TestOldLogEntryReplays(t *testing.T) {
 	if err := s.raft.Apply([]byte(old), 5*time.Second).Error(); err != nil {
 		t.Fatalf("write the old entry: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the old entry to apply", func() bool { return s.State().Endpoints["db_1"].Name == "db_1" })
+	waitFor(t, 10*time.Second, "the old entry to apply", func() bool { return s.State().Endpoints.At("db_1").Name == "db_1" })
 
 	// A proposer cannot ask for the old rules: Store.Apply stamps the
 	// current ones.
@@ -125,10 +125,10 @@ func TestOldLogEntryReplays(t *testing.T) {
 		return st.Index == want.Index && st.Hash() == want.Hash()
 	})
 	st := s2.State()
-	if e := st.Endpoints["db_1"]; e.IP != netip.MustParseAddr("10.20.0.2") {
+	if e := st.Endpoints.At("db_1"); e.IP != netip.MustParseAddr("10.20.0.2") {
 		t.Errorf("replayed db_1 = %+v, want it at 10.20.0.2", e)
 	}
-	if _, ok := st.Endpoints["db_2"]; ok {
+	if _, ok := st.Endpoints.Get("db_2"); ok {
 		t.Error("db_2, refused when written, exists after replay")
 	}
 }

@@ -6,14 +6,18 @@
 // leader failover.
 //
 // Readers never lock: the FSM publishes a new immutable *State after each
-// change and readers load the current pointer.
+// change and readers load the current pointer. A new State shares what
+// did not change with the one before (see State), so a write costs what
+// it changes, not the size of the state.
 package raftstore
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -103,13 +107,19 @@ type MACEntry struct {
 
 // State is the whole replicated state. A *State obtained from Store.State or
 // FSM.State is immutable: never modify it or the maps and slices it holds;
-// any number of goroutines may read it without locking. The FSM makes a new
-// State for every change (clone on write).
+// any number of goroutines may read it without locking.
+//
+// The FSM makes a new State for every change and shares with the previous
+// one everything the change leaves alone: Endpoints, the part that grows,
+// is a persistent map (a change copies a few small nodes), and each of the
+// other maps and VTEPs is copied only by a command that changes it (copy
+// on write). So an endpoint.attach costs the same at 100 or 100,000
+// endpoints; a host.add still copies Hosts.
 type State struct {
 	Index     uint64              // raft index of the last command that changed the state
 	Hosts     map[string]Host     // by host name
 	Networks  map[string]Network  // by network name
-	Endpoints map[string]Endpoint // by endpoint name (unique cluster-wide)
+	Endpoints EndpointMap         // by endpoint name (unique cluster-wide), indexed per network
 	VTEPs     []VTEP              // sorted by Network, then Addr
 	MACs      map[string]MACEntry // key MACKey(Network, MAC)
 	// Reserved holds the addresses kept for endpoints not attached yet,
@@ -127,7 +137,22 @@ type State struct {
 	// secret; nil when there are none. The map is shared between states
 	// and copied on write by the commands that change it.
 	Tokens map[string]JoinToken `json:",omitempty"`
+
+	// owned marks the maps (and VTEPs) this State holds its own copy of,
+	// so a command copies each at most once (see write). Only the FSM's
+	// State under construction has bits set.
+	owned uint8
 }
+
+// Bits of State.owned.
+const (
+	ownHosts uint8 = 1 << iota
+	ownNetworks
+	ownMACs
+	ownReserved
+	ownRemoved
+	ownVTEPs
+)
 
 // MACKey returns the key of a MACEntry in State.MACs.
 func MACKey(network, mac string) string { return network + "/" + mac }
@@ -135,50 +160,52 @@ func MACKey(network, mac string) string { return network + "/" + mac }
 // emptyState returns a State with all maps allocated.
 func emptyState() *State {
 	return &State{
-		Hosts:     map[string]Host{},
-		Networks:  map[string]Network{},
-		Endpoints: map[string]Endpoint{},
-		MACs:      map[string]MACEntry{},
-		Reserved:  map[string]Reservation{},
-		Removed:   map[string]string{},
+		Hosts:    map[string]Host{},
+		Networks: map[string]Network{},
+		MACs:     map[string]MACEntry{},
+		Reserved: map[string]Reservation{},
+		Removed:  map[string]string{},
 	}
 }
 
-// clone returns a copy of s whose maps and slices can be modified without
-// touching s. Slices inside values (Endpoint.Aliases) are shared: they are
-// never modified in place.
+// clone returns a State for the next command: it shares every map and
+// slice with s, and the command copies a map before its first change
+// (hosts, networks, macs, reserved, removed, vteps). Endpoints is
+// persistent and never needs a copy. Slices inside values
+// (Endpoint.Aliases) are never modified in place.
 func (s *State) clone() *State {
-	c := &State{
-		Index:     s.Index,
-		Hosts:     make(map[string]Host, len(s.Hosts)),
-		Networks:  make(map[string]Network, len(s.Networks)),
-		Endpoints: make(map[string]Endpoint, len(s.Endpoints)),
-		VTEPs:     append([]VTEP(nil), s.VTEPs...),
-		MACs:      make(map[string]MACEntry, len(s.MACs)),
-		Reserved:  make(map[string]Reservation, len(s.Reserved)),
-		Removed:   make(map[string]string, len(s.Removed)),
-		Cluster:   s.Cluster, // immutable: replaced, never modified
-		Tokens:    s.Tokens,  // copied on write
+	c := *s
+	c.owned = 0
+	return &c
+}
+
+// own copies *m the first time the command changes it (bit: which map).
+func own[V any](s *State, bit uint8, m *map[string]V) map[string]V {
+	if s.owned&bit == 0 {
+		*m = maps.Clone(*m)
+		if *m == nil {
+			*m = map[string]V{}
+		}
+		s.owned |= bit
 	}
-	for k, v := range s.Removed {
-		c.Removed[k] = v
+	return *m
+}
+
+// hosts, networks, macs, reserved and removed return the map to change,
+// copied for this command on first use.
+func (s *State) hosts() map[string]Host           { return own(s, ownHosts, &s.Hosts) }
+func (s *State) networks() map[string]Network     { return own(s, ownNetworks, &s.Networks) }
+func (s *State) macs() map[string]MACEntry        { return own(s, ownMACs, &s.MACs) }
+func (s *State) reserved() map[string]Reservation { return own(s, ownReserved, &s.Reserved) }
+func (s *State) removed() map[string]string       { return own(s, ownRemoved, &s.Removed) }
+
+// vteps returns VTEPs to change, copied for this command on first use.
+func (s *State) vteps() []VTEP {
+	if s.owned&ownVTEPs == 0 {
+		s.VTEPs = slices.Clone(s.VTEPs)
+		s.owned |= ownVTEPs
 	}
-	for k, v := range s.Reserved {
-		c.Reserved[k] = v
-	}
-	for k, v := range s.Hosts {
-		c.Hosts[k] = v
-	}
-	for k, v := range s.Networks {
-		c.Networks[k] = v
-	}
-	for k, v := range s.Endpoints {
-		c.Endpoints[k] = v
-	}
-	for k, v := range s.MACs {
-		c.MACs[k] = v
-	}
-	return c
+	return s.VTEPs
 }
 
 // normalize allocates nil maps (after decoding a snapshot) and sorts VTEPs.
@@ -188,9 +215,6 @@ func (s *State) normalize() {
 	}
 	if s.Networks == nil {
 		s.Networks = map[string]Network{}
-	}
-	if s.Endpoints == nil {
-		s.Endpoints = map[string]Endpoint{}
 	}
 	if s.MACs == nil {
 		s.MACs = map[string]MACEntry{}
@@ -223,7 +247,7 @@ func (s *State) Hash() string {
 	contents := struct {
 		Hosts     map[string]Host
 		Networks  map[string]Network
-		Endpoints map[string]Endpoint
+		Endpoints EndpointMap
 		VTEPs     []VTEP
 		MACs      map[string]MACEntry
 		Reserved  map[string]Reservation `json:",omitempty"`
@@ -240,10 +264,11 @@ func (s *State) Hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// HostEndpoints returns the endpoints placed on host, sorted by name.
+// HostEndpoints returns the endpoints placed on host, sorted by name. It
+// visits every endpoint.
 func (s *State) HostEndpoints(host string) []Endpoint {
 	var out []Endpoint
-	for _, ep := range s.Endpoints {
+	for _, ep := range s.Endpoints.All() {
 		if ep.Host == host {
 			out = append(out, ep)
 		}
@@ -252,13 +277,12 @@ func (s *State) HostEndpoints(host string) []Endpoint {
 	return out
 }
 
-// NetworkEndpoints returns the endpoints attached to network, sorted by name.
+// NetworkEndpoints returns the endpoints attached to network, sorted by
+// name. It visits only that network's endpoints.
 func (s *State) NetworkEndpoints(network string) []Endpoint {
-	var out []Endpoint
-	for _, ep := range s.Endpoints {
-		if ep.Network == network {
-			out = append(out, ep)
-		}
+	out := make([]Endpoint, 0, s.Endpoints.NetworkLen(network))
+	for _, ep := range s.Endpoints.InNetwork(network) {
+		out = append(out, ep)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -273,3 +297,11 @@ func (s *State) NetworkByVNI(vni uint32) (Network, bool) {
 	}
 	return Network{}, false
 }
+
+// SameHosts reports whether s and o share their Hosts map: neither
+// changed the hosts since one was made from the other. It may report
+// false for equal contents, never true for different ones.
+func (s *State) SameHosts(o *State) bool { return sameMap(s.Hosts, o.Hosts) }
+
+// SameMACs reports whether s and o share their MACs map (see SameHosts).
+func (s *State) SameMACs(o *State) bool { return sameMap(s.MACs, o.MACs) }

@@ -197,7 +197,7 @@ func TestFailoverKeepsAllocationsOnce(t *testing.T) {
 		return false
 	})
 	again := applyOK(t, next, cmd)
-	if again.Endpoint.IP != first.Endpoint.IP || len(next.State().Endpoints) != 1 {
+	if again.Endpoint.IP != first.Endpoint.IP || next.State().Endpoints.Len() != 1 {
 		t.Fatalf("retry on the new leader: %+v, want the first result %+v", again.Endpoint, first.Endpoint)
 	}
 }
@@ -347,8 +347,8 @@ func TestAppliedThroughWaitsForTheFSM(t *testing.T) {
 			t.Fatalf("log up to %d not applied within 15s (state at %d)", last, s2.State().Index)
 		}
 	}
-	if got := s2.State(); got.Index != want.Index || len(got.Endpoints) != 400 {
-		t.Fatalf("AppliedThrough(%d) was true with the state at index %d and %d endpoints; want index %d and 400", last, got.Index, len(got.Endpoints), want.Index)
+	if got := s2.State(); got.Index != want.Index || got.Endpoints.Len() != 400 {
+		t.Fatalf("AppliedThrough(%d) was true with the state at index %d and %d endpoints; want index %d and 400", last, got.Index, got.Endpoints.Len(), want.Index)
 	}
 }
 

@@ -92,12 +92,12 @@ func DefaultState() StateFile {
 		Networks: map[string]raftstore.Network{
 			"web": {Name: "web", VNI: 100, Subnet: netip.MustParsePrefix("10.100.0.0/24"), Resolver: addr("10.100.0.1")},
 		},
-		Endpoints: map[string]raftstore.Endpoint{
+		Endpoints: raftstore.NewEndpointMap(map[string]raftstore.Endpoint{
 			"a": ep("a", "h1", "02:00:00:00:01:0a", "10.100.0.10"),
 			"b": ep("b", "h1", "02:00:00:00:01:0b", "10.100.0.11"),
 			"c": ep("c", "h2", "02:00:00:00:01:0c", "10.100.0.20"),
 			"d": ep("d", "h3", "02:00:00:00:01:0d", "10.100.0.30"),
-		},
+		}),
 		MACs: map[string]raftstore.MACEntry{},
 	}}
 }

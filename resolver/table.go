@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -60,32 +62,55 @@ type zone struct {
 // address. When two networks share a
 // VNI or a name, the later one wins.
 func NewTable(nets []Network, recs []Record) *Table {
-	t := &Table{
-		byVNI:  make(map[uint32]*zone, len(nets)),
-		byName: make(map[string]*zone, len(nets)),
+	last := make(map[string]int, len(nets)) // network name -> index of the last network with it
+	for i, n := range nets {
+		last[zoneName(n.Name)] = i
 	}
-	for _, n := range nets {
-		n.Name = strings.TrimSuffix(strings.ToLower(n.Name), ".")
-		if n.Name == "" {
-			continue
+	byNet := map[string][]Record{}
+	for _, r := range recs {
+		byNet[strings.ToLower(r.Network)] = append(byNet[strings.ToLower(r.Network)], r)
+	}
+	zones := make([]*Zone, 0, len(nets))
+	for i, n := range nets {
+		var rs []Record
+		if name := zoneName(n.Name); last[name] == i {
+			rs = byNet[name]
 		}
-		z := &zone{
-			net:    n,
-			origin: dns.Fqdn(n.Name),
-			addrs:  make(map[string][]netip.Addr),
-			ptrs:   make(map[string]string),
+		zones = append(zones, NewZone(n, rs))
+	}
+	return TableOf(zones)
+}
+
+// Zone is the part of a Table that answers one network, immutable like
+// it. NewZone builds one and TableOf puts zones together, so a caller
+// that keeps the zones of the last table rebuilds only those of the
+// networks that changed.
+type Zone struct{ z *zone }
+
+// zoneName is the form a network name is kept in.
+func zoneName(name string) string { return strings.TrimSuffix(strings.ToLower(name), ".") }
+
+// NewZone builds the zone of network n from the records of its endpoints;
+// records of other networks, without a name or without a valid address
+// are ignored. It returns nil for a network without a name.
+func NewZone(n Network, recs []Record) *Zone {
+	n.Name = zoneName(n.Name)
+	if n.Name == "" {
+		return nil
+	}
+	z := &zone{
+		net:    n,
+		origin: dns.Fqdn(n.Name),
+		addrs:  make(map[string][]netip.Addr),
+		ptrs:   make(map[string]string),
+	}
+	if n.Resolver.IsValid() {
+		if rev, err := dns.ReverseAddr(n.Resolver.String()); err == nil {
+			z.ptrs[rev] = "resolver." + z.origin
 		}
-		if n.Resolver.IsValid() {
-			if rev, err := dns.ReverseAddr(n.Resolver.String()); err == nil {
-				z.ptrs[rev] = "resolver." + z.origin
-			}
-		}
-		t.byVNI[n.VNI] = z
-		t.byName[n.Name] = z
 	}
 	for _, r := range recs {
-		z := t.byName[strings.ToLower(r.Network)]
-		if z == nil || r.Name == "" || !r.IP.IsValid() {
+		if strings.ToLower(r.Network) != n.Name || r.Name == "" || !r.IP.IsValid() {
 			continue
 		}
 		z.add(r.Name, r.IP, "name")
@@ -100,16 +125,117 @@ func NewTable(nets []Network, recs []Record) *Table {
 			}
 		}
 	}
-	for _, z := range t.byName {
-		for _, addrs := range z.addrs {
-			sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	for _, addrs := range z.addrs {
+		sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	}
+	sortNames(z.names)
+	return &Zone{z}
+}
+
+// Patch returns a new zone: z without the records in gone and with those
+// in added, records of z's network as NewZone takes them (gone are records
+// NewZone was given for z or a zone z was patched from). It gives what
+// NewZone gives for the changed records when no two records share a name
+// or an address, as in vxswitch's state. It copies z's indexes, which is
+// much cheaper than building them, and changes only the changed records'
+// entries; z is not modified.
+func (z *Zone) Patch(gone, added []Record) *Zone {
+	old := z.z
+	c := &zone{net: old.net, origin: old.origin, addrs: maps.Clone(old.addrs), ptrs: maps.Clone(old.ptrs)}
+	drop := map[Name]bool{}
+	for _, r := range gone {
+		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" || !r.IP.IsValid() {
+			continue
 		}
-		sort.Slice(z.names, func(i, j int) bool {
-			if z.names[i].Name != z.names[j].Name {
-				return z.names[i].Name < z.names[j].Name
+		for i, name := range append([]string{r.Name}, r.Aliases...) {
+			if name == "" {
+				continue
 			}
-			return z.names[i].IP.Less(z.names[j].IP)
-		})
+			name = strings.TrimSuffix(strings.ToLower(name), ".")
+			for _, fqdn := range []string{name + ".", name + "." + c.origin} {
+				addrs := slices.DeleteFunc(slices.Clone(c.addrs[fqdn]), func(a netip.Addr) bool { return a == r.IP })
+				if len(addrs) == 0 {
+					delete(c.addrs, fqdn)
+				} else {
+					c.addrs[fqdn] = addrs
+				}
+			}
+			kind := "alias"
+			if i == 0 {
+				kind = "name"
+			}
+			drop[Name{Name: name + "." + c.net.Name, Network: c.net.Name, IP: r.IP, Kind: kind}] = true
+		}
+		if rev, err := dns.ReverseAddr(r.IP.String()); err == nil && c.net.Subnet.Contains(r.IP) &&
+			c.ptrs[rev] == strings.ToLower(dns.Fqdn(r.Name))+c.origin {
+			delete(c.ptrs, rev)
+		}
+	}
+	c.names = make([]Name, 0, len(old.names)+len(added))
+	for _, n := range old.names {
+		if !drop[n] {
+			c.names = append(c.names, n)
+		}
+	}
+	changed := map[string]bool{}
+	for _, r := range added {
+		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" || !r.IP.IsValid() {
+			continue
+		}
+		for i, name := range append([]string{r.Name}, r.Aliases...) {
+			if name == "" {
+				continue
+			}
+			name = strings.TrimSuffix(strings.ToLower(name), ".")
+			for _, fqdn := range []string{name + ".", name + "." + c.origin} {
+				if !changed[fqdn] {
+					c.addrs[fqdn] = slices.Clone(c.addrs[fqdn]) // shared with z until now
+					changed[fqdn] = true
+				}
+			}
+			kind := "alias"
+			if i == 0 {
+				kind = "name"
+			}
+			c.add(name, r.IP, kind)
+		}
+		if c.net.Subnet.Contains(r.IP) {
+			if rev, err := dns.ReverseAddr(r.IP.String()); err == nil {
+				c.ptrs[rev] = strings.ToLower(dns.Fqdn(r.Name)) + c.origin
+			}
+		}
+	}
+	for fqdn := range changed {
+		addrs := c.addrs[fqdn]
+		sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	}
+	sortNames(c.names)
+	return &Zone{c}
+}
+
+// sortNames sorts names by name, then address.
+func sortNames(names []Name) {
+	sort.Slice(names, func(i, j int) bool {
+		if names[i].Name != names[j].Name {
+			return names[i].Name < names[j].Name
+		}
+		return names[i].IP.Less(names[j].IP)
+	})
+}
+
+// TableOf returns a Table of zones; nil zones are skipped, and when two
+// zones share a VNI or a name, the later one wins.
+func TableOf(zones []*Zone) *Table {
+	t := &Table{
+		byVNI:  make(map[uint32]*zone, len(zones)),
+		byName: make(map[string]*zone, len(zones)),
+	}
+	for _, z := range zones {
+		if z == nil {
+			continue
+		}
+		t.byVNI[z.z.net.VNI] = z.z
+		t.byName[z.z.net.Name] = z.z
 	}
 	return t
 }

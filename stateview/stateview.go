@@ -9,6 +9,7 @@ package stateview
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -27,83 +28,207 @@ import (
 func Build(st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
 	v := &vswitch.View{
 		Self:     st.Hosts[self].VTEP,
-		Hosts:    make(map[netip.Addr]string, len(st.Hosts)),
+		Hosts:    hostVTEPs(st),
 		Networks: make(map[uint32]*vswitch.Network, len(st.Networks)),
 	}
-	for _, h := range st.Hosts {
-		v.Hosts[h.VTEP] = h.Name
-	}
-	byName := make(map[string]*vswitch.Network, len(st.Networks))
+	macs := macsByNetwork(st)
 	for _, n := range st.Networks {
-		vn := &vswitch.Network{
-			VNI: n.VNI, Name: n.Name, MTU: endpointMTU(n),
-			External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
-			Resolver: n.Resolver, ResolverMAC: ResolverMAC(n.Name), Addrs: map[netip.Addr]vswitch.MAC{},
-			Subnet: n.Subnet,
-		}
-		v.Networks[n.VNI] = vn
-		byName[n.Name] = vn
+		v.Networks[n.VNI] = buildNetwork(st, n, self, endpointMTU(n), macs[n.Name])
 	}
-	// flood collects each network's replication set without duplicates.
-	flood := map[*vswitch.Network]map[netip.Addr]bool{}
-	addFlood := func(n *vswitch.Network, addr netip.Addr) {
-		if flood[n] == nil {
-			flood[n] = map[netip.Addr]bool{}
-		}
-		if !flood[n][addr] {
-			flood[n][addr] = true
-			n.Flood = append(n.Flood, addr)
-		}
+	return v
+}
+
+// Update returns the view of st for host self, as Build does, given prev,
+// the view Build or Update made of prevSt for the same self (both may be
+// nil). It reuses the networks of prev that the changes from prevSt to st
+// left alone (same network, same endpoints, external VTEPs and MTU), so it
+// costs what the changed networks hold; a change to the hosts or to the
+// learned MACs rebuilds everything. prev and its networks are not
+// modified: the result is a new View that shares the unchanged
+// *vswitch.Network values, which are immutable once in a view.
+func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
+	if prev == nil || prevSt == nil || !st.SameHosts(prevSt) || !st.SameMACs(prevSt) {
+		return Build(st, self, endpointMTU)
 	}
-	for _, e := range st.Endpoints {
-		n, h := byName[e.Network], st.Hosts[e.Host]
-		if n == nil {
+	v := &vswitch.View{Self: prev.Self, Hosts: prev.Hosts, Networks: make(map[uint32]*vswitch.Network, len(st.Networks))}
+	var macs map[string][]raftstore.MACEntry
+	for name, n := range st.Networks {
+		mtu := endpointMTU(n)
+		old, ok := prevSt.Networks[name]
+		vn := prev.Networks[n.VNI]
+		old.LastIP = n.LastIP // the allocator's cursor is not part of the view
+		if ok && old == n && vn != nil && vn.Name == n.Name && vn.MTU == mtu &&
+			slices.Equal(networkVTEPs(prevSt, name), networkVTEPs(st, name)) {
+			if st.Endpoints.SameNetwork(prevSt.Endpoints, name) {
+				v.Networks[n.VNI] = vn
+			} else {
+				v.Networks[n.VNI] = patchNetwork(vn, prevSt, st, n, self)
+			}
 			continue
 		}
+		if macs == nil {
+			macs = macsByNetwork(st)
+		}
+		v.Networks[n.VNI] = buildNetwork(st, n, self, mtu, macs[name])
+	}
+	return v
+}
+
+// patchNetwork returns a copy of vn, the view of network n in prevSt,
+// changed by what the endpoints of n did between prevSt and st. The hosts
+// and learned MACs of the two states are the same. It copies vn's maps
+// (a memory copy, much cheaper than building them) and changes only the
+// entries of the endpoints that changed.
+func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.Network, self string) *vswitch.Network {
+	c := *vn
+	c.Addrs, c.Remote = maps.Clone(vn.Addrs), maps.Clone(vn.Remote)
+	var gone, added []raftstore.Endpoint
+	prevSt.Endpoints.DiffNetwork(st.Endpoints, n.Name, func(old, new *raftstore.Endpoint) {
+		if old != nil {
+			gone = append(gone, *old)
+		}
+		if new != nil {
+			added = append(added, *new)
+		}
+	})
+	for _, e := range gone {
 		mac, err := vswitch.ParseMAC(e.MAC)
 		if err != nil {
 			continue
 		}
-		n.Addrs[e.IP] = mac
+		if c.Addrs[e.IP] == mac {
+			delete(c.Addrs, e.IP)
+		}
+		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() && c.Remote[mac] == h.VTEP {
+			delete(c.Remote, mac)
+		}
+	}
+	for _, e := range added {
+		mac, err := vswitch.ParseMAC(e.MAC)
+		if err != nil {
+			continue
+		}
+		c.Addrs[e.IP] = mac
+		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() {
+			c.Remote[mac] = h.VTEP
+		}
+	}
+	c.Flood = nil
+	for name := range st.Endpoints.NetworkHosts(n.Name) {
+		if h := st.Hosts[name]; name != self && h.VTEP.IsValid() {
+			c.Flood = append(c.Flood, h.VTEP)
+		}
+	}
+	for _, x := range networkVTEPs(st, n.Name) {
+		if !slices.Contains(c.Flood, x.Addr) {
+			c.Flood = append(c.Flood, x.Addr)
+		}
+	}
+	slices.SortFunc(c.Flood, netip.Addr.Compare)
+	return &c
+}
+
+// hostVTEPs maps the VTEP address of every host to its name.
+func hostVTEPs(st *raftstore.State) map[netip.Addr]string {
+	m := make(map[netip.Addr]string, len(st.Hosts))
+	for _, h := range st.Hosts {
+		m[h.VTEP] = h.Name
+	}
+	return m
+}
+
+// macsByNetwork groups the learned MAC entries of st by network.
+func macsByNetwork(st *raftstore.State) map[string][]raftstore.MACEntry {
+	out := map[string][]raftstore.MACEntry{}
+	for _, m := range st.MACs {
+		out[m.Network] = append(out[m.Network], m)
+	}
+	return out
+}
+
+// networkVTEPs returns the external VTEPs of network, in State order.
+func networkVTEPs(st *raftstore.State, network string) []raftstore.VTEP {
+	var out []raftstore.VTEP
+	for _, x := range st.VTEPs {
+		if x.Network == network {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// buildNetwork makes the view of network n for host self from its
+// endpoints, its learned MACs (macs) and its external VTEPs. The flood
+// list holds the VTEPs of the other hosts that have an endpoint in n,
+// and n's external VTEPs: a host without an endpoint in n gets no copy
+// of n's broadcasts.
+func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int, macs []raftstore.MACEntry) *vswitch.Network {
+	vn := &vswitch.Network{
+		VNI: n.VNI, Name: n.Name, MTU: mtu,
+		External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
+		Resolver: n.Resolver, ResolverMAC: ResolverMAC(n.Name),
+		Addrs:  make(map[netip.Addr]vswitch.MAC, st.Endpoints.NetworkLen(n.Name)),
+		Subnet: n.Subnet,
+	}
+	flood := map[netip.Addr]bool{}
+	addFlood := func(addr netip.Addr) {
+		if !flood[addr] {
+			flood[addr] = true
+			vn.Flood = append(vn.Flood, addr)
+		}
+	}
+	for _, e := range st.Endpoints.InNetwork(n.Name) {
+		mac, err := vswitch.ParseMAC(e.MAC)
+		if err != nil {
+			continue
+		}
+		vn.Addrs[e.IP] = mac
+		h := st.Hosts[e.Host]
 		if e.Host == self || !h.VTEP.IsValid() {
 			continue
 		}
-		addFlood(n, h.VTEP)
-		n.Remote[mac] = h.VTEP
+		addFlood(h.VTEP)
+		vn.Remote[mac] = h.VTEP
 	}
-	for _, m := range st.MACs {
-		n, h := byName[m.Network], st.Hosts[m.Host]
-		if n == nil || m.Host == self || !h.VTEP.IsValid() {
+	for _, m := range macs {
+		h := st.Hosts[m.Host]
+		if m.Host == self || !h.VTEP.IsValid() {
 			continue
 		}
 		if mac, err := vswitch.ParseMAC(m.MAC); err == nil {
-			n.Remote[mac] = h.VTEP
+			vn.Remote[mac] = h.VTEP
 		}
 	}
-	for _, x := range st.VTEPs {
-		if n := byName[x.Network]; n != nil {
-			n.External[x.Addr] = true
-			addFlood(n, x.Addr)
-		}
+	for _, x := range networkVTEPs(st, n.Name) {
+		vn.External[x.Addr] = true
+		addFlood(x.Addr)
 	}
-	for _, n := range v.Networks {
-		slices.SortFunc(n.Flood, netip.Addr.Compare)
-	}
-	return v
+	slices.SortFunc(vn.Flood, netip.Addr.Compare)
+	return vn
 }
 
 // Names builds the in-band resolver's table from the replicated state:
 // every network and the names of every endpoint in it. It only reads st.
 func Names(st *raftstore.State) *resolver.Table {
-	nets := make([]resolver.Network, 0, len(st.Networks))
-	for _, n := range st.Networks {
-		nets = append(nets, resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver})
+	zones := make([]*resolver.Zone, 0, len(st.Networks))
+	for _, name := range sortedNames(st.Networks) {
+		zones = append(zones, buildZone(st, st.Networks[name]))
 	}
-	recs := make([]resolver.Record, 0, len(st.Endpoints))
-	for _, e := range st.Endpoints {
-		recs = append(recs, resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, Aliases: e.Aliases})
+	return resolver.TableOf(zones)
+}
+
+// zoneNetwork is what the resolver knows of a network.
+func zoneNetwork(n raftstore.Network) resolver.Network {
+	return resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver}
+}
+
+// buildZone builds the resolver's zone of network n from its endpoints.
+func buildZone(st *raftstore.State, n raftstore.Network) *resolver.Zone {
+	recs := make([]resolver.Record, 0, st.Endpoints.NetworkLen(n.Name))
+	for _, e := range st.Endpoints.InNetwork(n.Name) {
+		recs = append(recs, record(e))
 	}
-	return resolver.NewTable(nets, recs)
+	return resolver.NewZone(zoneNetwork(n), recs)
 }
 
 // StableMAC derives a locally administered unicast MAC from the network and
@@ -119,4 +244,86 @@ func StableMAC(network, name string, salt int) vswitch.MAC {
 // right wherever it moves.
 func ResolverMAC(network string) vswitch.MAC {
 	return StableMAC(network, "resolver.", 0)
+}
+
+// Builder makes a host's successive views and name tables, rebuilding
+// only the networks that changed since its last call (see Update). The
+// zero value is ready to use; a Builder is not safe for concurrent use
+// (the agent's refresh loop owns one).
+type Builder struct {
+	viewSt *raftstore.State
+	view   *vswitch.View
+
+	namesSt *raftstore.State
+	zones   map[string]*resolver.Zone // by network name, built from namesSt
+}
+
+// View returns the view of st for host self, rebuilding only what changed
+// since the last call (see Update). Every call must use the same self.
+func (b *Builder) View(st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
+	b.view = Update(b.view, b.viewSt, st, self, endpointMTU)
+	b.viewSt = st
+	return b.view
+}
+
+// Names returns the name table of st, as Names does; it rebuilds only
+// the zones of networks whose endpoints or addresses changed since the
+// last call and shares the others with the last table.
+func (b *Builder) Names(st *raftstore.State) *resolver.Table {
+	zones := make(map[string]*resolver.Zone, len(st.Networks))
+	list := make([]*resolver.Zone, 0, len(st.Networks))
+	for _, name := range sortedNames(st.Networks) {
+		n := st.Networks[name]
+		z, ok := b.zones[name]
+		switch {
+		case !ok || !b.sameNetwork(n):
+			z = buildZone(st, n)
+		case !st.Endpoints.SameNetwork(b.namesSt.Endpoints, name):
+			z = patchZone(z, b.namesSt, st, name)
+		}
+		zones[name] = z
+		list = append(list, z)
+	}
+	b.namesSt, b.zones = st, zones
+	return resolver.TableOf(list)
+}
+
+// sameNetwork reports whether network n is what the resolver knew of it
+// in the last state.
+func (b *Builder) sameNetwork(n raftstore.Network) bool {
+	if b.namesSt == nil {
+		return false
+	}
+	old, ok := b.namesSt.Networks[n.Name]
+	return ok && zoneNetwork(old) == zoneNetwork(n)
+}
+
+// patchZone returns zone z of network, made from prevSt, changed by what
+// the endpoints of network did between prevSt and st.
+func patchZone(z *resolver.Zone, prevSt, st *raftstore.State, network string) *resolver.Zone {
+	var gone, added []resolver.Record
+	prevSt.Endpoints.DiffNetwork(st.Endpoints, network, func(old, new *raftstore.Endpoint) {
+		if old != nil {
+			gone = append(gone, record(*old))
+		}
+		if new != nil {
+			added = append(added, record(*new))
+		}
+	})
+	return z.Patch(gone, added)
+}
+
+// record is what the resolver knows of an endpoint.
+func record(e raftstore.Endpoint) resolver.Record {
+	return resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, Aliases: e.Aliases}
+}
+
+// sortedNames returns the keys of m in order.
+func sortedNames(m map[string]raftstore.Network) []string {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -21,12 +21,12 @@ func TestBuild(t *testing.T) {
 			"web": {Name: "web", VNI: 100, Subnet: netip.MustParsePrefix("10.20.0.0/24"), MTU: 1400},
 			"db":  {Name: "db", VNI: 200, Subnet: netip.MustParsePrefix("10.30.0.0/24")},
 		},
-		Endpoints: map[string]raftstore.Endpoint{
+		Endpoints: raftstore.NewEndpointMap(map[string]raftstore.Endpoint{
 			"a": {Name: "a", Network: "web", Host: "h1", MAC: "02:00:00:00:00:0a"},
 			"b": {Name: "b", Network: "web", Host: "h2", MAC: "02:00:00:00:00:0b"},
 			"c": {Name: "c", Network: "web", Host: "h2", MAC: "02:00:00:00:00:0c"},
 			"d": {Name: "d", Network: "db", Host: "h3", MAC: "02:00:00:00:00:0d"},
-		},
+		}),
 		VTEPs: []raftstore.VTEP{{Network: "web", Addr: addr("10.0.0.9")}},
 		MACs: map[string]raftstore.MACEntry{
 			"web/02:00:00:00:00:1b": {Network: "web", MAC: "02:00:00:00:00:1b", Host: "h2", Port: "b"},

@@ -24,7 +24,7 @@ func BenchmarkViewRefresh(b *testing.B) {
 	var names atomic.Pointer[resolver.Table]
 	b.Run("all", func(b *testing.B) {
 		for b.Loop() {
-			refreshView(st, "h0001", sw, &names)
+			refreshView(st, "h0001", &stateview.Builder{}, sw, &names)
 		}
 	})
 	b.Run("names", func(b *testing.B) {

@@ -55,7 +55,8 @@ type host struct {
 	trans *raft.InmemTransport
 	sw    *vswitch.Switch
 	names atomic.Pointer[resolver.Table]
-	base  time.Time // the simulation's start
+	views stateview.Builder // owned by refresh
+	base  time.Time         // the simulation's start
 
 	mu        sync.Mutex
 	published []publish // in order; under mu
@@ -79,11 +80,12 @@ func endpointMTU(n raftstore.Network) int {
 	return mtu
 }
 
-// refreshView builds what the agent builds from st for host self and makes
-// the view live on sw. It returns the view.
-func refreshView(st *raftstore.State, self string, sw *vswitch.Switch, names *atomic.Pointer[resolver.Table]) *vswitch.View {
-	names.Store(stateview.Names(st))
-	v := stateview.Build(st, self, endpointMTU)
+// refreshView builds what the agent builds from st for host self, with the
+// agent's per-change view builder, and makes the view live on sw. It
+// returns the view.
+func refreshView(st *raftstore.State, self string, views *stateview.Builder, sw *vswitch.Switch, names *atomic.Pointer[resolver.Table]) *vswitch.View {
+	names.Store(views.Names(st))
+	v := views.View(st, self, endpointMTU)
 	sw.SetView(v)
 	return v
 }
@@ -100,19 +102,9 @@ func startHost(name string, voter bool, conf raft.Configuration, snap []byte, in
 	if err := store.SetUint64([]byte("CurrentTerm"), 1); err != nil {
 		return nil, fmt.Errorf("sim: host %s: set term: %w", name, err)
 	}
-	snaps := raft.NewInmemSnapshotStore()
-	sink, err := snaps.Create(raft.SnapshotVersionMax, index, 1, conf, 1, h.trans)
-	if err != nil {
-		return nil, fmt.Errorf("sim: host %s: create snapshot: %w", name, err)
-	}
-	if _, err := sink.Write(snap); err != nil {
-		return nil, fmt.Errorf("sim: host %s: write snapshot: %w", name, err)
-	}
-	if err := sink.Close(); err != nil {
-		return nil, fmt.Errorf("sim: host %s: close snapshot: %w", name, err)
-	}
 	changes := h.fsm.Changes()
-	h.raft, err = raft.NewRaft(raftConfig(name), h.fsm, store, store, snaps, h.trans)
+	var err error
+	h.raft, err = raft.NewRaft(raftConfig(name), h.fsm, store, store, newSeedSnapshots(snap, index, conf), h.trans)
 	if err != nil {
 		return nil, fmt.Errorf("sim: host %s: start raft: %w", name, err)
 	}
@@ -124,7 +116,7 @@ func startHost(name string, voter bool, conf raft.Configuration, snap []byte, in
 // refresh makes a view of the current state live and records when.
 func (h *host) refresh() {
 	st := h.fsm.State()
-	v := refreshView(st, h.name, h.sw, &h.names)
+	v := refreshView(st, h.name, &h.views, h.sw, &h.names)
 	at := time.Since(h.base)
 	h.mu.Lock()
 	h.published = append(h.published, publish{index: st.Index, at: at})

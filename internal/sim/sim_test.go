@@ -80,10 +80,10 @@ func TestSeedPlacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := fsm.State()
-	if len(st.Hosts) != 7 || len(st.Networks) != 3 || len(st.Endpoints) != 30 || index != 40 {
-		t.Fatalf("hosts %d networks %d endpoints %d index %d, want 7 3 30 40", len(st.Hosts), len(st.Networks), len(st.Endpoints), index)
+	if len(st.Hosts) != 7 || len(st.Networks) != 3 || st.Endpoints.Len() != 30 || index != 40 {
+		t.Fatalf("hosts %d networks %d endpoints %d index %d, want 7 3 30 40", len(st.Hosts), len(st.Networks), st.Endpoints.Len(), index)
 	}
-	for name, e := range st.Endpoints {
+	for name, e := range st.Endpoints.All() {
 		n := st.Networks[e.Network]
 		if !n.Subnet.Contains(e.IP) || e.IP == n.Resolver {
 			t.Errorf("%s: address %s is not an endpoint address of %s", name, e.IP, n.Subnet)

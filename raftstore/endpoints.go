@@ -1,0 +1,319 @@
+package raftstore
+
+import (
+	"encoding/json"
+	"iter"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// EndpointMap is the set of endpoints of a State, by name, indexed per
+// network by name, MAC, address and DNS name. It is persistent: a change
+// makes a new EndpointMap that shares all but a few nodes with the old
+// one, so attaching one endpoint to a state of 100,000 costs the same as to
+// a state of ten, and every State keeps its own version unchanged.
+//
+// The zero value is empty. An EndpointMap is immutable: any number of
+// goroutines may read it. Its JSON form is the object a
+// map[string]Endpoint encodes to, with the keys sorted.
+type EndpointMap struct {
+	network pmap[string, string]       // endpoint name -> its network; the endpoint is in nets
+	nets    pmap[string, netEndpoints] // by network name
+}
+
+// netEndpoints indexes the endpoints of one network.
+type netEndpoints struct {
+	byName pmap[string, Endpoint]
+	byMAC  pmap[string, string]     // MAC -> endpoint name
+	byIP   pmap[netip.Addr, string] // address -> endpoint name
+	dns    pmap[string, string]     // endpoint name or alias -> endpoint name
+	hosts  pmap[string, int]        // host name -> how many endpoints it has here
+}
+
+// NewEndpointMap returns an EndpointMap holding the endpoints of m (keyed
+// by their names), for tests and tools that build a State by hand.
+func NewEndpointMap(m map[string]Endpoint) EndpointMap {
+	// The maps are new and shared with no one yet, so they are built by
+	// changing their nodes in place (set), much faster than with.
+	var em EndpointMap
+	nets := map[string]*netEndpoints{}
+	// The few distinct networks, hosts and interface names are kept once
+	// each, not once per endpoint as decoding makes them.
+	strs := map[string]string{}
+	intern := func(s string) string {
+		if v, ok := strs[s]; ok {
+			return v
+		}
+		strs[s] = s
+		return s
+	}
+	for _, name := range sortedKeys(m) {
+		e := m[name]
+		e.Name = name
+		e.Network, e.Host, e.IfName = intern(e.Network), intern(e.Host), intern(e.IfName)
+		em.network.set(name, e.Network)
+		n := nets[e.Network]
+		if n == nil {
+			n = &netEndpoints{}
+			nets[e.Network] = n
+		}
+		n.byName.set(name, e)
+		if _, ok := n.byMAC.get(e.MAC); !ok {
+			n.byMAC.set(e.MAC, name)
+		}
+		if _, ok := n.byIP.get(e.IP); !ok && e.IP.IsValid() {
+			n.byIP.set(e.IP, name)
+		}
+		if _, ok := n.dns.get(name); !ok {
+			n.dns.set(name, name)
+		}
+		for _, a := range e.Aliases {
+			if _, ok := n.dns.get(a); !ok {
+				n.dns.set(a, name)
+			}
+		}
+		c, _ := n.hosts.get(e.Host)
+		n.hosts.set(e.Host, c+1)
+	}
+	em.network.trim()
+	for _, name := range sortedKeys(nets) {
+		n := nets[name]
+		n.byName.trim()
+		n.byMAC.trim()
+		n.byIP.trim()
+		n.dns.trim()
+		em.nets.set(name, *n)
+	}
+	return em
+}
+
+// Len returns the number of endpoints.
+func (m EndpointMap) Len() int { return m.network.Len() }
+
+// Get returns the endpoint called name.
+func (m EndpointMap) Get(name string) (Endpoint, bool) {
+	network, ok := m.network.get(name)
+	if !ok {
+		return Endpoint{}, false
+	}
+	n, _ := m.nets.get(network)
+	return n.byName.get(name)
+}
+
+// All yields every endpoint by name, in no particular order.
+func (m EndpointMap) All() iter.Seq2[string, Endpoint] {
+	return func(yield func(string, Endpoint) bool) {
+		for _, n := range m.nets.all() {
+			for name, e := range n.byName.all() {
+				if !yield(name, e) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// InNetwork yields the endpoints of network by name, in no particular
+// order; it visits only that network's endpoints.
+func (m EndpointMap) InNetwork(network string) iter.Seq2[string, Endpoint] {
+	n, _ := m.nets.get(network)
+	return n.byName.all()
+}
+
+// NetworkLen returns the number of endpoints in network.
+func (m EndpointMap) NetworkLen(network string) int {
+	n, _ := m.nets.get(network)
+	return n.byName.Len()
+}
+
+// ByIP returns the endpoint of network that has address ip.
+func (m EndpointMap) ByIP(network string, ip netip.Addr) (Endpoint, bool) {
+	n, _ := m.nets.get(network)
+	return n.endpoint(n.byIP.get(ip))
+}
+
+// ByMAC returns the endpoint of network that has mac (lower-case colon
+// form).
+func (m EndpointMap) ByMAC(network, mac string) (Endpoint, bool) {
+	n, _ := m.nets.get(network)
+	return n.endpoint(n.byMAC.get(mac))
+}
+
+// ByDNSName returns the endpoint of network that has name as its name or
+// as one of its aliases.
+func (m EndpointMap) ByDNSName(network, name string) (Endpoint, bool) {
+	n, _ := m.nets.get(network)
+	return n.endpoint(n.dns.get(name))
+}
+
+// SameNetwork reports whether the endpoints of network are the same in m
+// and o because neither was changed since one was made from the other. It
+// may report false for equal contents, never true for different ones.
+func (m EndpointMap) SameNetwork(o EndpointMap, network string) bool {
+	a, _ := m.nets.get(network)
+	b, _ := o.nets.get(network)
+	return a.byName.same(b.byName)
+}
+
+// NetworkHosts yields the hosts that have at least one endpoint in
+// network, in no particular order.
+func (m EndpointMap) NetworkHosts(network string) iter.Seq[string] {
+	n, _ := m.nets.get(network)
+	return func(yield func(string) bool) {
+		for h := range n.hosts.all() {
+			if !yield(h) {
+				return
+			}
+		}
+	}
+}
+
+// diff calls change for every endpoint that differs between m (old) and
+// o (new), as DiffNetwork does for every network; it visits only the
+// networks, and their parts, that differ.
+func (m EndpointMap) diff(o EndpointMap, change func(old, new *Endpoint)) {
+	same := func(a, b netEndpoints) bool { return a.byName.same(b.byName) }
+	m.nets.diff(o.nets, same, func(_ string, a, b *netEndpoints) {
+		var old, new pmap[string, Endpoint]
+		if a != nil {
+			old = a.byName
+		}
+		if b != nil {
+			new = b.byName
+		}
+		old.diff(new, sameEndpoint, func(_ string, x, y *Endpoint) { change(x, y) })
+	})
+}
+
+// DiffNetwork calls change for every endpoint of network that differs
+// between m (old) and o (new): old is nil for an endpoint only in o, new
+// nil for one only in m. It visits only the parts of the two maps that
+// differ, so two versions one change apart cost O(log n).
+func (m EndpointMap) DiffNetwork(o EndpointMap, network string, change func(old, new *Endpoint)) {
+	a, _ := m.nets.get(network)
+	b, _ := o.nets.get(network)
+	a.byName.diff(b.byName, sameEndpoint, func(_ string, old, new *Endpoint) { change(old, new) })
+}
+
+func (n netEndpoints) endpoint(name string, ok bool) (Endpoint, bool) {
+	if !ok {
+		return Endpoint{}, false
+	}
+	return n.byName.get(name)
+}
+
+// with returns m with e added, or replacing the endpoint of the same name.
+func (m EndpointMap) with(e Endpoint) EndpointMap {
+	if _, ok := m.network.get(e.Name); ok {
+		m = m.without(e.Name)
+	}
+	n, _ := m.nets.get(e.Network)
+	n.byName = n.byName.with(e.Name, e)
+	n.byMAC = n.byMAC.with(e.MAC, e.Name)
+	if e.IP.IsValid() {
+		n.byIP = n.byIP.with(e.IP, e.Name)
+	}
+	n.dns = n.dns.with(e.Name, e.Name)
+	for _, a := range e.Aliases {
+		n.dns = n.dns.with(a, e.Name)
+	}
+	c, _ := n.hosts.get(e.Host)
+	n.hosts = n.hosts.with(e.Host, c+1)
+	return EndpointMap{network: m.network.with(e.Name, e.Network), nets: m.nets.with(e.Network, n)}
+}
+
+// without returns m without the endpoint called name.
+func (m EndpointMap) without(name string) EndpointMap {
+	e, ok := m.Get(name)
+	if !ok {
+		return m
+	}
+	n, _ := m.nets.get(e.Network)
+	n.byName = n.byName.without(name)
+	// An index entry goes only if it names this endpoint: a hand-built
+	// state may hold duplicates the FSM would have refused.
+	drop := func(p pmap[string, string], k string) pmap[string, string] {
+		if v, _ := p.get(k); v == name {
+			return p.without(k)
+		}
+		return p
+	}
+	n.byMAC = drop(n.byMAC, e.MAC)
+	if v, _ := n.byIP.get(e.IP); v == name {
+		n.byIP = n.byIP.without(e.IP)
+	}
+	n.dns = drop(n.dns, e.Name)
+	for _, a := range e.Aliases {
+		n.dns = drop(n.dns, a)
+	}
+	if c, _ := n.hosts.get(e.Host); c > 1 {
+		n.hosts = n.hosts.with(e.Host, c-1)
+	} else {
+		n.hosts = n.hosts.without(e.Host)
+	}
+	nets := m.nets.with(e.Network, n)
+	if n.byName.Len() == 0 {
+		nets = m.nets.without(e.Network)
+	}
+	return EndpointMap{network: m.network.without(name), nets: nets}
+}
+
+// Names returns the names of all endpoints, sorted.
+func (m EndpointMap) Names() []string {
+	names := make([]string, 0, m.Len())
+	for name := range m.All() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// MarshalJSON encodes m as the JSON object a map[string]Endpoint encodes
+// to (keys sorted), so snapshots and State.Hash are those of the plain map.
+func (m EndpointMap) MarshalJSON() ([]byte, error) {
+	return json.Marshal(maps.Collect(m.All()))
+}
+
+// UnmarshalJSON decodes a JSON object by endpoint name (or null) into m.
+// An endpoint's Name is taken from its key.
+func (m *EndpointMap) UnmarshalJSON(b []byte) error {
+	if strings.TrimSpace(string(b)) == "null" {
+		*m = EndpointMap{}
+		return nil
+	}
+	var raw map[string]Endpoint
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = NewEndpointMap(raw)
+	return nil
+}
+
+// At returns the endpoint called name, or the zero Endpoint.
+func (m EndpointMap) At(name string) Endpoint {
+	e, _ := m.Get(name)
+	return e
+}
+
+// shareWith makes m, an EndpointMap just decoded, share every part that
+// equals the same part of o (see pmap.shareWith): a snapshot holds the
+// current state and the history's base state, which differ only by the
+// retained commands, and would otherwise take twice the memory.
+func (m *EndpointMap) shareWith(o EndpointMap) {
+	eq := func(a, b string) bool { return a == b }
+	m.network.shareWith(o.network, eq)
+	for name, n := range m.nets.all() {
+		b, _ := o.nets.get(name)
+		n.byName.shareWith(b.byName, sameEndpoint)
+		n.byMAC.shareWith(b.byMAC, eq)
+		n.byIP.shareWith(b.byIP, eq)
+		n.dns.shareWith(b.dns, eq)
+		n.hosts.shareWith(b.hosts, func(x, y int) bool { return x == y })
+		m.nets.set(name, n)
+	}
+	m.nets.shareWith(o.nets, func(a, b netEndpoints) bool {
+		return a.byName.same(b.byName) && a.byMAC.same(b.byMAC) && a.byIP.same(b.byIP) && a.dns.same(b.dns) && a.hosts.same(b.hosts)
+	})
+}
