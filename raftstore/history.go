@@ -511,7 +511,7 @@ func diffStates(prev, next *State) []Change {
 
 func sameEndpoint(a, b Endpoint) bool {
 	return a.Name == b.Name && a.Network == b.Network && a.Host == b.Host && a.MAC == b.MAC &&
-		a.IP == b.IP && a.NetNS == b.NetNS && a.IfName == b.IfName && a.CreatedAt == b.CreatedAt &&
+		a.IP == b.IP && a.IP6 == b.IP6 && a.NetNS == b.NetNS && a.IfName == b.IfName && a.CreatedAt == b.CreatedAt &&
 		a.Owner == b.Owner && slices.Equal(a.Aliases, b.Aliases)
 }
 

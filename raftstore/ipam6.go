@@ -1,0 +1,167 @@
+package raftstore
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// A dual-stack network has an IPv6 subnet (Network.Subnet6) beside its
+// IPv4 one, and every endpoint of it gets one address of each family
+// (Endpoint.IP, Endpoint.IP6) in the same endpoint.attach. The IPv6
+// addresses follow the rules of the IPv4 ones: assigned inside FSM.Apply,
+// so never twice, even across a leader failover; serial (next-fit after
+// LastIP6); and the resolver takes the first address after the subnet's
+// own (fd20::1 in fd20::/64).
+//
+// The allocator never walks a subnet: it starts after the address it gave
+// last and takes the first one no endpoint of the network holds, so it
+// looks at no more addresses than the network has endpoints, plus one,
+// whatever the prefix length. An IPv6 subnet is far too large to run out
+// in practice; it wraps around at the end like the IPv4 allocator.
+
+// Subnet size limits of the IPv6 subnet of a dual-stack network.
+const (
+	MinPrefixBits6 = 32  // the largest IPv6 subnet is a /32
+	MaxPrefixBits6 = 120 // the smallest is a /120: 126 endpoint addresses
+)
+
+// anycastReserved is how many addresses at the top of every IPv6 subnet
+// are reserved subnet anycast addresses (RFC 2526 section 2): never given
+// to an endpoint.
+const anycastReserved = 128
+
+// checkSubnet6 validates the IPv6 subnet of a new dual-stack network.
+func checkSubnet6(p netip.Prefix) error {
+	a := p.Addr()
+	switch {
+	case !p.IsValid():
+		return fmt.Errorf("IPv6 subnet is invalid: give a prefix such as fd20::/64")
+	case !a.Is6() || a.Is4In6():
+		return fmt.Errorf("IPv6 subnet %s is not IPv6: give a prefix such as fd20::/64", p)
+	case a.Zone() != "":
+		return fmt.Errorf("IPv6 subnet %s has a zone: give a prefix without one, such as fd20::/64", p)
+	case p.Bits() < MinPrefixBits6 || p.Bits() > MaxPrefixBits6:
+		return fmt.Errorf("IPv6 subnet %s has prefix length /%d: use a length between /%d and /%d, usually /64", p, p.Bits(), MinPrefixBits6, MaxPrefixBits6)
+	case p.Masked() != p:
+		return fmt.Errorf("IPv6 subnet %s has host bits set: use %s", p, p.Masked())
+	case a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsLoopback() || a.IsUnspecified():
+		return fmt.Errorf("IPv6 subnet %s is not for endpoint addresses (link-local, multicast, loopback or unspecified): use a unique local prefix such as fd20::/64 or a global one", p)
+	}
+	return nil
+}
+
+// lastUsable6 returns the highest address of an IPv6 prefix that may be
+// given to an endpoint: below the reserved subnet anycast addresses.
+func lastUsable6(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As16()
+	host := 128 - p.Bits()
+	for i := 15; i >= 0 && host > 0; i-- {
+		n := min(host, 8)
+		b[i] |= byte(1<<n - 1)
+		host -= n
+	}
+	// Step below the anycast block: the low 7 bits are all ones, so
+	// clearing bit 7 of the last byte moves down exactly 128.
+	b[15] &^= 0x80
+	return netip.AddrFrom16(b)
+}
+
+// usedIPs6 returns the IPv6 addresses of the endpoints of network.
+func usedIPs6(st *State, network string) map[netip.Addr]bool {
+	used := map[netip.Addr]bool{}
+	for _, ep := range st.NetworkEndpoints(network) {
+		if ep.IP6.IsValid() {
+			used[ep.IP6] = true
+		}
+	}
+	return used
+}
+
+// allocateIP6 returns the first free IPv6 endpoint address of the
+// dual-stack network nw after the one it handed out last (LastIP6),
+// wrapping around at the end of the subnet; see the top of this file.
+func allocateIP6(st *State, nw Network) (netip.Addr, error) {
+	used := usedIPs6(st, nw.Name)
+	first, last := nw.Resolver6.Next(), lastUsable6(nw.Subnet6)
+	start := first
+	if nw.LastIP6.IsValid() && nw.Subnet6.Contains(nw.LastIP6) && nw.LastIP6.Less(last) {
+		start = nw.LastIP6.Next()
+	}
+	for _, r := range [][2]netip.Addr{{start, last.Next()}, {first, start}} {
+		for a := r[0]; a.IsValid() && a.Less(r[1]); a = a.Next() {
+			if !used[a] {
+				return a, nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("IPv6 subnet %s of network %s is exhausted (%d addresses in use): create a network with a larger IPv6 subnet",
+		nw.Subnet6, nw.Name, len(used))
+}
+
+// checkRequestedIP6 validates an IPv6 address asked for in endpoint.attach.
+func checkRequestedIP6(st *State, nw Network, ip netip.Addr) error {
+	switch {
+	case !nw.Subnet6.IsValid():
+		return fmt.Errorf("network %s has no IPv6 subnet: leave the IPv6 address empty, or create a dual-stack network with a second --subnet", nw.Name)
+	case !ip.Is6() || ip.Is4In6() || !nw.Subnet6.Contains(ip):
+		return fmt.Errorf("address %s is not inside IPv6 subnet %s of network %s: pick one inside it or leave it empty", ip, nw.Subnet6, nw.Name)
+	case ip == nw.Subnet6.Addr():
+		return fmt.Errorf("address %s is the subnet-router anycast address of %s: pick another or leave it empty", ip, nw.Subnet6)
+	case ip == nw.Resolver6:
+		return fmt.Errorf("address %s is the resolver of network %s: pick another or leave it empty", ip, nw.Name)
+	case lastUsable6(nw.Subnet6).Less(ip):
+		return fmt.Errorf("address %s is a reserved subnet anycast address of %s (RFC 2526): pick another or leave it empty", ip, nw.Subnet6)
+	}
+	for _, ep := range st.NetworkEndpoints(nw.Name) {
+		if ep.IP6 == ip {
+			return fmt.Errorf("address %s is already used by endpoint %s in network %s: pick another or leave it empty", ip, ep.Name, nw.Name)
+		}
+	}
+	return nil
+}
+
+// createSubnet6 checks the IPv6 subnet of the network n that network.create
+// makes, when it has one, and sets its resolver address; without one it
+// clears what the command may have put in the IPv6 fields.
+func createSubnet6(st *State, n *Network) error {
+	n.Resolver6, n.LastIP6 = netip.Addr{}, netip.Addr{}
+	if n.Subnet6 == (netip.Prefix{}) {
+		return nil
+	}
+	if err := checkSubnet6(n.Subnet6); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	for _, name := range sortedKeys(st.Networks) {
+		if o := st.Networks[name]; o.Subnet6.IsValid() && o.Subnet6.Overlaps(n.Subnet6) {
+			return fmt.Errorf("network %s: IPv6 subnet %s overlaps IPv6 subnet %s of network %s: pick a subnet that does not overlap", n.Name, n.Subnet6, o.Subnet6, name)
+		}
+	}
+	n.Resolver6 = n.Subnet6.Addr().Next()
+	return nil
+}
+
+// attachIP6 gives the endpoint e that endpoint.attach makes its IPv6
+// address when its network is dual-stack: the one it asked for, checked,
+// or the next free one, recorded in the network's LastIP6. An endpoint of
+// an IPv4-only network may not ask for one.
+func attachIP6(st *State, e *Endpoint) error {
+	nw := st.Networks[e.Network]
+	if e.IP6.IsValid() {
+		e.IP6 = e.IP6.WithZone("")
+		if err := checkRequestedIP6(st, nw, e.IP6); err != nil {
+			return fmt.Errorf("endpoint %s: %w", e.Name, err)
+		}
+		return nil
+	}
+	if !nw.Subnet6.IsValid() {
+		return nil
+	}
+	ip, err := allocateIP6(st, nw)
+	if err != nil {
+		return fmt.Errorf("endpoint %s: %w", e.Name, err)
+	}
+	e.IP6 = ip
+	nw.LastIP6 = ip
+	st.Networks[nw.Name] = nw
+	return nil
+}
