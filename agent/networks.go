@@ -83,8 +83,8 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	var subnet6 netip.Prefix
 	if req.Subnet6 != "" {
-		if subnet6, err = netip.ParsePrefix(req.Subnet6); err != nil {
-			reply(w, nil, badRequest("IPv6 subnet %q is not a prefix: write it like fd20::/64", req.Subnet6))
+		if subnet6, err = raftstore.ParseSubnet6(req.Subnet6); err != nil {
+			reply(w, nil, badRequest("%v", err))
 			return
 		}
 	}

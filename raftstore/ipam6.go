@@ -19,39 +19,9 @@ import (
 // whatever the prefix length. An IPv6 subnet is far too large to run out
 // in practice; it wraps around at the end like the IPv4 allocator.
 
-// Subnet size limits of the IPv6 subnet of a dual-stack network.
-const (
-	MinPrefixBits6 = 32  // the largest IPv6 subnet is a /32
-	MaxPrefixBits6 = 120 // the smallest is a /120: 126 endpoint addresses
-)
-
-// anycastReserved is how many addresses at the top of every IPv6 subnet
-// are reserved subnet anycast addresses (RFC 2526 section 2): never given
-// to an endpoint.
-const anycastReserved = 128
-
-// checkSubnet6 validates the IPv6 subnet of a new dual-stack network.
-func checkSubnet6(p netip.Prefix) error {
-	a := p.Addr()
-	switch {
-	case !p.IsValid():
-		return fmt.Errorf("IPv6 subnet is invalid: give a prefix such as fd20::/64")
-	case !a.Is6() || a.Is4In6():
-		return fmt.Errorf("IPv6 subnet %s is not IPv6: give a prefix such as fd20::/64", p)
-	case a.Zone() != "":
-		return fmt.Errorf("IPv6 subnet %s has a zone: give a prefix without one, such as fd20::/64", p)
-	case p.Bits() < MinPrefixBits6 || p.Bits() > MaxPrefixBits6:
-		return fmt.Errorf("IPv6 subnet %s has prefix length /%d: use a length between /%d and /%d, usually /64", p, p.Bits(), MinPrefixBits6, MaxPrefixBits6)
-	case p.Masked() != p:
-		return fmt.Errorf("IPv6 subnet %s has host bits set: use %s", p, p.Masked())
-	case a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsLoopback() || a.IsUnspecified():
-		return fmt.Errorf("IPv6 subnet %s is not for endpoint addresses (link-local, multicast, loopback or unspecified): use a unique local prefix such as fd20::/64 or a global one", p)
-	}
-	return nil
-}
-
 // lastUsable6 returns the highest address of an IPv6 prefix that may be
-// given to an endpoint: below the reserved subnet anycast addresses.
+// given to an endpoint: below the 128 reserved subnet anycast addresses
+// at the top of every IPv6 subnet (RFC 2526 section 2).
 func lastUsable6(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().As16()
 	host := 128 - p.Bits()
@@ -128,13 +98,11 @@ func createSubnet6(st *State, n *Network) error {
 	if n.Subnet6 == (netip.Prefix{}) {
 		return nil
 	}
-	if err := checkSubnet6(n.Subnet6); err != nil {
+	if err := CheckSubnet6(n.Subnet6); err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
-	for _, name := range sortedKeys(st.Networks) {
-		if o := st.Networks[name]; o.Subnet6.IsValid() && o.Subnet6.Overlaps(n.Subnet6) {
-			return fmt.Errorf("network %s: IPv6 subnet %s overlaps IPv6 subnet %s of network %s: pick a subnet that does not overlap", n.Name, n.Subnet6, o.Subnet6, name)
-		}
+	if o, ok := OverlappingNetwork(st, n.Subnet6); ok {
+		return fmt.Errorf("network %s: IPv6 subnet %s overlaps IPv6 subnet %s of network %s: pick a subnet that does not overlap", n.Name, n.Subnet6, o.Subnet6, o.Name)
 	}
 	n.Resolver6 = n.Subnet6.Addr().Next()
 	return nil

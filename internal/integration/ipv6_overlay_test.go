@@ -1,0 +1,166 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"vxswitch/api"
+	"vxswitch/internal/lab"
+	"vxswitch/internal/netlab"
+)
+
+// dualEndpoint is an endpoint of the dual-stack network with both of its
+// addresses.
+type dualEndpoint struct {
+	lab.Endpoint
+	IP6 netip.Addr
+}
+
+// dualLab starts three hosts on an IPv4 underlay with the dual-stack
+// network "dual" (10.40.0.0/24 and fd40::/64) and one endpoint per host,
+// c1..c3.
+func dualLab(t *testing.T) (*lab.Cluster, []dualEndpoint) {
+	t.Helper()
+	c := newLab(t, lab.Options{Hosts: 3, Network: "-"})
+	ctx := context.Background()
+	out, err := cli(t, c.Agents[0], "network", "create", "dual", "--subnet", "10.40.0.0/24", "--subnet", "fd40::/64")
+	if err != nil || !strings.Contains(out, "subnet 10.40.0.0/24,fd40::/64, resolver 10.40.0.1,fd40::1") {
+		t.Fatalf("network create with two subnets: %v: %s", err, out)
+	}
+	var eps []dualEndpoint
+	for i, a := range c.Agents {
+		e, err := c.Attach(ctx, a, "dual", fmt.Sprintf("c%d", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, dualEndpoint{Endpoint: e})
+	}
+	byName := map[string]api.Endpoint{}
+	for _, e := range endpoints(t, c.Agents[0]) {
+		byName[e.Name] = e
+	}
+	for i := range eps {
+		eps[i].IP6 = byName[eps[i].Name].IP6
+	}
+	return c, eps
+}
+
+// TestIPv6Overlay: a dual-stack network across three hosts. Every endpoint
+// gets an IPv6 address beside its IPv4 one from the cluster's IPAM,
+// configured in its namespace; IPv6 crosses hosts, names resolve to AAAA
+// records and back, and an oversize IPv6 packet gets a Packet Too Big
+// with the network MTU.
+func TestIPv6Overlay(t *testing.T) {
+	c, eps := dualLab(t)
+	h1 := c.Agents[0]
+	c1, c2, c3 := eps[0], eps[1], eps[2]
+	subnet6 := netip.MustParsePrefix("fd40::/64")
+
+	t.Run("one address of each family, in the namespace", func(t *testing.T) {
+		seen := map[netip.Addr]string{}
+		for _, e := range eps {
+			if !subnet6.Contains(e.IP6) || e.IP6 == netip.MustParseAddr("fd40::1") || !e.IP.Is4() {
+				t.Errorf("%s: addresses %s and %s, want an IPv4 one and one in %s other than the resolver's", e.Name, e.IP, e.IP6, subnet6)
+			}
+			if other, ok := seen[e.IP6]; ok {
+				t.Errorf("%s and %s share %s", e.Name, other, e.IP6)
+			}
+			seen[e.IP6] = e.Name
+			out := run(t, e.NS, "ip", "-6", "addr", "show", "dev", "eth0")
+			if !strings.Contains(out, e.IP6.String()+"/64") || !strings.Contains(out, "nodad") || strings.Contains(out, "dadfailed") {
+				t.Errorf("%s: eth0 has %s, want %s/64 nodad", e.Name, out, e.IP6)
+			}
+		}
+		out, err := cli(t, h1, "network", "inspect", "dual", "-o", "json")
+		if err != nil {
+			t.Fatalf("network inspect: %v: %s", err, out)
+		}
+		var n api.Network
+		if err := json.Unmarshal([]byte(out), &n); err != nil {
+			t.Fatalf("network inspect -o json: %v: %s", err, out)
+		}
+		if n.Subnet6 != subnet6 || n.Resolver6 != netip.MustParseAddr("fd40::1") || len(n.Members) != 3 || !n.Members[0].IP6.IsValid() {
+			t.Errorf("network inspect: %+v, want subnet6 %s, resolver6 fd40::1 and 3 members with IPv6 addresses", n, subnet6)
+		}
+		for _, tc := range []struct {
+			args []string
+			want []string
+		}{
+			{[]string{"endpoints"}, []string{c2.IP6.String(), c2.IP.String()}},
+			{[]string{"network", "inspect", "dual"}, []string{"10.40.0.0/24,fd40::/64", "10.40.0.1,fd40::1", c3.IP6.String() + "/64"}},
+			{[]string{"network", "ls"}, []string{"10.40.0.0/24,fd40::/64"}},
+		} {
+			out, err := cli(t, h1, tc.args...)
+			for _, w := range tc.want {
+				if err != nil || !strings.Contains(out, w) {
+					t.Errorf("%s: %v, want %s in\n%s", strings.Join(tc.args, " "), err, w, out)
+				}
+			}
+		}
+	})
+
+	t.Run("ping6 across hosts", func(t *testing.T) {
+		ping(t, c1.NS, c2.IP6.String(), 3)
+		ping(t, c1.NS, c3.IP6.String(), 3)
+		ping(t, c3.NS, c2.IP6.String(), 3)
+		ping(t, c2.NS, c1.IP.String(), 2) // IPv4 still works beside it
+	})
+
+	t.Run("names: AAAA across hosts and ip6.arpa", func(t *testing.T) {
+		for _, tc := range []struct {
+			ns, name string
+			want     netip.Addr
+		}{{c1.NS, "c2", c2.IP6}, {c1.NS, "c3.dual", c3.IP6}, {c3.NS, "c1", c1.IP6}} {
+			out := run(t, tc.ns, "getent", "ahostsv6", tc.name)
+			if !strings.HasPrefix(out, tc.want.String()+" ") {
+				t.Errorf("getent ahostsv6 %s in %s = %q, want %s", tc.name, tc.ns, out, tc.want)
+			}
+			if out := run(t, tc.ns, "getent", "ahostsv4", tc.name); !strings.Contains(out, "10.40.0.") {
+				t.Errorf("getent ahostsv4 %s in %s = %q, want its IPv4 address", tc.name, tc.ns, out)
+			}
+		}
+		if out := run(t, c1.NS, "getent", "hosts", c2.IP6.String()); !strings.Contains(out, "c2.dual") {
+			t.Errorf("getent hosts %s = %q, want c2.dual (PTR under ip6.arpa)", c2.IP6, out)
+		}
+	})
+
+	t.Run("too big: Packet Too Big with the network MTU, TCP over IPv6 is clamped", func(t *testing.T) {
+		run(t, c1.NS, "ip", "link", "set", "eth0", "mtu", "9000")
+		defer run(t, c1.NS, "ip", "link", "set", "eth0", "mtu", "1450")
+		before := stats(t, h1)
+		// 1450 - 40 (IPv6) - 8 (ICMPv6) + 1: one byte over the MTU.
+		out, _ := netlab.Exec(context.Background(), c1.NS, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1403", c2.IP6.String())
+		if !strings.Contains(string(out), "mtu=1450") && !strings.Contains(string(out), "mtu = 1450") {
+			t.Errorf("ping -6 -M do -s 1403 from an MTU 9000 endpoint: %s; want Packet too big, mtu 1450", out)
+		}
+		if s := stats(t, h1); s.ICMPv6TooBig <= before.ICMPv6TooBig {
+			t.Errorf("h1 counted no Packet Too Big: %d -> %d", before.ICMPv6TooBig, s.ICMPv6TooBig)
+		}
+		// At the MTU exactly it passes.
+		run(t, c1.NS, "ping", "-6", "-c", "1", "-W", "2", "-M", "do", "-s", "1402", c2.IP6.String())
+		// A TCP connection from the MTU 9000 endpoint offers an MSS the
+		// switch clamps to 1450 - 60: the transfer does not hang.
+		run(t, c1.NS, "ip", "-6", "route", "flush", "cache")
+		transfer(t, c1.NS, c2.NS, c2.IP6, 10<<20)
+	})
+
+	t.Run("duplicate address detection fails for another endpoint's address", func(t *testing.T) {
+		run(t, c1.NS, "ip", "-6", "addr", "add", c2.IP6.String()+"/64", "dev", "eth0")
+		defer run(t, c1.NS, "ip", "-6", "addr", "del", c2.IP6.String()+"/64", "dev", "eth0")
+		eventually(t, 10*time.Second, "c1's copy of c2's address is dadfailed", func() error {
+			out := run(t, c1.NS, "ip", "-6", "addr", "show", "dev", "eth0")
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, c2.IP6.String()+"/64") && strings.Contains(line, "dadfailed") {
+					return nil
+				}
+			}
+			return fmt.Errorf("addresses: %s", out)
+		})
+		ping(t, c3.NS, c2.IP6.String(), 2)
+	})
+}
