@@ -21,12 +21,12 @@ type dualEndpoint struct {
 	IP6 netip.Addr
 }
 
-// dualLab starts three hosts on an IPv4 underlay with the dual-stack
-// network "dual" (10.40.0.0/24 and fd40::/64) and one endpoint per host,
-// c1..c3.
-func dualLab(t *testing.T) (*lab.Cluster, []dualEndpoint) {
+// dualLab starts three hosts, on an IPv6-only underlay if v6Underlay
+// (else IPv4), with the dual-stack network "dual" (10.40.0.0/24 and
+// fd40::/64) and one endpoint per host, c1..c3.
+func dualLab(t *testing.T, v6Underlay bool) (*lab.Cluster, []dualEndpoint) {
 	t.Helper()
-	c := newLab(t, lab.Options{Hosts: 3, Network: "-"})
+	c := newLab(t, lab.Options{Hosts: 3, Network: "-", IPv6Underlay: v6Underlay})
 	ctx := context.Background()
 	out, err := cli(t, c.Agents[0], "network", "create", "dual", "--subnet", "10.40.0.0/24", "--subnet", "fd40::/64")
 	if err != nil || !strings.Contains(out, "subnet 10.40.0.0/24,fd40::/64, resolver 10.40.0.1,fd40::1") {
@@ -56,7 +56,7 @@ func dualLab(t *testing.T) (*lab.Cluster, []dualEndpoint) {
 // records and back, and an oversize IPv6 packet gets a Packet Too Big
 // with the network MTU.
 func TestIPv6Overlay(t *testing.T) {
-	c, eps := dualLab(t)
+	c, eps := dualLab(t, false)
 	h1 := c.Agents[0]
 	c1, c2, c3 := eps[0], eps[1], eps[2]
 	subnet6 := netip.MustParsePrefix("fd40::/64")
@@ -163,4 +163,30 @@ func TestIPv6Overlay(t *testing.T) {
 		})
 		ping(t, c3.NS, c2.IP6.String(), 2)
 	})
+}
+
+// TestDualStackOverIPv6Underlay: the same network with an IPv6-only
+// underlay between the hosts: IPv6 and IPv4 inside, IPv6 outside, and
+// Packet Too Big one byte over the smaller endpoint MTU (1500 - 70).
+func TestDualStackOverIPv6Underlay(t *testing.T) {
+	c, eps := dualLab(t, true)
+	c1, c2, c3 := eps[0], eps[1], eps[2]
+	if out := run(t, c1.NS, "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "mtu 1430") {
+		t.Fatalf("eth0 over an IPv6 underlay: %s, want mtu 1430", out)
+	}
+	ping(t, c1.NS, c2.IP6.String(), 3)
+	ping(t, c3.NS, c1.IP6.String(), 3)
+	ping(t, c2.NS, c3.IP.String(), 2)
+	if out := run(t, c1.NS, "getent", "ahostsv6", "c3"); !strings.HasPrefix(out, c3.IP6.String()+" ") {
+		t.Errorf("getent ahostsv6 c3 = %q, want %s", out, c3.IP6)
+	}
+	run(t, c1.NS, "ping", "-6", "-c", "1", "-W", "2", "-M", "do", "-s", "1382", c2.IP6.String())
+	run(t, c1.NS, "ip", "link", "set", "eth0", "mtu", "9000")
+	out, _ := netlab.Exec(context.Background(), c1.NS, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1383", c2.IP6.String())
+	if !strings.Contains(string(out), "mtu=1430") && !strings.Contains(string(out), "mtu = 1430") {
+		t.Errorf("ping -6 -M do -s 1383: %s; want Packet too big, mtu 1430", out)
+	}
+	if s := stats(t, c.Agents[0]); s.ICMPv6TooBig == 0 {
+		t.Error("h1 counted no Packet Too Big")
+	}
 }
