@@ -20,6 +20,7 @@ const (
 	ICMPv6RouterAdvertisement   = 134
 	ICMPv6NeighborSolicitation  = 135
 	ICMPv6NeighborAdvertisement = 136
+	ICMPv6Redirect              = 137
 )
 
 // ICMPv6 is an ICMPv6 message (RFC 4443 section 2.1) viewed in place over
