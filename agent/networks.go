@@ -216,6 +216,7 @@ func apiStats(s vswitch.Stats) api.Stats {
 		EncapFrames: s.EncapFrames, DecapFrames: s.DecapFrames, FloodCopies: s.FloodCopies,
 		LocalSwitched: s.LocalSwitched, CsumCompleted: s.CsumCompleted, Drops: s.Drops,
 		ARPSuppressed: s.ARPSuppressed, ARPFlooded: s.ARPFlooded, GARPSent: s.GARPSent,
+		NDPAnswered: s.NDPAnswered, NDPDADAnswered: s.NDPDADAnswered, NDPFlooded: s.NDPFlooded, UNASent: s.UNASent,
 		DNSQueries: s.DNSQueries, EchoReplies: s.EchoReplies, ICMPFragNeeded: s.ICMPFragNeeded,
 		ICMPv6TooBig: s.ICMPv6TooBig, Fragmented: s.Fragmented, MSSClamped: s.MSSClamped,
 		DNSTCPConns: s.DNSTCPConns, DNSTCPQueries: s.DNSTCPQueries, DNSTCPResets: s.DNSTCPResets,

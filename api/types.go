@@ -272,6 +272,10 @@ type Stats struct {
 	ARPSuppressed  uint64            `json:"arp_suppressed"`
 	ARPFlooded     uint64            `json:"arp_flooded"`
 	GARPSent       uint64            `json:"garp_sent"`
+	NDPAnswered    uint64            `json:"ndp_answered"`
+	NDPDADAnswered uint64            `json:"ndp_dad_answered"`
+	NDPFlooded     uint64            `json:"ndp_flooded"`
+	UNASent        uint64            `json:"unsolicited_na_sent"`
 	DNSQueries     uint64            `json:"dns_queries"`
 	DNSTCPConns    uint64            `json:"dns_tcp_conns"`
 	DNSTCPQueries  uint64            `json:"dns_tcp_queries"`

@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"vxswitch/api"
+	"vxswitch/header"
 	"vxswitch/internal/lab"
 	"vxswitch/internal/netlab"
 )
@@ -129,6 +134,34 @@ func TestIPv6Overlay(t *testing.T) {
 		}
 	})
 
+	t.Run("the resolver's IPv6 address answers DNS and ping", func(t *testing.T) {
+		r := query(t, c1.NS, "[fd40::1]", "c3.dual.", dns.TypeAAAA)
+		if len(r.Answer) != 1 || r.Answer[0].(*dns.AAAA).AAAA.String() != c3.IP6.String() {
+			t.Errorf("AAAA c3.dual. from [fd40::1]: %v, want %s", r.Answer, c3.IP6)
+		}
+		if r := query(t, c1.NS, "[fd40::1]", reverse(c2.IP6), dns.TypePTR); len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != "c2.dual." {
+			t.Errorf("PTR %s from [fd40::1]: %v, want c2.dual.", c2.IP6, r.Answer)
+		}
+		ping(t, c2.NS, "fd40::1", 2)
+		conf, err := os.ReadFile("/etc/netns/" + c1.NS + "/resolv.conf")
+		if err != nil || !strings.Contains(string(conf), "nameserver 10.40.0.1\nnameserver fd40::1\n") {
+			t.Errorf("resolv.conf of %s: %v\n%s\nwant both resolver addresses", c1.NS, err, conf)
+		}
+	})
+
+	t.Run("neighbour discovery is answered at the first hop", func(t *testing.T) {
+		run(t, c1.NS, "ip", "-6", "neigh", "flush", "dev", "eth0")
+		before := stats(t, h1)
+		ping(t, c1.NS, c3.IP6.String(), 1)
+		after := stats(t, h1)
+		if after.NDPAnswered <= before.NDPAnswered {
+			t.Errorf("NDP answered %d -> %d, want more", before.NDPAnswered, after.NDPAnswered)
+		}
+		if out := run(t, c1.NS, "ip", "-6", "neigh", "show", c3.IP6.String()); !strings.Contains(out, c3.MAC) {
+			t.Errorf("c1's neighbour entry for c3 = %q, want MAC %s", out, c3.MAC)
+		}
+	})
+
 	t.Run("too big: Packet Too Big with the network MTU, TCP over IPv6 is clamped", func(t *testing.T) {
 		run(t, c1.NS, "ip", "link", "set", "eth0", "mtu", "9000")
 		defer run(t, c1.NS, "ip", "link", "set", "eth0", "mtu", "1450")
@@ -150,6 +183,7 @@ func TestIPv6Overlay(t *testing.T) {
 	})
 
 	t.Run("duplicate address detection fails for another endpoint's address", func(t *testing.T) {
+		before := stats(t, h1)
 		run(t, c1.NS, "ip", "-6", "addr", "add", c2.IP6.String()+"/64", "dev", "eth0")
 		defer run(t, c1.NS, "ip", "-6", "addr", "del", c2.IP6.String()+"/64", "dev", "eth0")
 		eventually(t, 10*time.Second, "c1's copy of c2's address is dadfailed", func() error {
@@ -161,8 +195,70 @@ func TestIPv6Overlay(t *testing.T) {
 			}
 			return fmt.Errorf("addresses: %s", out)
 		})
+		if s := stats(t, h1); s.NDPDADAnswered <= before.NDPDADAnswered {
+			t.Errorf("h1 answered no duplicate address probe: %d -> %d", before.NDPDADAnswered, s.NDPDADAnswered)
+		}
 		ping(t, c3.NS, c2.IP6.String(), 2)
 	})
+
+	t.Run("spoofed advertisements and router advertisements are dropped and counted", func(t *testing.T) {
+		ping(t, c3.NS, c2.IP6.String(), 1) // c3 knows c2's MAC
+		mac1 := header.MAC(hw(t, c1.MAC))
+		spoof := ndpFrame(mac1, eui64Addr(mac1), header.IPv6AllNodes, func(m header.ICMPv6) int {
+			return m.EncodeNeighborAdvert(header.NDPFlagOverride, c2.IP6, mac1)
+		})
+		ra := ndpFrame(mac1, eui64Addr(mac1), header.IPv6AllNodes, func(m header.ICMPv6) int {
+			m[0], m[1], m[4], m[6], m[7] = header.ICMPv6RouterAdvertisement, 0, 64, 0x07, 0x08 // hop limit 64, lifetime 1800 s
+			return 16
+		})
+		fd := rawSocket(t, c1.NS, 0)
+		before := stats(t, h1)
+		for _, f := range [][]byte{spoof, ra} {
+			if _, err := syscall.Write(fd, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, 5*time.Second, "h1 counts both", func() error {
+			d := stats(t, h1).Drops
+			if d["spoofed_ip"]-before.Drops["spoofed_ip"] != 1 || d["router_advert"]-before.Drops["router_advert"] != 1 {
+				return fmt.Errorf("spoofed_ip %d -> %d, router_advert %d -> %d", before.Drops["spoofed_ip"], d["spoofed_ip"],
+					before.Drops["router_advert"], d["router_advert"])
+			}
+			return nil
+		})
+		time.Sleep(200 * time.Millisecond) // what got through would have arrived by now
+		if out := run(t, c3.NS, "ip", "-6", "neigh", "show", c2.IP6.String()); !strings.Contains(out, c2.MAC) {
+			t.Errorf("c3's neighbour entry for c2 = %q, want c2's MAC %s", out, c2.MAC)
+		}
+		if out := run(t, c3.NS, "ip", "-6", "route", "show", "default"); strings.TrimSpace(out) != "" {
+			t.Errorf("c3 took a default route from c1's router advertisement: %s", out)
+		}
+	})
+}
+
+// eui64Addr is the link-local address Linux gives an interface with MAC m.
+func eui64Addr(m header.MAC) netip.Addr {
+	return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 8: m[0] ^ 2, 9: m[1], 10: m[2], 11: 0xff, 12: 0xfe, 13: m[3], 14: m[4], 15: m[5]})
+}
+
+// ndpFrame builds an Ethernet frame from src carrying an IPv6 packet from
+// sip to the multicast address dip with hop limit 255 and the ICMPv6
+// message body writes (it returns the message's length); the checksum is
+// computed here.
+func ndpFrame(src header.MAC, sip, dip netip.Addr, body func(header.ICMPv6) int) []byte {
+	f := make([]byte, header.EthernetLen+header.IPv6Len+64)
+	e := header.Ethernet(f)
+	e.SetDestination(header.IPv6MulticastMAC(dip))
+	e.SetSource(src)
+	e.SetOuterType(header.EtherTypeIPv6)
+	ip := header.IPv6(f[header.EthernetLen:])
+	m := header.ICMPv6(ip[header.IPv6Len:])
+	n := body(m)
+	ip.Encode(uint16(n), header.ProtoICMPv6, header.NDPHopLimit, sip, dip)
+	m = m[:n]
+	m.SetChecksum(0)
+	m.SetChecksum(m.ComputeChecksum(ip.PseudoSum(header.ProtoICMPv6, n)))
+	return f[:header.EthernetLen+header.IPv6Len+n]
 }
 
 // TestDualStackOverIPv6Underlay: the same network with an IPv6-only
