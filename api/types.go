@@ -324,6 +324,8 @@ type NetworkMTU struct {
 	Name        string `json:"name"`
 	Asked       int    `json:"asked"`
 	EndpointMTU int    `json:"endpoint_mtu"`
+	// DualStack is set when the network carries IPv6 beside IPv4.
+	DualStack bool `json:"dual_stack,omitempty"`
 }
 
 // PeerMTU is the path MTU to one peer host.

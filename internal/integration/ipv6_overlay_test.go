@@ -174,6 +174,9 @@ func TestIPv6Overlay(t *testing.T) {
 		if s := stats(t, h1); s.ICMPv6TooBig <= before.ICMPv6TooBig {
 			t.Errorf("h1 counted no Packet Too Big: %d -> %d", before.ICMPv6TooBig, s.ICMPv6TooBig)
 		}
+		if out, err := cli(t, h1, "mtu", "dual"); err != nil || !strings.Contains(out, "network dual: endpoint MTU 1450, TCP MSS 1410 over IPv4, 1390 over IPv6") {
+			t.Errorf("mtu dual: %v\n%s\nwant both families' MSS", err, out)
+		}
 		// At the MTU exactly it passes.
 		run(t, c1.NS, "ping", "-6", "-c", "1", "-W", "2", "-M", "do", "-s", "1402", c2.IP6.String())
 		// A TCP connection from the MTU 9000 endpoint offers an MSS the
