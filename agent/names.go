@@ -38,7 +38,7 @@ func writeResolvConf(path string, n raftstore.Network) error {
 	}
 	servers := "nameserver " + n.Resolver.String() + "\n"
 	if n.Resolver6.IsValid() {
-		servers += "nameserver " + n.Resolver6.String() + "\n" // second: DNS over TCP answers at the IPv4 one only
+		servers += "nameserver " + n.Resolver6.String() + "\n"
 	}
 	body := fmt.Sprintf("%s%s\n%ssearch %s\noptions ndots:1 timeout:2 attempts:2\n", resolvMarker, n.Name, servers, n.Name)
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {

@@ -31,7 +31,7 @@ func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *deci
 	case ip.Protocol() == header.ProtoUDP && len(l4) >= header.UDPLen && header.UDP(l4).DstPort() == dnsanswer.Port:
 		s.dnsQuery(p, nw, l2, ip.Source(), nw.Resolver, l4, d)
 	case ip.Protocol() == header.ProtoTCP:
-		s.dnsTCP(p, nw, l2, ip, l4, d)
+		s.dnsTCP(p, nw, l2, ip.Source(), nw.Resolver, l4, d)
 	case ip.Protocol() == header.ProtoICMP && len(l4) >= header.ICMPv4Len &&
 		header.ICMPv4(l4).Type() == header.ICMPv4EchoRequest && header.ICMPv4(l4).Code() == 0:
 		s.echoReply(p, nw, l2, ip, l4, d)
@@ -42,9 +42,8 @@ func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *deci
 
 // toResolver6 handles an IPv6 packet (at off in frame) from port p to the
 // resolver's IPv6 address, as toResolver does IPv4: UDP to port 53 goes to
-// the DNS handler and an ICMPv6 echo request is answered; anything else
-// (TCP among it: the DNS-over-TCP responder speaks IPv4 only, so clients
-// use the resolver's IPv4 address for it; fragments, other ports and
+// the DNS handler, TCP to the DNS-over-TCP responder, and an ICMPv6 echo
+// request is answered; anything else (fragments, other UDP ports, other
 // protocols) is dropped as "to_resolver". Neighbour solicitations for the
 // address were answered before (answerNDP).
 func (s *Switch) toResolver6(p *port, nw *Network, frame []byte, off int, d *decision) {
@@ -64,6 +63,8 @@ func (s *Switch) toResolver6(p *port, nw *Network, frame []byte, off int, d *dec
 	switch l4 := []byte(ip[at : header.IPv6Len+int(ip.PayloadLength())]); {
 	case proto == header.ProtoUDP && len(l4) >= header.UDPLen && header.UDP(l4).DstPort() == dnsanswer.Port:
 		s.dnsQuery(p, nw, l2, ip.Source(), nw.Resolver6, l4, d)
+	case proto == header.ProtoTCP:
+		s.dnsTCP(p, nw, l2, ip.Source(), nw.Resolver6, l4, d)
 	case proto == header.ProtoICMPv6 && len(l4) >= header.ICMPv6Len &&
 		header.ICMPv6(l4).Type() == header.ICMPv6EchoRequest && header.ICMPv6(l4).Code() == 0:
 		out := dnsanswer.AppendEchoReply6(l2, nw.Resolver6, ip, l4)

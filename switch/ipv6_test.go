@@ -2,6 +2,7 @@ package vswitch
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"testing"
@@ -170,8 +171,8 @@ func TestNDPIPv4OnlyNetwork(t *testing.T) {
 	}
 }
 
-// TestResolver6: DNS over UDP and ICMPv6 echo to the resolver's IPv6
-// address are answered from it; TCP to it is dropped (IPv4 only).
+// TestResolver6: DNS over UDP and TCP and ICMPv6 echo to the resolver's
+// IPv6 address are answered from it.
 func TestResolver6(t *testing.T) {
 	h := &fakeDNS{answer: testAnswer}
 	w := newDualWorld(t, Config{DNS: h})
@@ -205,11 +206,28 @@ func TestResolver6(t *testing.T) {
 		t.Errorf("echo reply % x", []byte(reply))
 	}
 
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 53, SYN: true, Window: 65535}
+	// DNS over TCP: a SYN to port 53 gets a SYN-ACK over IPv6 with the
+	// MSS an IPv6 packet of the network MTU leaves (1450 - 40 - 20).
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 53, SYN: true, Seq: 100, Window: 65535}
 	w.fromPort(t, "a", ip6Frame(t, resolverMAC, macA, ip6A, resolver6, layers.IPProtocolTCP, false, tcp))
+	if n := len(w.a.Written()); n != 3 {
+		t.Fatalf("%d frames in a, want a SYN-ACK third", n)
+	}
+	synack := w.a.Written()[2]
+	checkByOracle(t, synack)
+	pkt = decode(t, synack)
+	ip6, _ := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+	seg, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if ip6 == nil || seg == nil || !ip6.SrcIP.Equal(resolver6.AsSlice()) || !ip6.DstIP.Equal(ip6A.AsSlice()) ||
+		!seg.SYN || !seg.ACK || seg.Ack != 101 || seg.SrcPort != 53 || len(seg.Options) == 0 ||
+		seg.Options[0].OptionType != layers.TCPOptionKindMSS || binary.BigEndian.Uint16(seg.Options[0].OptionData) != 1450-60 {
+		t.Fatalf("SYN-ACK %v", pkt)
+	}
+	// UDP to another port is not for the resolver.
+	w.fromPort(t, "a", ip6Frame(t, resolverMAC, macA, ip6A, resolver6, layers.IPProtocolUDP, false, &layers.UDP{SrcPort: 1, DstPort: 54}, gopacket.Payload("x")))
 	mustNothingSent(t, w)
-	if st := w.s.Stats(); st.Drops["to_resolver"] != 1 || st.EchoReplies != 1 || st.DNSQueries != 1 || len(w.a.Written()) != 2 {
-		t.Errorf("stats %+v, want one DNS query, one echo reply, TCP dropped as to_resolver", st)
+	if st := w.s.Stats(); st.Drops["to_resolver"] != 1 || st.EchoReplies != 1 || st.DNSQueries != 1 || st.DNSTCPConns != 1 || len(w.a.Written()) != 3 {
+		t.Errorf("stats %+v, want one DNS query, one echo reply, one TCP connection, UDP to port 54 dropped as to_resolver", st)
 	}
 }
 
@@ -293,6 +311,7 @@ func FuzzFromPortIPv6(f *testing.F) {
 	f.Add(advert(f, ip6A, ip6B))
 	f.Add(ip6Frame(f, resolverMAC, macA, ip6A, resolver6, layers.IPProtocolUDP, false, &layers.UDP{SrcPort: 40000, DstPort: 53}, gopacket.Payload(testQuery)))
 	f.Add(ip6Frame(f, resolverMAC, macA, ip6A, resolver6, layers.IPProtocolICMPv6, false, icmp6(layers.ICMPv6TypeEchoRequest), &layers.ICMPv6Echo{Identifier: 1}))
+	f.Add(ip6Frame(f, resolverMAC, macA, ip6A, resolver6, layers.IPProtocolTCP, false, &layers.TCP{SrcPort: 40000, DstPort: 53, SYN: true, Window: 65535}))
 	f.Add(ip6Frame(f, macR, macA, ip6A, ip6R, layers.IPProtocolUDP, false, &layers.UDP{SrcPort: 1, DstPort: 2}, gopacket.Payload(fill(1300, 0))))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		w := newWorld(t, Config{DNS: &fakeDNS{answer: testAnswer}})

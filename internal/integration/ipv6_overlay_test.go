@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -143,6 +144,20 @@ func TestIPv6Overlay(t *testing.T) {
 			t.Errorf("PTR %s from [fd40::1]: %v, want c2.dual.", c2.IP6, r.Answer)
 		}
 		ping(t, c2.NS, "fd40::1", 2)
+		// Over TCP too (RFC 7766), from the namespace's own stack.
+		var conn net.Conn
+		if err := netlab.Do(netlab.NetNSDir+c3.NS, func() (err error) {
+			conn, err = net.DialTimeout("tcp", "[fd40::1]:53", 5*time.Second)
+			return err
+		}); err != nil {
+			t.Fatalf("TCP to [fd40::1]:53: %v", err)
+		}
+		defer conn.Close()
+		m := new(dns.Msg).SetQuestion("c1.dual.", dns.TypeAAAA)
+		r, _, err := (&dns.Client{Net: "tcp", Timeout: 5 * time.Second}).ExchangeWithConn(m, &dns.Conn{Conn: conn})
+		if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.AAAA).AAAA.String() != c1.IP6.String() {
+			t.Errorf("AAAA c1.dual. over TCP from [fd40::1]: %v %v, want %s", r, err, c1.IP6)
+		}
 		conf, err := os.ReadFile("/etc/netns/" + c1.NS + "/resolv.conf")
 		if err != nil || !strings.Contains(string(conf), "nameserver 10.40.0.1\nnameserver fd40::1\n") {
 			t.Errorf("resolv.conf of %s: %v\n%s\nwant both resolver addresses", c1.NS, err, conf)
