@@ -13,11 +13,10 @@ import (
 // LastIP6); and the resolver takes the first address after the subnet's
 // own (fd20::1 in fd20::/64).
 //
-// The allocator never walks a subnet: it starts after the address it gave
-// last and takes the first one no endpoint of the network holds, so it
-// looks at no more addresses than the network has endpoints, plus one,
-// whatever the prefix length. An IPv6 subnet is far too large to run out
-// in practice; it wraps around at the end like the IPv4 allocator.
+// The allocator (allocator.go) never walks a subnet: it starts after the
+// address it gave last and takes the first one no endpoint of the network
+// holds, whatever the prefix length. An IPv6 subnet is far too large to
+// run out in practice; it wraps around at the end like the IPv4 one.
 
 // lastUsable6 returns the highest address of an IPv6 prefix that may be
 // given to an endpoint: below the 128 reserved subnet anycast addresses
@@ -36,36 +35,23 @@ func lastUsable6(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// usedIPs6 returns the IPv6 addresses of the endpoints of network.
-func usedIPs6(st *State, network string) map[netip.Addr]bool {
-	used := map[netip.Addr]bool{}
-	for _, ep := range st.NetworkEndpoints(network) {
-		if ep.IP6.IsValid() {
-			used[ep.IP6] = true
-		}
-	}
-	return used
-}
-
 // allocateIP6 returns the first free IPv6 endpoint address of the
 // dual-stack network nw after the one it handed out last (LastIP6),
-// wrapping around at the end of the subnet; see the top of this file.
+// wrapping around at the end of the subnet, with the allocator the IPv4
+// addresses use (allocator.go): every endpoint of a dual-stack network
+// holds one IPv6 address, found through the network's address index.
 func allocateIP6(st *State, nw Network) (netip.Addr, error) {
-	used := usedIPs6(st, nw.Name)
-	first, last := nw.Resolver6.Next(), lastUsable6(nw.Subnet6)
-	start := first
-	if nw.LastIP6.IsValid() && nw.Subnet6.Contains(nw.LastIP6) && nw.LastIP6.Less(last) {
-		start = nw.LastIP6.Next()
+	inUse := uint64(st.Endpoints.NetworkLen(nw.Name))
+	used := func(a netip.Addr) bool {
+		_, ok := st.Endpoints.ByIP(nw.Name, a)
+		return ok
 	}
-	for _, r := range [][2]netip.Addr{{start, last.Next()}, {first, start}} {
-		for a := r[0]; a.IsValid() && a.Less(r[1]); a = a.Next() {
-			if !used[a] {
-				return a, nil
-			}
-		}
+	a, ok := newAllocator(nw.Resolver6.Next(), lastUsable6(nw.Subnet6), inUse, used).next(nw.LastIP6)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("IPv6 subnet %s of network %s is exhausted (%d addresses in use): create a network with a larger IPv6 subnet",
+			nw.Subnet6, nw.Name, inUse)
 	}
-	return netip.Addr{}, fmt.Errorf("IPv6 subnet %s of network %s is exhausted (%d addresses in use): create a network with a larger IPv6 subnet",
-		nw.Subnet6, nw.Name, len(used))
+	return a, nil
 }
 
 // checkRequestedIP6 validates an IPv6 address asked for in endpoint.attach.
@@ -82,10 +68,8 @@ func checkRequestedIP6(st *State, nw Network, ip netip.Addr) error {
 	case lastUsable6(nw.Subnet6).Less(ip):
 		return fmt.Errorf("address %s is a reserved subnet anycast address of %s (RFC 2526): pick another or leave it empty", ip, nw.Subnet6)
 	}
-	for _, ep := range st.NetworkEndpoints(nw.Name) {
-		if ep.IP6 == ip {
-			return fmt.Errorf("address %s is already used by endpoint %s in network %s: pick another or leave it empty", ip, ep.Name, nw.Name)
-		}
+	if ep, ok := st.Endpoints.ByIP(nw.Name, ip); ok {
+		return fmt.Errorf("address %s is already used by endpoint %s in network %s: pick another or leave it empty", ip, ep.Name, nw.Name)
 	}
 	return nil
 }

@@ -39,12 +39,21 @@ func TestIPAM6Sequence(t *testing.T) {
 	if r := h.must(attach("e3", "web", "a", mac(4))); r.Endpoint.IP6.String() != "fd20::5" {
 		t.Errorf("attach after a detach got %s, want fd20::5", r.Endpoint.IP6)
 	}
+	// The freed address left the network's address index: it may be asked for.
+	c := attach("e4", "web", "a", mac(5))
+	c.Endpoint.IP6 = netip.MustParseAddr("fd20::3")
+	if r := h.must(c); r.Endpoint.IP6.String() != "fd20::3" {
+		t.Errorf("asking for the freed address got %s", r.Endpoint.IP6)
+	}
+	if e, ok := h.f.State().Endpoints.ByIP("web", netip.MustParseAddr("fd20::3")); !ok || e.Name != "e4" {
+		t.Errorf("ByIP(fd20::3) = %v %v, want e4", e.Name, ok)
+	}
 	// An IPv4-only network gives no IPv6 address and takes none.
 	h.must(createNet("v4", "10.30.0.0/24", 0))
 	if r := h.must(attach("p", "v4", "a", mac(9))); r.Endpoint.IP6.IsValid() {
 		t.Errorf("endpoint of an IPv4-only network got %s", r.Endpoint.IP6)
 	}
-	c := attach("q", "v4", "a", mac(10))
+	c = attach("q", "v4", "a", mac(10))
 	c.Endpoint.IP6 = netip.MustParseAddr("fd30::5")
 	if r := h.apply(c); !strings.Contains(r.Err, "network v4 has no IPv6 subnet") {
 		t.Errorf("IPv6 address in an IPv4-only network: Err %q", r.Err)
