@@ -312,7 +312,8 @@ func (m ICMPv6) EncodePacketTooBig(mtu uint32, quote []byte) int {
 // IPv6 packet h carries, when it passes the receiver's checks of RFC 4861
 // sections 7.1.1 and 7.1.2: hop limit NDPHopLimit, an ICMPv6 message after
 // any extension headers that IsNeighbor, a correct checksum, options that
-// are IsValid, and a target that is not multicast. A solicitation from the
+// are IsValid, a target that is not multicast, and a source that is not
+// multicast either (no packet may have one, RFC 4291 section 2.7). A solicitation from the
 // unspecified address (duplicate address detection) must go to a
 // solicited-node multicast address and carry no source link-layer address
 // option; a multicast advertisement must not have the Solicited flag. ok
@@ -328,6 +329,9 @@ func (h IPv6) Neighbor() (m ICMPv6, ok bool) {
 	m = ICMPv6(h[off : IPv6Len+int(h.PayloadLength())])
 	if !m.IsNeighbor() || !m.VerifyChecksum(h.PseudoSum(ProtoICMPv6, len(m))) ||
 		!m.NDPOptions().IsValid() || m.Target().IsMulticast() {
+		return nil, false
+	}
+	if h.Source().IsMulticast() { // never a source (RFC 4291 section 2.7)
 		return nil, false
 	}
 	dst := h.Destination()

@@ -142,6 +142,7 @@ func TestNeighborRefuses(t *testing.T) {
 		{"code 1", resum(patch(ns(ip6A, ip6NS, macA), IPv6Len+1, 1)), false},
 		{"zero-length option", resum(patch(ns(ip6A, ip6NS, macA), IPv6Len+NDPNeighborLen+1, 0)), false},
 		{"multicast target", na(IPv6AllNodes, NDPFlagOverride, IPv6AllNodes), false},
+		{"multicast source", ns(netip.MustParseAddr("ff02::2"), ip6NS, macA), false},
 		{"DAD to a unicast address", ns(netip.IPv6Unspecified(), ip6B, MAC{}), false},
 		{"DAD with a source link-layer address", ns(netip.IPv6Unspecified(), ip6NS, macA), false},
 		{"solicited advertisement to all nodes", na(IPv6AllNodes, NDPFlagSolicited, ip6B), false},
