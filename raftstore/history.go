@@ -436,7 +436,7 @@ func (o *Object) matches(name string, ip netip.Addr, mac, network string) bool {
 	case o.Endpoint != nil:
 		e := o.Endpoint
 		return inNet(e.Network) && (e.Name == name || slices.Contains(e.Aliases, name) ||
-			(ip.IsValid() && e.IP == ip) || (mac != "" && e.MAC == mac))
+			(ip.IsValid() && (e.IP == ip || e.IP6 == ip)) || (mac != "" && e.MAC == mac))
 	case o.MAC != nil:
 		return inNet(o.MAC.Network) && ((mac != "" && o.MAC.MAC == mac) || o.MAC.Port == name)
 	case o.VTEP != nil:

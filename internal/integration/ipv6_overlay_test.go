@@ -110,6 +110,13 @@ func TestIPv6Overlay(t *testing.T) {
 		}
 	})
 
+	t.Run("explain by IPv6 address", func(t *testing.T) {
+		out, err := cli(t, h1, "explain", c2.IP6.String())
+		if err != nil || !strings.Contains(out, "endpoint c2") || !strings.Contains(out, c2.IP6.String()) {
+			t.Errorf("explain %s: %v\n%s\nwant endpoint c2 with its IPv6 address", c2.IP6, err, out)
+		}
+	})
+
 	t.Run("ping6 across hosts", func(t *testing.T) {
 		ping(t, c1.NS, c2.IP6.String(), 3)
 		ping(t, c1.NS, c3.IP6.String(), 3)
