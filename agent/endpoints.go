@@ -154,7 +154,7 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 	}
 	dev, err := open(tap.Config{
 		NetNS: ep.NetNS, Name: ep.IfName, MAC: net.HardwareAddr(mac[:]),
-		MTU: a.endpointMTU(n), Addr: netip.PrefixFrom(ep.IP, n.Subnet.Bits()),
+		MTU: a.endpointMTU(n), Addr: netip.PrefixFrom(ep.IP, n.Subnet.Bits()), Addr6: addr6(ep, n),
 		Offload: true, GSOMaxSegs: vxlan.SegmentsPerSend(a.endpointMTU(n) + 14),
 	})
 	if err != nil {
@@ -169,6 +169,15 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 	a.savePorts()
 	delete(a.broken, ep.Name)
 	return nil
+}
+
+// addr6 returns the IPv6 address of ep with its network's prefix length,
+// or the zero Prefix when ep has none.
+func addr6(ep raftstore.Endpoint, n raftstore.Network) netip.Prefix {
+	if !ep.IP6.IsValid() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(ep.IP6, n.Subnet6.Bits())
 }
 
 // portStopped is the switch's Config.PortStopped: a port's TAP that

@@ -32,9 +32,11 @@ func apiObject(kind, key string, o *raftstore.Object) api.Object {
 		out.Name, out.VTEP = o.Host.Name, o.Host.VTEP
 	case o.Network != nil:
 		out.Name, out.Network, out.Subnet, out.VNI = o.Network.Name, o.Network.Name, o.Network.Subnet, o.Network.VNI
+		out.Subnet6 = o.Network.Subnet6
 	case o.Endpoint != nil:
 		e := o.Endpoint
 		out.Name, out.Network, out.Host, out.MAC, out.IP, out.Owner = e.Name, e.Network, e.Host, e.MAC, e.IP, e.Owner
+		out.IP6 = e.IP6
 	case o.MAC != nil:
 		out.Network, out.Host, out.MAC, out.Port = o.MAC.Network, o.MAC.Host, o.MAC.MAC, o.MAC.Port
 	case o.VTEP != nil:
@@ -69,12 +71,14 @@ func describe(o api.Object) string {
 	case raftstore.KindNetwork:
 		add("vni ", strconv.FormatUint(uint64(o.VNI), 10))
 		add("", o.Subnet.String())
+		add("", o.Subnet6.String())
 	case raftstore.KindHost:
 		add("vtep ", o.VTEP.String())
 	default:
 		add("net ", o.Network)
 		add("host ", o.Host)
 		add("", o.IP.String())
+		add("", o.IP6.String())
 		add("", o.MAC)
 		add("behind port ", o.Port)
 		add("vtep ", o.VTEP.String())

@@ -30,6 +30,7 @@ func (a *Agent) apiNetwork(st *raftstore.State, n raftstore.Network) api.Network
 	out := api.Network{
 		Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver, MTU: n.MTU,
 		EndpointMTU: a.endpointMTU(n), VTEPs: []string{}, Hosts: []string{},
+		Subnet6: n.Subnet6, Resolver6: n.Resolver6,
 	}
 	hosts := map[string]bool{}
 	for _, e := range st.Endpoints.All() {
@@ -80,7 +81,14 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 			req.MTU, a.underlayMTU, a.mtuSource, a.overhead(), vxlan.Family(a.cfg.Advertise), a.overhead()-30, max, max))
 		return
 	}
-	cmd := raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: req.Name, Subnet: subnet, VNI: req.VNI, MTU: req.MTU}}
+	var subnet6 netip.Prefix
+	if req.Subnet6 != "" {
+		if subnet6, err = raftstore.ParseSubnet6(req.Subnet6); err != nil {
+			reply(w, nil, badRequest("%v", err))
+			return
+		}
+	}
+	cmd := raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: req.Name, Subnet: subnet, VNI: req.VNI, MTU: req.MTU, Subnet6: subnet6}}
 	res, err := a.apply(r.Context(), cmd)
 	if err != nil {
 		reply(w, nil, err)
@@ -114,11 +122,15 @@ func (a *Agent) endpointList(st *raftstore.State, network string) []api.Endpoint
 
 func (a *Agent) apiEndpoint(st *raftstore.State, e raftstore.Endpoint) api.Endpoint {
 	n := st.Networks[e.Network]
-	return api.Endpoint{
+	out := api.Endpoint{
 		Name: e.Name, Network: e.Network, Host: e.Host, MAC: e.MAC, IP: e.IP, Prefix: n.Subnet.Bits(),
 		NetNS: e.NetNS, IfName: e.IfName, MTU: a.endpointMTU(n), Aliases: e.Aliases, Resolver: n.Resolver,
-		Owner: e.Owner,
+		Owner: e.Owner, IP6: e.IP6, Resolver6: n.Resolver6,
 	}
+	if e.IP6.IsValid() {
+		out.Prefix6 = n.Subnet6.Bits()
+	}
+	return out
 }
 
 func (a *Agent) handleEndpoints(w http.ResponseWriter, r *http.Request) {
@@ -204,6 +216,7 @@ func apiStats(s vswitch.Stats) api.Stats {
 		EncapFrames: s.EncapFrames, DecapFrames: s.DecapFrames, FloodCopies: s.FloodCopies,
 		LocalSwitched: s.LocalSwitched, CsumCompleted: s.CsumCompleted, Drops: s.Drops,
 		ARPSuppressed: s.ARPSuppressed, ARPFlooded: s.ARPFlooded, GARPSent: s.GARPSent,
+		NDPAnswered: s.NDPAnswered, NDPDADAnswered: s.NDPDADAnswered, NDPFlooded: s.NDPFlooded, UNASent: s.UNASent,
 		DNSQueries: s.DNSQueries, EchoReplies: s.EchoReplies, ICMPFragNeeded: s.ICMPFragNeeded,
 		ICMPv6TooBig: s.ICMPv6TooBig, Fragmented: s.Fragmented, MSSClamped: s.MSSClamped,
 		DNSTCPConns: s.DNSTCPConns, DNSTCPQueries: s.DNSTCPQueries, DNSTCPResets: s.DNSTCPResets,

@@ -27,6 +27,10 @@ type Object struct {
 	VTEP    netip.Addr   `json:"vtep,omitzero"`
 	Subnet  netip.Prefix `json:"subnet,omitzero"`
 	VNI     uint32       `json:"vni,omitempty"`
+	// IP6 and Subnet6 are the IPv6 address of an endpoint and the IPv6
+	// subnet of a network, on a dual-stack network.
+	IP6     netip.Addr   `json:"ip6,omitzero"`
+	Subnet6 netip.Prefix `json:"subnet6,omitzero"`
 	// Port is the local port (endpoint) on Host a learned MAC is behind.
 	Port  string `json:"port,omitempty"`
 	Owner string `json:"owner,omitempty"`

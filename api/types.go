@@ -155,6 +155,9 @@ type NetworkRequest struct {
 	Subnet string `json:"subnet"`
 	VNI    uint32 `json:"vni"`
 	MTU    int    `json:"mtu"`
+	// Subnet6 is the IPv6 subnet of a dual-stack network, like
+	// fd20::/64; "" makes an IPv4-only network.
+	Subnet6 string `json:"subnet6,omitempty"`
 }
 
 // Network is a network as listed to people.
@@ -174,6 +177,10 @@ type Network struct {
 	// Reserved lists the addresses kept for endpoints about to attach
 	// (Docker's IPAM asks for an address before the endpoint exists).
 	Reserved []Reservation `json:"reserved,omitempty"`
+	// Subnet6 and Resolver6 are the IPv6 subnet and resolver address of
+	// a dual-stack network; zero for an IPv4-only one.
+	Subnet6   netip.Prefix `json:"subnet6,omitzero"`
+	Resolver6 netip.Addr   `json:"resolver6,omitzero"`
 }
 
 // Reservation is an address of a network kept for an endpoint that is
@@ -213,6 +220,12 @@ type Endpoint struct {
 	Resolver netip.Addr `json:"resolver"`
 	// ResolvConf is the resolv.conf written for a netns given by name.
 	ResolvConf string `json:"resolv_conf,omitempty"`
+	// IP6, Prefix6 and Resolver6 are the endpoint's IPv6 address, the
+	// length of its network's IPv6 subnet and the resolver's IPv6 address
+	// on a dual-stack network; zero on an IPv4-only one.
+	IP6       netip.Addr `json:"ip6,omitzero"`
+	Prefix6   int        `json:"prefix6,omitempty"`
+	Resolver6 netip.Addr `json:"resolver6,omitzero"`
 }
 
 // VTEPRequest registers or removes an external VTEP of a network.
@@ -259,6 +272,10 @@ type Stats struct {
 	ARPSuppressed  uint64            `json:"arp_suppressed"`
 	ARPFlooded     uint64            `json:"arp_flooded"`
 	GARPSent       uint64            `json:"garp_sent"`
+	NDPAnswered    uint64            `json:"ndp_answered"`
+	NDPDADAnswered uint64            `json:"ndp_dad_answered"`
+	NDPFlooded     uint64            `json:"ndp_flooded"`
+	UNASent        uint64            `json:"unsolicited_na_sent"`
 	DNSQueries     uint64            `json:"dns_queries"`
 	DNSTCPConns    uint64            `json:"dns_tcp_conns"`
 	DNSTCPQueries  uint64            `json:"dns_tcp_queries"`
@@ -307,6 +324,8 @@ type NetworkMTU struct {
 	Name        string `json:"name"`
 	Asked       int    `json:"asked"`
 	EndpointMTU int    `json:"endpoint_mtu"`
+	// DualStack is set when the network carries IPv6 beside IPv4.
+	DualStack bool `json:"dual_stack,omitempty"`
 }
 
 // PeerMTU is the path MTU to one peer host.

@@ -444,6 +444,11 @@ func (p *Plugin) network(ctx context.Context, id string) (raftstore.Network, err
 	if err != nil {
 		return raftstore.Network{}, fmt.Errorf("vxswitch: docker network %s: %w", dn.Name, err)
 	}
+	if n.Subnet6.IsValid() {
+		// Docker would configure only the IPv4 address, while the
+		// network's names answer AAAA for the IPv6 one IPAM gives.
+		return raftstore.Network{}, fmt.Errorf("vxswitch: docker network %s: vxswitch network %s is dual-stack (%s), and Docker networks carry IPv4 only with vxswitch: give the Docker network another name", dn.Name, n.Name, n.Subnet6)
+	}
 	return n, nil
 }
 

@@ -13,6 +13,8 @@
 //
 // The package is a leaf: it imports only the standard library, so the
 // switch, the TAP code, capture, replay and the decoder can all share it.
-// A new format (IPv6 neighbour discovery beyond what is here, ESP) is added
-// here as one more view, next to its RFC diagram.
+// Builders (IPv4.Encode, IPv6.Encode, ARP.Encode, the neighbor
+// discovery and Packet Too Big encoders of ICMPv6) write a whole header or
+// message into a caller's buffer, also without allocating. A new format
+// (ESP) is added here as one more view, next to its RFC diagram.
 package header

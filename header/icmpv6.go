@@ -20,6 +20,7 @@ const (
 	ICMPv6RouterAdvertisement   = 134
 	ICMPv6NeighborSolicitation  = 135
 	ICMPv6NeighborAdvertisement = 136
+	ICMPv6Redirect              = 137
 )
 
 // ICMPv6 is an ICMPv6 message (RFC 4443 section 2.1) viewed in place over
@@ -104,6 +105,13 @@ const (
 	// Advertisement without options: the ICMPv6 header and the target
 	// address (RFC 4861 sections 4.3 and 4.4).
 	NDPNeighborLen = ICMPv6Len + 16
+	// NDPLinkAddrLen is the length of a link-layer address option for
+	// Ethernet (RFC 4861 section 4.6.1).
+	NDPLinkAddrLen = 8
+	// NDPHopLimit is the hop limit every neighbor discovery message is
+	// sent with and must arrive with (RFC 4861 sections 7.1.1 and 7.1.2):
+	// a message that crossed a router is refused.
+	NDPHopLimit = 255
 
 	// Flags of a Neighbor Advertisement, in byte 4.
 	NDPFlagRouter    = 0x80
@@ -231,9 +239,116 @@ func (o NDPOptions) LinkAddr(typ uint8) (MAC, bool) {
 }
 
 // PutLinkAddr writes a link-layer address option of type typ holding mac
-// into o[:8] and returns 8, its length.
+// into o[:NDPLinkAddrLen] and returns NDPLinkAddrLen, its length.
 func (o NDPOptions) PutLinkAddr(typ uint8, mac MAC) int {
 	o[0], o[1] = typ, 1
 	copy(o[2:8], mac[:])
-	return 8
+	return NDPLinkAddrLen
+}
+
+// NDPAdvertLen is the length of the Neighbor Advertisement that
+// EncodeNeighborAdvert writes: the message and one target link-layer
+// address option.
+const NDPAdvertLen = NDPNeighborLen + NDPLinkAddrLen
+
+// EncodeNeighborAdvert writes a Neighbor Advertisement (RFC 4861 section
+// 4.4) into m[:NDPAdvertLen]: type 136, code 0, the R, S and O flags in
+// flags, target (an IPv6 address) and a target link-layer address option
+// holding mac. It returns NDPAdvertLen. The checksum is left zero: the
+// caller stores ComputeChecksum with the pseudo-header sum of the IPv6
+// header it sends the message in, which must have hop limit NDPHopLimit.
+func (m ICMPv6) EncodeNeighborAdvert(flags uint8, target netip.Addr, mac MAC) int {
+	_ = m[NDPAdvertLen-1]
+	m.SetType(ICMPv6NeighborAdvertisement)
+	m.SetCode(0)
+	m.SetChecksum(0)
+	m.SetNDPFlags(flags)
+	m.SetTarget(target)
+	m.NDPOptions().PutLinkAddr(NDPOptionTargetLinkAddr, mac)
+	return NDPAdvertLen
+}
+
+// EncodeNeighborSolicit writes a Neighbor Solicitation (RFC 4861 section
+// 4.3) for target into m: type 135, code 0, reserved bytes zero, and, when
+// mac is not zero, a source link-layer address option holding it (a
+// solicitation from the unspecified address, for duplicate address
+// detection, must carry none: RFC 4861 section 4.3). m must hold
+// NDPNeighborLen bytes, NDPAdvertLen with the option. It returns the
+// length written; the checksum is left zero as for EncodeNeighborAdvert.
+func (m ICMPv6) EncodeNeighborSolicit(target netip.Addr, mac MAC) int {
+	_ = m[NDPNeighborLen-1]
+	m.SetType(ICMPv6NeighborSolicitation)
+	m.SetCode(0)
+	m.SetChecksum(0)
+	m.SetNDPFlags(0)
+	m.SetTarget(target)
+	if mac.IsZero() {
+		return NDPNeighborLen
+	}
+	return NDPNeighborLen + m.NDPOptions().PutLinkAddr(NDPOptionSourceLinkAddr, mac)
+}
+
+// PacketTooBigQuoteMax is the most of the offending packet a Packet Too
+// Big message quotes: as much as fits in the IPv6 minimum MTU with the
+// IPv6 and ICMPv6 headers (RFC 4443 section 3.2), 1232 bytes.
+const PacketTooBigQuoteMax = IPv6MinMTU - IPv6Len - ICMPv6Len
+
+// EncodePacketTooBig writes a Packet Too Big message (RFC 4443 section
+// 3.2) into m: type 2, code 0, the MTU of the next hop, and quote, the
+// start of the packet that did not fit, cut to PacketTooBigQuoteMax bytes.
+// m must hold ICMPv6Len bytes and the quote. It returns the message's
+// length; the checksum is left zero as for EncodeNeighborAdvert.
+func (m ICMPv6) EncodePacketTooBig(mtu uint32, quote []byte) int {
+	quote = quote[:min(len(quote), PacketTooBigQuoteMax)]
+	_ = m[ICMPv6Len+len(quote)-1]
+	m.SetType(ICMPv6PacketTooBig)
+	m.SetCode(0)
+	m.SetChecksum(0)
+	m.SetMTU(mtu)
+	return ICMPv6Len + copy(m[ICMPv6Len:], quote)
+}
+
+// Neighbor returns the Neighbor Solicitation or Advertisement that the
+// IPv6 packet h carries, when it passes the receiver's checks of RFC 4861
+// sections 7.1.1 and 7.1.2: hop limit NDPHopLimit, an ICMPv6 message after
+// any extension headers that IsNeighbor, a correct checksum, options that
+// are IsValid, a target that is not multicast, and a source that is not
+// multicast either (no packet may have one, RFC 4291 section 2.7). A solicitation from the
+// unspecified address (duplicate address detection) must go to a
+// solicited-node multicast address and carry no source link-layer address
+// option; a multicast advertisement must not have the Solicited flag. ok
+// is false for anything else. It assumes h.IsValid and never allocates.
+func (h IPv6) Neighbor() (m ICMPv6, ok bool) {
+	if h.HopLimit() != NDPHopLimit {
+		return nil, false
+	}
+	proto, off, found := h.UpperLayer()
+	if !found || proto != ProtoICMPv6 {
+		return nil, false
+	}
+	m = ICMPv6(h[off : IPv6Len+int(h.PayloadLength())])
+	if !m.IsNeighbor() || !m.VerifyChecksum(h.PseudoSum(ProtoICMPv6, len(m))) ||
+		!m.NDPOptions().IsValid() || m.Target().IsMulticast() {
+		return nil, false
+	}
+	if h.Source().IsMulticast() { // never a source (RFC 4291 section 2.7)
+		return nil, false
+	}
+	dst := h.Destination()
+	switch m.Type() {
+	case ICMPv6NeighborSolicitation:
+		if h.Source().IsUnspecified() {
+			if SolicitedNode(dst) != dst {
+				return nil, false
+			}
+			if _, has := m.NDPOptions().Find(NDPOptionSourceLinkAddr); has {
+				return nil, false
+			}
+		}
+	case ICMPv6NeighborAdvertisement:
+		if dst.IsMulticast() && m.NDPFlags()&NDPFlagSolicited != 0 {
+			return nil, false
+		}
+	}
+	return m, true
 }

@@ -125,6 +125,19 @@ func (h IPv6) SetDestination(a netip.Addr) {
 	copy(h[24:40], b[:])
 }
 
+// Encode writes a fixed header into h[:IPv6Len]: version 6, traffic class
+// and flow label 0, the given payload length, next header, hop limit and
+// addresses. src and dst must be IPv6 addresses.
+func (h IPv6) Encode(payloadLen uint16, next, hopLimit uint8, src, dst netip.Addr) {
+	_ = h[IPv6Len-1]
+	h.SetVersionClassFlow(0, 0)
+	h.SetPayloadLength(payloadLen)
+	h.SetNextHeader(next)
+	h.SetHopLimit(hopLimit)
+	h.SetSource(src)
+	h.SetDestination(dst)
+}
+
 // PseudoSum returns the pseudo-header sum of RFC 8200 section 8.1 for an
 // upper-layer packet of length bytes and protocol proto between h's
 // addresses (see the package function PseudoSum). With a Routing header
@@ -180,4 +193,24 @@ func (h IPv6) UpperLayer() (proto uint8, off int, ok bool) {
 		proto, off = h[off], off+n
 	}
 	return 0, 0, false
+}
+
+// IPv6AllNodes is the link-local all-nodes multicast address ff02::1 (RFC
+// 4291 section 2.7.1), where a neighbor advertisement answering a
+// solicitation from the unspecified address goes (RFC 4861 section 7.2.4).
+var IPv6AllNodes = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x01})
+
+// SolicitedNode returns the solicited-node multicast address of a (RFC
+// 4291 section 2.7.1): ff02::1:ff00:0/104 with the low 24 bits of a, where
+// neighbor solicitations for a are sent. a must be an IPv6 address.
+func SolicitedNode(a netip.Addr) netip.Addr {
+	b := a.As16()
+	return netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 11: 0x01, 12: 0xff, 13: b[13], 14: b[14], 15: b[15]})
+}
+
+// IPv6MulticastMAC returns the Ethernet destination of the IPv6 multicast
+// address a: 33:33 and the low 32 bits of a (RFC 2464 section 7).
+func IPv6MulticastMAC(a netip.Addr) MAC {
+	b := a.As16()
+	return MAC{0x33, 0x33, b[12], b[13], b[14], b[15]}
 }

@@ -27,7 +27,7 @@ type EndpointMap struct {
 type netEndpoints struct {
 	byName pmap[string, Endpoint]
 	byMAC  pmap[string, string]     // MAC -> endpoint name
-	byIP   pmap[netip.Addr, string] // address -> endpoint name
+	byIP   pmap[netip.Addr, string] // address (IPv4 and IPv6) -> endpoint name
 	dns    pmap[string, string]     // endpoint name or alias -> endpoint name
 	hosts  pmap[string, int]        // host name -> how many endpoints it has here
 }
@@ -63,8 +63,10 @@ func NewEndpointMap(m map[string]Endpoint) EndpointMap {
 		if _, ok := n.byMAC.get(e.MAC); !ok {
 			n.byMAC.set(e.MAC, name)
 		}
-		if _, ok := n.byIP.get(e.IP); !ok && e.IP.IsValid() {
-			n.byIP.set(e.IP, name)
+		for _, ip := range []netip.Addr{e.IP, e.IP6} {
+			if _, ok := n.byIP.get(ip); !ok && ip.IsValid() {
+				n.byIP.set(ip, name)
+			}
 		}
 		if _, ok := n.dns.get(name); !ok {
 			n.dns.set(name, name)
@@ -128,7 +130,8 @@ func (m EndpointMap) NetworkLen(network string) int {
 	return n.byName.Len()
 }
 
-// ByIP returns the endpoint of network that has address ip.
+// ByIP returns the endpoint of network that has address ip (its IPv4 or,
+// on a dual-stack network, its IPv6 address).
 func (m EndpointMap) ByIP(network string, ip netip.Addr) (Endpoint, bool) {
 	n, _ := m.nets.get(network)
 	return n.endpoint(n.byIP.get(ip))
@@ -212,8 +215,10 @@ func (m EndpointMap) with(e Endpoint) EndpointMap {
 	n, _ := m.nets.get(e.Network)
 	n.byName = n.byName.with(e.Name, e)
 	n.byMAC = n.byMAC.with(e.MAC, e.Name)
-	if e.IP.IsValid() {
-		n.byIP = n.byIP.with(e.IP, e.Name)
+	for _, ip := range []netip.Addr{e.IP, e.IP6} {
+		if ip.IsValid() {
+			n.byIP = n.byIP.with(ip, e.Name)
+		}
 	}
 	n.dns = n.dns.with(e.Name, e.Name)
 	for _, a := range e.Aliases {
@@ -241,8 +246,10 @@ func (m EndpointMap) without(name string) EndpointMap {
 		return p
 	}
 	n.byMAC = drop(n.byMAC, e.MAC)
-	if v, _ := n.byIP.get(e.IP); v == name {
-		n.byIP = n.byIP.without(e.IP)
+	for _, ip := range []netip.Addr{e.IP, e.IP6} {
+		if v, ok := n.byIP.get(ip); ok && v == name {
+			n.byIP = n.byIP.without(ip)
+		}
 	}
 	n.dns = drop(n.dns, e.Name)
 	for _, a := range e.Aliases {

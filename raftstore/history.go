@@ -436,7 +436,7 @@ func (o *Object) matches(name string, ip netip.Addr, mac, network string) bool {
 	case o.Endpoint != nil:
 		e := o.Endpoint
 		return inNet(e.Network) && (e.Name == name || slices.Contains(e.Aliases, name) ||
-			(ip.IsValid() && e.IP == ip) || (mac != "" && e.MAC == mac))
+			(ip.IsValid() && (e.IP == ip || e.IP6 == ip)) || (mac != "" && e.MAC == mac))
 	case o.MAC != nil:
 		return inNet(o.MAC.Network) && ((mac != "" && o.MAC.MAC == mac) || o.MAC.Port == name)
 	case o.VTEP != nil:
@@ -511,7 +511,7 @@ func diffStates(prev, next *State) []Change {
 
 func sameEndpoint(a, b Endpoint) bool {
 	return a.Name == b.Name && a.Network == b.Network && a.Host == b.Host && a.MAC == b.MAC &&
-		a.IP == b.IP && a.NetNS == b.NetNS && a.IfName == b.IfName && a.CreatedAt == b.CreatedAt &&
+		a.IP == b.IP && a.IP6 == b.IP6 && a.NetNS == b.NetNS && a.IfName == b.IfName && a.CreatedAt == b.CreatedAt &&
 		a.Owner == b.Owner && slices.Equal(a.Aliases, b.Aliases)
 }
 

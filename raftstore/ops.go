@@ -246,6 +246,9 @@ func networkCreate(st *State, cmd Command) (*Result, error) {
 		return nil, fmt.Errorf("network %s: MTU %d is out of range: use %d..%d, or 0 to derive it from the underlay", n.Name, n.MTU, MinMTU, MaxMTU)
 	}
 	n.Resolver = n.Subnet.Addr().Next()
+	if err := createSubnet6(st, &n); err != nil {
+		return nil, err
+	}
 	n.CreatedAt = cmd.Time
 	st.networks()[n.Name] = n
 	return &Result{Network: &n}, nil
@@ -330,6 +333,9 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 		e.IP = ip
 		nw.LastIP = ip
 		st.networks()[nw.Name] = nw
+	}
+	if err := attachIP6(st, &e); err != nil {
+		return nil, err
 	}
 	if len(e.Aliases) > 0 {
 		e.Aliases = append([]string(nil), e.Aliases...)

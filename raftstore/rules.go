@@ -123,16 +123,58 @@ func subnetLimits(p netip.Prefix) (minBits, maxBits int, err error) {
 	case a.Is4In6():
 		return 0, 0, fmt.Errorf("subnet %s is IPv4-mapped IPv6, not IPv4: write it as an IPv4 prefix such as 10.20.0.0/24", p)
 	default:
-		return 0, 0, fmt.Errorf("subnet %s is not IPv4: vxswitch networks are IPv4 only for now; give an IPv4 prefix such as 10.20.0.0/24", p)
+		return 0, 0, fmt.Errorf("subnet %s is not IPv4: a network's subnet is IPv4 (IPv6-only networks are not supported); give one such as 10.20.0.0/24, and %s as its IPv6 subnet beside it for a dual-stack network", p, p)
 	}
 }
 
-// OverlappingNetwork returns the network of st whose subnet overlaps p,
-// the first by name if several do. New networks must not overlap any:
-// a subnet names one network.
+// Subnet size limits of the IPv6 subnet of a dual-stack network.
+const (
+	MinPrefixBits6 = 32  // the largest IPv6 subnet is a /32
+	MaxPrefixBits6 = 120 // the smallest is a /120: 126 endpoint addresses
+)
+
+// ParseSubnet6 parses s, a prefix like fd20::/64, and checks it with
+// CheckSubnet6.
+func ParseSubnet6(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("IPv6 subnet %q is not a prefix: write it like fd20::/64", s)
+	}
+	return p, CheckSubnet6(p)
+}
+
+// CheckSubnet6 returns an error unless p can be the IPv6 subnet of a new
+// dual-stack network (Network.Subnet6, beside its IPv4 Subnet): an IPv6
+// prefix of /32 to /120 (usually /64) without host bits set, that is not
+// link-local, multicast, loopback or unspecified. The error names the
+// problem and the fix. Whether p overlaps an existing network is
+// OverlappingNetwork's question.
+func CheckSubnet6(p netip.Prefix) error {
+	a := p.Addr()
+	switch {
+	case !p.IsValid():
+		return errors.New("IPv6 subnet is invalid: give a prefix such as fd20::/64")
+	case !a.Is6() || a.Is4In6():
+		return fmt.Errorf("IPv6 subnet %s is not IPv6: give a prefix such as fd20::/64", p)
+	case a.Zone() != "":
+		return fmt.Errorf("IPv6 subnet %s has a zone: give a prefix without one, such as fd20::/64", p)
+	case p.Bits() < MinPrefixBits6 || p.Bits() > MaxPrefixBits6:
+		return fmt.Errorf("IPv6 subnet %s has prefix length /%d: use a length between /%d and /%d, usually /64", p, p.Bits(), MinPrefixBits6, MaxPrefixBits6)
+	case p.Masked() != p:
+		return fmt.Errorf("IPv6 subnet %s has host bits set: use %s", p, p.Masked())
+	case a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsLoopback() || a.IsUnspecified():
+		return fmt.Errorf("IPv6 subnet %s is not for endpoint addresses (link-local, multicast, loopback or unspecified): use a unique local prefix such as fd20::/64 or a global one", p)
+	}
+	return nil
+}
+
+// OverlappingNetwork returns the network of st with a subnet (IPv4, or
+// IPv6 on a dual-stack network) that overlaps p, the first by name if
+// several do. New networks must not overlap any: a subnet names one
+// network.
 func OverlappingNetwork(st *State, p netip.Prefix) (Network, bool) {
 	for _, name := range sortedKeys(st.Networks) {
-		if n := st.Networks[name]; n.Subnet.Overlaps(p) {
+		if n := st.Networks[name]; n.Subnet.Overlaps(p) || n.Subnet6.IsValid() && n.Subnet6.Overlaps(p) {
 			return n, true
 		}
 	}

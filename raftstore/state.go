@@ -40,7 +40,8 @@ type Host struct {
 }
 
 // Network is one virtual layer-2 network: one VXLAN network identifier (VNI,
-// RFC 7348 section 5) and one IPv4 subnet managed by the FSM's IPAM.
+// RFC 7348 section 5) and one IPv4 subnet managed by the FSM's IPAM, plus
+// an IPv6 subnet when the network is dual-stack.
 type Network struct {
 	Name      string
 	VNI       uint32       // 1..MaxVNI; 0 in a network.create command asks the FSM to allocate one
@@ -51,6 +52,16 @@ type Network struct {
 	// LastIP is the address the allocator handed out last (zero before the
 	// first); the next allocation starts after it (ipam.go).
 	LastIP netip.Addr `json:",omitempty"`
+	// Subnet6 is the IPv6 subnet of a dual-stack network (masked,
+	// /32../120, usually /64); zero for an IPv4-only network. Every
+	// endpoint of a dual-stack network has an address in each subnet.
+	Subnet6 netip.Prefix `json:",omitzero"`
+	// Resolver6 is the resolver's IPv6 address, the first after the
+	// subnet's own (fd20::1 in fd20::/64); zero without Subnet6.
+	Resolver6 netip.Addr `json:",omitzero"`
+	// LastIP6 is the IPv6 address the allocator handed out last
+	// (ipam6.go), as LastIP is for IPv4.
+	LastIP6 netip.Addr `json:",omitzero"`
 }
 
 // Endpoint is one attached interface (a TAP inside a container's network
@@ -69,6 +80,9 @@ type Endpoint struct {
 	// for example "cni:CONTAINERID/IFNAME" or "docker:ENDPOINTID", so the
 	// integration can find and clean up its own endpoints; "" for attach.
 	Owner string
+	// IP6 is the endpoint's IPv6 address in a dual-stack network
+	// (Network.Subnet6), assigned like IP; zero in an IPv4-only network.
+	IP6 netip.Addr `json:",omitzero"`
 }
 
 // Reservation is an address of a network that IPAM keeps for an endpoint

@@ -1,8 +1,6 @@
 package resolver
 
 import (
-	"log/slog"
-	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -17,8 +15,10 @@ func FuzzServeDNS(f *testing.F) {
 	f.Add(uint32(vniDB), query(f, "example.com.", dns.TypeAAAA))
 	f.Add(uint32(vniWeb), []byte{0xab, 0xcd, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3f, 'x'})
 	f.Add(uint32(vniWeb), []byte{0x12})
-	s := New(Config{Upstreams: []netip.AddrPort{}, Logger: slog.New(slog.DiscardHandler)})
-	s.SetTable(NewTable(testNets, testRecs))
+	f.Add(uint32(vniDual), query(f, "app.dual.", dns.TypeAAAA))
+	f.Add(uint32(vniDual), query(f, rev(f, "fd20::2"), dns.TypePTR))
+	f.Add(uint32(vniDual), query(f, rev(f, "fd20::99"), dns.TypePTR))
+	s := newDualServer(f)
 	f.Fuzz(func(t *testing.T, vni uint32, b []byte) {
 		calls := 0
 		s.ServeDNS(vni, src, b, func(answer []byte) {

@@ -22,8 +22,9 @@ type localAnswer struct {
 //   - the reverse name of an address of z gets a PTR record;
 //   - the network's own name "N." exists and has only an SOA record;
 //   - any other single-label name, any other name under the name of any
-//     network, and the reverse name of any other address in z's subnet do
-//     not exist (NXDOMAIN, RFC 1034 section 4.3.2);
+//     network, and the full reverse name (in-addr.arpa or ip6.arpa) of any
+//     other address in one of z's subnets do not exist (NXDOMAIN, RFC 1034
+//     section 4.3.2);
 //   - everything else is forwarded.
 func (t *Table) local(z *zone, q dns.Question) (m localAnswer, ok bool) {
 	name := strings.ToLower(q.Name)
@@ -71,7 +72,7 @@ func (t *Table) local(z *zone, q dns.Question) (m localAnswer, ok bool) {
 		m.authority = z.soaFor(name)
 		return m, true
 	}
-	if a, ok := reverseIPv4(name); ok && z.net.Subnet.Contains(a) {
+	if a, ok := reverseAddr(name); ok && z.inSubnet(a) {
 		m.rcode = dns.RcodeNameError
 		return m, true
 	}
@@ -97,13 +98,23 @@ func (z *zone) soaFor(name string) []dns.RR {
 	}}
 }
 
-// reverseIPv4 turns a full reverse name such as "4.0.0.10.in-addr.arpa."
-// into the address 10.0.0.4 (RFC 1035 section 3.5).
-func reverseIPv4(name string) (netip.Addr, bool) {
-	rest, found := strings.CutSuffix(name, ".in-addr.arpa.")
-	if !found {
-		return netip.Addr{}, false
+// reverseAddr turns a full reverse name into its address: an IPv4 name
+// such as "4.0.0.10.in-addr.arpa." (RFC 1035 section 3.5) or an IPv6 name
+// of 32 nibble labels under "ip6.arpa." (RFC 3596 section 2.5). Shorter
+// names (a reverse zone, not an address) give ok false.
+func reverseAddr(name string) (netip.Addr, bool) {
+	if rest, found := strings.CutSuffix(name, ".in-addr.arpa."); found {
+		return reverseIPv4(rest)
 	}
+	if rest, found := strings.CutSuffix(name, ".ip6.arpa."); found {
+		return reverseIPv6(rest)
+	}
+	return netip.Addr{}, false
+}
+
+// reverseIPv4 turns the four labels "4.0.0.10" of an in-addr.arpa name into
+// the address 10.0.0.4.
+func reverseIPv4(rest string) (netip.Addr, bool) {
 	parts := strings.Split(rest, ".")
 	if len(parts) != 4 {
 		return netip.Addr{}, false
@@ -114,4 +125,35 @@ func reverseIPv4(name string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return a, true
+}
+
+// reverseIPv6 turns the 32 nibble labels of an ip6.arpa name, lowest
+// nibble first ("1.0.0.0...0.2.d.f"), into the IPv6 address they spell.
+func reverseIPv6(rest string) (netip.Addr, bool) {
+	if len(rest) != 63 {
+		return netip.Addr{}, false
+	}
+	var b [16]byte
+	for i := range 32 {
+		c := rest[2*i]
+		if i < 31 && rest[2*i+1] != '.' {
+			return netip.Addr{}, false
+		}
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return netip.Addr{}, false
+		}
+		n := 31 - i // nibble index from the most significant
+		if n%2 == 0 {
+			b[n/2] |= v << 4
+		} else {
+			b[n/2] |= v
+		}
+	}
+	return netip.AddrFrom16(b), true
 }

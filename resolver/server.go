@@ -7,9 +7,11 @@
 // A network called N answers, for every endpoint X with address A attached
 // to it, the names "X." and "X.N." (and the same for each alias) with an A
 // record, and the reverse name of A with a PTR record pointing to "X.N."
-// (RFC 1035 section 3.5). Networks are isolated: a name of another network
-// gives NXDOMAIN. A network name therefore shadows a top-level domain of
-// the same name. Queries come over UDP (ServeDNS), where answers larger
+// (RFC 1035 section 3.5). An endpoint of a dual-stack network also has an
+// IPv6 address, answered with an AAAA record beside the A record and a PTR
+// record under ip6.arpa (RFC 3596). Networks are isolated: a name of
+// another network gives NXDOMAIN. A network name therefore shadows a
+// top-level domain of the same name. Queries come over UDP (ServeDNS), where answers larger
 // than the client can take are truncated with the TC bit set, or over TCP
 // (ServeDNSTCP), where they are not (RFC 7766): the switch runs the TCP
 // connection and hands over each query without its 2-byte length.
@@ -413,8 +415,8 @@ func (s *Server) Stats() Stats {
 }
 
 // Lookup returns the addresses a query for name from the network called
-// network would get, as the answer to an A (or, for IPv6 endpoints, AAAA)
-// query. name may be "X", "X." or "X.NETWORK"; case does not matter. Only
+// network would get, as the answers to an A and an AAAA query, sorted
+// (IPv4 first). name may be "X", "X." or "X.NETWORK"; case does not matter. Only
 // names of the table are looked up, nothing is forwarded.
 func (s *Server) Lookup(network, name string) ([]netip.Addr, error) {
 	z := s.table.Load().zoneByName(network)

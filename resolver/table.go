@@ -11,25 +11,32 @@ import (
 )
 
 // Network is one overlay network as the resolver sees it. The zero value
-// has no name, and NewTable ignores networks without a name.
+// has no name, and NewTable ignores networks without a name. A dual-stack
+// network has a subnet and a resolver address of each family; the two
+// pairs are treated alike, so either may hold either family, and a zero
+// Subnet6 and Resolver6 mean a single-family network.
 type Network struct {
-	Name     string       // network name, e.g. "web"; endpoints answer as NAME.web
-	VNI      uint32       // the VXLAN network identifier queries arrive with
-	Subnet   netip.Prefix // PTR queries for addresses inside it are answered here
-	Resolver netip.Addr   // the network's resolver address; its PTR is resolver.NAME
+	Name      string       // network name, e.g. "web"; endpoints answer as NAME.web
+	VNI       uint32       // the VXLAN network identifier queries arrive with
+	Subnet    netip.Prefix // PTR queries for addresses inside it are answered here
+	Resolver  netip.Addr   // the network's resolver address; its PTR is resolver.NAME
+	Subnet6   netip.Prefix // the network's second (IPv6) subnet, or zero; PTR queries as for Subnet
+	Resolver6 netip.Addr   // the resolver's address in Subnet6, or zero; its PTR is resolver.NAME
 }
 
 // Record is one endpoint: a name, the network it is attached to, its
-// address and optional extra names. The zero value names nothing and is
+// addresses and optional extra names. The zero value names nothing and is
 // ignored by NewTable.
 type Record struct {
 	Name    string     // endpoint name, unique in the cluster
 	Network string     // name of the network the endpoint is attached to
-	IP      netip.Addr // the endpoint's address in that network
+	IP      netip.Addr // the endpoint's address in that network: an A (or AAAA) record
+	IP6     netip.Addr // the endpoint's second (IPv6) address, or zero: an AAAA record
 	Aliases []string   // extra names, answered like Name
 }
 
-// Name is one name a network answers, as listed by Server.Names.
+// Name is one name a network answers with one address, as listed by
+// Server.Names; a dual-stack endpoint's name is listed once per address.
 type Name struct {
 	Name    string     // fully qualified name without the trailing dot, e.g. "api.web"
 	Network string     // the network the name belongs to
@@ -51,7 +58,7 @@ type zone struct {
 	net    Network
 	origin string                  // lower-case "web."
 	addrs  map[string][]netip.Addr // lower-case fqdn ("api." and "api.web.") -> addresses, sorted
-	ptrs   map[string]string       // reverse name ("4.0.0.10.in-addr.arpa.") -> target ("api.web.")
+	ptrs   map[string]string       // reverse name ("4.0.0.10.in-addr.arpa.", "...ip6.arpa.") -> target ("api.web.")
 	names  []Name                  // sorted by Name
 }
 
@@ -59,8 +66,10 @@ type zone struct {
 // its network. Names are compared case-insensitively (RFC 4343), so they
 // are stored in lower case. Networks without a name are ignored, and so are
 // records whose network is not in nets or that have no name or no valid
-// address. When two networks share a
-// VNI or a name, the later one wins.
+// address. A record with both IP and IP6 answers A and AAAA queries, and
+// each address inside one of the network's subnets gets a PTR record, under
+// in-addr.arpa or ip6.arpa (RFC 3596 section 2.5). When two networks share
+// a VNI or a name, the later one wins.
 func NewTable(nets []Network, recs []Record) *Table {
 	last := make(map[string]int, len(nets)) // network name -> index of the last network with it
 	for i, n := range nets {
@@ -104,24 +113,24 @@ func NewZone(n Network, recs []Record) *Zone {
 		addrs:  make(map[string][]netip.Addr),
 		ptrs:   make(map[string]string),
 	}
-	if n.Resolver.IsValid() {
-		if rev, err := dns.ReverseAddr(n.Resolver.String()); err == nil {
-			z.ptrs[rev] = "resolver." + z.origin
+	for _, a := range []netip.Addr{n.Resolver, n.Resolver6} {
+		if a.IsValid() {
+			z.addPTR(a, "resolver."+z.origin)
 		}
 	}
 	for _, r := range recs {
-		if strings.ToLower(r.Network) != n.Name || r.Name == "" || !r.IP.IsValid() {
+		if strings.ToLower(r.Network) != n.Name || r.Name == "" {
 			continue
 		}
-		z.add(r.Name, r.IP, "name")
-		for _, a := range r.Aliases {
-			if a != "" {
-				z.add(a, r.IP, "alias")
+		for _, ip := range recordAddrs(r) {
+			z.add(r.Name, ip, "name")
+			for _, a := range r.Aliases {
+				if a != "" {
+					z.add(a, ip, "alias")
+				}
 			}
-		}
-		if z.net.Subnet.Contains(r.IP) {
-			if rev, err := dns.ReverseAddr(r.IP.String()); err == nil {
-				z.ptrs[rev] = strings.ToLower(dns.Fqdn(r.Name)) + z.origin
+			if z.inSubnet(ip) {
+				z.addPTR(ip, strings.ToLower(dns.Fqdn(r.Name))+z.origin)
 			}
 		}
 	}
@@ -144,31 +153,33 @@ func (z *Zone) Patch(gone, added []Record) *Zone {
 	c := &zone{net: old.net, origin: old.origin, addrs: maps.Clone(old.addrs), ptrs: maps.Clone(old.ptrs)}
 	drop := map[Name]bool{}
 	for _, r := range gone {
-		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" || !r.IP.IsValid() {
+		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" {
 			continue
 		}
-		for i, name := range append([]string{r.Name}, r.Aliases...) {
-			if name == "" {
-				continue
-			}
-			name = strings.TrimSuffix(strings.ToLower(name), ".")
-			for _, fqdn := range []string{name + ".", name + "." + c.origin} {
-				addrs := slices.DeleteFunc(slices.Clone(c.addrs[fqdn]), func(a netip.Addr) bool { return a == r.IP })
-				if len(addrs) == 0 {
-					delete(c.addrs, fqdn)
-				} else {
-					c.addrs[fqdn] = addrs
+		for _, ip := range recordAddrs(r) {
+			for i, name := range append([]string{r.Name}, r.Aliases...) {
+				if name == "" {
+					continue
 				}
+				name = strings.TrimSuffix(strings.ToLower(name), ".")
+				for _, fqdn := range []string{name + ".", name + "." + c.origin} {
+					addrs := slices.DeleteFunc(slices.Clone(c.addrs[fqdn]), func(a netip.Addr) bool { return a == ip })
+					if len(addrs) == 0 {
+						delete(c.addrs, fqdn)
+					} else {
+						c.addrs[fqdn] = addrs
+					}
+				}
+				kind := "alias"
+				if i == 0 {
+					kind = "name"
+				}
+				drop[Name{Name: name + "." + c.net.Name, Network: c.net.Name, IP: ip, Kind: kind}] = true
 			}
-			kind := "alias"
-			if i == 0 {
-				kind = "name"
+			if rev, err := dns.ReverseAddr(ip.String()); err == nil && c.inSubnet(ip) &&
+				c.ptrs[rev] == strings.ToLower(dns.Fqdn(r.Name))+c.origin {
+				delete(c.ptrs, rev)
 			}
-			drop[Name{Name: name + "." + c.net.Name, Network: c.net.Name, IP: r.IP, Kind: kind}] = true
-		}
-		if rev, err := dns.ReverseAddr(r.IP.String()); err == nil && c.net.Subnet.Contains(r.IP) &&
-			c.ptrs[rev] == strings.ToLower(dns.Fqdn(r.Name))+c.origin {
-			delete(c.ptrs, rev)
 		}
 	}
 	c.names = make([]Name, 0, len(old.names)+len(added))
@@ -179,29 +190,29 @@ func (z *Zone) Patch(gone, added []Record) *Zone {
 	}
 	changed := map[string]bool{}
 	for _, r := range added {
-		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" || !r.IP.IsValid() {
+		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" {
 			continue
 		}
-		for i, name := range append([]string{r.Name}, r.Aliases...) {
-			if name == "" {
-				continue
-			}
-			name = strings.TrimSuffix(strings.ToLower(name), ".")
-			for _, fqdn := range []string{name + ".", name + "." + c.origin} {
-				if !changed[fqdn] {
-					c.addrs[fqdn] = slices.Clone(c.addrs[fqdn]) // shared with z until now
-					changed[fqdn] = true
+		for _, ip := range recordAddrs(r) {
+			for i, name := range append([]string{r.Name}, r.Aliases...) {
+				if name == "" {
+					continue
 				}
+				name = strings.TrimSuffix(strings.ToLower(name), ".")
+				for _, fqdn := range []string{name + ".", name + "." + c.origin} {
+					if !changed[fqdn] {
+						c.addrs[fqdn] = slices.Clone(c.addrs[fqdn]) // shared with z until now
+						changed[fqdn] = true
+					}
+				}
+				kind := "alias"
+				if i == 0 {
+					kind = "name"
+				}
+				c.add(name, ip, kind)
 			}
-			kind := "alias"
-			if i == 0 {
-				kind = "name"
-			}
-			c.add(name, r.IP, kind)
-		}
-		if c.net.Subnet.Contains(r.IP) {
-			if rev, err := dns.ReverseAddr(r.IP.String()); err == nil {
-				c.ptrs[rev] = strings.ToLower(dns.Fqdn(r.Name)) + c.origin
+			if c.inSubnet(ip) {
+				c.addPTR(ip, strings.ToLower(dns.Fqdn(r.Name))+c.origin)
 			}
 		}
 	}
@@ -211,6 +222,17 @@ func (z *Zone) Patch(gone, added []Record) *Zone {
 	}
 	sortNames(c.names)
 	return &Zone{c}
+}
+
+// recordAddrs returns the valid addresses of r: IP, then IP6.
+func recordAddrs(r Record) []netip.Addr {
+	var out []netip.Addr
+	for _, ip := range []netip.Addr{r.IP, r.IP6} {
+		if ip.IsValid() {
+			out = append(out, ip)
+		}
+	}
+	return out
 }
 
 // sortNames sorts names by name, then address.
@@ -247,6 +269,19 @@ func (z *zone) add(name string, ip netip.Addr, kind string) {
 		z.addrs[fqdn] = appendNew(z.addrs[fqdn], ip)
 	}
 	z.names = append(z.names, Name{Name: name + "." + z.net.Name, Network: z.net.Name, IP: ip, Kind: kind})
+}
+
+// addPTR makes the reverse name of ip (under in-addr.arpa or ip6.arpa)
+// point to target in z.
+func (z *zone) addPTR(ip netip.Addr, target string) {
+	if rev, err := dns.ReverseAddr(ip.Unmap().String()); err == nil {
+		z.ptrs[rev] = target
+	}
+}
+
+// inSubnet reports whether ip is inside one of z's subnets.
+func (z *zone) inSubnet(ip netip.Addr) bool {
+	return z.net.Subnet.Contains(ip) || z.net.Subnet6.Contains(ip)
 }
 
 // appendNew appends ip to addrs unless it is already there.

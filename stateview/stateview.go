@@ -96,8 +96,10 @@ func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.
 		if err != nil {
 			continue
 		}
-		if c.Addrs[e.IP] == mac {
-			delete(c.Addrs, e.IP)
+		for _, ip := range []netip.Addr{e.IP, e.IP6} {
+			if ip.IsValid() && c.Addrs[ip] == mac {
+				delete(c.Addrs, ip)
+			}
 		}
 		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() && c.Remote[mac] == h.VTEP {
 			delete(c.Remote, mac)
@@ -109,6 +111,9 @@ func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.
 			continue
 		}
 		c.Addrs[e.IP] = mac
+		if e.IP6.IsValid() {
+			c.Addrs[e.IP6] = mac
+		}
 		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() {
 			c.Remote[mac] = h.VTEP
 		}
@@ -168,7 +173,7 @@ func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int
 		External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
 		Resolver: n.Resolver, ResolverMAC: ResolverMAC(n.Name),
 		Addrs:  make(map[netip.Addr]vswitch.MAC, st.Endpoints.NetworkLen(n.Name)),
-		Subnet: n.Subnet,
+		Subnet: n.Subnet, Subnet6: n.Subnet6, Resolver6: n.Resolver6,
 	}
 	flood := map[netip.Addr]bool{}
 	addFlood := func(addr netip.Addr) {
@@ -183,6 +188,9 @@ func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int
 			continue
 		}
 		vn.Addrs[e.IP] = mac
+		if e.IP6.IsValid() {
+			vn.Addrs[e.IP6] = mac
+		}
 		h := st.Hosts[e.Host]
 		if e.Host == self || !h.VTEP.IsValid() {
 			continue
@@ -219,7 +227,7 @@ func Names(st *raftstore.State) *resolver.Table {
 
 // zoneNetwork is what the resolver knows of a network.
 func zoneNetwork(n raftstore.Network) resolver.Network {
-	return resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver}
+	return resolver.Network{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver, Subnet6: n.Subnet6, Resolver6: n.Resolver6}
 }
 
 // buildZone builds the resolver's zone of network n from its endpoints.
@@ -315,7 +323,7 @@ func patchZone(z *resolver.Zone, prevSt, st *raftstore.State, network string) *r
 
 // record is what the resolver knows of an endpoint.
 func record(e raftstore.Endpoint) resolver.Record {
-	return resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, Aliases: e.Aliases}
+	return resolver.Record{Name: e.Name, Network: e.Network, IP: e.IP, IP6: e.IP6, Aliases: e.Aliases}
 }
 
 // sortedNames returns the keys of m in order.

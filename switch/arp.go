@@ -33,8 +33,9 @@ func (s *Switch) answerARP(p *port, nw *Network, frame []byte, off int, d *decis
 	return true
 }
 
-// announceChanges writes a gratuitous ARP into the local ports of a network
-// for every IPv4 address (endpoint or resolver) of view v whose MAC differs
+// announceChanges writes a gratuitous ARP (an unsolicited neighbour
+// advertisement for an IPv6 address, ndp.go) into the local ports of a
+// network for every address (endpoint or resolver) of view v whose MAC differs
 // from the MAC it had the last time any view held it (arp.Memory), so that
 // stale neighbour caches heal at once instead of after their timeout (about
 // 40 s on Linux). The port whose own MAC is the new MAC is skipped. The
@@ -51,11 +52,14 @@ func (s *Switch) announceChanges(v *View) {
 		for ip, mac := range nw.Addrs {
 			if s.lastMAC.Saw(vni, ip, mac) && len(local) > 0 {
 				s.announce(local, ip, mac)
+				s.announce6(local, ip, mac)
 			}
 		}
-		if nw.Resolver.IsValid() && !nw.ResolverMAC.IsZero() &&
-			s.lastMAC.Saw(vni, nw.Resolver, nw.ResolverMAC) && len(local) > 0 {
-			s.announce(local, nw.Resolver, nw.ResolverMAC)
+		for _, r := range []netip.Addr{nw.Resolver, nw.Resolver6} {
+			if r.IsValid() && !nw.ResolverMAC.IsZero() && s.lastMAC.Saw(vni, r, nw.ResolverMAC) && len(local) > 0 {
+				s.announce(local, r, nw.ResolverMAC)
+				s.announce6(local, r, nw.ResolverMAC)
+			}
 		}
 	}
 	s.lastMAC.Keep(func(vni uint32) bool { return v.Networks[vni] != nil })

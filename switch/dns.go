@@ -29,9 +29,9 @@ func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *deci
 	replyL2(l2, frame, off, srcMAC, header.EtherTypeIPv4)
 	switch l4 := ip.Payload(); {
 	case ip.Protocol() == header.ProtoUDP && len(l4) >= header.UDPLen && header.UDP(l4).DstPort() == dnsanswer.Port:
-		s.dnsQuery(p, nw, l2, ip, l4, d)
+		s.dnsQuery(p, nw, l2, ip.Source(), nw.Resolver, l4, d)
 	case ip.Protocol() == header.ProtoTCP:
-		s.dnsTCP(p, nw, l2, ip, l4, d)
+		s.dnsTCP(p, nw, l2, ip.Source(), nw.Resolver, l4, d)
 	case ip.Protocol() == header.ProtoICMP && len(l4) >= header.ICMPv4Len &&
 		header.ICMPv4(l4).Type() == header.ICMPv4EchoRequest && header.ICMPv4(l4).Code() == 0:
 		s.echoReply(p, nw, l2, ip, l4, d)
@@ -40,10 +40,47 @@ func (s *Switch) toResolver(p *port, nw *Network, frame []byte, off int, d *deci
 	}
 }
 
-// dnsQuery passes the DNS query in the UDP datagram udp (of the IPv4 packet
-// ip from port p) to the DNS handler, with a reply function that sends the
-// answer back to the querier behind the Ethernet header l2.
-func (s *Switch) dnsQuery(p *port, nw *Network, l2 []byte, ip header.IPv4, udp header.UDP, d *decision) {
+// toResolver6 handles an IPv6 packet (at off in frame) from port p to the
+// resolver's IPv6 address, as toResolver does IPv4: UDP to port 53 goes to
+// the DNS handler, TCP to the DNS-over-TCP responder, and an ICMPv6 echo
+// request is answered; anything else (fragments, other UDP ports, other
+// protocols) is dropped as "to_resolver". Neighbour solicitations for the
+// address were answered before (answerNDP).
+func (s *Switch) toResolver6(p *port, nw *Network, frame []byte, off int, d *decision) {
+	ip := header.IPv6(frame[off:])
+	srcMAC, macOK := answerMAC(nw, frame)
+	if !ip.IsValid() || !macOK {
+		s.drop(d, dropToResolver)
+		return
+	}
+	proto, at, ok := ip.UpperLayer()
+	if !ok {
+		s.drop(d, dropToResolver)
+		return
+	}
+	l2 := make([]byte, off)
+	replyL2(l2, frame, off, srcMAC, header.EtherTypeIPv6)
+	switch l4 := []byte(ip[at : header.IPv6Len+int(ip.PayloadLength())]); {
+	case proto == header.ProtoUDP && len(l4) >= header.UDPLen && header.UDP(l4).DstPort() == dnsanswer.Port:
+		s.dnsQuery(p, nw, l2, ip.Source(), nw.Resolver6, l4, d)
+	case proto == header.ProtoTCP:
+		s.dnsTCP(p, nw, l2, ip.Source(), nw.Resolver6, l4, d)
+	case proto == header.ProtoICMPv6 && len(l4) >= header.ICMPv6Len &&
+		header.ICMPv6(l4).Type() == header.ICMPv6EchoRequest && header.ICMPv6(l4).Code() == 0:
+		out := dnsanswer.AppendEchoReply6(l2, nw.Resolver6, ip, l4)
+		s.writeMade(p, out, d, 0)
+		d.answer(ActionEcho, p)
+		s.stats.echoReplies.Add(1)
+	default:
+		s.drop(d, dropToResolver)
+	}
+}
+
+// dnsQuery passes the DNS query in the UDP datagram udp, which src sent
+// from port p to the resolver address resolver (IPv4 or IPv6), to the DNS
+// handler, with a reply function that sends the answer back to the querier
+// behind the Ethernet header l2.
+func (s *Switch) dnsQuery(p *port, nw *Network, l2 []byte, src, resolverAddr netip.Addr, udp header.UDP, d *decision) {
 	if !udp.IsValid() {
 		s.drop(d, dropToResolver)
 		return
@@ -54,8 +91,8 @@ func (s *Switch) dnsQuery(p *port, nw *Network, l2 []byte, ip header.IPv4, udp h
 	}
 	d.answer(ActionDNS, nil) // the answer may come later, from elsewhere
 	s.stats.dnsQueries.Add(1)
-	querier := netip.AddrPortFrom(ip.Source(), udp.SrcPort())
-	resolver := netip.AddrPortFrom(nw.Resolver, dnsanswer.Port)
+	querier := netip.AddrPortFrom(src, udp.SrcPort())
+	resolver := netip.AddrPortFrom(resolverAddr, dnsanswer.Port)
 	name, vni := p.name, p.vni
 	sink := newAnswerSink(d)
 	defer sink.close()
@@ -108,7 +145,8 @@ func (a *answerSink) close() {
 
 // sendUDP writes a UDP datagram from src to dst carrying payload, behind
 // the Ethernet header l2, into the port called name if it still exists in
-// network vni. A datagram too long for the network MTU is fragmented.
+// network vni. An IPv4 datagram too long for the network MTU is
+// fragmented; an IPv6 one is dropped.
 //
 // The datagram answers the frame with ID answers: it is recorded in d
 // when d is not nil, else reported at once (writeMade).
@@ -132,6 +170,13 @@ func (s *Switch) sendUDP(name string, vni uint32, l2 []byte, src, dst netip.Addr
 	}
 	if mtu <= 0 || total <= mtu {
 		s.writeMade(q, pkt, d, answers)
+		return
+	}
+	if src.Addr().Is6() {
+		// No router fragments IPv6 (RFC 8200 section 5). Answers over
+		// UDP are at most 1232 bytes (resolver.ednsSize), below the IPv6
+		// minimum MTU, so this does not happen.
+		s.stats.drop(dropOversize)
 		return
 	}
 	out := make([]byte, off+mtu)

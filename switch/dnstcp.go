@@ -1,7 +1,8 @@
 package vswitch
 
 import (
-	"vxswitch/header"
+	"net/netip"
+
 	"vxswitch/switch/dnsanswer"
 )
 
@@ -24,12 +25,13 @@ type tcpWriter struct {
 // Write implements dnsanswer.Writer.
 func (w *tcpWriter) Write(frame []byte) { w.s.writeMade(w.p, frame, w.d, w.answers) }
 
-// dnsTCP handles the TCP segment tcp (in the IPv4 packet ip from port p)
-// sent to the resolver address of nw; its segments to the client go behind
-// the Ethernet header l2. It keeps l2, but neither ip nor tcp.
-func (s *Switch) dnsTCP(p *port, nw *Network, l2 []byte, ip header.IPv4, tcp []byte, d *decision) {
+// dnsTCP handles the TCP segment tcp that client sent from port p to the
+// resolver address resolver of nw (IPv4, or IPv6 on a dual-stack
+// network); its segments to the client go behind the Ethernet header l2.
+// It keeps l2, but not tcp.
+func (s *Switch) dnsTCP(p *port, nw *Network, l2 []byte, client, resolver netip.Addr, tcp []byte, d *decision) {
 	w := &tcpWriter{s: s, p: p, d: d}
-	queries, ok := s.tcpConns.Segment(p.name, p.vni, l2, nw.Resolver, nw.MTU, ip, tcp, s.dns != nil, w)
+	queries, ok := s.tcpConns.Segment(p.name, p.vni, l2, resolver, nw.MTU, client, tcp, s.dns != nil, w)
 	if !ok {
 		s.drop(d, dropToResolver)
 		return

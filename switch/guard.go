@@ -19,21 +19,25 @@ import (
 //   - "spoofed_mac": the source MAC (or the sender MAC of an ARP packet) is
 //     the own MAC of another endpoint, so a frame cannot move another
 //     endpoint's MAC to the sender ("no migration by spoofing").
-//   - "spoofed_ip": the IPv4 source address or the ARP sender address
-//     belongs to another endpoint or to the network's resolver; or an IPv6
-//     source address or neighbour advertisement target is another
-//     endpoint's EUI-64 address (refuseIPv6). A neighbour discovery
-//     link-layer option naming a MAC other than the frame's source is
-//     "spoofed_mac".
+//   - "spoofed_ip": the IPv4 or IPv6 source address, the ARP sender
+//     address or a neighbour advertisement's target belongs to another
+//     endpoint or to the network's resolver; or, outside the network's
+//     IPv6 subnet, is another endpoint's EUI-64 address (refuseIPv6). A
+//     neighbour discovery link-layer option naming a MAC other than the
+//     frame's source is "spoofed_mac".
 //   - "flood_limit": a port flooded more than its token bucket allows.
 //   - "stacked_vlan": a frame with a second VLAN tag (802.1Q or 802.1ad)
 //     inside the first: the checks read one tag, so a frame that hides its
 //     ARP or IPv4 header behind two is refused rather than let through.
-//   - "unassigned_ip": the IPv4 source address or the ARP sender address is
-//     inside the network's subnet but IPAM assigned it to no endpoint.
+//   - "unassigned_ip": the IPv4 or IPv6 source address or the ARP sender
+//     address is inside one of the network's subnets but IPAM assigned it
+//     to no endpoint.
 //     Addresses outside the subnet (routed sources) pass. Frames from
 //     external VTEPs are not checked for it: their hosts have addresses
 //     of their own.
+//   - "router_advert": an endpoint sent an IPv6 Router Advertisement or
+//     Redirect; a vxswitch network has no router, and the switch sends
+//     none either.
 //   - "mac_taken": the source MAC is learned, and not yet aged out, on
 //     another port or behind another external VTEP (learn.go), so a frame
 //     cannot move a learned MAC away from where it lives.
@@ -179,7 +183,8 @@ func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dr
 		return dropStackedVLAN, true
 	}
 	if etherType == header.EtherTypeIPv6 {
-		return refuseIPv6(frame[off:], src, func(m MAC) bool { return s.foreignMAC(g, nw, p, m) })
+		return refuseIPv6(nw, frame[off:], src, func(m MAC) bool { return s.foreignMAC(g, nw, p, m) },
+			func(ip netip.Addr) bool { return ownAddr(nw, p, ip) }, true)
 	}
 	sha, isARP, ip, ok := l3Sender(etherType, frame[off:])
 	if !ok {
@@ -197,24 +202,26 @@ func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dr
 	return 0, false
 }
 
-// unassigned reports whether ip is an address of nw's subnet that IPAM
-// has given to no endpoint. The unspecified address (ARP probes, DHCP)
+// unassigned reports whether ip is an address of one of nw's subnets
+// (IPv4, or IPv6 on a dual-stack network) that IPAM has given to no
+// endpoint. The unspecified address (ARP probes, DHCP)
 // and the resolver's are not: the callers judge those.
 func unassigned(nw *Network, ip netip.Addr) bool {
-	if !nw.Subnet.IsValid() || ip.IsUnspecified() || ip == nw.Resolver || !nw.Subnet.Contains(ip) {
+	if ip.IsUnspecified() || ip == nw.Resolver || ip == nw.Resolver6 || !nw.Subnet.Contains(ip) && !nw.Subnet6.Contains(ip) {
 		return false
 	}
 	_, ok := nw.Addrs[ip]
 	return !ok
 }
 
-// ownAddr reports whether a frame from port p may use the IPv4 address ip
-// as its source (see refuseFromPort).
+// ownAddr reports whether a frame from port p may use the address ip as
+// its source, or claim it in a neighbour advertisement (see
+// refuseFromPort).
 func ownAddr(nw *Network, p *port, ip netip.Addr) bool {
 	if ip.IsUnspecified() {
 		return true
 	}
-	if ip == nw.Resolver {
+	if ip == nw.Resolver || ip == nw.Resolver6 && ip.IsValid() {
 		return false
 	}
 	m, ok := nw.Addrs[ip]
@@ -262,7 +269,7 @@ func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from 
 		return dropStackedVLAN, true
 	}
 	if etherType == header.EtherTypeIPv6 {
-		return refuseIPv6(inner[off:], src, elsewhere)
+		return refuseIPv6(nw, inner[off:], src, elsewhere, func(ip netip.Addr) bool { return remoteAddr(nw, from, ip) }, !nw.External[from])
 	}
 	sha, isARP, ip, ok := l3Sender(etherType, inner[off:])
 	if !ok {
@@ -285,7 +292,7 @@ func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from 
 // on every host itself, never through the underlay), and if it is an
 // endpoint's, that endpoint is behind from.
 func remoteAddr(nw *Network, from, ip netip.Addr) bool {
-	if ip == nw.Resolver {
+	if ip == nw.Resolver || ip == nw.Resolver6 && ip.IsValid() {
 		return false
 	}
 	m, ok := nw.Addrs[ip]
@@ -296,28 +303,49 @@ func remoteAddr(nw *Network, from, ip netip.Addr) bool {
 	return ok && vtep == from
 }
 
-// refuseIPv6 checks an IPv6 packet b sent from the MAC src, where foreign
-// tells whether a MAC belongs to another endpoint (or lives elsewhere).
-// vxswitch networks are IPv4, so no IPAM knows IPv6 addresses; the
-// endpoints still speak IPv6 on their link (link-local addresses, neighbour
-// discovery), and the check binds what it can:
+// refuseIPv6 checks an IPv6 packet b of network nw sent from the MAC src,
+// where foreign tells whether a MAC belongs to another endpoint (or lives
+// elsewhere), mayUse whether the sender may use an address (ownAddr for a
+// port, remoteAddr for a VTEP), and strict whether the sender is an
+// endpoint (a port, or a member host) rather than an external VTEP. The
+// rules:
 //
-//   - a source address, or a Neighbor Advertisement's target, whose
-//     interface ID is a modified EUI-64 (RFC 4291 appendix A, the default
-//     of Linux) derived from another endpoint's MAC is dropSpoofedIP: an
-//     endpoint cannot take over another's link-local address;
+//   - a source address that the sender may not use (another endpoint's
+//     IPv4 or IPv6 address, the resolver's) is dropSpoofedIP, and so is a
+//     Neighbor Advertisement whose target is such an address: an endpoint
+//     cannot take over, or point a neighbour cache at, another's address;
+//   - from an endpoint, a source address inside the IPv6 subnet that IPAM
+//     gave to nobody is dropUnassignedIP, as for IPv4 (link-local and
+//     other addresses outside the subnet pass, and so does the unspecified
+//     address of duplicate address detection);
+//   - outside the subnet, where no IPAM knows the addresses, a source
+//     address or advertised target whose interface ID is a modified EUI-64
+//     (RFC 4291 appendix A, the default of Linux) derived from another
+//     endpoint's MAC is dropSpoofedIP: an endpoint cannot take over
+//     another's link-local address;
+//   - from an endpoint, a Router Advertisement or a Redirect (RFC 4861
+//     sections 4.2 and 4.5), which only routers send and a vxswitch network
+//     has none, is dropRouterAdvert: an endpoint cannot make itself the
+//     others' default router;
 //   - the link-layer address option of a Neighbor Solicitation (source) or
 //     Advertisement (target) (RFC 4861 section 4.6.1) must be src, or it is
 //     dropSpoofedMAC: an endpoint cannot point a neighbour cache at
 //     another MAC, as with an ARP sender address.
 //
 // Packets that do not parse pass: nothing in them claims an address.
-func refuseIPv6(b []byte, src MAC, foreign func(MAC) bool) (dropReason, bool) {
+func refuseIPv6(nw *Network, b []byte, src MAC, foreign func(MAC) bool, mayUse func(netip.Addr) bool, strict bool) (dropReason, bool) {
 	ip := header.IPv6(b)
 	if !ip.IsValid() {
 		return 0, false
 	}
-	if m, ok := eui64MAC(ip.Source()); ok && foreign(m) {
+	from := ip.Source()
+	if !mayUse(from) {
+		return dropSpoofedIP, true
+	}
+	if strict && unassigned(nw, from) {
+		return dropUnassignedIP, true
+	}
+	if m, ok := eui64MAC(from); ok && foreign(m) {
 		return dropSpoofedIP, true
 	}
 	proto, off, ok := ip.UpperLayer()
@@ -325,13 +353,23 @@ func refuseIPv6(b []byte, src MAC, foreign func(MAC) bool) (dropReason, bool) {
 		return 0, false
 	}
 	msg := header.ICMPv6(b[off : header.IPv6Len+int(ip.PayloadLength())])
+	if !msg.IsValid() {
+		return 0, false
+	}
+	if t := msg.Type(); strict && (t == header.ICMPv6RouterAdvertisement || t == header.ICMPv6Redirect) {
+		return dropRouterAdvert, true
+	}
 	if !msg.IsNeighbor() {
 		return 0, false
 	}
 	opt := uint8(header.NDPOptionSourceLinkAddr)
 	if msg.Type() == header.ICMPv6NeighborAdvertisement {
 		opt = header.NDPOptionTargetLinkAddr
-		if m, ok := eui64MAC(msg.Target()); ok && foreign(m) {
+		target := msg.Target()
+		if !mayUse(target) {
+			return dropSpoofedIP, true
+		}
+		if m, ok := eui64MAC(target); ok && foreign(m) {
 			return dropSpoofedIP, true
 		}
 	}

@@ -28,7 +28,7 @@ func guardView() *View {
 }
 
 // guardDrops are the reasons of guard.go.
-var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan", "mac_taken", "unassigned_ip"}
+var guardDrops = []string{"bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit", "stacked_vlan", "mac_taken", "unassigned_ip", "router_advert"}
 
 // udp4 builds an Ethernet/IPv4/UDP frame from sip to dip, byte by byte: a
 // 20-byte IPv4 header (checksum left 0; the guard does not look at it) and

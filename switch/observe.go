@@ -26,6 +26,7 @@ const (
 	ActionVTEP       = "vtep"          // sent to one VTEP
 	ActionFlood      = "flood"         // copied to the ports and VTEPs listed
 	ActionARP        = "arp-answered"  // ARP request answered by the switch
+	ActionNDP        = "ndp-answered"  // IPv6 neighbour solicitation answered by the switch
 	ActionDNS        = "dns-answered"  // DNS query passed to the resolver
 	ActionEcho       = "echo-answered" // ICMP echo to the resolver answered
 	ActionICMP       = "icmp-sent"     // too big: ICMP frag needed / ICMPv6 packet too big sent back

@@ -33,7 +33,8 @@ type Stats struct {
 	// "bad_offload" (a frame from a port with offloads whose vnet header
 	// asks for something the switch cannot do), and the anti-spoofing
 	// reasons "bad_src_mac", "spoofed_mac", "spoofed_ip", "flood_limit",
-	// "stacked_vlan" and "mac_taken" (guard.go).
+	// "stacked_vlan", "mac_taken", "unassigned_ip" and "router_advert"
+	// (guard.go).
 	Drops map[string]uint64
 	// CsumCompleted counts inner TCP/UDP checksums completed on frames from
 	// the underlay that carried only a partial (pseudo-header) checksum.
@@ -75,8 +76,23 @@ type Stats struct {
 	// DNSTCPExpired counts connections forgotten after 30 s without a
 	// segment from the client or an answer.
 	DNSTCPExpired uint64
-	// EchoReplies counts ICMP echo replies sent for the resolver address.
+	// EchoReplies counts ICMP echo replies sent for the resolver address
+	// (ICMPv6 ones for its IPv6 address included).
 	EchoReplies uint64
+	// NDPAnswered counts IPv6 neighbour solicitations from TAP ports
+	// answered by the switch itself (known endpoint or resolver address).
+	NDPAnswered uint64
+	// NDPDADAnswered counts duplicate address detection probes (a
+	// solicitation from the unspecified address) for an address another
+	// endpoint or the resolver owns, answered by the switch so that the
+	// prober's address fails.
+	NDPDADAnswered uint64
+	// NDPFlooded counts multicast neighbour solicitations from TAP ports
+	// that the switch could not answer and flooded.
+	NDPFlooded uint64
+	// UNASent counts unsolicited neighbour advertisements written into TAP
+	// ports because an IPv6 address's MAC changed between two views.
+	UNASent uint64
 	// ICMPFragNeeded counts ICMP "fragmentation needed" messages sent back
 	// for oversize IPv4 packets with DF set (RFC 1191).
 	ICMPFragNeeded uint64
@@ -122,6 +138,7 @@ const (
 	dropStackedVLAN
 	dropMACTaken
 	dropUnassignedIP
+	dropRouterAdvert
 	numDropReasons
 )
 
@@ -147,6 +164,7 @@ var dropNames = [numDropReasons]string{
 	dropStackedVLAN:  "stacked_vlan",
 	dropMACTaken:     "mac_taken",
 	dropUnassignedIP: "unassigned_ip",
+	dropRouterAdvert: "router_advert",
 }
 
 // counters are the live counters; every field is updated atomically from
@@ -161,6 +179,10 @@ type counters struct {
 	arpSuppressed     atomic.Uint64
 	arpFlooded        atomic.Uint64
 	garpSent          atomic.Uint64
+	ndpAnswered       atomic.Uint64
+	ndpDAD            atomic.Uint64
+	ndpFlooded        atomic.Uint64
+	unaSent           atomic.Uint64
 	dnsQueries        atomic.Uint64
 	echoReplies       atomic.Uint64
 	icmpFragNeeded    atomic.Uint64
@@ -188,6 +210,9 @@ func (c *counters) snapshot(tcp *dnsanswer.Counters) Stats {
 		ARPSuppressed: c.arpSuppressed.Load(),
 		ARPFlooded:    c.arpFlooded.Load(),
 		GARPSent:      c.garpSent.Load(),
+		NDPAnswered:   c.ndpAnswered.Load(),
+		NDPFlooded:    c.ndpFlooded.Load(),
+		UNASent:       c.unaSent.Load(),
 		DNSQueries:    c.dnsQueries.Load(),
 		EchoReplies:   c.echoReplies.Load(),
 		DNSTCPConns:   tcp.Conns.Load(),
@@ -199,6 +224,7 @@ func (c *counters) snapshot(tcp *dnsanswer.Counters) Stats {
 		DNSTCPClosed:  tcp.Closed.Load(),
 		DNSTCPExpired: tcp.Expired.Load(),
 
+		NDPDADAnswered: c.ndpDAD.Load(),
 		ICMPFragNeeded: c.icmpFragNeeded.Load(),
 		ICMPv6TooBig:   c.icmpv6TooBig.Load(),
 		Fragmented:     c.fragmented.Load(),

@@ -13,8 +13,10 @@
 //
 // The answers the switch makes itself live in packages beside it, so the
 // data path reads without them: switch/arp (ARP for known addresses, and
-// the gratuitous ARP of a moved address), switch/dnsanswer (DNS over UDP
-// and TCP and ping at the resolver address) and switch/pmtu (ICMP
+// the gratuitous ARP of a moved address), switch/ndp (the same for IPv6:
+// neighbour solicitations, duplicate address detection, unsolicited
+// advertisements), switch/dnsanswer (DNS over UDP and TCP and ping at the
+// resolver's addresses) and switch/pmtu (ICMP
 // fragmentation needed, ICMPv6 packet too big, IPv4 fragmentation, MSS
 // clamping). This package decides when to call them (answerLocally in
 // answer.go, oversize in mtu.go) and writes what they make into the ports.
@@ -24,8 +26,6 @@
 // forward), a packet from the underlay an underlayPacket (underlay.go:
 // fromUnderlay, decap). The batch of a port with offloads and the record
 // an observer asked for travel inside that struct (offload.go, observe.go).
-// IPv6 neighbour discovery goes into a package switch/ndp beside
-// switch/arp, called from answerLocally for ICMPv6 neighbour solicitations.
 package vswitch
 
 import (
@@ -219,8 +219,9 @@ func New(cfg Config) *Switch {
 // v and everything it points to must not be modified afterwards. A nil v
 // means no networks. For every endpoint address whose MAC differs from the
 // one it last had in a view (a moved MAC, or a reused address), it then
-// writes a gratuitous ARP into the local ports of that network (see
-// announceChanges in arp.go). Calls to SetView are serialised.
+// writes a gratuitous ARP (an unsolicited neighbour advertisement for an
+// IPv6 address) into the local ports of that network (see announceChanges
+// in arp.go). Calls to SetView are serialised.
 func (s *Switch) SetView(v *View) {
 	s.viewMu.Lock()
 	defer s.viewMu.Unlock()

@@ -58,9 +58,17 @@ type Network struct {
 	// turns the check off.
 	Subnet netip.Prefix
 	// Addrs maps the IPv4 address of every endpoint of the network, on any
-	// host, to its MAC. ARP requests for these addresses are answered by the
+	// host, to its MAC, and on a dual-stack network its IPv6 address too.
+	// ARP requests for these addresses are answered by the
 	// local switch instead of being flooded (arp.go), and when an address's
 	// MAC changes from one View to the next SetView sends a gratuitous ARP
 	// into the local ports. nil means no ARP suppression.
 	Addrs map[netip.Addr]MAC
+	// Subnet6 is the IPv6 subnet of a dual-stack network, zero for an
+	// IPv4-only one.
+	Subnet6 netip.Prefix
+	// Resolver6 is the resolver's IPv6 address on a dual-stack network
+	// (the first of Subnet6), answered at ResolverMAC like Resolver; zero
+	// for none.
+	Resolver6 netip.Addr
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"vxswitch/header"
 	"vxswitch/nsrun"
@@ -45,6 +46,14 @@ type Config struct {
 	// Addr is an IPv4 address with the subnet's prefix length, for example
 	// 10.1.0.2/24; the zero value adds no address.
 	Addr netip.Prefix
+	// Addr6 is an IPv6 address with the subnet's prefix length, for
+	// example fd20::2/64, added beside Addr on a dual-stack network; the
+	// zero value adds none. It is added with IFA_F_NODAD: the address
+	// comes from the cluster's IPAM, which gave it to no one else, so the
+	// endpoint uses it at once instead of after a second of duplicate
+	// address detection (the switch still answers such probes, for
+	// addresses added by hand).
+	Addr6 netip.Prefix
 	// Offload opens the device with IFF_VNET_HDR and turns on checksum
 	// and TCP segmentation offload (TUNSETOFFLOAD), so the endpoint hands
 	// over TCP super-frames of up to 64 KiB and may leave checksums to be
@@ -86,7 +95,7 @@ var _ Device = (*TAP)(nil)
 // Create makes a new persistent TAP device (TUNSETPERSIST) for cfg and
 // returns it open. The device is created in the caller's namespace under a
 // temporary unique name ("vxt" and 8 hex digits), moved into cfg.NetNS,
-// renamed to cfg.Name, given cfg.MAC, cfg.MTU and cfg.Addr, and set up.
+// renamed to cfg.Name, given cfg.MAC, cfg.MTU, cfg.Addr and cfg.Addr6, and set up.
 //
 // It fails if cfg.Name already exists in cfg.NetNS. On any failure nothing
 // is left behind: the device is deleted and the file descriptor closed.
@@ -164,9 +173,9 @@ func Create(cfg Config) (*TAP, error) {
 // Open re-attaches to the existing persistent TAP called cfg.Name inside
 // cfg.NetNS, for example after an agent restart. It opens /dev/net/tun on a
 // thread that has entered the namespace (TUNSETIFF looks the name up in the
-// opener's namespace), then re-applies cfg.MAC, cfg.MTU and cfg.Addr where
-// they differ and sets the link up. An address the interface has besides
-// cfg.Addr is left alone.
+// opener's namespace), then re-applies cfg.MAC, cfg.MTU, cfg.Addr and
+// cfg.Addr6 where they differ and sets the link up. An address the
+// interface has besides them is left alone.
 //
 // If there is no interface called cfg.Name but a TAP with cfg.MAC, Open
 // opens that one: a container runtime such as Docker renames the TAP it
@@ -241,7 +250,7 @@ func tapByMAC(h *netlink.Handle, mac net.HardwareAddr) (netlink.Link, bool) {
 	return nil, false
 }
 
-// configure applies cfg.MAC, cfg.MTU and cfg.Addr to the link cfg.Name
+// configure applies cfg.MAC, cfg.MTU, cfg.Addr and cfg.Addr6 to the link cfg.Name
 // where they differ, through the netlink handle h of its namespace, and
 // sets the link up.
 func configure(h *netlink.Handle, cfg Config) error {
@@ -265,23 +274,38 @@ func configure(h *netlink.Handle, cfg Config) error {
 			return fmt.Errorf("tap: set gso_max_segs %d on %s: %w", cfg.GSOMaxSegs, cfg.Name, err)
 		}
 	}
-	if cfg.Addr.IsValid() {
-		addrs, err := h.AddrList(link, netlink.FAMILY_V4)
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return fmt.Errorf("tap: list addresses of %s: %w", cfg.Name, err)
-		}
-		if !hasAddr(addrs, cfg.Addr) {
-			a := &netlink.Addr{IPNet: &net.IPNet{
-				IP:   cfg.Addr.Addr().AsSlice(),
-				Mask: net.CIDRMask(cfg.Addr.Bits(), 32),
-			}}
-			if err := h.AddrAdd(link, a); err != nil {
-				return fmt.Errorf("tap: add address %s to %s: %w", cfg.Addr, cfg.Name, err)
-			}
-		}
+	if err := addAddr(h, link, cfg.Name, cfg.Addr, netlink.FAMILY_V4, 0); err != nil {
+		return err
+	}
+	if err := addAddr(h, link, cfg.Name, cfg.Addr6, netlink.FAMILY_V6, unix.IFA_F_NODAD); err != nil {
+		return err
 	}
 	if err := h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("tap: set %s up: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// addAddr adds p (of the address family family) with the address flags
+// flags to link, called name, unless the link has it already or p is the
+// zero value.
+func addAddr(h *netlink.Handle, link netlink.Link, name string, p netip.Prefix, family, flags int) error {
+	if !p.IsValid() {
+		return nil
+	}
+	addrs, err := h.AddrList(link, family)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return fmt.Errorf("tap: list addresses of %s: %w", name, err)
+	}
+	if hasAddr(addrs, p) {
+		return nil
+	}
+	a := &netlink.Addr{
+		IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())},
+		Flags: flags,
+	}
+	if err := h.AddrAdd(link, a); err != nil {
+		return fmt.Errorf("tap: add address %s to %s: %w", p, name, err)
 	}
 	return nil
 }
@@ -499,6 +523,9 @@ func (cfg Config) validate() error {
 	}
 	if cfg.Addr.IsValid() && !cfg.Addr.Addr().Is4() {
 		return fmt.Errorf("tap: address %s is not IPv4 with a prefix length such as 10.1.0.2/24", cfg.Addr)
+	}
+	if cfg.Addr6.IsValid() && (!cfg.Addr6.Addr().Is6() || cfg.Addr6.Addr().Is4In6()) {
+		return fmt.Errorf("tap: address %s is not IPv6 with a prefix length such as fd20::2/64", cfg.Addr6)
 	}
 	return nil
 }

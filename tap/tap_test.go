@@ -451,6 +451,7 @@ func TestConfigErrors(t *testing.T) {
 		{"multicast MAC", Config{Name: "eth0", MAC: net.HardwareAddr{1, 0, 0, 0, 0, 1}}, "multicast"},
 		{"negative MTU", Config{Name: "eth0", MTU: -1}, "negative"},
 		{"IPv6", Config{Name: "eth0", Addr: netip.MustParsePrefix("fd00::2/64")}, "not IPv4"},
+		{"IPv4 as Addr6", Config{Name: "eth0", Addr6: netip.MustParsePrefix("10.0.0.2/24")}, "not IPv6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

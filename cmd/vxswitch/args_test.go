@@ -48,7 +48,9 @@ func TestLocalChecks(t *testing.T) {
 		want []string
 	}{
 		{"network create web --subnet 10.20.0.1/24", []string{"--subnet", "use 10.20.0.0/24"}},
-		{"network create web --subnet fd00::/64", []string{"--subnet", "not IPv4"}},
+		{"network create web --subnet fd00::/64", []string{"--subnet", "IPv6-only networks are not supported", "10.20.0.0/24"}},
+		{"network create web --subnet 10.20.0.0/24 --subnet fe80::/64", []string{"--subnet", "not for endpoint addresses"}},
+		{"network create web --subnet 10.20.0.0/24 --subnet fd00::/48 --subnet fd01::/64", []string{"both IPv6"}},
 		{"network create web --subnet 10.20.0.0/30", []string{"--subnet", "between /8 and /29"}},
 		{"network create web --subnet web", []string{"--subnet", "not a prefix"}},
 		{"attach web db_1 --netns x", []string{`endpoint name "db_1" is invalid`, "web-1"}},

@@ -21,7 +21,7 @@ func networkCommand() *cli.Command {
 			{
 				Name: "create", Usage: "create a network", ArgsUsage: "NAME",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "subnet", Usage: "IPv4 subnet of the network, like 10.20.0.0/24 (required)"},
+					&cli.StringSliceFlag{Name: "subnet", Usage: "IPv4 subnet of the network, like 10.20.0.0/24 (required); again with an IPv6 prefix, like fd20::/64, for a dual-stack network"},
 					&cli.UintFlag{Name: "vni", Usage: "VXLAN network identifier 1..16777215 (default: allocated)"},
 					&cli.IntFlag{Name: "mtu", Usage: "endpoint MTU, at most the underlay MTU - 50 (default: that)"},
 				},
@@ -29,10 +29,14 @@ func networkCommand() *cli.Command {
 					if err := needArgs(c, "NAME"); err != nil {
 						return err
 					}
-					if c.String("subnet") == "" {
-						return fmt.Errorf("--subnet is required: for example 'vxswitch network create %s --subnet 10.20.0.0/24'", c.Args().First())
+					subnet, subnet6, err := splitSubnets(c.Args().First(), c.StringSlice("subnet"))
+					if err != nil {
+						return err
 					}
-					if _, err := raftstore.ParseSubnet(c.String("subnet")); err != nil {
+					if _, err := raftstore.ParseSubnet(subnet); err != nil {
+						return fmt.Errorf("--subnet: %w", err)
+					}
+					if _, err := raftstore.ParseSubnet6(subnet6); subnet6 != "" && err != nil {
 						return fmt.Errorf("--subnet: %w", err)
 					}
 					if c.Uint("vni") > raftstore.MaxVNI {
@@ -40,12 +44,12 @@ func networkCommand() *cli.Command {
 					}
 					ctx, cancel := ctx(c)
 					defer cancel()
-					req := api.NetworkRequest{Name: c.Args().First(), Subnet: c.String("subnet"), VNI: uint32(c.Uint("vni")), MTU: c.Int("mtu")}
+					req := api.NetworkRequest{Name: c.Args().First(), Subnet: subnet, Subnet6: subnet6, VNI: uint32(c.Uint("vni")), MTU: c.Int("mtu")}
 					n, err := client(c).CreateNetwork(ctx, req)
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "network %s: vni %d, subnet %s, resolver %s, endpoint mtu %d\n", n.Name, n.VNI, n.Subnet, n.Resolver, n.EndpointMTU)
+					fmt.Fprintf(c.App.Writer, "network %s: vni %d, subnet %s, resolver %s, endpoint mtu %d\n", n.Name, n.VNI, netSubnets(n), netResolvers(n), n.EndpointMTU)
 					return nil
 				},
 			},
@@ -61,7 +65,7 @@ func networkCommand() *cli.Command {
 					return printOut(c, ns, func(w io.Writer) {
 						row(w, "NAME", "VNI", "SUBNET", "RESOLVER", "MTU", "ENDPOINTS", "HOSTS")
 						for _, n := range ns {
-							row(w, n.Name, n.VNI, n.Subnet, n.Resolver, n.EndpointMTU, n.Endpoints, dash(strings.Join(n.Hosts, ",")))
+							row(w, n.Name, n.VNI, netSubnets(n), netResolvers(n), n.EndpointMTU, n.Endpoints, dash(strings.Join(n.Hosts, ",")))
 						}
 					})
 				},
@@ -81,8 +85,8 @@ func networkCommand() *cli.Command {
 					return printOut(c, n, func(w io.Writer) {
 						row(w, "name:", n.Name)
 						row(w, "vni:", n.VNI)
-						row(w, "subnet:", n.Subnet)
-						row(w, "resolver:", n.Resolver)
+						row(w, "subnet:", netSubnets(n))
+						row(w, "resolver:", netResolvers(n))
 						mtu := fmt.Sprint(n.EndpointMTU)
 						if n.MTU > 0 {
 							mtu += fmt.Sprintf(" (asked for %d)", n.MTU)
@@ -92,7 +96,7 @@ func networkCommand() *cli.Command {
 						row(w, "external vteps:", dash(strings.Join(n.VTEPs, ", ")))
 						row(w, "endpoints:", len(n.Members))
 						for _, e := range n.Members {
-							row(w, "", e.Name, e.Host, e.MAC, fmt.Sprintf("%s/%d", e.IP, e.Prefix))
+							row(w, "", e.Name, e.Host, e.MAC, epAddrs(e))
 						}
 					})
 				},
@@ -140,7 +144,7 @@ func attachCommand() *cli.Command {
 			}
 			return printOut(c, e, func(w io.Writer) {
 				row(w, "NAME", "NETWORK", "IFNAME", "MAC", "IP", "MTU", "RESOLVER")
-				row(w, e.Name, e.Network, e.IfName, e.MAC, fmt.Sprintf("%s/%d", e.IP, e.Prefix), e.MTU, e.Resolver)
+				row(w, e.Name, e.Network, e.IfName, e.MAC, epAddrs(e), e.MTU, e.Resolver)
 				if e.ResolvConf != "" {
 					fmt.Fprintf(w, "names: %s points at the resolver (try: ip netns exec %s getent hosts NAME)\n", e.ResolvConf, c.String("netns"))
 				} else {
@@ -176,13 +180,13 @@ func endpointsCommand() *cli.Command {
 				return err
 			}
 			return printOut(c, es, func(w io.Writer) {
-				row(w, "NAME", "NETWORK", "HOST", "MAC", "IP", "ALIASES")
+				row(w, "NAME", "NETWORK", "HOST", "MAC", "IP", "IPV6", "ALIASES")
 				for _, e := range es {
 					aliases := strings.Join(e.Aliases, ",")
 					if aliases == "" {
 						aliases = "-"
 					}
-					row(w, e.Name, e.Network, e.Host, e.MAC, e.IP, aliases)
+					row(w, e.Name, e.Network, e.Host, e.MAC, e.IP, epIP6(e), aliases)
 				}
 			})
 		},
@@ -324,6 +328,10 @@ func statsCommand() *cli.Command {
 				row(w, "ARP answered locally", s.ARPSuppressed)
 				row(w, "ARP flooded", s.ARPFlooded)
 				row(w, "gratuitous ARP sent", s.GARPSent)
+				row(w, "IPv6 neighbour solicitations answered locally", s.NDPAnswered)
+				row(w, "IPv6 duplicate address probes answered", s.NDPDADAnswered)
+				row(w, "IPv6 neighbour solicitations flooded", s.NDPFlooded)
+				row(w, "unsolicited neighbour advertisements sent", s.UNASent)
 				row(w, "DNS queries", s.DNSQueries)
 				row(w, "DNS over TCP: connections", s.DNSTCPConns)
 				row(w, "DNS over TCP: queries", s.DNSTCPQueries)

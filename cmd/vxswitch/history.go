@@ -88,10 +88,12 @@ func describeObject(o api.Object) string {
 	} else {
 		add("vni ", fmt.Sprint(o.VNI))
 		add("subnet ", o.Subnet.String())
+		add("subnet ", o.Subnet6.String())
 	}
 	add("host ", o.Host)
 	if o.Kind == "endpoint" {
 		add("ip ", o.IP.String())
+		add("ip ", o.IP6.String())
 		add("mac ", o.MAC)
 		if o.Host != "" {
 			add("port ", o.Name)

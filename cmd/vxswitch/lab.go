@@ -29,13 +29,17 @@ func labCommand() *cli.Command {
 					&cli.IntFlag{Name: "underlay-mtu", Value: 1500, Usage: "MTU of the hosts' underlay links"},
 					&cli.BoolFlag{Name: "ipv6-underlay", Usage: "put the hosts on an IPv6-only underlay (fd77::/64): VXLAN over UDP/IPv6, endpoint MTU = underlay - 70"},
 					&cli.StringFlag{Name: "network", Value: "web", Usage: "name of the network to create"},
-					&cli.StringFlag{Name: "subnet", Value: "10.20.0.0/24", Usage: "subnet of that network"},
+					&cli.StringSliceFlag{Name: "subnet", Value: cli.NewStringSlice("10.20.0.0/24"), Usage: "subnet of that network; give it twice, once with an IPv6 prefix like fd20::/64, for a dual-stack network"},
 					&cli.BoolFlag{Name: "docker", Usage: "also run a Docker engine (dockerd, from docker.io) on every host, served by its agent's vxswitch plugin, with a busybox image 'vxbox'"},
 				},
 				Action: func(c *cli.Context) error {
+					subnet, subnet6, err := splitSubnets(c.String("network"), c.StringSlice("subnet"))
+					if err != nil {
+						return err
+					}
 					cl, err := lab.Up(c.Context, lab.Options{
 						Prefix: c.String("prefix"), StateDir: c.String("state-dir"), Hosts: c.Int("hosts"),
-						UnderlayMTU: c.Int("underlay-mtu"), Network: c.String("network"), Subnet: c.String("subnet"),
+						UnderlayMTU: c.Int("underlay-mtu"), Network: c.String("network"), Subnet: subnet, Subnet6: subnet6,
 						Docker: c.Bool("docker"), IPv6Underlay: c.Bool("ipv6-underlay"),
 					})
 					if err != nil {
@@ -99,20 +103,27 @@ func labCommand() *cli.Command {
 func printLab(c *cli.Context, cl *lab.Cluster, engines []*lab.Engine) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "lab up: %d hosts on underlay bridge %sul (%s), network %s (%s), MTU %d underlay\n\n",
-		len(cl.Agents), cl.Opt.Prefix, cl.Net.Subnet, cl.Opt.Network, cl.Opt.Subnet, cl.Opt.UnderlayMTU)
+		len(cl.Agents), cl.Opt.Prefix, cl.Net.Subnet, cl.Opt.Network, strings.Trim(cl.Opt.Subnet+","+cl.Opt.Subnet6, ","), cl.Opt.UnderlayMTU)
 	fmt.Fprintln(w, "hosts (each runs one agent in its own namespace):")
 	for _, a := range cl.Agents {
 		fmt.Fprintf(w, "  %-4s netns %-12s underlay %-12s socket %s  log %s\n", a.Host.Name, a.Host.NS, a.Host.Addr, a.Socket, a.LogFile)
 	}
 	fmt.Fprintln(w, "\nendpoints (TAP eth0 inside each namespace):")
 	for _, e := range cl.Endpoints {
-		fmt.Fprintf(w, "  %-4s netns %-12s on %-4s ip %-12s mac %s\n", e.Name, e.NS, e.Host, e.IP, e.MAC)
+		ip6 := ""
+		if e.IP6.IsValid() {
+			ip6 = " ip6 " + e.IP6.String()
+		}
+		fmt.Fprintf(w, "  %-4s netns %-12s on %-4s ip %-12s mac %s%s\n", e.Name, e.NS, e.Host, e.IP, e.MAC, ip6)
 	}
 	if len(cl.Endpoints) >= 2 {
 		a, b := cl.Endpoints[0], cl.Endpoints[len(cl.Endpoints)-1]
 		sock := cl.Agents[0].Socket
 		fmt.Fprintf(w, "\ntry:\n")
 		fmt.Fprintf(w, "  ip netns exec %s ping -c 3 %s              # %s on %s -> %s on %s, across hosts\n", a.NS, b.IP, a.Name, a.Host, b.Name, b.Host)
+		if b.IP6.IsValid() {
+			fmt.Fprintf(w, "  ip netns exec %s ping -6 -c 3 %s             # the same over IPv6\n", a.NS, b.Name)
+		}
 		fmt.Fprintf(w, "  ip netns exec %s ip link show eth0          # MTU = underlay - %d (%s underlay)\n", a.NS, cl.Net.Overhead(), vxlan.Family(cl.Net.Subnet.Addr()))
 		fmt.Fprintf(w, "  vxswitch --socket %s members\n", sock)
 		fmt.Fprintf(w, "  vxswitch --socket %s token                  # the join token other hosts need\n", sock)

@@ -46,7 +46,16 @@ func writeMTU(w io.Writer, r api.MTUReport) {
 		if n.Asked > 0 && n.Asked < r.EndpointMTU {
 			note = fmt.Sprintf(" (lowered by network create --mtu %d)", n.Asked)
 		}
-		fmt.Fprintf(w, "  network %s: endpoint MTU %d%s\n", n.Name, n.EndpointMTU, note)
+		mss := fmt.Sprintf("TCP MSS %d", n.EndpointMTU-40)
+		if n.DualStack {
+			mss = fmt.Sprintf("TCP MSS %d over IPv4, %d over IPv6", n.EndpointMTU-40, n.EndpointMTU-60)
+		}
+		fmt.Fprintf(w, "  network %s: endpoint MTU %d%s, %s\n", n.Name, n.EndpointMTU, note, mss)
+	}
+	if len(r.Networks) > 0 {
+		fmt.Fprintln(w, "inside a network the switch clamps the MSS of TCP SYNs to the endpoint MTU - 40 (IPv4) or - 60 (IPv6);")
+		fmt.Fprintln(w, "a larger packet gets ICMP \"fragmentation needed\" (IPv4 with DF; without DF the switch fragments it)")
+		fmt.Fprintln(w, "or ICMPv6 \"packet too big\" (IPv6), both naming the endpoint MTU, instead of vanishing")
 	}
 	fmt.Fprintf(w, "\npath MTU to each peer host, probed now with DF set:\n")
 	if len(r.Peers) == 0 {

@@ -36,6 +36,7 @@ type Options struct {
 	StateDir    string // sockets, logs, pid files and data dirs; "" = /run/vxswitch/lab
 	Network     string // network created by Up; "" = "web"; "-" = none
 	Subnet      string // its subnet; "" = 10.20.0.0/24
+	Subnet6     string // its IPv6 subnet, like fd20::/64, for a dual-stack network; "" = none
 	UnderlayMTU int    // 0 = 1500
 	// IPv6Underlay puts the hosts on the IPv6 underlay fd77::/64 (host i
 	// is fd77::i) instead of 10.77.0.0/24: the agents advertise IPv6
@@ -124,6 +125,7 @@ type Endpoint struct {
 	NS    string // its network namespace
 	Host  string // host it is attached on
 	IP    netip.Addr
+	IP6   netip.Addr // on a dual-stack network; zero otherwise
 	MAC   string
 	Agent *Agent
 }
@@ -185,7 +187,7 @@ func Up(ctx context.Context, opt Options) (_ *Cluster, err error) {
 		return c, nil
 	}
 	cl := c.Agents[0].Client()
-	if _, err := cl.CreateNetwork(ctx, api.NetworkRequest{Name: opt.Network, Subnet: opt.Subnet}); err != nil {
+	if _, err := cl.CreateNetwork(ctx, api.NetworkRequest{Name: opt.Network, Subnet: opt.Subnet, Subnet6: opt.Subnet6}); err != nil {
 		return nil, fmt.Errorf("lab: create network %s: %w", opt.Network, err)
 	}
 	if opt.NoEndpoints {
@@ -211,7 +213,7 @@ func (c *Cluster) Attach(ctx context.Context, a *Agent, network, name string) (E
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("lab: attach %s on %s: %w", name, a.Host.Name, err)
 	}
-	ep := Endpoint{Name: name, NS: ns, Host: a.Host.Name, IP: e.IP, MAC: e.MAC, Agent: a}
+	ep := Endpoint{Name: name, NS: ns, Host: a.Host.Name, IP: e.IP, IP6: e.IP6, MAC: e.MAC, Agent: a}
 	c.Endpoints = append(c.Endpoints, ep)
 	return ep, nil
 }

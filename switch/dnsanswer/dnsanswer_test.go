@@ -74,7 +74,7 @@ func TestResponder(t *testing.T) {
 	send := func(dstPort uint16, flags uint8, seq, ack uint32, data []byte) []Query {
 		t.Helper()
 		ip := toResolver(dstPort, flags, seq, ack, data)
-		qs, ok := r.Segment("a", 100, l2, resolver, 1500, ip, ip.Payload(), true, w)
+		qs, ok := r.Segment("a", 100, l2, resolver, 1500, ip.Source(), ip.Payload(), true, w)
 		if !ok {
 			t.Fatal("Segment refused a valid segment")
 		}
@@ -106,7 +106,7 @@ func TestResponder(t *testing.T) {
 	if u := r.Usage(); u.Conns != 1 || r.Stats.Conns.Load() != 1 || r.Stats.Resets.Load() != 1 || r.Stats.Queries.Load() != 1 {
 		t.Errorf("usage %+v, conns %d resets %d queries %d", u, r.Stats.Conns.Load(), r.Stats.Resets.Load(), r.Stats.Queries.Load())
 	}
-	if _, ok := r.Segment("a", 100, l2, resolver, 1500, nil, []byte{1, 2}, true, w); ok {
+	if _, ok := r.Segment("a", 100, l2, resolver, 1500, client.Addr(), []byte{1, 2}, true, w); ok {
 		t.Error("Segment took a 2-byte segment")
 	}
 }

@@ -207,20 +207,21 @@ type out struct {
 	payload  []byte
 }
 
-// Segment handles the TCP segment tcp of the IPv4 packet ip, which came
-// from the port and network of port and vni, sent to the resolver address
-// of a network with the given MTU (0 for none). Its segments to the client
-// go behind the Ethernet header l2 into w. serving is false when the switch
-// has no DNS handler: every segment is then reset. It keeps l2, but
-// neither ip nor tcp. It returns ok false, doing nothing, when tcp is not
-// a valid TCP segment, and else the whole queries received, for the caller
-// to hand to the DNS handler (and then to Answer).
-func (r *Responder) Segment(port string, vni uint32, l2 []byte, resolver netip.Addr, mtu int, ip header.IPv4, tcp []byte, serving bool, w Writer) (queries []Query, ok bool) {
+// Segment handles the TCP segment tcp, which client sent from the port and
+// network of port and vni to the resolver address resolver (IPv4, or IPv6
+// on a dual-stack network) of a network with the given MTU (0 for none).
+// Its segments to the client go behind the Ethernet header l2 into w, in
+// packets of resolver's family. serving is false when the switch has no
+// DNS handler: every segment is then reset. It keeps l2, but not tcp. It
+// returns ok false, doing nothing, when tcp is not a valid TCP segment,
+// and else the whole queries received, for the caller to hand to the DNS
+// handler (and then to Answer).
+func (r *Responder) Segment(port string, vni uint32, l2 []byte, resolver netip.Addr, mtu int, client netip.Addr, tcp []byte, serving bool, w Writer) (queries []Query, ok bool) {
 	seg, ok := parseSegment(tcp)
 	if !ok {
 		return nil, false
 	}
-	key := ConnKey{port, vni, netip.AddrPortFrom(ip.Source(), seg.srcPort)}
+	key := ConnKey{port, vni, netip.AddrPortFrom(client, seg.srcPort)}
 	if seg.flags&header.TCPFlagRST != 0 {
 		r.gotReset(key)
 		return nil, true
@@ -229,9 +230,13 @@ func (r *Responder) Segment(port string, vni uint32, l2 []byte, resolver netip.A
 		r.reset(w, l2, resolver, key.Client, seg)
 		return nil, true
 	}
-	ourMSS := 1460 // Ethernet's, when the network has no MTU
-	if mtu > header.IPv4MinLen+header.TCPMinLen {
-		ourMSS = mtu - header.IPv4MinLen - header.TCPMinLen
+	ipLen := header.IPv4MinLen
+	if resolver.Is6() {
+		ipLen = header.IPv6Len
+	}
+	ourMSS := 1500 - ipLen - header.TCPMinLen // Ethernet's, when the network has no MTU
+	if mtu > ipLen+header.TCPMinLen {
+		ourMSS = mtu - ipLen - header.TCPMinLen
 	}
 
 	r.mu.Lock()
@@ -549,21 +554,33 @@ func (r *Responder) expire(now time.Time) {
 }
 
 // write writes the segment o out of c from c.resolver, TCP port srcPort,
-// to c's client into w: Ethernet header c.l2, an IPv4 header, a TCP header
-// (with an MSS option when o.mss is set) and the payload, with both
-// checksums.
+// to c's client into w: Ethernet header c.l2, an IPv4 header (an IPv6 one
+// when c.resolver is IPv6), a TCP header (with an MSS option when o.mss is
+// set) and the payload, with the checksums.
 func (r *Responder) write(w Writer, c *Conn, srcPort uint16, o out) {
 	hlen := header.TCPMinLen
 	if o.mss > 0 {
 		hlen += tcpOptMSSLen
 	}
-	total := header.IPv4MinLen + hlen + len(o.payload)
+	ipLen := header.IPv4MinLen
+	if c.resolver.Is6() {
+		ipLen = header.IPv6Len
+	}
+	total := ipLen + hlen + len(o.payload)
 	off := len(c.l2)
 	pkt := make([]byte, off+total)
 	copy(pkt, c.l2)
-	ip := header.IPv4(pkt[off:])
-	ip.Encode(uint16(total), r.NextID(), 0, TTL, header.ProtoTCP, c.resolver, c.key.Client.Addr())
-	tcp := header.TCP(ip[header.IPv4MinLen:])
+	var pseudo uint16
+	if ipLen == header.IPv6Len {
+		ip := header.IPv6(pkt[off:])
+		ip.Encode(uint16(hlen+len(o.payload)), header.ProtoTCP, TTL, c.resolver, c.key.Client.Addr())
+		pseudo = ip.PseudoSum(header.ProtoTCP, hlen+len(o.payload))
+	} else {
+		ip := header.IPv4(pkt[off:])
+		ip.Encode(uint16(total), r.NextID(), 0, TTL, header.ProtoTCP, c.resolver, c.key.Client.Addr())
+		pseudo = ip.PseudoSum(header.ProtoTCP, hlen+len(o.payload))
+	}
+	tcp := header.TCP(pkt[off+ipLen:])
 	tcp.SetSrcPort(srcPort)
 	tcp.SetDstPort(c.key.Client.Port())
 	tcp.SetSeq(o.seq)
@@ -579,7 +596,7 @@ func (r *Responder) write(w Writer, c *Conn, srcPort uint16, o out) {
 		binary.BigEndian.PutUint16(opt[2:4], uint16(o.mss))
 	}
 	copy(tcp[hlen:], o.payload)
-	tcp.SetChecksum(tcp.ComputeChecksum(ip.PseudoSum(header.ProtoTCP, len(tcp))))
+	tcp.SetChecksum(tcp.ComputeChecksum(pseudo))
 	w.Write(pkt)
 }
 
