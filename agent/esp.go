@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"vxswitch/api"
 	"vxswitch/esp"
 	"vxswitch/espconn"
 	"vxswitch/raftstore"
@@ -376,4 +379,27 @@ func (a *Agent) espStats() map[string]uint64 {
 	out := map[string]uint64{}
 	a.esp.Each(func(name string, v uint64) { out[name] = v })
 	return out
+}
+
+// handleESPSAs lists the SAs of this host with their keys (local socket
+// only): for Wireshark (esp sa -o wireshark) and for debugging.
+func (a *Agent) handleESPSAs(w http.ResponseWriter, r *http.Request) {
+	in, out := a.keys.SAs()
+	list := []api.ESPSA{}
+	add := func(dir string, sa *esp.SA) {
+		c := sa.Config()
+		e := api.ESPSA{Direction: dir, SPI: c.SPI, Src: c.Src.String(), Dst: c.Dst.String(),
+			Key: hex.EncodeToString(c.Key), Salt: hex.EncodeToString(c.Salt[:]), Wireshark: esp.WiresharkSA(c)}
+		if dir == "out" {
+			e.Sent = sa.Sent()
+		}
+		list = append(list, e)
+	}
+	for _, sa := range in {
+		add("in", sa)
+	}
+	for _, sa := range out {
+		add("out", sa)
+	}
+	reply(w, list, nil)
 }

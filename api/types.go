@@ -391,3 +391,18 @@ type CAInfo struct {
 	// Renewed lists the hosts whose certificate the current CA signed.
 	Renewed []string `json:"renewed,omitempty"`
 }
+
+// ESPSA is one security association of an encrypted network on this host
+// (RouteESPSAs): Direction "in" (peer to this host) or "out"; Key and
+// Salt in hex. Wireshark is the SA as a line of Wireshark's esp_sa file.
+type ESPSA struct {
+	Direction string `json:"direction"`
+	SPI       uint32 `json:"spi"`
+	Src       string `json:"src"`
+	Dst       string `json:"dst"`
+	Key       string `json:"key"`
+	Salt      string `json:"salt"`
+	// Sent is how many packets an outbound SA sealed.
+	Sent      uint64 `json:"sent"`
+	Wireshark string `json:"wireshark"`
+}
