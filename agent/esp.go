@@ -305,24 +305,33 @@ func (m *keyManager) published(now time.Time, err error) {
 }
 
 // run publishes keys and keeps the SAs current until ctx ends: at every
-// change of the state and every keyTick.
+// change of the state and every keyTick. A publish runs beside the loop,
+// so activations and retirements keep their time while the leader is slow
+// or out of reach.
 func (m *keyManager) run(ctx context.Context, state func() *raftstore.State, changes <-chan struct{}) {
 	tick := time.NewTicker(keyTick)
 	defer tick.Stop()
+	var publishing sync.WaitGroup
+	defer publishing.Wait()
 	for {
 		now := time.Now()
 		if m.sync(state(), now) {
 			k, err := m.newKey(now)
-			if err == nil {
-				pctx, cancel := context.WithTimeout(ctx, writeTimeout)
-				err = m.publish(pctx, k)
-				cancel()
-				if err == nil {
-					m.log.Info("published a new ESP key", "active_at", time.Unix(0, k.ActiveAt).UTC())
-				}
+			if err != nil {
+				m.published(now, err)
+			} else {
+				publishing.Add(1)
+				go func() {
+					defer publishing.Done()
+					pctx, cancel := context.WithTimeout(ctx, writeTimeout)
+					err := m.publish(pctx, k)
+					cancel()
+					if err == nil {
+						m.log.Info("published a new ESP key", "active_at", time.Unix(0, k.ActiveAt).UTC())
+					}
+					m.published(now, err)
+				}()
 			}
-			m.published(now, err)
-			m.sync(state(), time.Now())
 		}
 		select {
 		case <-ctx.Done():
