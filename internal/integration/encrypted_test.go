@@ -242,6 +242,38 @@ func TestEncryptedNetwork(t *testing.T) {
 		}
 	})
 
+	t.Run("clear VXLAN of the encrypted network is dropped", func(t *testing.T) {
+		// A member host leaving the encryption out: a broadcast frame of
+		// the encrypted network as clear VXLAN to host 2's port 4789.
+		pkt := make([]byte, 8+60)
+		pkt[0] = 0x08
+		be.BigEndian.PutUint32(pkt[4:], sec.VNI<<8)
+		copy(pkt[8:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x99, 0x08, 0x06})
+		before := espStat(t, h2, "clear_dropped")
+		err := netlab.Do(h1.Host.NSPath, func() error {
+			conn, err := net.Dial("udp", netip.AddrPortFrom(h2.Host.Addr, 4789).String())
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			for range 5 {
+				if _, err := conn.Write(pkt); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "clear VXLAN of an encrypted network counted", func() error {
+			if got := espStat(t, h2, "clear_dropped") - before; got != 5 {
+				return fmt.Errorf("clear_dropped grew by %d, want 5", got)
+			}
+			return nil
+		})
+	})
+
 	t.Run("rotation under traffic loses nothing", func(t *testing.T) {
 		var before []api.ESPSA
 		if err := h1.Client().Get(ctx, "/v1/esp/sa", &before); err != nil {
