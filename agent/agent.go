@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"vxswitch/api"
+	"vxswitch/esp"
+	"vxswitch/espconn"
 	"vxswitch/pki"
 	"vxswitch/raftstore"
 	"vxswitch/resolver"
@@ -77,6 +79,9 @@ type Config struct {
 	// DockerStaleAfter is how long a Docker endpoint or reservation the
 	// engine does not list may live (it is being set up); 0 = 1 min.
 	DockerStaleAfter time.Duration
+	// KeyRotation is how often this host makes a new key pair for the
+	// SAs of encrypted networks (esp.go); 0 = 12 h, as Docker's overlay.
+	KeyRotation time.Duration
 	// History bounds this host's history of committed changes (explain,
 	// events, --at); the zero value is raftstore's defaults.
 	History raftstore.HistoryLimits
@@ -86,6 +91,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.VoterStabilize == 0 {
 		c.VoterStabilize = 10 * time.Second
+	}
+	if c.KeyRotation == 0 {
+		c.KeyRotation = 12 * time.Hour
 	}
 	if c.Socket == "" {
 		c.Socket = api.DefaultSocket
@@ -152,14 +160,19 @@ func (c *Config) joinFamily() error {
 // Agent is one running host. Create it with Start; stop it with Close. All
 // methods are safe for concurrent use.
 type Agent struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *raftstore.Store
-	sw     *vswitch.Switch
-	conn   *vxlan.Conn
-	prober *prober
-	dns    *resolver.Server
-	views  stateview.Builder // owned by refresh (view.go)
+	cfg   Config
+	log   *slog.Logger
+	store *raftstore.Store
+	sw    *vswitch.Switch
+	conn  *vxlan.Conn
+	// espSock is the ESP in UDP socket (port 4500); esp wraps it and conn
+	// for the switch, and keys fills esp's SAs (esp.go).
+	espSock *vxlan.Conn
+	esp     *espconn.Conn
+	keys    *keyManager
+	prober  *prober
+	dns     *resolver.Server
+	views   stateview.Builder // owned by refresh (view.go)
 
 	underlayMTU int
 	mtuSource   string
@@ -258,16 +271,27 @@ func (a *Agent) open() error {
 	if err != nil {
 		return fmt.Errorf("agent: open underlay socket: %w", err)
 	}
+	a.espSock, err = vxlan.Listen(netip.AddrPortFrom(a.cfg.Advertise, esp.Port))
+	if err != nil {
+		return fmt.Errorf("agent: open ESP in UDP socket (port %d, encrypted networks): %w", esp.Port, err)
+	}
+	a.esp = espconn.New(a.conn, a.espSock, esp.Port)
 	a.dns = resolver.New(resolver.Config{Logger: a.log})
 	a.sw = vswitch.New(vswitch.Config{
-		Underlay: a.conn, Port: a.cfg.VXLANPort, Logger: a.log,
+		Underlay: a.esp, Port: a.cfg.VXLANPort, Logger: a.log,
 		DNS: a.dns, NoClampMSS: a.cfg.NoClampMSS, PortStopped: a.portStopped,
 	})
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
-		if err := a.sw.ServeUnderlay(a.conn); err != nil {
+		if err := a.sw.ServeUnderlay(a.esp.ClearReader()); err != nil {
 			a.log.Error("underlay receive loop stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		if err := a.sw.ServeUnderlay(a.esp.ESPReader()); err != nil {
+			a.log.Error("ESP underlay receive loop stopped", "err", err)
 		}
 	}()
 
@@ -303,6 +327,10 @@ func (a *Agent) open() error {
 	changes := a.store.Changes()
 	a.refresh()
 	tokenChanges := a.store.Changes()
+	keyChanges := a.store.Changes()
+	a.keys = newKeyManager(a.esp, a.cfg.Name, a.cfg.KeyRotation, a.log, a.publishKey)
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.keys.run(a.ctx, a.store.State, keyChanges) }()
 	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.keepTokenFile(tokenChanges) }()
 	go func() { defer a.wg.Done(); a.watch(changes) }()
@@ -482,6 +510,9 @@ func (a *Agent) Close() error {
 			a.sw.Close()
 			a.ports = map[string]*port{}
 			a.mu.Unlock()
+		}
+		if a.espSock != nil {
+			a.espSock.Close()
 		}
 		if a.conn != nil {
 			a.conn.Close()

@@ -176,6 +176,7 @@ func (a *Agent) serveMetrics() error {
 			ports:       a.portStats,
 			raft:        a.store.Stats,
 		}),
+		newESPCollector(a.esp),
 		a.metrics.apply.(prometheus.Histogram), // made by newApplyLatency
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -7,6 +7,7 @@ import (
 
 	"vxswitch/api"
 	"vxswitch/raftstore"
+	"vxswitch/stateview"
 	vswitch "vxswitch/switch"
 	"vxswitch/vxlan"
 )
@@ -17,9 +18,10 @@ import (
 func (a *Agent) overhead() int { return vxlan.Overhead(a.cfg.Advertise) }
 
 // endpointMTU is the MTU this host gives endpoints of n: what the underlay
-// carries after the VXLAN overhead, lowered further if the network asks.
+// carries after the VXLAN overhead (and the ESP overhead for an encrypted
+// network, stateview.EndpointMTU), lowered further if the network asks.
 func (a *Agent) endpointMTU(n raftstore.Network) int {
-	mtu := a.underlayMTU - a.overhead()
+	mtu := stateview.EndpointMTU(n, a.underlayMTU, a.cfg.Advertise)
 	if n.MTU > 0 && n.MTU < mtu {
 		mtu = n.MTU
 	}
@@ -28,7 +30,7 @@ func (a *Agent) endpointMTU(n raftstore.Network) int {
 
 func (a *Agent) apiNetwork(st *raftstore.State, n raftstore.Network) api.Network {
 	out := api.Network{
-		Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver, MTU: n.MTU,
+		Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Resolver: n.Resolver, MTU: n.MTU, Encrypted: n.Encrypted,
 		EndpointMTU: a.endpointMTU(n), VTEPs: []string{}, Hosts: []string{},
 		Subnet6: n.Subnet6, Resolver6: n.Resolver6,
 	}
@@ -88,7 +90,7 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cmd := raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: req.Name, Subnet: subnet, VNI: req.VNI, MTU: req.MTU, Subnet6: subnet6}}
+	cmd := raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: req.Name, Subnet: subnet, VNI: req.VNI, MTU: req.MTU, Subnet6: subnet6, Encrypted: req.Encrypted}}
 	res, err := a.apply(r.Context(), cmd)
 	if err != nil {
 		reply(w, nil, err)
@@ -207,6 +209,7 @@ func (a *Agent) handleFDB(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) handleStats(w http.ResponseWriter, r *http.Request) {
 	s := apiStats(a.sw.Stats())
 	s.Ports = a.portStats()
+	s.ESP = a.espStats()
 	reply(w, s, nil)
 }
 

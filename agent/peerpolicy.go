@@ -7,7 +7,8 @@ import "vxswitch/raftstore"
 // As with Docker Swarm's managers and workers, the voters manage the
 // cluster: a command a voter forwards is applied as a local one would be
 // (a voter can win an election and write the log anyway). A non-voter may
-// change only what is its own: its host entry (its addresses), endpoints
+// change only what is its own: its host entry (its addresses and its ESP
+// public key), endpoints
 // on itself (attach, update, detach) and addresses reserved for them, the
 // MAC addresses learned on its ports, and its own removal
 // ('vxswitch leave'); it may forward the join of a host that is not a
@@ -33,7 +34,7 @@ func peerMayApply(st *raftstore.State, sender string, voter bool, cmd raftstore.
 	}
 	own := false
 	switch cmd.Op {
-	case raftstore.OpHostAdd:
+	case raftstore.OpHostAdd, raftstore.OpHostKey:
 		own = cmd.Host != nil && cmd.Host.Name == sender
 	case raftstore.OpEndpointAttach:
 		own = cmd.Endpoint != nil && cmd.Endpoint.Host == sender

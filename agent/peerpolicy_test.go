@@ -43,6 +43,8 @@ func TestPeerPolicy(t *testing.T) {
 		{"own host entry", false, raftstore.Command{Op: raftstore.OpHostAdd, Host: &raftstore.Host{Name: "h4"}}, true},
 		{"another host's entry", false, raftstore.Command{Op: raftstore.OpHostAdd, Host: &raftstore.Host{Name: "h1"}}, false},
 		{"host.add without a host", false, raftstore.Command{Op: raftstore.OpHostAdd}, false},
+		{"own ESP key", false, raftstore.Command{Op: raftstore.OpHostKey, Host: &raftstore.Host{Name: "h4"}}, true},
+		{"another host's ESP key", false, raftstore.Command{Op: raftstore.OpHostKey, Host: &raftstore.Host{Name: "h1"}}, false},
 		{"attach on itself", false, raftstore.Command{Op: raftstore.OpEndpointAttach, Endpoint: &raftstore.Endpoint{Host: "h4"}}, true},
 		{"attach on another host", false, raftstore.Command{Op: raftstore.OpEndpointAttach, Endpoint: &raftstore.Endpoint{Host: "h1"}}, false},
 		{"detach its own endpoint", false, raftstore.Command{Op: raftstore.OpEndpointDetach, Name: "c4"}, true},

@@ -57,6 +57,7 @@ func (a *Agent) serve() error {
 	local.HandleFunc(api.RouteVTEPRemove.Pattern(), a.consistent(a.handleVTEPRemove))
 	local.HandleFunc(api.RouteFDB.Pattern(), a.asOf(a.handleFDB, a.fdbAt))
 	local.HandleFunc(api.RouteStats.Pattern(), a.handleStats)
+	local.HandleFunc(api.RouteESPSAs.Pattern(), a.handleESPSAs)
 	local.HandleFunc(api.RouteMTU.Pattern(), a.handleMTU)
 	local.HandleFunc(api.RouteDNS.Pattern(), a.consistent(a.handleNames))
 	local.HandleFunc(api.RouteDNSLookup.Pattern(), a.consistent(a.handleLookup))

@@ -375,6 +375,13 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	return out, err
 }
 
+// ESPSAs lists this host's ESP SAs, keys included (RouteESPSAs).
+func (c *Client) ESPSAs(ctx context.Context) ([]ESPSA, error) {
+	var out []ESPSA
+	err := c.call(ctx, RouteESPSAs, nil, nil, nil, &out)
+	return out, err
+}
+
 // MTU explains the agent's MTU numbers for network, or for every network
 // when network is "", and probes the path MTU to each peer (RouteMTU).
 func (c *Client) MTU(ctx context.Context, network string) (MTUReport, error) {

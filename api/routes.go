@@ -42,8 +42,11 @@ const (
 	RouteVTEPAdd    = Route("POST /v1/vteps")
 	RouteVTEPRemove = Route("POST /v1/vteps/remove")
 
-	RouteFDB       = Route("GET /v1/fdb")
-	RouteStats     = Route("GET /v1/stats")
+	RouteFDB   = Route("GET /v1/fdb")
+	RouteStats = Route("GET /v1/stats")
+	// RouteESPSAs lists this host's ESP SAs with their keys: on the local
+	// socket only, never on the peer API.
+	RouteESPSAs    = Route("GET /v1/esp/sa")
 	RouteMTU       = Route("GET /v1/mtu")
 	RouteDNS       = Route("GET /v1/dns")
 	RouteDNSLookup = Route("GET /v1/dns/lookup")

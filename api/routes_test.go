@@ -61,7 +61,7 @@ func TestClientMethods(t *testing.T) {
 		RouteStatus, RouteCA, RouteCARotate, RouteToken, RouteTokenRotate, RouteTokenCreate,
 		RouteMembers, RouteMemberRemove, RouteLeave, RouteNetworks, RouteNetwork, RouteNetworkCreate,
 		RouteNetworkRemove, RouteEndpoints, RouteAttach, RouteDetach, RouteVTEPs, RouteVTEPAdd,
-		RouteVTEPRemove, RouteFDB, RouteStats, RouteMTU, RouteDNS, RouteDNSLookup, RouteSnapshot,
+		RouteVTEPRemove, RouteFDB, RouteStats, RouteESPSAs, RouteMTU, RouteDNS, RouteDNSLookup, RouteSnapshot,
 		RouteCapture, RouteTrace, RouteExplain, RouteEvents,
 		RouteInternalApply, RouteInternalJoin, RouteInternalReadIndex, RouteInternalRemove,
 		RouteEnroll, RouteInternalCAKey, RouteInternalRenew, RouteInternalCARotate,

@@ -158,6 +158,8 @@ type NetworkRequest struct {
 	// Subnet6 is the IPv6 subnet of a dual-stack network, like
 	// fd20::/64; "" makes an IPv4-only network.
 	Subnet6 string `json:"subnet6,omitempty"`
+	// Encrypted carries the network's frames between hosts as ESP.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 // Network is a network as listed to people.
@@ -168,6 +170,9 @@ type Network struct {
 	Resolver netip.Addr   `json:"resolver"`
 	// MTU is the MTU asked for at creation, 0 if none.
 	MTU int `json:"mtu"`
+	// Encrypted tells that the network's frames travel between hosts as
+	// ESP in UDP (port 4500).
+	Encrypted bool `json:"encrypted"`
 	// EndpointMTU is the MTU this host gives the network's endpoints.
 	EndpointMTU int        `json:"endpoint_mtu"`
 	Endpoints   int        `json:"endpoints"`
@@ -286,6 +291,9 @@ type Stats struct {
 	Fragmented     uint64            `json:"fragmented"`
 	MSSClamped     uint64            `json:"mss_clamped"`
 	Drops          map[string]uint64 `json:"drops"`
+	// ESP are the counters of encrypted networks' ESP in UDP: sealed,
+	// opened, and dropped by reason.
+	ESP map[string]uint64 `json:"esp,omitempty"`
 	// Ports are the counters of each local port, sorted by name.
 	Ports []PortStats `json:"ports"`
 }
@@ -382,4 +390,19 @@ type CAInfo struct {
 	CertExpires int64    `json:"cert_expires"`           // unix nanoseconds
 	// Renewed lists the hosts whose certificate the current CA signed.
 	Renewed []string `json:"renewed,omitempty"`
+}
+
+// ESPSA is one security association of an encrypted network on this host
+// (RouteESPSAs): Direction "in" (peer to this host) or "out"; Key and
+// Salt in hex. Wireshark is the SA as a line of Wireshark's esp_sa file.
+type ESPSA struct {
+	Direction string `json:"direction"`
+	SPI       uint32 `json:"spi"`
+	Src       string `json:"src"`
+	Dst       string `json:"dst"`
+	Key       string `json:"key"`
+	Salt      string `json:"salt"`
+	// Sent is how many packets an outbound SA sealed.
+	Sent      uint64 `json:"sent"`
+	Wireshark string `json:"wireshark"`
 }

@@ -168,6 +168,11 @@ func (p *printer) frame(data []byte, base int, first gopacket.Decoder) {
 				p.vxlanHeader(data[start:start+len(l.Payload)], base+start, outer, ip)
 				return
 			}
+			if isESP(uint16(l.SrcPort), uint16(l.DstPort)) {
+				start := off + n
+				p.espInUDP(data[start:start+len(l.Payload)], base+start)
+				return
+			}
 		case *layers.VXLAN:
 			// Only reached when VXLAN is not under UDP, which gopacket
 			// never decodes; kept so that nothing is silently skipped.

@@ -26,6 +26,7 @@ const (
 	OpCARetire       = "ca.retire"       // no argument: stop trusting the CAs a rotation replaced
 	OpTokenCreate    = "token.create"    // Token: an extra join token (hash of its secret, expiry, single use)
 	OpTokenUse       = "token.use"       // TokenHash, Host (Name, KeyFP): admit an enrolment, using up a single-use token
+	OpHostKey        = "host.key"        // Host: Name and ESP (Public, ActiveAt): publish the host's new ESP public key (esp.go)
 )
 
 // Command is one change to the replicated state: the data of one raft log

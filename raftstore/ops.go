@@ -65,9 +65,11 @@ func run(st *State, cmd Command) (*Result, error) {
 		return tokenCreate(st, cmd)
 	case OpTokenUse:
 		return tokenUse(st, cmd)
+	case OpHostKey:
+		return hostKey(st, cmd)
 	}
 	return nil, fmt.Errorf("unknown operation %q: use one of host.add, host.remove, network.create, network.remove, "+
-		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate, token.create, token.use, ca.rotate, ca.retire", cmd.Op)
+		"endpoint.attach, endpoint.detach, endpoint.update, address.reserve, address.release, vtep.add, vtep.remove, mac.announce, mac.withdraw, cluster.init, token.rotate, token.create, token.use, ca.rotate, ca.retire, host.key", cmd.Op)
 }
 
 // checkUnicast validates an underlay address that VXLAN packets are sent to
@@ -187,8 +189,10 @@ func hostAdd(st *State, cmd Command) (*Result, error) {
 		if h.CertCA == "" {
 			h.CertCA = old.CertCA
 		}
+		h.ESP = old.ESP // changed by host.key only
 	} else {
 		h.JoinedAt = cmd.Time
+		h.ESP = nil // changed by host.key only
 	}
 	st.hosts()[h.Name] = h
 	return &Result{Host: &h}, nil

@@ -37,6 +37,9 @@ type Host struct {
 	// host's current certificate, as the host last reported it ("" if it
 	// never did): the leader retires a replaced CA once no host uses it.
 	CertCA string `json:",omitempty"`
+	// ESP is the host's current public key for encrypted networks, set by
+	// host.key (esp.go); nil until the host's agent published one.
+	ESP *HostKey `json:",omitempty"`
 }
 
 // Network is one virtual layer-2 network: one VXLAN network identifier (VNI,
@@ -62,6 +65,9 @@ type Network struct {
 	// LastIP6 is the IPv6 address the allocator handed out last
 	// (ipam6.go), as LastIP is for IPv4.
 	LastIP6 netip.Addr `json:",omitzero"`
+	// Encrypted networks carry their frames between hosts as ESP (package
+	// esp); their endpoint MTU is lower by the ESP overhead.
+	Encrypted bool `json:",omitempty"`
 }
 
 // Endpoint is one attached interface (a TAP inside a container's network

@@ -13,9 +13,11 @@ import (
 	"net/netip"
 	"slices"
 
+	"vxswitch/esp"
 	"vxswitch/raftstore"
 	"vxswitch/resolver"
 	vswitch "vxswitch/switch"
+	"vxswitch/vxlan"
 )
 
 // Build turns the replicated state into the forwarding view of host
@@ -213,6 +215,23 @@ func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int
 	}
 	slices.SortFunc(vn.Flood, netip.Addr.Compare)
 	return vn
+}
+
+// EndpointMTU returns the largest IP packet an endpoint of n can send over
+// an underlay of MTU underlayMTU reached through the address vtep (its
+// family gives the outer IP header): the underlay MTU less the VXLAN
+// overhead (vxlan.Overhead: 50 over IPv4, 70 over IPv6), or less the ESP
+// in UDP overhead as well for an encrypted network (esp.EndpointMTU), not
+// counting n.MTU, which may lower it further.
+func EndpointMTU(n raftstore.Network, underlayMTU int, vtep netip.Addr) int {
+	if !n.Encrypted {
+		return underlayMTU - vxlan.Overhead(vtep)
+	}
+	ipHeader := 20
+	if vtep.Is6() && !vtep.Is4In6() {
+		ipHeader = 40
+	}
+	return esp.EndpointMTU(underlayMTU, ipHeader)
 }
 
 // Names builds the in-band resolver's table from the replicated state:

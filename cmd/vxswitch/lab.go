@@ -67,13 +67,14 @@ func labCommand() *cli.Command {
 					&cli.BoolFlag{Name: "naive", Value: true, Usage: "also measure a naive userspace relay, one frame per system call (--naive=false leaves it out)"},
 					&cli.BoolFlag{Name: "floor", Usage: "also measure a minimal C relay (built with gcc) in two designs: the least latency any userspace relay adds here"},
 					&cli.BoolFlag{Name: "ipv6-underlay", Usage: "run both hosts on an IPv6 underlay: vxswitch and the kernel vxlan device over UDP/IPv6 (the IPv4-only relays are left out)"},
+					&cli.BoolFlag{Name: "encrypted", Usage: "also measure an encrypted network (ESP in UDP, AES-GCM) between the same agents, as path vxswitch-esp"},
 					outputFlag,
 				},
 				Action: func(c *cli.Context) error {
 					r, err := bench.Run(c.Context, bench.Options{
 						Rounds: c.Int("rounds"), Duration: c.Duration("time"), Pings: c.Int("pings"), Log: c.App.ErrWriter,
 						CongestionControl: c.String("congestion-control"), NoNaive: !c.Bool("naive"), Floor: c.Bool("floor"),
-						IPv6Underlay: c.Bool("ipv6-underlay"),
+						IPv6Underlay: c.Bool("ipv6-underlay"), Encrypted: c.Bool("encrypted"),
 					})
 					if err != nil {
 						return err

@@ -55,6 +55,7 @@ func newApp() *cli.App {
 			fdbCommand(),
 			vtepCommand(),
 			statsCommand(),
+			espCommand(),
 			statusCommand(),
 			mtuCommand(),
 			dnsCommand(),

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"vxswitch/api"
 	"vxswitch/internal/lab"
 	"vxswitch/internal/netlab"
 	"vxswitch/vxlan"
@@ -57,6 +58,11 @@ type Options struct {
 	// with 70 bytes of overhead. The relays speak IPv4 only: the naive
 	// relay is left out, and Floor is refused.
 	IPv6Underlay bool
+	// Encrypted adds the path "vxswitch-esp": an encrypted network (ESP
+	// in UDP, AES-GCM) between the same two agents, beside the clear one.
+	// The kernel's vxlan+xfrm path cannot be measured where the kernel has
+	// no ESP (CONFIG_INET_ESP); it is left out.
+	Encrypted bool
 }
 
 // check rejects what cannot be measured, naming the flag and the fix.
@@ -176,6 +182,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.IPv6Underlay {
 		r.Underlay, r.Overhead = "IPv6", vxlan.OverheadIPv6
 	}
+	if opt.Encrypted {
+		r.Paths = append(r.Paths, "vxswitch-esp")
+	}
 	for _, rp := range relays {
 		r.Paths = append(r.Paths, rp.name)
 	}
@@ -224,6 +233,14 @@ func runMTU(ctx context.Context, opt Options, relays []relayPath, mtu int) (figs
 		vx.agentPIDs = append(vx.agentPIDs, pid)
 	}
 	paths := []pair{kernel, vx}
+	if opt.Encrypted {
+		enc, err := encryptedPair(ctx, c, vx.agentPIDs)
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, enc)
+		fmt.Fprintf(opt.Log, "underlay MTU %d: encrypted network up (ESP in UDP 4500)\n", mtu)
+	}
 	fmt.Fprintf(opt.Log, "underlay MTU %d (%s): lab up, kernel vxlan devices on port %d\n", mtu, vxlan.Family(h1.Addr), kernelPort)
 	for _, rp := range relays {
 		p := pair{name: rp.name, clientNS: h1.NS, srvNS: h2.NS, srv: rp.addr(2).Addr()}
@@ -680,4 +697,32 @@ func (f Figure) roundSpread() (lo, hi float64, ok bool) {
 		ok = true
 	}
 	return lo, hi, ok
+}
+
+// encryptedPair creates the encrypted network "sec" on the lab, attaches one
+// endpoint on each of its two hosts and waits until they reach each other
+// (the hosts' first keys take a moment).
+func encryptedPair(ctx context.Context, c *lab.Cluster, pids []int) (pair, error) {
+	h1, h2 := c.Agents[0], c.Agents[1]
+	if err := h1.Client().Post(ctx, "/v1/networks", api.NetworkRequest{Name: "sec", Subnet: "10.98.0.0/24", Encrypted: true}, nil); err != nil {
+		return pair{}, fmt.Errorf("bench: create the encrypted network: %w", err)
+	}
+	e1, err := c.Attach(ctx, h1, "sec", "e1")
+	if err != nil {
+		return pair{}, err
+	}
+	e2, err := c.Attach(ctx, h2, "sec", "e2")
+	if err != nil {
+		return pair{}, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := netlab.Exec(ctx, e1.NS, "ping", "-c", "1", "-W", "1", e2.IP.String()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return pair{}, fmt.Errorf("bench: the encrypted network's endpoints do not reach each other after 30 s")
+		}
+	}
+	return pair{name: "vxswitch-esp", clientNS: e1.NS, srvNS: e2.NS, srv: e2.IP, agentPIDs: pids}, nil
 }

@@ -1,0 +1,414 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vxswitch/api"
+	"vxswitch/esp"
+	"vxswitch/espconn"
+	"vxswitch/raftstore"
+)
+
+// Keys of encrypted networks (issue 15).
+//
+// Each host holds an X25519 key pair in memory only and publishes the
+// public key in its host record (host.key). For every pair of hosts A and
+// B, both derive the SA A->B and the SA B->A from A's and B's current keys
+// (esp.DeriveConfig): per host pair keys, nothing secret replicated, and a
+// removed host never held the keys of any other pair, so removing a host
+// needs no rotation: the others drop their SAs with it when the removal
+// applies, and stop sending to it.
+//
+// A host rotates by publishing a new key with an activation time a few
+// seconds ahead (keyActivation): every host that applies it derives the
+// pair's new SAs at once and accepts both the old and the new inbound SA;
+// both ends switch to sending with the new SA at the activation time, and
+// the old inbound SA goes keyOverlap later. A host rotates every
+// Config.KeyRotation, when an outbound SA has sent 2^31 packets (an SA
+// without extended sequence numbers ends at 2^32-1), and at every start
+// (the private key of the last run is gone: its SAs stop at once).
+//
+// SPIs are deterministic: the SA from S to R has SPI
+// S.Index<<12 | (S.Epoch+R.Epoch)&0xfff, unique among R's inbound SAs
+// (one index per sender; the epoch sum grows with every new key of either
+// end, and at most two generations of one pair live at once).
+
+// Timing of a key rotation.
+const (
+	// keyActivation is how long after publishing a new key its SAs become
+	// the ones hosts send with: time for every host to apply it.
+	keyActivation = 5 * time.Second
+	// keyOverlap is how long after the activation the old inbound SA still
+	// accepts packets (those in flight and from slow clocks).
+	keyOverlap = 30 * time.Second
+	// keyRotateSent is how many packets an outbound SA sends before its
+	// host rotates.
+	keyRotateSent = 1 << 31
+	// keyTick is how often the key manager checks activations and
+	// retirements.
+	keyTick = 250 * time.Millisecond
+)
+
+// espSPI returns the SPI of the SA from the host with key index senderIndex
+// for the pair generation gen (the sum of both hosts' key epochs).
+func espSPI(senderIndex, gen uint32) uint32 {
+	return senderIndex<<12 | gen&0xfff
+}
+
+// keyGen is one generation of the SAs of a host pair: from one key of each.
+type keyGen struct {
+	myPub, peerPub string // the raw public keys it was derived from
+	in, out        *esp.SA
+	activeAt       time.Time
+	retireAt       time.Time // zero while it is the newest
+}
+
+// peerKeys are the generations of the SAs with one peer host, oldest
+// first.
+type peerKeys struct {
+	addr netip.Addr
+	gens []*keyGen
+}
+
+// keyManager keeps the inbound table and the outbound policy of an
+// espconn.Conn in line with the replicated state and the clock. Its
+// methods may be called from any goroutine.
+type keyManager struct {
+	conn     *espconn.Conn
+	self     string
+	rotation time.Duration
+	log      *slog.Logger
+	// publish commits a host.key command; it is called without mu held.
+	publish func(ctx context.Context, k raftstore.HostKey) error
+
+	mu          sync.Mutex
+	privs       map[string]*ecdh.PrivateKey // by raw public key
+	pending     bool                        // a publish is under way
+	latest      string                      // the raw public key made last
+	publishedAt time.Time                   // when the current key was made; zero before the first
+	lastTry     time.Time
+	rotateNow   bool
+	peers       map[string]*peerKeys
+}
+
+func newKeyManager(conn *espconn.Conn, self string, rotation time.Duration, log *slog.Logger,
+	publish func(context.Context, raftstore.HostKey) error) *keyManager {
+	return &keyManager{
+		conn: conn, self: self, rotation: rotation, log: log, publish: publish,
+		privs: map[string]*ecdh.PrivateKey{}, peers: map[string]*peerKeys{},
+	}
+}
+
+// sync brings the SAs in line with st at time now and tells whether a new
+// key should be published.
+func (m *keyManager) sync(st *raftstore.State, now time.Time) (publish bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	me := st.Hosts[m.self]
+	var myPriv *ecdh.PrivateKey
+	if me.ESP != nil {
+		myPriv = m.privs[string(me.ESP.Public)]
+	}
+	for name, h := range st.Hosts {
+		if name == m.self || myPriv == nil || h.ESP == nil || !h.VTEP.IsValid() {
+			continue
+		}
+		p := m.peers[name]
+		if p == nil {
+			p = &peerKeys{}
+			m.peers[name] = p
+		}
+		var last *keyGen
+		if len(p.gens) > 0 {
+			last = p.gens[len(p.gens)-1]
+		}
+		if last != nil && last.myPub == string(me.ESP.Public) && last.peerPub == string(h.ESP.Public) && p.addr == h.VTEP {
+			continue
+		}
+		g, err := m.derive(myPriv, me, h)
+		if err != nil {
+			m.log.Warn("cannot derive ESP SAs", "peer", name, "err", err)
+			continue
+		}
+		if p.addr != h.VTEP {
+			// A host that moved: its old SAs name the old address.
+			m.dropPeer(p)
+			p.addr, last = h.VTEP, nil
+		}
+		if old := m.conn.In.Lookup(g.in.SPI()); old != nil {
+			m.removeSPI(p, old.SPI())
+		}
+		if err := m.conn.In.Add(g.in); err != nil {
+			m.log.Warn("cannot add ESP SA", "peer", name, "err", err)
+			continue
+		}
+		if last != nil && last.retireAt.IsZero() {
+			last.retireAt = g.activeAt.Add(keyOverlap)
+		}
+		p.gens = append(p.gens, g)
+	}
+	// Peers that left, or lost their key, lose their SAs now.
+	for name, p := range m.peers {
+		if h, ok := st.Hosts[name]; !ok || h.ESP == nil {
+			m.dropPeer(p)
+			delete(m.peers, name)
+		}
+	}
+	pol := &espconn.Policy{Encrypted: map[uint32]bool{}, Out: map[netip.Addr]*esp.SA{}}
+	for _, n := range st.Networks {
+		if n.Encrypted {
+			pol.Encrypted[n.VNI] = true
+		}
+	}
+	used := map[string]bool{m.latest: true}
+	if me.ESP != nil {
+		used[string(me.ESP.Public)] = true
+	}
+	for _, p := range m.peers {
+		kept := p.gens[:0]
+		for _, g := range p.gens {
+			if !g.retireAt.IsZero() && !now.Before(g.retireAt) {
+				m.conn.In.Remove(g.in.SPI())
+				continue
+			}
+			kept = append(kept, g)
+			used[g.myPub] = true
+		}
+		p.gens = kept
+		if out := sendGen(p.gens, now); out != nil {
+			pol.Out[p.addr] = out.out
+			if out.out.Sent() >= keyRotateSent {
+				m.rotateNow = true
+			}
+		}
+	}
+	m.conn.SetPolicy(pol)
+	for pub := range m.privs {
+		if !used[pub] {
+			delete(m.privs, pub)
+		}
+	}
+	if _, member := st.Hosts[m.self]; !member || m.pending || now.Sub(m.lastTry) < time.Second {
+		return false
+	}
+	return m.publishedAt.IsZero() || now.Sub(m.publishedAt) >= m.rotation || m.rotateNow || myPriv == nil
+}
+
+// sendGen returns the generation to send with at now: the newest one whose
+// activation time has come, or the oldest one if none has.
+func sendGen(gens []*keyGen, now time.Time) *keyGen {
+	for i := len(gens) - 1; i >= 0; i-- {
+		if !now.Before(gens[i].activeAt) {
+			return gens[i]
+		}
+	}
+	if len(gens) > 0 {
+		return gens[0]
+	}
+	return nil
+}
+
+// derive makes the SAs of the pair (me, peer) from their current keys.
+func (m *keyManager) derive(myPriv *ecdh.PrivateKey, me, peer raftstore.Host) (*keyGen, error) {
+	self := esp.Host{Addr: me.VTEP, Key: myPriv.PublicKey()}
+	other := esp.Host{Addr: peer.VTEP, Key: peer.ESPPublicKey()}
+	if other.Key == nil {
+		return nil, fmt.Errorf("host %s has an invalid ESP public key", peer.Name)
+	}
+	gen := me.ESP.Epoch + peer.ESP.Epoch
+	inCfg, err := esp.DeriveConfig(myPriv, other, self, espSPI(peer.ESP.Index, gen))
+	if err != nil {
+		return nil, err
+	}
+	outCfg, err := esp.DeriveConfig(myPriv, self, other, espSPI(me.ESP.Index, gen))
+	if err != nil {
+		return nil, err
+	}
+	in, err := esp.NewSA(inCfg)
+	if err != nil {
+		return nil, err
+	}
+	out, err := esp.NewSA(outCfg)
+	if err != nil {
+		return nil, err
+	}
+	activeAt := max(me.ESP.ActiveAt, peer.ESP.ActiveAt)
+	return &keyGen{
+		myPub: string(me.ESP.Public), peerPub: string(peer.ESP.Public),
+		in: in, out: out, activeAt: time.Unix(0, activeAt),
+	}, nil
+}
+
+// dropPeer removes every inbound SA of p; m.mu is held.
+func (m *keyManager) dropPeer(p *peerKeys) {
+	for _, g := range p.gens {
+		m.conn.In.Remove(g.in.SPI())
+	}
+	p.gens = nil
+}
+
+// removeSPI removes the generation of p whose inbound SA has spi; m.mu is
+// held.
+func (m *keyManager) removeSPI(p *peerKeys, spi uint32) {
+	m.conn.In.Remove(spi)
+	kept := p.gens[:0]
+	for _, g := range p.gens {
+		if g.in.SPI() != spi {
+			kept = append(kept, g)
+		}
+	}
+	p.gens = kept
+}
+
+// newKey makes a key pair, remembers its private half and returns the
+// HostKey to publish: active at once for the first key of this process
+// (the last run's SAs are gone with its private key), keyActivation from
+// now for a rotation.
+func (m *keyManager) newKey(now time.Time) (raftstore.HostKey, error) {
+	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return raftstore.HostKey{}, fmt.Errorf("agent: make ESP key: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	activeAt := now
+	if !m.publishedAt.IsZero() {
+		activeAt = now.Add(keyActivation)
+	}
+	m.latest = string(priv.PublicKey().Bytes())
+	m.privs[m.latest] = priv
+	m.pending, m.lastTry = true, now
+	return raftstore.HostKey{Public: priv.PublicKey().Bytes(), ActiveAt: activeAt.UnixNano()}, nil
+}
+
+// published records the outcome of a publish started at now.
+func (m *keyManager) published(now time.Time, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pending = false
+	if err != nil {
+		m.log.Warn("cannot publish the ESP key; retrying", "err", err)
+		return
+	}
+	m.publishedAt, m.rotateNow = now, false
+}
+
+// run publishes keys and keeps the SAs current until ctx ends: at every
+// change of the state and every keyTick. A publish runs beside the loop,
+// so activations and retirements keep their time while the leader is slow
+// or out of reach.
+func (m *keyManager) run(ctx context.Context, state func() *raftstore.State, changes <-chan struct{}) {
+	tick := time.NewTicker(keyTick)
+	defer tick.Stop()
+	var publishing sync.WaitGroup
+	defer publishing.Wait()
+	for {
+		now := time.Now()
+		if m.sync(state(), now) {
+			k, err := m.newKey(now)
+			if err != nil {
+				m.published(now, err)
+			} else {
+				publishing.Add(1)
+				go func() {
+					defer publishing.Done()
+					pctx, cancel := context.WithTimeout(ctx, writeTimeout)
+					err := m.publish(pctx, k)
+					cancel()
+					if err == nil {
+						m.log.Info("published a new ESP key", "active_at", time.Unix(0, k.ActiveAt).UTC())
+					}
+					m.published(now, err)
+				}()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		case <-tick.C:
+		}
+	}
+}
+
+// SAs returns the current SAs of this host: inbound from the table, and
+// the outbound ones in the policy, for the esp sa command.
+func (m *keyManager) SAs() (in, out []*esp.SA) {
+	in = m.conn.In.SAs()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.peers {
+		for _, g := range p.gens {
+			out = append(out, g.out)
+		}
+	}
+	return in, out
+}
+
+// espCollector turns the ESP counters into the metric
+// vxswitch_esp_packets_total{counter="..."}.
+type espCollector struct {
+	conn *espconn.Conn
+	desc *prometheus.Desc
+}
+
+func newESPCollector(conn *espconn.Conn) *espCollector {
+	return &espCollector{conn: conn, desc: prometheus.NewDesc("vxswitch_esp_packets_total",
+		"ESP in UDP packets of encrypted networks: sealed and opened, and dropped by reason (no_sa, clear_dropped, replay, auth_failed, unknown_spi, ...).",
+		[]string{"counter"}, nil)}
+}
+
+func (c *espCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *espCollector) Collect(ch chan<- prometheus.Metric) {
+	c.conn.Each(func(name string, v uint64) {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), name)
+	})
+}
+
+// publishKey commits k as this host's ESP key.
+func (a *Agent) publishKey(ctx context.Context, k raftstore.HostKey) error {
+	_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostKey, Host: &raftstore.Host{Name: a.cfg.Name, ESP: &k}})
+	return err
+}
+
+// espStats returns the ESP counters by name, for stats.
+func (a *Agent) espStats() map[string]uint64 {
+	out := map[string]uint64{}
+	a.esp.Each(func(name string, v uint64) { out[name] = v })
+	return out
+}
+
+// handleESPSAs lists the SAs of this host with their keys (local socket
+// only): for Wireshark (esp sa -o wireshark) and for debugging.
+func (a *Agent) handleESPSAs(w http.ResponseWriter, r *http.Request) {
+	in, out := a.keys.SAs()
+	list := []api.ESPSA{}
+	add := func(dir string, sa *esp.SA) {
+		c := sa.Config()
+		e := api.ESPSA{Direction: dir, SPI: c.SPI, Src: c.Src.String(), Dst: c.Dst.String(),
+			Key: hex.EncodeToString(c.Key), Salt: hex.EncodeToString(c.Salt[:]), Wireshark: esp.WiresharkSA(c)}
+		if dir == "out" {
+			e.Sent = sa.Sent()
+		}
+		list = append(list, e)
+	}
+	for _, sa := range in {
+		add("in", sa)
+	}
+	for _, sa := range out {
+		add("out", sa)
+	}
+	reply(w, list, nil)
+}
