@@ -429,7 +429,7 @@ func (a *Agent) fdbAt(w http.ResponseWriter, r *http.Request, st *raftstore.Stat
 		if !keep(n.Name) {
 			continue
 		}
-		for mac, vtep := range n.Remote {
+		for mac, vtep := range n.Remote.All() {
 			out = append(out, api.FDBEntry{Network: n.Name, VNI: n.VNI, MAC: vswitch.MAC(mac).String(), VTEP: vtep.String(), Host: v.Hosts[vtep], Origin: "raft"})
 		}
 	}

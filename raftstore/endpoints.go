@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"vxswitch/pmap"
 )
 
 // EndpointMap is the set of endpoints of a State, by name, indexed per
@@ -19,17 +20,17 @@ import (
 // goroutines may read it. Its JSON form is the object a
 // map[string]Endpoint encodes to, with the keys sorted.
 type EndpointMap struct {
-	network pmap[string, string]       // endpoint name -> its network; the endpoint is in nets
-	nets    pmap[string, netEndpoints] // by network name
+	network pmap.Map[string, string]       // endpoint name -> its network; the endpoint is in nets
+	nets    pmap.Map[string, netEndpoints] // by network name
 }
 
 // netEndpoints indexes the endpoints of one network.
 type netEndpoints struct {
-	byName pmap[string, Endpoint]
-	byMAC  pmap[string, string]     // MAC -> endpoint name
-	byIP   pmap[netip.Addr, string] // address (IPv4 and IPv6) -> endpoint name
-	dns    pmap[string, string]     // endpoint name or alias -> endpoint name
-	hosts  pmap[string, int]        // host name -> how many endpoints it has here
+	byName pmap.Map[string, Endpoint]
+	byMAC  pmap.Map[string, string]     // MAC -> endpoint name
+	byIP   pmap.Map[netip.Addr, string] // address (IPv4 and IPv6) -> endpoint name
+	dns    pmap.Map[string, string]     // endpoint name or alias -> endpoint name
+	hosts  pmap.Map[string, int]        // host name -> how many endpoints it has here
 }
 
 // NewEndpointMap returns an EndpointMap holding the endpoints of m (keyed
@@ -53,40 +54,40 @@ func NewEndpointMap(m map[string]Endpoint) EndpointMap {
 		e := m[name]
 		e.Name = name
 		e.Network, e.Host, e.IfName = intern(e.Network), intern(e.Host), intern(e.IfName)
-		em.network.set(name, e.Network)
+		em.network.Set(name, e.Network)
 		n := nets[e.Network]
 		if n == nil {
 			n = &netEndpoints{}
 			nets[e.Network] = n
 		}
-		n.byName.set(name, e)
-		if _, ok := n.byMAC.get(e.MAC); !ok {
-			n.byMAC.set(e.MAC, name)
+		n.byName.Set(name, e)
+		if _, ok := n.byMAC.Get(e.MAC); !ok {
+			n.byMAC.Set(e.MAC, name)
 		}
 		for _, ip := range []netip.Addr{e.IP, e.IP6} {
-			if _, ok := n.byIP.get(ip); !ok && ip.IsValid() {
-				n.byIP.set(ip, name)
+			if _, ok := n.byIP.Get(ip); !ok && ip.IsValid() {
+				n.byIP.Set(ip, name)
 			}
 		}
-		if _, ok := n.dns.get(name); !ok {
-			n.dns.set(name, name)
+		if _, ok := n.dns.Get(name); !ok {
+			n.dns.Set(name, name)
 		}
 		for _, a := range e.Aliases {
-			if _, ok := n.dns.get(a); !ok {
-				n.dns.set(a, name)
+			if _, ok := n.dns.Get(a); !ok {
+				n.dns.Set(a, name)
 			}
 		}
-		c, _ := n.hosts.get(e.Host)
-		n.hosts.set(e.Host, c+1)
+		c, _ := n.hosts.Get(e.Host)
+		n.hosts.Set(e.Host, c+1)
 	}
-	em.network.trim()
+	em.network.Trim()
 	for _, name := range sortedKeys(nets) {
 		n := nets[name]
-		n.byName.trim()
-		n.byMAC.trim()
-		n.byIP.trim()
-		n.dns.trim()
-		em.nets.set(name, *n)
+		n.byName.Trim()
+		n.byMAC.Trim()
+		n.byIP.Trim()
+		n.dns.Trim()
+		em.nets.Set(name, *n)
 	}
 	return em
 }
@@ -96,19 +97,19 @@ func (m EndpointMap) Len() int { return m.network.Len() }
 
 // Get returns the endpoint called name.
 func (m EndpointMap) Get(name string) (Endpoint, bool) {
-	network, ok := m.network.get(name)
+	network, ok := m.network.Get(name)
 	if !ok {
 		return Endpoint{}, false
 	}
-	n, _ := m.nets.get(network)
-	return n.byName.get(name)
+	n, _ := m.nets.Get(network)
+	return n.byName.Get(name)
 }
 
 // All yields every endpoint by name, in no particular order.
 func (m EndpointMap) All() iter.Seq2[string, Endpoint] {
 	return func(yield func(string, Endpoint) bool) {
-		for _, n := range m.nets.all() {
-			for name, e := range n.byName.all() {
+		for _, n := range m.nets.All() {
+			for name, e := range n.byName.All() {
 				if !yield(name, e) {
 					return
 				}
@@ -120,52 +121,52 @@ func (m EndpointMap) All() iter.Seq2[string, Endpoint] {
 // InNetwork yields the endpoints of network by name, in no particular
 // order; it visits only that network's endpoints.
 func (m EndpointMap) InNetwork(network string) iter.Seq2[string, Endpoint] {
-	n, _ := m.nets.get(network)
-	return n.byName.all()
+	n, _ := m.nets.Get(network)
+	return n.byName.All()
 }
 
 // NetworkLen returns the number of endpoints in network.
 func (m EndpointMap) NetworkLen(network string) int {
-	n, _ := m.nets.get(network)
+	n, _ := m.nets.Get(network)
 	return n.byName.Len()
 }
 
 // ByIP returns the endpoint of network that has address ip (its IPv4 or,
 // on a dual-stack network, its IPv6 address).
 func (m EndpointMap) ByIP(network string, ip netip.Addr) (Endpoint, bool) {
-	n, _ := m.nets.get(network)
-	return n.endpoint(n.byIP.get(ip))
+	n, _ := m.nets.Get(network)
+	return n.endpoint(n.byIP.Get(ip))
 }
 
 // ByMAC returns the endpoint of network that has mac (lower-case colon
 // form).
 func (m EndpointMap) ByMAC(network, mac string) (Endpoint, bool) {
-	n, _ := m.nets.get(network)
-	return n.endpoint(n.byMAC.get(mac))
+	n, _ := m.nets.Get(network)
+	return n.endpoint(n.byMAC.Get(mac))
 }
 
 // ByDNSName returns the endpoint of network that has name as its name or
 // as one of its aliases.
 func (m EndpointMap) ByDNSName(network, name string) (Endpoint, bool) {
-	n, _ := m.nets.get(network)
-	return n.endpoint(n.dns.get(name))
+	n, _ := m.nets.Get(network)
+	return n.endpoint(n.dns.Get(name))
 }
 
 // SameNetwork reports whether the endpoints of network are the same in m
 // and o because neither was changed since one was made from the other. It
 // may report false for equal contents, never true for different ones.
 func (m EndpointMap) SameNetwork(o EndpointMap, network string) bool {
-	a, _ := m.nets.get(network)
-	b, _ := o.nets.get(network)
-	return a.byName.same(b.byName)
+	a, _ := m.nets.Get(network)
+	b, _ := o.nets.Get(network)
+	return a.byName.Same(b.byName)
 }
 
 // NetworkHosts yields the hosts that have at least one endpoint in
 // network, in no particular order.
 func (m EndpointMap) NetworkHosts(network string) iter.Seq[string] {
-	n, _ := m.nets.get(network)
+	n, _ := m.nets.Get(network)
 	return func(yield func(string) bool) {
-		for h := range n.hosts.all() {
+		for h := range n.hosts.All() {
 			if !yield(h) {
 				return
 			}
@@ -177,16 +178,16 @@ func (m EndpointMap) NetworkHosts(network string) iter.Seq[string] {
 // o (new), as DiffNetwork does for every network; it visits only the
 // networks, and their parts, that differ.
 func (m EndpointMap) diff(o EndpointMap, change func(old, new *Endpoint)) {
-	same := func(a, b netEndpoints) bool { return a.byName.same(b.byName) }
-	m.nets.diff(o.nets, same, func(_ string, a, b *netEndpoints) {
-		var old, new pmap[string, Endpoint]
+	same := func(a, b netEndpoints) bool { return a.byName.Same(b.byName) }
+	m.nets.Diff(o.nets, same, func(_ string, a, b *netEndpoints) {
+		var old, new pmap.Map[string, Endpoint]
 		if a != nil {
 			old = a.byName
 		}
 		if b != nil {
 			new = b.byName
 		}
-		old.diff(new, sameEndpoint, func(_ string, x, y *Endpoint) { change(x, y) })
+		old.Diff(new, sameEndpoint, func(_ string, x, y *Endpoint) { change(x, y) })
 	})
 }
 
@@ -195,38 +196,38 @@ func (m EndpointMap) diff(o EndpointMap, change func(old, new *Endpoint)) {
 // nil for one only in m. It visits only the parts of the two maps that
 // differ, so two versions one change apart cost O(log n).
 func (m EndpointMap) DiffNetwork(o EndpointMap, network string, change func(old, new *Endpoint)) {
-	a, _ := m.nets.get(network)
-	b, _ := o.nets.get(network)
-	a.byName.diff(b.byName, sameEndpoint, func(_ string, old, new *Endpoint) { change(old, new) })
+	a, _ := m.nets.Get(network)
+	b, _ := o.nets.Get(network)
+	a.byName.Diff(b.byName, sameEndpoint, func(_ string, old, new *Endpoint) { change(old, new) })
 }
 
 func (n netEndpoints) endpoint(name string, ok bool) (Endpoint, bool) {
 	if !ok {
 		return Endpoint{}, false
 	}
-	return n.byName.get(name)
+	return n.byName.Get(name)
 }
 
 // with returns m with e added, or replacing the endpoint of the same name.
 func (m EndpointMap) with(e Endpoint) EndpointMap {
-	if _, ok := m.network.get(e.Name); ok {
+	if _, ok := m.network.Get(e.Name); ok {
 		m = m.without(e.Name)
 	}
-	n, _ := m.nets.get(e.Network)
-	n.byName = n.byName.with(e.Name, e)
-	n.byMAC = n.byMAC.with(e.MAC, e.Name)
+	n, _ := m.nets.Get(e.Network)
+	n.byName = n.byName.With(e.Name, e)
+	n.byMAC = n.byMAC.With(e.MAC, e.Name)
 	for _, ip := range []netip.Addr{e.IP, e.IP6} {
 		if ip.IsValid() {
-			n.byIP = n.byIP.with(ip, e.Name)
+			n.byIP = n.byIP.With(ip, e.Name)
 		}
 	}
-	n.dns = n.dns.with(e.Name, e.Name)
+	n.dns = n.dns.With(e.Name, e.Name)
 	for _, a := range e.Aliases {
-		n.dns = n.dns.with(a, e.Name)
+		n.dns = n.dns.With(a, e.Name)
 	}
-	c, _ := n.hosts.get(e.Host)
-	n.hosts = n.hosts.with(e.Host, c+1)
-	return EndpointMap{network: m.network.with(e.Name, e.Network), nets: m.nets.with(e.Network, n)}
+	c, _ := n.hosts.Get(e.Host)
+	n.hosts = n.hosts.With(e.Host, c+1)
+	return EndpointMap{network: m.network.With(e.Name, e.Network), nets: m.nets.With(e.Network, n)}
 }
 
 // without returns m without the endpoint called name.
@@ -235,36 +236,36 @@ func (m EndpointMap) without(name string) EndpointMap {
 	if !ok {
 		return m
 	}
-	n, _ := m.nets.get(e.Network)
-	n.byName = n.byName.without(name)
+	n, _ := m.nets.Get(e.Network)
+	n.byName = n.byName.Without(name)
 	// An index entry goes only if it names this endpoint: a hand-built
 	// state may hold duplicates the FSM would have refused.
-	drop := func(p pmap[string, string], k string) pmap[string, string] {
-		if v, _ := p.get(k); v == name {
-			return p.without(k)
+	drop := func(p pmap.Map[string, string], k string) pmap.Map[string, string] {
+		if v, _ := p.Get(k); v == name {
+			return p.Without(k)
 		}
 		return p
 	}
 	n.byMAC = drop(n.byMAC, e.MAC)
 	for _, ip := range []netip.Addr{e.IP, e.IP6} {
-		if v, ok := n.byIP.get(ip); ok && v == name {
-			n.byIP = n.byIP.without(ip)
+		if v, ok := n.byIP.Get(ip); ok && v == name {
+			n.byIP = n.byIP.Without(ip)
 		}
 	}
 	n.dns = drop(n.dns, e.Name)
 	for _, a := range e.Aliases {
 		n.dns = drop(n.dns, a)
 	}
-	if c, _ := n.hosts.get(e.Host); c > 1 {
-		n.hosts = n.hosts.with(e.Host, c-1)
+	if c, _ := n.hosts.Get(e.Host); c > 1 {
+		n.hosts = n.hosts.With(e.Host, c-1)
 	} else {
-		n.hosts = n.hosts.without(e.Host)
+		n.hosts = n.hosts.Without(e.Host)
 	}
-	nets := m.nets.with(e.Network, n)
+	nets := m.nets.With(e.Network, n)
 	if n.byName.Len() == 0 {
-		nets = m.nets.without(e.Network)
+		nets = m.nets.Without(e.Network)
 	}
-	return EndpointMap{network: m.network.without(name), nets: nets}
+	return EndpointMap{network: m.network.Without(name), nets: nets}
 }
 
 // Names returns the names of all endpoints, sorted.
@@ -310,17 +311,17 @@ func (m EndpointMap) At(name string) Endpoint {
 // retained commands, and would otherwise take twice the memory.
 func (m *EndpointMap) shareWith(o EndpointMap) {
 	eq := func(a, b string) bool { return a == b }
-	m.network.shareWith(o.network, eq)
-	for name, n := range m.nets.all() {
-		b, _ := o.nets.get(name)
-		n.byName.shareWith(b.byName, sameEndpoint)
-		n.byMAC.shareWith(b.byMAC, eq)
-		n.byIP.shareWith(b.byIP, eq)
-		n.dns.shareWith(b.dns, eq)
-		n.hosts.shareWith(b.hosts, func(x, y int) bool { return x == y })
-		m.nets.set(name, n)
+	m.network.ShareWith(o.network, eq)
+	for name, n := range m.nets.All() {
+		b, _ := o.nets.Get(name)
+		n.byName.ShareWith(b.byName, sameEndpoint)
+		n.byMAC.ShareWith(b.byMAC, eq)
+		n.byIP.ShareWith(b.byIP, eq)
+		n.dns.ShareWith(b.dns, eq)
+		n.hosts.ShareWith(b.hosts, func(x, y int) bool { return x == y })
+		m.nets.Set(name, n)
 	}
-	m.nets.shareWith(o.nets, func(a, b netEndpoints) bool {
-		return a.byName.same(b.byName) && a.byMAC.same(b.byMAC) && a.byIP.same(b.byIP) && a.dns.same(b.dns) && a.hosts.same(b.hosts)
+	m.nets.ShareWith(o.nets, func(a, b netEndpoints) bool {
+		return a.byName.Same(b.byName) && a.byMAC.Same(b.byMAC) && a.byIP.Same(b.byIP) && a.dns.Same(b.dns) && a.hosts.Same(b.hosts)
 	})
 }

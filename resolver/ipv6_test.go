@@ -3,6 +3,7 @@ package resolver
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -190,10 +191,11 @@ func TestZonePatchDualStack(t *testing.T) {
 	}
 	after = append(after, added...)
 	got := NewZone(n, before).Patch(gone, added)
-	if want := NewZone(n, after); !reflect.DeepEqual(got, want) {
-		t.Fatalf("patched zone differs:\n%+v\n%+v", got.z, want.z)
+	if want := NewZone(n, after); !reflect.DeepEqual(got.z.names(), want.z.names()) ||
+		!maps.Equal(maps.Collect(got.z.ptrs.All()), maps.Collect(want.z.ptrs.All())) {
+		t.Fatalf("patched zone differs:\n%+v\n%+v", got.z.names(), want.z.names())
 	}
-	if _, ok := got.z.ptrs[rev(t, "fd20::c")]; ok {
+	if _, ok := got.z.reverse(rev(t, "fd20::c")); ok {
 		t.Error("the PTR of a gone endpoint's IPv6 address stayed")
 	}
 }

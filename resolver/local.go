@@ -32,8 +32,9 @@ func (t *Table) local(z *zone, q dns.Question) (m localAnswer, ok bool) {
 	anyType := q.Qtype == dns.TypeANY
 	hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: ttl}
 
-	if addrs, found := z.addrs[name]; found {
-		for _, a := range addrs {
+	if addrs, found := z.lookup(name); found {
+		for _, na := range addrs {
+			a := na.ip
 			switch {
 			case a.Is4() && in && (anyType || q.Qtype == dns.TypeA):
 				hdr.Rrtype = dns.TypeA
@@ -48,7 +49,7 @@ func (t *Table) local(z *zone, q dns.Question) (m localAnswer, ok bool) {
 		}
 		return m, true
 	}
-	if target, found := z.ptrs[name]; found {
+	if target, found := z.reverse(name); found {
 		if in && (anyType || q.Qtype == dns.TypePTR) {
 			hdr.Rrtype = dns.TypePTR
 			m.answer = append(m.answer, &dns.PTR{Hdr: hdr, Ptr: target})
@@ -96,6 +97,16 @@ func (z *zone) soaFor(name string) []dns.RR {
 		Expire:  86400,
 		Minttl:  ttl,
 	}}
+}
+
+// reverse returns the target of the PTR record of the reverse name name
+// (lower case, fully qualified) in z.
+func (z *zone) reverse(name string) (string, bool) {
+	a, ok := reverseAddr(name)
+	if !ok {
+		return "", false
+	}
+	return z.ptr(a)
 }
 
 // reverseAddr turns a full reverse name into its address: an IPv4 name

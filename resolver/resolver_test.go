@@ -636,7 +636,7 @@ func TestNewTableIgnores(t *testing.T) {
 	if z == nil {
 		t.Fatal("network web missing")
 	}
-	if len(z.names) != 1 || z.names[0].Name != "ok.web" {
-		t.Errorf("names %+v, want only ok.web", z.names)
+	if names := z.names(); len(names) != 1 || names[0].Name != "ok.web" {
+		t.Errorf("names %+v, want only ok.web", names)
 	}
 }

@@ -423,24 +423,35 @@ func (s *Server) Lookup(network, name string) ([]netip.Addr, error) {
 	if z == nil {
 		return nil, fmt.Errorf("no network %q: see 'vxswitch network ls'", network)
 	}
-	addrs := z.addrs[strings.ToLower(dns.Fqdn(name))]
-	if len(addrs) == 0 {
+	found, _ := z.lookup(strings.ToLower(dns.Fqdn(name)))
+	if len(found) == 0 {
 		return nil, fmt.Errorf("no name %q in network %s", name, z.net.Name)
 	}
-	return slices.Clone(addrs), nil
+	addrs := make([]netip.Addr, len(found))
+	for i, a := range found {
+		addrs[i] = a.ip
+	}
+	return addrs, nil
 }
 
 // Names lists the names the network called network answers, sorted by name;
 // network "" lists every network's names, sorted by network, then name. An
 // unknown network has no names.
-func (s *Server) Names(network string) []Name {
-	t := s.table.Load()
+func (s *Server) Names(network string) []Name { return s.table.Load().Names(network) }
+
+// Names lists the names the network called network answers in t, as
+// Server.Names does. It builds the list (O(n log n) in the names), so
+// it is for people and tests, not for answering queries.
+func (t *Table) Names(network string) []Name {
+	if t == nil {
+		return nil
+	}
 	if network != "" {
 		z := t.zoneByName(network)
 		if z == nil {
 			return nil
 		}
-		return slices.Clone(z.names)
+		return z.names()
 	}
 	nets := make([]string, 0, len(t.byName))
 	for n := range t.byName {
@@ -449,7 +460,7 @@ func (s *Server) Names(network string) []Name {
 	slices.Sort(nets)
 	var all []Name
 	for _, n := range nets {
-		all = append(all, t.byName[n].names...)
+		all = append(all, t.byName[n].names()...)
 	}
 	return all
 }

@@ -1,13 +1,14 @@
 package resolver
 
 import (
-	"maps"
 	"net/netip"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"vxswitch/pmap"
 )
 
 // Network is one overlay network as the resolver sees it. The zero value
@@ -53,13 +54,30 @@ type Table struct {
 	byName map[string]*zone
 }
 
-// zone is everything one network answers.
+// zone is everything one network answers. Its indexes are persistent
+// maps (package pmap), so Patch makes the zone of the next table from
+// this one in O(log n) per changed record and shares the rest.
 type zone struct {
 	net    Network
-	origin string                  // lower-case "web."
-	addrs  map[string][]netip.Addr // lower-case fqdn ("api." and "api.web.") -> addresses, sorted
-	ptrs   map[string]string       // reverse name ("4.0.0.10.in-addr.arpa.", "...ip6.arpa.") -> target ("api.web.")
-	names  []Name                  // sorted by Name
+	origin string // lower-case "web."
+	// addrs maps a lower-case name without a trailing dot ("api", not
+	// "api." nor "api.web.") to its addresses, sorted; "api." and
+	// "api.web." both answer them (see lookup). The key is the endpoint's
+	// own string when it is in lower case already, so the table keeps no
+	// second copy of it.
+	addrs pmap.Map[string, []nameAddr]
+	// ptrs maps an endpoint address inside one of the subnets (unmapped)
+	// to its name as in addrs; its reverse name (in-addr.arpa or
+	// ip6.arpa) answers name.origin. The resolver's own addresses answer
+	// "resolver."+origin (see ptr).
+	ptrs pmap.Map[netip.Addr, string]
+}
+
+// nameAddr is one address of a name, and whether the name is an alias
+// there (Name.Kind).
+type nameAddr struct {
+	ip    netip.Addr
+	alias bool
 }
 
 // NewTable indexes networks by VNI and by name and attaches every record to
@@ -107,37 +125,23 @@ func NewZone(n Network, recs []Record) *Zone {
 	if n.Name == "" {
 		return nil
 	}
-	z := &zone{
-		net:    n,
-		origin: dns.Fqdn(n.Name),
-		addrs:  make(map[string][]netip.Addr),
-		ptrs:   make(map[string]string),
-	}
-	for _, a := range []netip.Addr{n.Resolver, n.Resolver6} {
-		if a.IsValid() {
-			z.addPTR(a, "resolver."+z.origin)
-		}
-	}
+	z := &zone{net: n, origin: dns.Fqdn(n.Name)}
 	for _, r := range recs {
-		if strings.ToLower(r.Network) != n.Name || r.Name == "" {
+		if !z.accepts(r) {
 			continue
 		}
 		for _, ip := range recordAddrs(r) {
-			z.add(r.Name, ip, "name")
-			for _, a := range r.Aliases {
-				if a != "" {
-					z.add(a, ip, "alias")
-				}
+			for _, rn := range names(r) {
+				old, _ := z.addrs.Get(rn.name)
+				z.addrs.Set(rn.name, withAddr(old, nameAddr{ip, rn.alias}))
 			}
 			if z.inSubnet(ip) {
-				z.addPTR(ip, strings.ToLower(dns.Fqdn(r.Name))+z.origin)
+				z.ptrs.Set(ip.Unmap(), lowerName(r.Name))
 			}
 		}
 	}
-	for _, addrs := range z.addrs {
-		sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
-	}
-	sortNames(z.names)
+	z.addrs.Trim()
+	z.ptrs.Trim()
 	return &Zone{z}
 }
 
@@ -145,83 +149,145 @@ func NewZone(n Network, recs []Record) *Zone {
 // in added, records of z's network as NewZone takes them (gone are records
 // NewZone was given for z or a zone z was patched from). It gives what
 // NewZone gives for the changed records when no two records share a name
-// or an address, as in vxswitch's state. It copies z's indexes, which is
-// much cheaper than building them, and changes only the changed records'
-// entries; z is not modified.
+// or an address, as in vxswitch's state. The new zone shares all of z but
+// the entries of the changed records, so it costs O(log n) per record; z
+// is not modified.
 func (z *Zone) Patch(gone, added []Record) *Zone {
-	old := z.z
-	c := &zone{net: old.net, origin: old.origin, addrs: maps.Clone(old.addrs), ptrs: maps.Clone(old.ptrs)}
-	drop := map[Name]bool{}
+	c := *z.z
 	for _, r := range gone {
-		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" {
+		if !c.accepts(r) {
 			continue
 		}
 		for _, ip := range recordAddrs(r) {
-			for i, name := range append([]string{r.Name}, r.Aliases...) {
-				if name == "" {
-					continue
+			for _, rn := range names(r) {
+				addrs := slices.DeleteFunc(slices.Clone(get(c.addrs, rn.name)), func(a nameAddr) bool { return a.ip == ip })
+				if len(addrs) == 0 {
+					c.addrs = c.addrs.Without(rn.name)
+				} else {
+					c.addrs = c.addrs.With(rn.name, addrs)
 				}
-				name = strings.TrimSuffix(strings.ToLower(name), ".")
-				for _, fqdn := range []string{name + ".", name + "." + c.origin} {
-					addrs := slices.DeleteFunc(slices.Clone(c.addrs[fqdn]), func(a netip.Addr) bool { return a == ip })
-					if len(addrs) == 0 {
-						delete(c.addrs, fqdn)
-					} else {
-						c.addrs[fqdn] = addrs
-					}
-				}
-				kind := "alias"
-				if i == 0 {
-					kind = "name"
-				}
-				drop[Name{Name: name + "." + c.net.Name, Network: c.net.Name, IP: ip, Kind: kind}] = true
 			}
-			if rev, err := dns.ReverseAddr(ip.String()); err == nil && c.inSubnet(ip) &&
-				c.ptrs[rev] == strings.ToLower(dns.Fqdn(r.Name))+c.origin {
-				delete(c.ptrs, rev)
+			if name, ok := c.ptrs.Get(ip.Unmap()); ok && name == lowerName(r.Name) {
+				c.ptrs = c.ptrs.Without(ip.Unmap())
 			}
 		}
 	}
-	c.names = make([]Name, 0, len(old.names)+len(added))
-	for _, n := range old.names {
-		if !drop[n] {
-			c.names = append(c.names, n)
-		}
-	}
-	changed := map[string]bool{}
 	for _, r := range added {
-		if strings.ToLower(r.Network) != c.net.Name || r.Name == "" {
+		if !c.accepts(r) {
 			continue
 		}
 		for _, ip := range recordAddrs(r) {
-			for i, name := range append([]string{r.Name}, r.Aliases...) {
-				if name == "" {
-					continue
-				}
-				name = strings.TrimSuffix(strings.ToLower(name), ".")
-				for _, fqdn := range []string{name + ".", name + "." + c.origin} {
-					if !changed[fqdn] {
-						c.addrs[fqdn] = slices.Clone(c.addrs[fqdn]) // shared with z until now
-						changed[fqdn] = true
-					}
-				}
-				kind := "alias"
-				if i == 0 {
-					kind = "name"
-				}
-				c.add(name, ip, kind)
+			for _, rn := range names(r) {
+				c.addrs = c.addrs.With(rn.name, withAddr(slices.Clone(get(c.addrs, rn.name)), nameAddr{ip, rn.alias}))
 			}
 			if c.inSubnet(ip) {
-				c.addPTR(ip, strings.ToLower(dns.Fqdn(r.Name))+c.origin)
+				c.ptrs = c.ptrs.With(ip.Unmap(), lowerName(r.Name))
 			}
 		}
 	}
-	for fqdn := range changed {
-		addrs := c.addrs[fqdn]
-		sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	return &Zone{&c}
+}
+
+// accepts reports whether r is a record z takes: one of its network, with
+// a name (its addresses are recordAddrs).
+func (z *zone) accepts(r Record) bool {
+	return strings.ToLower(r.Network) == z.net.Name && r.Name != ""
+}
+
+// recordName is one name of a record, as a key of zone.addrs.
+type recordName struct {
+	name  string
+	alias bool
+}
+
+// names returns the names of r: its own, then its aliases ("" skipped).
+func names(r Record) []recordName {
+	out := make([]recordName, 0, 1+len(r.Aliases))
+	out = append(out, recordName{lowerName(r.Name), false})
+	for _, a := range r.Aliases {
+		if a != "" {
+			out = append(out, recordName{lowerName(a), true})
+		}
 	}
-	sortNames(c.names)
-	return &Zone{c}
+	return out
+}
+
+// lowerName is name as a key of zone.addrs: lower case, no trailing dot.
+// It is name itself (no copy) when name is in that form already.
+func lowerName(name string) string { return strings.TrimSuffix(strings.ToLower(name), ".") }
+
+// get returns the addresses of name in addrs.
+func get(addrs pmap.Map[string, []nameAddr], name string) []nameAddr {
+	a, _ := addrs.Get(name)
+	return a
+}
+
+// withAddr returns addrs with a inserted in address order, unless its
+// address is there already. addrs may be changed: pass a copy of a
+// slice someone else holds.
+func withAddr(addrs []nameAddr, a nameAddr) []nameAddr {
+	i, found := slices.BinarySearchFunc(addrs, a.ip, func(x nameAddr, ip netip.Addr) int { return x.ip.Compare(ip) })
+	if found {
+		return addrs
+	}
+	return slices.Insert(addrs, i, a)
+}
+
+// lookup returns the addresses that the lower-case, fully qualified name
+// answers in z, sorted, and whether name is a name of z: "X." and
+// "X.N." (N the network) both answer the name X.
+func (z *zone) lookup(name string) ([]nameAddr, bool) {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" {
+		return nil, false
+	}
+	full, ok := z.addrs.Get(n)
+	short, cut := strings.CutSuffix(n, "."+z.net.Name)
+	if !cut || short == "" {
+		return full, ok
+	}
+	more, ok2 := z.addrs.Get(short)
+	switch {
+	case !ok2:
+		return full, ok
+	case !ok:
+		return more, true
+	}
+	all := slices.Clone(full)
+	for _, a := range more {
+		all = withAddr(all, a)
+	}
+	return all, true
+}
+
+// ptr returns the target of the PTR record of address ip in z.
+func (z *zone) ptr(ip netip.Addr) (string, bool) {
+	if name, ok := z.ptrs.Get(ip); ok {
+		return name + "." + z.origin, true
+	}
+	for _, r := range []netip.Addr{z.net.Resolver, z.net.Resolver6} {
+		if r.IsValid() && ip == r.Unmap() {
+			return "resolver." + z.origin, true
+		}
+	}
+	return "", false
+}
+
+// names returns the names z answers, one per address, sorted by name,
+// then address.
+func (z *zone) names() []Name {
+	out := make([]Name, 0, z.addrs.Len())
+	for name, addrs := range z.addrs.All() {
+		for _, a := range addrs {
+			kind := "name"
+			if a.alias {
+				kind = "alias"
+			}
+			out = append(out, Name{Name: name + "." + z.net.Name, Network: z.net.Name, IP: a.ip, Kind: kind})
+		}
+	}
+	sortNames(out)
+	return out
 }
 
 // recordAddrs returns the valid addresses of r: IP, then IP6.
@@ -262,36 +328,9 @@ func TableOf(zones []*Zone) *Table {
 	return t
 }
 
-// add makes name answer ip in z, both as "name." and as "name.network.".
-func (z *zone) add(name string, ip netip.Addr, kind string) {
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	for _, fqdn := range []string{name + ".", name + "." + z.origin} {
-		z.addrs[fqdn] = appendNew(z.addrs[fqdn], ip)
-	}
-	z.names = append(z.names, Name{Name: name + "." + z.net.Name, Network: z.net.Name, IP: ip, Kind: kind})
-}
-
-// addPTR makes the reverse name of ip (under in-addr.arpa or ip6.arpa)
-// point to target in z.
-func (z *zone) addPTR(ip netip.Addr, target string) {
-	if rev, err := dns.ReverseAddr(ip.Unmap().String()); err == nil {
-		z.ptrs[rev] = target
-	}
-}
-
 // inSubnet reports whether ip is inside one of z's subnets.
 func (z *zone) inSubnet(ip netip.Addr) bool {
 	return z.net.Subnet.Contains(ip) || z.net.Subnet6.Contains(ip)
-}
-
-// appendNew appends ip to addrs unless it is already there.
-func appendNew(addrs []netip.Addr, ip netip.Addr) []netip.Addr {
-	for _, a := range addrs {
-		if a == ip {
-			return addrs
-		}
-	}
-	return append(addrs, ip)
 }
 
 // zoneByVNI returns the network with that VNI, or nil.

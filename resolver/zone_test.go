@@ -2,8 +2,10 @@ package resolver
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -28,7 +30,26 @@ func TestZonePatch(t *testing.T) {
 	}
 	after = append(after, added...)
 	got := NewZone(n, before).Patch(gone, added)
-	if want := NewZone(n, after); !reflect.DeepEqual(got, want) {
-		t.Fatalf("patched zone differs:\n%+v\n%+v", got.z, want.z)
+	want := NewZone(n, after)
+	if !reflect.DeepEqual(got.z.names(), want.z.names()) {
+		t.Fatalf("patched zone's names differ:\n%+v\n%+v", got.z.names(), want.z.names())
+	}
+	if g, w := maps.Collect(got.z.ptrs.All()), maps.Collect(want.z.ptrs.All()); !maps.Equal(g, w) {
+		t.Fatalf("patched zone's PTRs differ:\n%v\n%v", g, w)
+	}
+	for name, addrs := range want.z.addrs.All() {
+		if g, _ := got.z.addrs.Get(name); !slices.Equal(g, addrs) {
+			t.Errorf("%s: %v, want %v", name, g, addrs)
+		}
+	}
+	if got.z.addrs.Len() != want.z.addrs.Len() {
+		t.Errorf("patched zone has %d names, want %d", got.z.addrs.Len(), want.z.addrs.Len())
+	}
+	// The zone patched from is unchanged.
+	z0 := NewZone(n, before)
+	names0 := z0.z.names()
+	z0.Patch(gone, added)
+	if !reflect.DeepEqual(z0.z.names(), names0) || len(names0) != 40 {
+		t.Fatalf("patching changed the zone patched from (%d names, want 40)", len(z0.z.names()))
 	}
 }

@@ -9,7 +9,6 @@ package stateview
 import (
 	"crypto/sha256"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 
@@ -43,11 +42,13 @@ func Build(st *raftstore.State, self string, endpointMTU func(raftstore.Network)
 // Update returns the view of st for host self, as Build does, given prev,
 // the view Build or Update made of prevSt for the same self (both may be
 // nil). It reuses the networks of prev that the changes from prevSt to st
-// left alone (same network, same endpoints, external VTEPs and MTU), so it
-// costs what the changed networks hold; a change to the hosts or to the
-// learned MACs rebuilds everything. prev and its networks are not
-// modified: the result is a new View that shares the unchanged
-// *vswitch.Network values, which are immutable once in a view.
+// left alone (same network, same endpoints, external VTEPs and MTU), and
+// patches the persistent tables of a network whose endpoints changed, so
+// it costs O(log n) per changed endpoint (plus the network's flood list,
+// one entry per host); a change to the hosts or to the learned MACs
+// rebuilds everything. prev and its networks are not modified: the result
+// is a new View that shares the unchanged *vswitch.Network values and
+// tables, which are immutable once in a view.
 func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
 	if prev == nil || prevSt == nil || !st.SameHosts(prevSt) || !st.SameMACs(prevSt) {
 		return Build(st, self, endpointMTU)
@@ -78,12 +79,11 @@ func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpoi
 
 // patchNetwork returns a copy of vn, the view of network n in prevSt,
 // changed by what the endpoints of n did between prevSt and st. The hosts
-// and learned MACs of the two states are the same. It copies vn's maps
-// (a memory copy, much cheaper than building them) and changes only the
-// entries of the endpoints that changed.
+// and learned MACs of the two states are the same. vn's tables are
+// persistent: the copy shares them but for the entries of the endpoints
+// that changed, so a change costs O(log n) and not a copy of the network.
 func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.Network, self string) *vswitch.Network {
 	c := *vn
-	c.Addrs, c.Remote = maps.Clone(vn.Addrs), maps.Clone(vn.Remote)
 	var gone, added []raftstore.Endpoint
 	prevSt.Endpoints.DiffNetwork(st.Endpoints, n.Name, func(old, new *raftstore.Endpoint) {
 		if old != nil {
@@ -99,12 +99,14 @@ func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.
 			continue
 		}
 		for _, ip := range []netip.Addr{e.IP, e.IP6} {
-			if ip.IsValid() && c.Addrs[ip] == mac {
-				delete(c.Addrs, ip)
+			if m, ok := c.Addrs.Get(ip); ok && ip.IsValid() && m == mac {
+				c.Addrs = c.Addrs.Without(ip)
 			}
 		}
-		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() && c.Remote[mac] == h.VTEP {
-			delete(c.Remote, mac)
+		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() {
+			if vtep, ok := c.Remote.Get(mac); ok && vtep == h.VTEP {
+				c.Remote = c.Remote.Without(mac)
+			}
 		}
 	}
 	for _, e := range added {
@@ -112,12 +114,12 @@ func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.
 		if err != nil {
 			continue
 		}
-		c.Addrs[e.IP] = mac
+		c.Addrs = c.Addrs.With(e.IP, mac)
 		if e.IP6.IsValid() {
-			c.Addrs[e.IP6] = mac
+			c.Addrs = c.Addrs.With(e.IP6, mac)
 		}
 		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() {
-			c.Remote[mac] = h.VTEP
+			c.Remote = c.Remote.With(mac, h.VTEP)
 		}
 	}
 	c.Flood = nil
@@ -172,9 +174,8 @@ func networkVTEPs(st *raftstore.State, network string) []raftstore.VTEP {
 func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int, macs []raftstore.MACEntry) *vswitch.Network {
 	vn := &vswitch.Network{
 		VNI: n.VNI, Name: n.Name, MTU: mtu,
-		External: map[netip.Addr]bool{}, Remote: map[vswitch.MAC]netip.Addr{},
+		External: map[netip.Addr]bool{},
 		Resolver: n.Resolver, ResolverMAC: ResolverMAC(n.Name),
-		Addrs:  make(map[netip.Addr]vswitch.MAC, st.Endpoints.NetworkLen(n.Name)),
 		Subnet: n.Subnet, Subnet6: n.Subnet6, Resolver6: n.Resolver6,
 	}
 	flood := map[netip.Addr]bool{}
@@ -189,16 +190,16 @@ func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int
 		if err != nil {
 			continue
 		}
-		vn.Addrs[e.IP] = mac
+		vn.Addrs.Set(e.IP, mac)
 		if e.IP6.IsValid() {
-			vn.Addrs[e.IP6] = mac
+			vn.Addrs.Set(e.IP6, mac)
 		}
 		h := st.Hosts[e.Host]
 		if e.Host == self || !h.VTEP.IsValid() {
 			continue
 		}
 		addFlood(h.VTEP)
-		vn.Remote[mac] = h.VTEP
+		vn.Remote.Set(mac, h.VTEP)
 	}
 	for _, m := range macs {
 		h := st.Hosts[m.Host]
@@ -206,7 +207,7 @@ func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int
 			continue
 		}
 		if mac, err := vswitch.ParseMAC(m.MAC); err == nil {
-			vn.Remote[mac] = h.VTEP
+			vn.Remote.Set(mac, h.VTEP)
 		}
 	}
 	for _, x := range networkVTEPs(st, n.Name) {
@@ -214,6 +215,8 @@ func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int
 		addFlood(x.Addr)
 	}
 	slices.SortFunc(vn.Flood, netip.Addr.Compare)
+	vn.Addrs.Trim()
+	vn.Remote.Trim()
 	return vn
 }
 

@@ -1,6 +1,7 @@
 package stateview
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -63,13 +64,8 @@ func TestBuild(t *testing.T) {
 		mac("02:00:00:00:00:0c"): addr("10.0.0.2"),
 		mac("02:00:00:00:00:1b"): addr("10.0.0.2"),
 	}
-	if len(web.Remote) != len(wantRemote) {
-		t.Errorf("web remote = %v, want %v (local MACs are not remote)", web.Remote, wantRemote)
-	}
-	for m, a := range wantRemote {
-		if web.Remote[m] != a {
-			t.Errorf("remote %v = %v, want %v", m, web.Remote[m], a)
-		}
+	if got := maps.Collect(web.Remote.All()); !maps.Equal(got, wantRemote) {
+		t.Errorf("web remote = %v, want %v (local MACs are not remote)", got, wantRemote)
 	}
 	db := v.Networks[200]
 	if len(db.Flood) != 1 || db.Flood[0] != addr("10.0.0.3") {

@@ -35,13 +35,18 @@ func (s *Switch) answerARP(p *port, nw *Network, frame []byte, off int, d *decis
 
 // announceChanges writes a gratuitous ARP (an unsolicited neighbour
 // advertisement for an IPv6 address, ndp.go) into the local ports of a
-// network for every address (endpoint or resolver) of view v whose MAC differs
-// from the MAC it had the last time any view held it (arp.Memory), so that
-// stale neighbour caches heal at once instead of after their timeout (about
-// 40 s on Linux). The port whose own MAC is the new MAC is skipped. The
-// memory of a network is dropped when it leaves the view. The caller holds
-// viewMu.
-func (s *Switch) announceChanges(v *View) {
+// network for every address (endpoint or resolver) of view v whose MAC
+// differs from the MAC it had the last time any view held it, so that
+// stale neighbour caches heal at once instead of after their timeout
+// (about 40 s on Linux). The port whose own MAC is the new MAC is skipped.
+// Only the addresses that differ from last, the view v replaces, are
+// visited (AddrTable.Diff skips what the two views share), so a view one
+// change apart costs O(log n), not a walk of every address. An address
+// that moved between last and v is compared with last; one that left the
+// views is remembered in lastMAC (arp.Memory) until it comes back, so a
+// reused address is announced too. The memory of a network is dropped
+// when it leaves the view. The caller holds viewMu.
+func (s *Switch) announceChanges(last, v *View) {
 	if v == nil {
 		s.lastMAC.Keep(func(uint32) bool { return false })
 		return
@@ -49,16 +54,32 @@ func (s *Switch) announceChanges(v *View) {
 	ports := s.ports.Load()
 	for vni, nw := range v.Networks {
 		local := ports.byVNI[vni]
-		for ip, mac := range nw.Addrs {
-			if s.lastMAC.Saw(vni, ip, mac) && len(local) > 0 {
+		announce := func(ip netip.Addr, mac MAC) {
+			if len(local) > 0 {
 				s.announce(local, ip, mac)
 				s.announce6(local, ip, mac)
 			}
 		}
+		var before AddrTable
+		if old := last.network(vni); old != nil {
+			before = old.Addrs
+		}
+		before.Diff(nw.Addrs, func(ip netip.Addr, old, mac *MAC) {
+			switch {
+			case mac == nil: // left: remember its MAC until it comes back
+				s.lastMAC.Saw(vni, ip, *old)
+			case old != nil: // moved
+				announce(ip, *mac)
+			default: // (back) in a view
+				if s.lastMAC.Saw(vni, ip, *mac) {
+					announce(ip, *mac)
+				}
+				s.lastMAC.Forget(vni, ip)
+			}
+		})
 		for _, r := range []netip.Addr{nw.Resolver, nw.Resolver6} {
-			if r.IsValid() && !nw.ResolverMAC.IsZero() && s.lastMAC.Saw(vni, r, nw.ResolverMAC) && len(local) > 0 {
-				s.announce(local, r, nw.ResolverMAC)
-				s.announce6(local, r, nw.ResolverMAC)
+			if r.IsValid() && !nw.ResolverMAC.IsZero() && s.lastMAC.Saw(vni, r, nw.ResolverMAC) {
+				announce(r, nw.ResolverMAC)
 			}
 		}
 	}

@@ -135,8 +135,8 @@ func TestARPWithoutAddrsFloods(t *testing.T) {
 func TestGratuitousARPOnMACChange(t *testing.T) {
 	w := newNamesWorld(t, Config{}, 1500)
 	v := namesView(1500)
-	v.Networks[100].Addrs[ipR] = macX // ipR moved to a new MAC
-	v.Networks[100].Addrs[ipUnknown] = macE
+	v.Networks[100].Addrs = v.Networks[100].Addrs.With(ipR, macX) // ipR moved to a new MAC
+	v.Networks[100].Addrs = v.Networks[100].Addrs.With(ipUnknown, macE)
 	w.s.SetView(v)
 
 	for _, d := range []struct {
@@ -166,7 +166,7 @@ func TestGratuitousARPOnMACChange(t *testing.T) {
 
 	// An address moving to port b's own MAC is not announced to b.
 	v2 := namesView(1500)
-	v2.Networks[100].Addrs[ipR] = macB
+	v2.Networks[100].Addrs = v2.Networks[100].Addrs.With(ipR, macB)
 	w.s.SetView(v2)
 	if got := writtenCount(w.a, w.b); !slices.Equal(got, []int{2, 1}) {
 		t.Errorf("frames written to a, b = %v, want [2 1]", got)
@@ -185,14 +185,14 @@ func TestGratuitousARPOnMACChange(t *testing.T) {
 func TestGratuitousARPOnReuse(t *testing.T) {
 	w := newNamesWorld(t, Config{}, 1500)
 	held := namesView(1500)
-	held.Networks[100].Addrs[ipUnknown] = macE // a new address: not announced
+	held.Networks[100].Addrs = held.Networks[100].Addrs.With(ipUnknown, macE) // a new address: not announced
 	w.s.SetView(held)
 	w.s.SetView(namesView(1500)) // detached: gone, nothing to announce
 	if got := writtenCount(w.a, w.b); !slices.Equal(got, []int{0, 0}) {
 		t.Fatalf("frames written to a, b before the reuse = %v, want none", got)
 	}
 	reused := namesView(1500)
-	reused.Networks[100].Addrs[ipUnknown] = macX
+	reused.Networks[100].Addrs = reused.Networks[100].Addrs.With(ipUnknown, macX)
 	w.s.SetView(reused)
 
 	golden := []byte{

@@ -60,7 +60,7 @@ func (s *Switch) FDB() []FDBEntry {
 	}
 	if v != nil {
 		for vni, nw := range v.Networks {
-			for mac, vtep := range nw.Remote {
+			for mac, vtep := range nw.Remote.All() {
 				out = append(out, FDBEntry{VNI: vni, Network: nw.Name, MAC: mac, VTEP: vtep, Origin: "raft"})
 			}
 		}

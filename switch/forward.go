@@ -122,7 +122,7 @@ func (s *Switch) forward(f *portFrame) {
 		}
 		return
 	}
-	if vtep, ok := nw.Remote[dst]; ok {
+	if vtep, ok := nw.Remote.Get(dst); ok {
 		d.found(LookupRaft)
 		s.encapTo(f, vtep)
 		return

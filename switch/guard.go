@@ -98,37 +98,10 @@ func (s *Switch) floodAllowed(p *port) bool {
 	return p.flood.take(s.now())
 }
 
-// guardIndex is what the checks need from a view that the view does not
-// index: which MACs are endpoint MACs (values of Network.Addrs). It is
-// built once per view, on the first frame that needs it, and never
-// modified afterwards.
-type guardIndex struct {
-	view      *View
-	endpoints map[fdbKey]bool // (VNI, MAC) of every endpoint in any Addrs
-}
-
-// guardFor returns the index of view v, building it when the view changed.
-// Concurrent callers may both build one; either result is right.
-func (s *Switch) guardFor(v *View) *guardIndex {
-	if g := s.guard.Load(); g != nil && g.view == v {
-		return g
-	}
-	g := &guardIndex{view: v, endpoints: map[fdbKey]bool{}}
-	if v != nil {
-		for vni, nw := range v.Networks {
-			for _, mac := range nw.Addrs {
-				g.endpoints[fdbKey{vni, mac}] = true
-			}
-		}
-	}
-	s.guard.Store(g)
-	return g
-}
-
 // foreignMAC reports whether m is the own MAC of an endpoint of nw other
 // than port p: another local port's MAC, a MAC the view places on another
 // host, an endpoint MAC of nw.Addrs, or the resolver's MAC.
-func (s *Switch) foreignMAC(g *guardIndex, nw *Network, p *port, m MAC) bool {
+func (s *Switch) foreignMAC(nw *Network, p *port, m MAC) bool {
 	if m == p.mac {
 		return false
 	}
@@ -136,10 +109,10 @@ func (s *Switch) foreignMAC(g *guardIndex, nw *Network, p *port, m MAC) bool {
 	if _, ok := s.ports.Load().byMAC[k]; ok {
 		return true
 	}
-	if _, ok := nw.Remote[m]; ok {
+	if nw.Remote.Has(m) {
 		return true
 	}
-	return g.endpoints[k] || (m == nw.ResolverMAC && !m.IsZero())
+	return nw.Addrs.HasMAC(m) || (m == nw.ResolverMAC && !m.IsZero())
 }
 
 // refuseFromPort checks a frame read from the local port p of network nw in
@@ -165,14 +138,13 @@ func (s *Switch) foreignMAC(g *guardIndex, nw *Network, p *port, m MAC) bool {
 // MAC. Refusing it would gain nothing, since the container may send the
 // same from a MAC behind p. A MAC learned behind p thus passes as long as
 // it uses no other endpoint's MAC or address. refuseFromPort does not
-// allocate once the index of the view is built.
+// allocate.
 func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dropReason, bool) {
 	src := header.Ethernet(frame).Source()
 	if src.IsMulticast() || src.IsZero() {
 		return dropBadSrcMAC, true
 	}
-	g := s.guardFor(v)
-	if s.foreignMAC(g, nw, p, src) {
+	if s.foreignMAC(nw, p, src) {
 		return dropSpoofedMAC, true
 	}
 	etherType, off, ok := l3(frame)
@@ -183,14 +155,14 @@ func (s *Switch) refuseFromPort(p *port, v *View, nw *Network, frame []byte) (dr
 		return dropStackedVLAN, true
 	}
 	if etherType == header.EtherTypeIPv6 {
-		return refuseIPv6(nw, frame[off:], src, func(m MAC) bool { return s.foreignMAC(g, nw, p, m) },
+		return refuseIPv6(nw, frame[off:], src, func(m MAC) bool { return s.foreignMAC(nw, p, m) },
 			func(ip netip.Addr) bool { return ownAddr(nw, p, ip) }, true)
 	}
 	sha, isARP, ip, ok := l3Sender(etherType, frame[off:])
 	if !ok {
 		return 0, false
 	}
-	if isARP && s.foreignMAC(g, nw, p, sha) {
+	if isARP && s.foreignMAC(nw, p, sha) {
 		return dropSpoofedMAC, true
 	}
 	if !ownAddr(nw, p, ip) {
@@ -210,7 +182,7 @@ func unassigned(nw *Network, ip netip.Addr) bool {
 	if ip.IsUnspecified() || ip == nw.Resolver || ip == nw.Resolver6 || !nw.Subnet.Contains(ip) && !nw.Subnet6.Contains(ip) {
 		return false
 	}
-	_, ok := nw.Addrs[ip]
+	_, ok := nw.Addrs.Get(ip)
 	return !ok
 }
 
@@ -224,7 +196,7 @@ func ownAddr(nw *Network, p *port, ip netip.Addr) bool {
 	if ip == nw.Resolver || ip == nw.Resolver6 && ip.IsValid() {
 		return false
 	}
-	m, ok := nw.Addrs[ip]
+	m, ok := nw.Addrs.Get(ip)
 	return !ok || m == p.mac
 }
 
@@ -255,7 +227,7 @@ func (s *Switch) refuseFromUnderlay(vni uint32, nw *Network, inner []byte, from 
 		if _, ok := ports.byMAC[fdbKey{vni, m}]; ok {
 			return true
 		}
-		vtep, ok := nw.Remote[m]
+		vtep, ok := nw.Remote.Get(m)
 		return ok && vtep != from
 	}
 	if elsewhere(src) {
@@ -295,11 +267,11 @@ func remoteAddr(nw *Network, from, ip netip.Addr) bool {
 	if ip == nw.Resolver || ip == nw.Resolver6 && ip.IsValid() {
 		return false
 	}
-	m, ok := nw.Addrs[ip]
+	m, ok := nw.Addrs.Get(ip)
 	if !ok {
 		return true
 	}
-	vtep, ok := nw.Remote[m]
+	vtep, ok := nw.Remote.Get(m)
 	return ok && vtep == from
 }
 

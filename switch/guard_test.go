@@ -23,7 +23,7 @@ var (
 // guardView is namesView(1500) with macD at ipD in Addrs.
 func guardView() *View {
 	v := namesView(1500)
-	v.Networks[100].Addrs[ipD] = macD
+	v.Networks[100].Addrs = v.Networks[100].Addrs.With(ipD, macD)
 	return v
 }
 

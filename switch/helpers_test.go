@@ -40,7 +40,7 @@ func testView() *View {
 				VNI: 100, Name: "blue", MTU: 1500,
 				Flood:    []netip.Addr{host2, host3, external},
 				External: map[netip.Addr]bool{external: true},
-				Remote:   map[MAC]netip.Addr{macR: host2},
+				Remote:   MACTable{}.With(macR, host2),
 			},
 			200: {VNI: 200, Name: "red", MTU: 1500, Flood: []netip.Addr{host3}},
 		},

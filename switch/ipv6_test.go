@@ -30,7 +30,7 @@ func dualView(mtu int) *View {
 	nw := v.Networks[100]
 	nw.Subnet6 = netip.MustParsePrefix("fd64::/64")
 	nw.Resolver6 = resolver6
-	nw.Addrs[ip6A], nw.Addrs[ip6B], nw.Addrs[ip6R] = macA, macB, macR
+	nw.Addrs = nw.Addrs.With(ip6A, macA).With(ip6B, macB).With(ip6R, macR)
 	return v
 }
 
@@ -237,7 +237,7 @@ func TestResolver6(t *testing.T) {
 func TestUnsolicitedAdvertOnMACChange(t *testing.T) {
 	w := newDualWorld(t, Config{})
 	v := dualView(1450)
-	v.Networks[100].Addrs[ip6R] = macX
+	v.Networks[100].Addrs = v.Networks[100].Addrs.With(ip6R, macX)
 	w.s.SetView(v)
 	var got []byte
 	for _, f := range w.a.Written() {
@@ -334,7 +334,7 @@ func FuzzFromPortIPv6(f *testing.F) {
 			if !ok {
 				t.Fatalf("advertisement % x fails the receive checks", out)
 			}
-			owner := v.Networks[100].Addrs[m.Target()]
+			owner, _ := v.Networks[100].Addrs.Get(m.Target())
 			if m.Target() == resolver6 {
 				owner = resolverMAC
 			}

@@ -31,7 +31,7 @@ func namesView(mtu int) *View {
 	nw.MTU = mtu
 	nw.Resolver = resolverIP
 	nw.ResolverMAC = resolverMAC
-	nw.Addrs = map[netip.Addr]MAC{ipA: macA, ipB: macB, ipR: macR}
+	nw.Addrs = AddrsOf(map[netip.Addr]MAC{ipA: macA, ipB: macB, ipR: macR})
 	return v
 }
 

@@ -166,7 +166,6 @@ type Switch struct {
 	wire  learnTable // MACs learned from external VTEPs; owner = the VNI
 
 	stats counters
-	guard atomic.Pointer[guardIndex] // index of the view for guard.go
 
 	tcpConns dnsanswer.Responder // DNS-over-TCP connections to resolvers (dnstcp.go)
 }
@@ -221,12 +220,14 @@ func New(cfg Config) *Switch {
 // one it last had in a view (a moved MAC, or a reused address), it then
 // writes a gratuitous ARP (an unsolicited neighbour advertisement for an
 // IPv6 address) into the local ports of that network (see announceChanges
-// in arp.go). Calls to SetView are serialised.
+// in arp.go); it visits only the addresses that differ from the view it
+// replaces, so a view made from the last one by a few changes
+// (stateview.Update) costs what changed. Calls to SetView are serialised.
 func (s *Switch) SetView(v *View) {
 	s.viewMu.Lock()
 	defer s.viewMu.Unlock()
-	s.view.Store(v)
-	s.announceChanges(v)
+	last := s.view.Swap(v)
+	s.announceChanges(last, v)
 }
 
 // network returns the network of vni in view v, or nil.

@@ -114,7 +114,7 @@ func (s *Switch) decap(u *underlayPacket) {
 			d.toPort(q)
 			return
 		}
-		_, remote := nw.Remote[dst]
+		remote := nw.Remote.Has(dst)
 		d.found(LookupRaft)
 		if !remote {
 			_, remote = s.wire.lookup(fdbKey{vni, dst}, now)

@@ -46,11 +46,13 @@ func ParseRequest(b []byte) (req Request, ok bool) {
 // addresses) holds for the target, unless the requester asks for its own
 // address or MAC (a duplicate address probe or a gratuitous request must
 // reach the others) or that MAC is zero.
-func Lookup(req Request, resolver netip.Addr, resolverMAC header.MAC, addrs map[netip.Addr]header.MAC) (header.MAC, bool) {
+func Lookup[A interface {
+	Get(netip.Addr) (header.MAC, bool)
+}](req Request, resolver netip.Addr, resolverMAC header.MAC, addrs A) (header.MAC, bool) {
 	if req.TargetIP == resolver && !resolverMAC.IsZero() {
 		return resolverMAC, true
 	}
-	m, known := addrs[req.TargetIP]
+	m, known := addrs.Get(req.TargetIP)
 	if known && req.TargetIP != req.SenderIP && m != req.SenderMAC && !m.IsZero() {
 		return m, true
 	}
@@ -104,6 +106,16 @@ func (m *Memory) Saw(vni uint32, ip netip.Addr, mac header.MAC) (changed bool) {
 	prev, ok := known[ip]
 	known[ip] = mac
 	return ok && prev != mac
+}
+
+// Forget forgets ip in network vni. The switch forgets an address while a
+// view holds it (the view itself says which MAC it has) and remembers it
+// again with Saw when it leaves, so the memory holds only the addresses
+// that left the views, not a copy of every address.
+func (m *Memory) Forget(vni uint32, ip netip.Addr) {
+	if known := m.last[vni]; known != nil {
+		delete(known, ip)
+	}
 }
 
 // Keep forgets every network for which keep returns false (it left the

@@ -56,7 +56,7 @@ func TestParseRequestRefuses(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
-	addrs := map[netip.Addr]header.MAC{ipA: macA, ipR: macR}
+	addrs := mapAddrs{ipA: macA, ipR: macR}
 	tests := []struct {
 		name string
 		req  Request
@@ -112,4 +112,14 @@ func TestMemory(t *testing.T) {
 	if m.Saw(1, ipA, macA) {
 		t.Error("a forgotten network still remembered its address")
 	}
+	m.Forget(2, ipA)
+	if m.Saw(2, ipA, macR) {
+		t.Error("a forgotten address still counted as a change")
+	}
+	m.Forget(3, ipA) // a network it never saw: nothing to do
 }
+
+// mapAddrs is the table Lookup reads, as a Go map.
+type mapAddrs map[netip.Addr]header.MAC
+
+func (m mapAddrs) Get(ip netip.Addr) (header.MAC, bool) { mac, ok := m[ip]; return mac, ok }

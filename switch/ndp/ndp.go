@@ -63,14 +63,16 @@ func ParseSolicitation(b []byte, src header.MAC) (sol Solicitation, ok bool) {
 // an address the asker owns is left to the network (nobody else answers
 // it), and a probe for another endpoint's address is answered: the asker's
 // duplicate address detection fails.
-func Lookup(sol Solicitation, resolver netip.Addr, resolverMAC header.MAC, addrs map[netip.Addr]header.MAC) (header.MAC, bool) {
+func Lookup[A interface {
+	Get(netip.Addr) (header.MAC, bool)
+}](sol Solicitation, resolver netip.Addr, resolverMAC header.MAC, addrs A) (header.MAC, bool) {
 	if !sol.Target.Is6() || sol.Target.Is4In6() {
 		return header.MAC{}, false
 	}
 	if sol.Target == resolver && !resolverMAC.IsZero() {
 		return resolverMAC, true
 	}
-	m, known := addrs[sol.Target]
+	m, known := addrs.Get(sol.Target)
 	if known && sol.Target != sol.Source && m != sol.SenderMAC && !m.IsZero() {
 		return m, true
 	}

@@ -19,7 +19,7 @@ var (
 	ipA      = netip.MustParseAddr("fd20::a")
 	ipR      = netip.MustParseAddr("fd20::14")
 	resolver = netip.MustParseAddr("fd20::1")
-	addrs    = map[netip.Addr]header.MAC{ipA: macA, ipR: macR}
+	addrs    = mapAddrs{ipA: macA, ipR: macR}
 )
 
 // solicit builds with gopacket, the oracle, the IPv6 packet of a
@@ -158,7 +158,7 @@ func TestParseRefuses(t *testing.T) {
 func TestLookupIgnoresIPv4(t *testing.T) {
 	v4 := netip.MustParseAddr("10.0.0.1")
 	sol := Solicitation{SenderMAC: macA, Source: ipA, Target: v4}
-	if _, ok := Lookup(sol, v4, macRes, map[netip.Addr]header.MAC{v4: macR}); ok {
+	if _, ok := Lookup(sol, v4, macRes, mapAddrs{v4: macR}); ok {
 		t.Error("answered for an IPv4 address")
 	}
 }
@@ -227,3 +227,8 @@ func FuzzSolicitation(f *testing.F) {
 		}
 	})
 }
+
+// mapAddrs is the table Lookup reads, as a Go map.
+type mapAddrs map[netip.Addr]header.MAC
+
+func (m mapAddrs) Get(ip netip.Addr) (header.MAC, bool) { mac, ok := m[ip]; return mac, ok }

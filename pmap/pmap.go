@@ -1,14 +1,21 @@
-package raftstore
+// Package pmap is a persistent (immutable) hash map shared by the
+// replicated state (raftstore), the switch's view and the resolver's
+// zones: a change makes a new version in O(log n) time and memory and
+// leaves the old one valid, so the control plane can publish a new
+// version per change while the data path reads the old one without locks.
+package pmap
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"iter"
+	"net/netip"
 )
 
-// pmap is a persistent (immutable) hash map: with and without return a new
-// pmap that shares everything but the path to the changed entry with the
+// Map is a persistent (immutable) hash map: With and Without return a new
+// Map that shares everything but the path to the changed entry with the
 // old one, so a change costs O(log n) time and memory, and every earlier
-// pmap stays valid and unchanged. It is a hash trie: each level of interior
+// Map stays valid and unchanged. It is a hash trie: each level of interior
 // nodes consumes trieBits bits of the key's hash; a leaf holds up to
 // trieLeaf entries (any number at the last level, where hashes are equal).
 //
@@ -16,19 +23,19 @@ import (
 // made, so any number of goroutines may read it. Iteration order is the
 // order of the hashes, which differ between processes: like a Go map, it
 // is not an order to rely on.
-type pmap[K comparable, V any] struct {
+type Map[K comparable, V any] struct {
 	root *trieNode[K, V]
 	n    int
 }
 
 const (
-	trieBits     = 4
+	trieBits     = 5
 	trieFanout   = 1 << trieBits
 	trieLeaf     = 8
 	trieMaxDepth = 64 / trieBits
 )
 
-// trieSeed seeds the hashes of every pmap of this process.
+// trieSeed seeds the hashes of every Map of this process.
 var trieSeed = maphash.MakeSeed()
 
 // trieNode is an interior node (kids != nil) or a leaf (entries).
@@ -43,16 +50,38 @@ type trieEntry[K comparable, V any] struct {
 	val  V
 }
 
-func trieHash[K comparable](k K) uint64 { return maphash.Comparable(trieSeed, k) }
+// trieHash hashes k. Keys of type uint64, string and netip.Addr take a
+// fast path (a lookup on the switch's data path hashes one per table):
+// maphash.Comparable costs about 15 ns on this kind of machine, and on a
+// netip.Addr (it holds a pointer) it would also move the key to the heap,
+// which a lookup on the data path must not do. Addresses that differ only
+// in their IPv6 zone share a hash and are told apart by ==.
+func trieHash[K comparable](k K) uint64 {
+	switch k := any(k).(type) {
+	case uint64:
+		return maphash.Comparable(trieSeed, k)
+	case string:
+		return maphash.String(trieSeed, k)
+	case netip.Addr:
+		if k.Is4() {
+			a := k.As4()
+			return maphash.Comparable(trieSeed, 1<<32|uint64(binary.BigEndian.Uint32(a[:])))
+		}
+		b := k.As16()
+		hi := maphash.Comparable(trieSeed, binary.BigEndian.Uint64(b[:8]))
+		return hi*0x9e3779b97f4a7c15 ^ maphash.Comparable(trieSeed, binary.BigEndian.Uint64(b[8:]))
+	}
+	return maphash.Comparable(trieSeed, k)
+}
 
 // slot returns the child of an interior node at depth that hash h goes to.
 func slot(h uint64, depth int) int { return int(h >> (depth * trieBits) & (trieFanout - 1)) }
 
 // Len returns the number of entries.
-func (m pmap[K, V]) Len() int { return m.n }
+func (m Map[K, V]) Len() int { return m.n }
 
-// get returns the value of k.
-func (m pmap[K, V]) get(k K) (V, bool) {
+// Get returns the value of k.
+func (m Map[K, V]) Get(k K) (V, bool) {
 	h := trieHash(k)
 	n := m.root
 	for depth := 0; n != nil; depth++ {
@@ -70,25 +99,25 @@ func (m pmap[K, V]) get(k K) (V, bool) {
 	return zero, false
 }
 
-// has reports whether k is in m.
-func (m pmap[K, V]) has(k K) bool {
-	_, ok := m.get(k)
+// Has reports whether k is in m.
+func (m Map[K, V]) Has(k K) bool {
+	_, ok := m.Get(k)
 	return ok
 }
 
-// with returns m with k set to v.
-func (m pmap[K, V]) with(k K, v V) pmap[K, V] {
+// With returns m with k set to v.
+func (m Map[K, V]) With(k K, v V) Map[K, V] {
 	root, added := trieSet(m.root, 0, trieEntry[K, V]{hash: trieHash(k), key: k, val: v})
 	if added {
-		return pmap[K, V]{root, m.n + 1}
+		return Map[K, V]{root, m.n + 1}
 	}
-	return pmap[K, V]{root, m.n}
+	return Map[K, V]{root, m.n}
 }
 
-// set sets k to v in m itself, changing its nodes in place. Only for a
+// Set sets k to v in m itself, changing its nodes in place. Only for a
 // map being built that no one else holds yet (no version of it was
 // copied or read): it breaks every copy.
-func (m *pmap[K, V]) set(k K, v V) {
+func (m *Map[K, V]) Set(k K, v V) {
 	var added bool
 	m.root, added = trieSetInPlace(m.root, 0, trieEntry[K, V]{hash: trieHash(k), key: k, val: v})
 	if added {
@@ -96,10 +125,10 @@ func (m *pmap[K, V]) set(k K, v V) {
 	}
 }
 
-// trim gives every leaf of m, built with set, a slice without spare
+// Trim gives every leaf of m, built with set, a slice without spare
 // capacity: set grows leaves by append, which leaves up to half of a
 // leaf's slice unused. Like set, only for a map no one else holds yet.
-func (m *pmap[K, V]) trim() { trieTrim(m.root) }
+func (m *Map[K, V]) Trim() { trieTrim(m.root) }
 
 func trieTrim[K comparable, V any](n *trieNode[K, V]) {
 	switch {
@@ -113,24 +142,24 @@ func trieTrim[K comparable, V any](n *trieNode[K, V]) {
 	}
 }
 
-// without returns m without k.
-func (m pmap[K, V]) without(k K) pmap[K, V] {
+// Without returns m without k.
+func (m Map[K, V]) Without(k K) Map[K, V] {
 	root, removed := trieDelete(m.root, 0, trieHash(k), k)
 	if !removed {
 		return m
 	}
-	return pmap[K, V]{root, m.n - 1}
+	return Map[K, V]{root, m.n - 1}
 }
 
-// all yields every entry once, in no particular order.
-func (m pmap[K, V]) all() iter.Seq2[K, V] {
+// All yields every entry once, in no particular order.
+func (m Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) { trieWalk(m.root, yield) }
 }
 
-// same reports whether m and o are the same version of a map (one was made
+// Same reports whether m and o are the same version of a map (one was made
 // from the other without a change, or both are empty). Equal contents
 // built separately are not the same.
-func (m pmap[K, V]) same(o pmap[K, V]) bool { return m.root == o.root }
+func (m Map[K, V]) Same(o Map[K, V]) bool { return m.root == o.root }
 
 func trieWalk[K comparable, V any](n *trieNode[K, V], yield func(K, V) bool) bool {
 	if n == nil {
@@ -252,11 +281,11 @@ func trieDelete[K comparable, V any](n *trieNode[K, V], depth int, h uint64, k K
 	return n, false
 }
 
-// diff calls change for every key whose value differs between m and o
+// Diff calls change for every key whose value differs between m and o
 // (old is nil for a key only in o, new nil for a key only in m). Subtrees
 // the two maps share are skipped, so comparing two versions one change
 // apart costs O(log n). same compares two values.
-func (m pmap[K, V]) diff(o pmap[K, V], same func(a, b V) bool, change func(k K, old, new *V)) {
+func (m Map[K, V]) Diff(o Map[K, V], same func(a, b V) bool, change func(k K, old, new *V)) {
 	trieDiff(m.root, o.root, same, change)
 }
 
@@ -286,13 +315,13 @@ func trieDiff[K comparable, V any](a, b *trieNode[K, V], same func(a, b V) bool,
 	}
 }
 
-// shareWith returns m with every subtree whose contents equal those of
+// ShareWith returns m with every subtree whose contents equal those of
 // the same subtree of o replaced by o's, so two maps decoded apart (a
 // snapshot's state and its history's base) share their memory where they
 // agree. Two maps built by set from keys inserted in the same order have
 // the same shape where their keys agree. m's own nodes are changed in
 // place: only for a map being built that no one else holds yet.
-func (m *pmap[K, V]) shareWith(o pmap[K, V], same func(a, b V) bool) {
+func (m *Map[K, V]) ShareWith(o Map[K, V], same func(a, b V) bool) {
 	m.root = trieShare(m.root, o.root, same)
 }
 

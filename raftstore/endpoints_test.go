@@ -5,67 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
-	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
-
-// TestPmapModel applies random changes to a pmap and to a Go map and
-// checks after each that they agree, that the version before the change
-// is unchanged, and that diff reports exactly the change.
-func TestPmapModel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	var m pmap[string, int]
-	model := map[string]int{}
-	for step := range 20000 {
-		prev, prevModel := m, maps.Clone(model)
-		k := fmt.Sprintf("k%d", rng.IntN(3000))
-		if rng.IntN(3) == 0 {
-			m = m.without(k)
-			delete(model, k)
-		} else {
-			m = m.with(k, step)
-			model[k] = step
-		}
-		if m.Len() != len(model) {
-			t.Fatalf("step %d: Len %d, want %d", step, m.Len(), len(model))
-		}
-		if v, ok := m.get(k); ok != (model[k] != 0 || hasKey(model, k)) || v != model[k] {
-			t.Fatalf("step %d: get(%s) = %d %v, want %d", step, k, v, ok, model[k])
-		}
-		if v, ok := prev.get(k); v != prevModel[k] || ok != hasKey(prevModel, k) {
-			t.Fatalf("step %d: the previous version changed: get(%s) = %d %v, want %d", step, k, v, ok, prevModel[k])
-		}
-		var changes int
-		prev.diff(m, func(a, b int) bool { return a == b }, func(dk string, o, n *int) {
-			changes++
-			if dk != k {
-				t.Fatalf("step %d: diff names %s, want %s", step, dk, k)
-			}
-		})
-		if want := changed(prevModel, model, k); changes != want {
-			t.Fatalf("step %d: diff reported %d changes, want %d", step, changes, want)
-		}
-		if step%1000 == 0 {
-			got := maps.Collect(m.all())
-			if !maps.Equal(got, model) {
-				t.Fatalf("step %d: all() differs from the model", step)
-			}
-		}
-	}
-}
-
-func hasKey(m map[string]int, k string) bool { _, ok := m[k]; return ok }
-
-func changed(a, b map[string]int, k string) int {
-	va, oka := a[k]
-	vb, okb := b[k]
-	if oka == okb && va == vb {
-		return 0
-	}
-	return 1
-}
 
 // TestEndpointMapJSON: an EndpointMap encodes to the bytes a
 // map[string]Endpoint does (snapshots and State.Hash are unchanged) and
@@ -116,26 +58,6 @@ func TestEndpointMapJSON(t *testing.T) {
 	var null EndpointMap
 	if err := json.Unmarshal([]byte("null"), &null); err != nil || null.Len() != 0 {
 		t.Fatalf("null decodes to %d endpoints, %v", null.Len(), err)
-	}
-}
-
-// TestPmapSetInPlace: a map built with set holds what one built with with
-// holds, and later persistent changes leave it intact.
-func TestPmapSetInPlace(t *testing.T) {
-	var built, persistent pmap[int, int]
-	for i := range 5000 {
-		built.set(i%3000, i)
-		persistent = persistent.with(i%3000, i)
-	}
-	if !maps.Equal(maps.Collect(built.all()), maps.Collect(persistent.all())) || built.Len() != 3000 {
-		t.Fatalf("built with set: %d entries, differs from with", built.Len())
-	}
-	before := maps.Collect(built.all())
-	for i := range 3000 {
-		_ = built.with(i, -1).without(i + 1)
-	}
-	if !maps.Equal(maps.Collect(built.all()), before) {
-		t.Fatal("a persistent change modified the map built in place")
 	}
 }
 
