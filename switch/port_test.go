@@ -136,7 +136,6 @@ func TestPortStats(t *testing.T) {
 	if _, ok := d.Next(5 * time.Second); !ok {
 		t.Fatal("port a did not get the frame from b")
 	}
-	got := s.PortStats()
 	var segBytes uint64
 	for _, f := range b.Written()[:4] {
 		segBytes += uint64(len(f))
@@ -144,6 +143,13 @@ func TestPortStats(t *testing.T) {
 	want := []PortStats{
 		{Name: "a", VNI: 100, Network: "blue", RxFrames: 1, RxBytes: uint64(len(super)), TxFrames: 1, TxBytes: uint64(len(ping))},
 		{Name: "b", VNI: 100, Network: "blue", RxFrames: 1, RxBytes: uint64(len(ping)), TxFrames: 4, TxBytes: segBytes},
+	}
+	// The fake device hands a frame to Next as soon as it is written; the
+	// switch counts it right after Write returns, so wait for the counters.
+	got := s.PortStats()
+	for deadline := time.Now().Add(5 * time.Second); !reflect.DeepEqual(got, want) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		got = s.PortStats()
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("PortStats\n got %+v\nwant %+v", got, want)
