@@ -73,10 +73,13 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
-	subnet, err := raftstore.ParseSubnet(req.Subnet)
-	if err != nil {
-		reply(w, nil, badRequest("%v", err))
-		return
+	var subnet netip.Prefix
+	var err error
+	if req.Subnet != "" || req.Subnet6 == "" { // an IPv6-only network has no IPv4 subnet
+		if subnet, err = raftstore.ParseSubnet(req.Subnet); err != nil {
+			reply(w, nil, badRequest("%v", err))
+			return
+		}
 	}
 	if max := a.underlayMTU - a.overhead(); req.MTU > max {
 		reply(w, nil, badRequest("--mtu %d is more than the underlay carries: underlay MTU %d (%s) - %d VXLAN overhead (outer %s %d + UDP 8 + VXLAN 8 + inner Ethernet 14) = %d; use --mtu %d or less",
@@ -125,7 +128,7 @@ func (a *Agent) endpointList(st *raftstore.State, network string) []api.Endpoint
 func (a *Agent) apiEndpoint(st *raftstore.State, e raftstore.Endpoint) api.Endpoint {
 	n := st.Networks[e.Network]
 	out := api.Endpoint{
-		Name: e.Name, Network: e.Network, Host: e.Host, MAC: e.MAC, IP: e.IP, Prefix: n.Subnet.Bits(),
+		Name: e.Name, Network: e.Network, Host: e.Host, MAC: e.MAC, IP: e.IP, Prefix: prefixLen(e.IP, n.Subnet),
 		NetNS: e.NetNS, IfName: e.IfName, MTU: a.endpointMTU(n), Aliases: e.Aliases, Resolver: n.Resolver,
 		Owner: e.Owner, IP6: e.IP6, Resolver6: n.Resolver6,
 	}
@@ -224,4 +227,14 @@ func apiStats(s vswitch.Stats) api.Stats {
 		ICMPv6TooBig: s.ICMPv6TooBig, Fragmented: s.Fragmented, MSSClamped: s.MSSClamped,
 		DNSTCPConns: s.DNSTCPConns, DNSTCPQueries: s.DNSTCPQueries, DNSTCPResets: s.DNSTCPResets,
 	}
+}
+
+// prefixLen is the length of subnet for an endpoint address ip of it, 0
+// when the endpoint has no address of that family (an IPv6-only network
+// has no IPv4 subnet).
+func prefixLen(ip netip.Addr, subnet netip.Prefix) int {
+	if !ip.IsValid() {
+		return 0
+	}
+	return subnet.Bits()
 }

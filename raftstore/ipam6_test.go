@@ -228,3 +228,46 @@ func FuzzApply6(f *testing.F) {
 		}
 	})
 }
+
+// TestIPAM6Only: a network with an IPv6 subnet and no IPv4 one gives its
+// endpoints an IPv6 address only, has no IPv4 resolver, refuses an IPv4
+// address asked for and an address reservation, and overlaps other
+// networks' IPv6 subnets only.
+func TestIPAM6Only(t *testing.T) {
+	h := newHarness(t)
+	h.must(addHost("a", "10.0.0.1"))
+	c := Command{Op: OpNetworkCreate, Network: &Network{Name: "six", Subnet6: netip.MustParsePrefix("fd60::/64")}}
+	res := h.must(c)
+	if res.Network.Resolver.IsValid() || res.Network.Resolver6 != netip.MustParseAddr("fd60::1") || res.Network.VNI == 0 {
+		t.Fatalf("IPv6-only network = %+v, want resolver fd60::1 only and a VNI", res.Network)
+	}
+	for i, want := range []string{"fd60::2", "fd60::3"} {
+		r := h.must(attach(fmt.Sprintf("e%d", i), "six", "a", mac(i+1)))
+		if r.Endpoint.IP.IsValid() || r.Endpoint.IP6.String() != want {
+			t.Fatalf("attach %d got %s and %s, want %s only", i, r.Endpoint.IP, r.Endpoint.IP6, want)
+		}
+	}
+	if n := h.f.State().Endpoints.NetworkLen("six"); n != 2 {
+		t.Errorf("network six has %d endpoints, want 2", n)
+	}
+	c = attach("v4", "six", "a", mac(7))
+	c.Endpoint.IP = netip.MustParseAddr("10.60.0.5")
+	if r := h.apply(c); !strings.Contains(r.Err, "IPv6-only") {
+		t.Errorf("IPv4 address on an IPv6-only network: Err %q", r.Err)
+	}
+	r := h.apply(Command{Op: OpAddressReserve, Reservation: &Reservation{Network: "six", Host: "a", Owner: "docker"}})
+	if !strings.Contains(r.Err, "IPv6-only") {
+		t.Errorf("reservation on an IPv6-only network: Err %q", r.Err)
+	}
+	// Another IPv6-only network may not overlap; an IPv4 one is independent.
+	r = h.apply(Command{Op: OpNetworkCreate, Network: &Network{Name: "six2", Subnet6: netip.MustParsePrefix("fd60::/48")}})
+	if !strings.Contains(r.Err, "overlaps") {
+		t.Errorf("overlapping IPv6-only network: Err %q", r.Err)
+	}
+	h.must(createNet("four", "10.60.0.0/24", 0))
+	// Neither subnet: still refused.
+	r = h.apply(Command{Op: OpNetworkCreate, Network: &Network{Name: "none"}})
+	if !strings.Contains(r.Err, "subnet is missing") {
+		t.Errorf("network without a subnet: Err %q", r.Err)
+	}
+}
