@@ -450,15 +450,22 @@ func addressReserve(st *State, cmd Command) (*Result, error) {
 	if len(r.Owner) > 256 {
 		return nil, fmt.Errorf("reserve an address: owner tag is %d bytes: at most 256", len(r.Owner))
 	}
-	if !nw.Subnet.IsValid() {
-		return nil, fmt.Errorf("reserve an address: network %s is IPv6-only and reservations hold IPv4 addresses: attach the endpoint without one", nw.Name)
-	}
 	if r.IP.IsValid() {
 		r.IP = r.IP.Unmap()
+		r.IPv6 = r.IP.Is6()
+	}
+	switch {
+	case r.IPv6:
+		if err := reserveIP6(st, nw, &r); err != nil {
+			return nil, err
+		}
+	case !nw.Subnet.IsValid():
+		return nil, fmt.Errorf("reserve an address: network %s is IPv6-only: reserve an IPv6 address", nw.Name)
+	case r.IP.IsValid():
 		if err := checkRequestedIP(st, nw, r.IP); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		ip, err := allocateIP(st, nw)
 		if err != nil {
 			return nil, err
