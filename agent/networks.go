@@ -92,6 +92,10 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 			reply(w, nil, badRequest("%v", err))
 			return
 		}
+		if req.MTU != 0 && req.MTU < minMTU6 {
+			reply(w, nil, badRequest("--mtu %d is too small for IPv6 subnet %s: IPv6 needs a link MTU of at least %d (RFC 8200 section 5); use --mtu %d or more, or leave it out", req.MTU, subnet6, minMTU6, minMTU6))
+			return
+		}
 	}
 	cmd := raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: req.Name, Subnet: subnet, VNI: req.VNI, MTU: req.MTU, Subnet6: subnet6, Encrypted: req.Encrypted}}
 	res, err := a.apply(r.Context(), cmd)
@@ -228,6 +232,10 @@ func apiStats(s vswitch.Stats) api.Stats {
 		DNSTCPConns: s.DNSTCPConns, DNSTCPQueries: s.DNSTCPQueries, DNSTCPResets: s.DNSTCPResets,
 	}
 }
+
+// minMTU6 is the smallest link MTU IPv6 works over (RFC 8200 section 5):
+// below it the kernel disables IPv6 on the endpoint's interface.
+const minMTU6 = 1280
 
 // prefixLen is the length of subnet for an endpoint address ip of it, 0
 // when the endpoint has no address of that family (an IPv6-only network

@@ -390,6 +390,10 @@ func TestIPv6OnlyNetwork(t *testing.T) {
 			t.Errorf("vxswitch %s: %v\n%s\nwant the IPv6 values and no 'invalid'", strings.Join(args, " "), err, out)
 		}
 	}
+	// IPv6 needs a link MTU of 1280 (RFC 8200 section 5).
+	if out, err := cli(t, h1, "network", "create", "small", "--subnet", "fd61::/64", "--mtu", "1200"); err == nil || !strings.Contains(out, "at least 1280") {
+		t.Errorf("network create with an IPv6 subnet and --mtu 1200: %v %s; want a refusal naming 1280", err, out)
+	}
 	if out, err := cli(t, h1, "mtu", "six"); err != nil || !strings.Contains(out, "network six: endpoint MTU 1450, TCP MSS 1390 over IPv6\n") {
 		t.Errorf("mtu six: %v\n%s\nwant the IPv6 MSS only", err, out)
 	}
