@@ -27,19 +27,15 @@ func (d dockerCluster) HostName() string { return d.a.cfg.Name }
 func (d dockerCluster) State() *raftstore.State { return d.a.store.State() }
 
 // EnsureNetwork creates the network unless it exists; an existing one must
-// have the same subnet.
-func (d dockerCluster) EnsureNetwork(ctx context.Context, name string, subnet netip.Prefix) (raftstore.Network, error) {
+// have the same subnets (dockerplugin.CheckSubnets).
+func (d dockerCluster) EnsureNetwork(ctx context.Context, name string, subnet, subnet6 netip.Prefix) (raftstore.Network, error) {
 	check := func(n raftstore.Network) (raftstore.Network, error) {
-		if n.Subnet != subnet {
-			return raftstore.Network{}, fmt.Errorf("vxswitch network %s has subnet %s, not %s: remove this docker network and create it again with --subnet %s",
-				name, n.Subnet, subnet, n.Subnet)
-		}
-		return n, nil
+		return n, dockerplugin.CheckSubnets(n, subnet, subnet6)
 	}
 	if n, ok := d.a.store.State().Networks[name]; ok {
 		return check(n)
 	}
-	_, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: name, Subnet: subnet}})
+	_, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: name, Subnet: subnet, Subnet6: subnet6}})
 	if err != nil {
 		// Refused: perhaps another host's engine made it a moment ago.
 		n, found, known := settled(d, ctx, func(st *raftstore.State) (raftstore.Network, bool) { n, ok := st.Networks[name]; return n, ok })
@@ -51,9 +47,9 @@ func (d dockerCluster) EnsureNetwork(ctx context.Context, name string, subnet ne
 	return check(d.a.store.State().Networks[name])
 }
 
-func (d dockerCluster) Reserve(ctx context.Context, network string, ip netip.Addr, owner string) (netip.Addr, error) {
+func (d dockerCluster) Reserve(ctx context.Context, network string, ip netip.Addr, v6 bool, owner string) (netip.Addr, error) {
 	res, err := d.a.apply(ctx, raftstore.Command{Op: raftstore.OpAddressReserve,
-		Reservation: &raftstore.Reservation{Network: network, IP: ip, Host: d.a.cfg.Name, Owner: owner}})
+		Reservation: &raftstore.Reservation{Network: network, IP: ip, IPv6: v6, Host: d.a.cfg.Name, Owner: owner}})
 	if err != nil {
 		return netip.Addr{}, err
 	}

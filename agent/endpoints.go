@@ -154,7 +154,7 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 	}
 	dev, err := open(tap.Config{
 		NetNS: ep.NetNS, Name: ep.IfName, MAC: net.HardwareAddr(mac[:]),
-		MTU: a.endpointMTU(n), Addr: netip.PrefixFrom(ep.IP, n.Subnet.Bits()), Addr6: addr6(ep, n),
+		MTU: a.endpointMTU(n), Addr: addr4(ep, n), Addr6: addr6(ep, n),
 		Offload: true, GSOMaxSegs: vxlan.SegmentsPerSend(a.endpointMTU(n) + 14),
 	})
 	if err != nil {
@@ -172,6 +172,15 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 }
 
 // addr6 returns the IPv6 address of ep with its network's prefix length,
+// addr4 returns the IPv4 address of ep with its network's prefix length,
+// or the zero Prefix when ep has none (an IPv6-only network).
+func addr4(ep raftstore.Endpoint, n raftstore.Network) netip.Prefix {
+	if !ep.IP.IsValid() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(ep.IP, n.Subnet.Bits())
+}
+
 // or the zero Prefix when ep has none.
 func addr6(ep raftstore.Endpoint, n raftstore.Network) netip.Prefix {
 	if !ep.IP6.IsValid() {

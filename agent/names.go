@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -30,15 +31,17 @@ func resolvConfPath(nsPath string) string {
 }
 
 // writeResolvConf points the namespace's resolver at the network's resolver
-// address (and its IPv6 address on a dual-stack network), with the network
+// address of each family the network has, with the network
 // as search domain, so `ip netns exec NAME getent hosts OTHER` works.
 func writeResolvConf(path string, n raftstore.Network) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("agent: write %s: %w", path, err)
 	}
-	servers := "nameserver " + n.Resolver.String() + "\n"
-	if n.Resolver6.IsValid() {
-		servers += "nameserver " + n.Resolver6.String() + "\n"
+	var servers string
+	for _, r := range []netip.Addr{n.Resolver, n.Resolver6} {
+		if r.IsValid() {
+			servers += "nameserver " + r.String() + "\n"
+		}
 	}
 	body := fmt.Sprintf("%s%s\n%ssearch %s\noptions ndots:1 timeout:2 attempts:2\n", resolvMarker, n.Name, servers, n.Name)
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {

@@ -73,10 +73,13 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
-	subnet, err := raftstore.ParseSubnet(req.Subnet)
-	if err != nil {
-		reply(w, nil, badRequest("%v", err))
-		return
+	var subnet netip.Prefix
+	var err error
+	if req.Subnet != "" || req.Subnet6 == "" { // an IPv6-only network has no IPv4 subnet
+		if subnet, err = raftstore.ParseSubnet(req.Subnet); err != nil {
+			reply(w, nil, badRequest("%v", err))
+			return
+		}
 	}
 	if max := a.underlayMTU - a.overhead(); req.MTU > max {
 		reply(w, nil, badRequest("--mtu %d is more than the underlay carries: underlay MTU %d (%s) - %d VXLAN overhead (outer %s %d + UDP 8 + VXLAN 8 + inner Ethernet 14) = %d; use --mtu %d or less",
@@ -87,6 +90,10 @@ func (a *Agent) handleNetworkCreate(w http.ResponseWriter, r *http.Request) {
 	if req.Subnet6 != "" {
 		if subnet6, err = raftstore.ParseSubnet6(req.Subnet6); err != nil {
 			reply(w, nil, badRequest("%v", err))
+			return
+		}
+		if req.MTU != 0 && req.MTU < minMTU6 {
+			reply(w, nil, badRequest("--mtu %d is too small for IPv6 subnet %s: IPv6 needs a link MTU of at least %d (RFC 8200 section 5); use --mtu %d or more, or leave it out", req.MTU, subnet6, minMTU6, minMTU6))
 			return
 		}
 	}
@@ -125,7 +132,7 @@ func (a *Agent) endpointList(st *raftstore.State, network string) []api.Endpoint
 func (a *Agent) apiEndpoint(st *raftstore.State, e raftstore.Endpoint) api.Endpoint {
 	n := st.Networks[e.Network]
 	out := api.Endpoint{
-		Name: e.Name, Network: e.Network, Host: e.Host, MAC: e.MAC, IP: e.IP, Prefix: n.Subnet.Bits(),
+		Name: e.Name, Network: e.Network, Host: e.Host, MAC: e.MAC, IP: e.IP, Prefix: prefixLen(e.IP, n.Subnet),
 		NetNS: e.NetNS, IfName: e.IfName, MTU: a.endpointMTU(n), Aliases: e.Aliases, Resolver: n.Resolver,
 		Owner: e.Owner, IP6: e.IP6, Resolver6: n.Resolver6,
 	}
@@ -224,4 +231,18 @@ func apiStats(s vswitch.Stats) api.Stats {
 		ICMPv6TooBig: s.ICMPv6TooBig, Fragmented: s.Fragmented, MSSClamped: s.MSSClamped,
 		DNSTCPConns: s.DNSTCPConns, DNSTCPQueries: s.DNSTCPQueries, DNSTCPResets: s.DNSTCPResets,
 	}
+}
+
+// minMTU6 is the smallest link MTU IPv6 works over (RFC 8200 section 5):
+// below it the kernel disables IPv6 on the endpoint's interface.
+const minMTU6 = 1280
+
+// prefixLen is the length of subnet for an endpoint address ip of it, 0
+// when the endpoint has no address of that family (an IPv6-only network
+// has no IPv4 subnet).
+func prefixLen(ip netip.Addr, subnet netip.Prefix) int {
+	if !ip.IsValid() {
+		return 0
+	}
+	return subnet.Bits()
 }

@@ -205,7 +205,7 @@ func (a *Agent) mtuReport(ctx context.Context, network string) (api.MTUReport, e
 	}
 	for _, n := range st.Networks {
 		if network == "" || n.Name == network {
-			r.Networks = append(r.Networks, api.NetworkMTU{Name: n.Name, Asked: n.MTU, EndpointMTU: a.endpointMTU(n), DualStack: n.Subnet6.IsValid()})
+			r.Networks = append(r.Networks, api.NetworkMTU{Name: n.Name, Asked: n.MTU, EndpointMTU: a.endpointMTU(n), DualStack: n.Subnet6.IsValid(), IPv6Only: !n.Subnet.IsValid()})
 		}
 	}
 	sort.Slice(r.Networks, func(i, j int) bool { return r.Networks[i].Name < r.Networks[j].Name })

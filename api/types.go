@@ -332,8 +332,11 @@ type NetworkMTU struct {
 	Name        string `json:"name"`
 	Asked       int    `json:"asked"`
 	EndpointMTU int    `json:"endpoint_mtu"`
-	// DualStack is set when the network carries IPv6 beside IPv4.
+	// DualStack is set when the network carries IPv6 (beside IPv4 unless
+	// IPv6Only).
 	DualStack bool `json:"dual_stack,omitempty"`
+	// IPv6Only is set when the network carries IPv6 and no IPv4.
+	IPv6Only bool `json:"ipv6_only,omitempty"`
 }
 
 // PeerMTU is the path MTU to one peer host.

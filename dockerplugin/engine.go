@@ -40,6 +40,7 @@ type View struct {
 type EngineNetwork struct {
 	ID, Name  string
 	Subnet    netip.Prefix
+	Subnet6   netip.Prefix // zero unless the network has --ipv6
 	Endpoints []EngineEndpoint
 }
 
@@ -49,6 +50,7 @@ type EngineEndpoint struct {
 	Container string // container name without the leading '/'
 	Aliases   []string
 	IP        netip.Addr
+	IP6       netip.Addr // zero on an IPv4-only network
 }
 
 // DockerEngine is the Engine of a real Docker daemon, reached through its
@@ -93,6 +95,9 @@ func (d *DockerEngine) View(ctx context.Context) (View, error) {
 			if p, err := netip.ParsePrefix(c.IPv4Address); err == nil {
 				ep.IP = p.Addr()
 			}
+			if p, err := netip.ParsePrefix(c.IPv6Address); err == nil {
+				ep.IP6 = p.Addr()
+			}
 			if _, ok := aliases[cid]; !ok {
 				aliases[cid] = map[string][]string{}
 				if ci, err := d.c.ContainerInspect(ctx, cid); err == nil && ci.NetworkSettings != nil {
@@ -121,11 +126,18 @@ func (d *DockerEngine) Network(ctx context.Context, id string) (EngineNetwork, e
 	return engineNetwork(n), nil
 }
 
-// engineNetwork returns the ID, name and subnet of an inspected network.
+// engineNetwork returns the ID, name and subnets of an inspected network.
 func engineNetwork(n network.Inspect) EngineNetwork {
 	en := EngineNetwork{ID: n.ID, Name: n.Name}
-	if len(n.IPAM.Config) > 0 {
-		en.Subnet, _ = netip.ParsePrefix(n.IPAM.Config[0].Subnet)
+	for _, c := range n.IPAM.Config {
+		p, err := netip.ParsePrefix(c.Subnet)
+		switch {
+		case err != nil:
+		case p.Addr().Is4() && !en.Subnet.IsValid():
+			en.Subnet = p
+		case p.Addr().Is6() && !en.Subnet6.IsValid():
+			en.Subnet6 = p
+		}
 	}
 	return en
 }

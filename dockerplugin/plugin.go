@@ -8,10 +8,12 @@
 //
 //   - IpamDriver.RequestPool: the pool is the --subnet; its ID is the
 //     subnet itself (vxswitch subnets never overlap, so a subnet names one
-//     network).
+//     network). With --ipv6 Docker asks for a second pool, the IPv6
+//     --subnet, and the network is dual-stack.
 //   - IpamDriver.RequestAddress: the gateway address Docker asks for is the
 //     network's resolver address (vxswitch networks have no gateway); a
-//     container's address is reserved cluster-wide (address.reserve).
+//     container's address is reserved cluster-wide (address.reserve), one
+//     per pool, so two on a dual-stack network.
 //   - NetworkDriver.CreateNetwork: Docker does not pass the network's name,
 //     so the plugin asks the engine for it, then creates the vxswitch
 //     network of that name or checks that its subnet agrees.
@@ -77,11 +79,13 @@ type Cluster interface {
 	// State returns this host's current copy of the replicated state; it
 	// must not be modified.
 	State() *raftstore.State
-	// EnsureNetwork returns the network name, creating it with subnet when
-	// absent; it fails if the network exists with another subnet.
-	EnsureNetwork(ctx context.Context, name string, subnet netip.Prefix) (raftstore.Network, error)
-	// Reserve keeps an address of network for this host (ip zero: any).
-	Reserve(ctx context.Context, network string, ip netip.Addr, owner string) (netip.Addr, error)
+	// EnsureNetwork returns the network name, creating it with subnet and
+	// subnet6 (zero for an IPv4-only network) when absent; it fails if
+	// the network exists with other subnets (CheckSubnets).
+	EnsureNetwork(ctx context.Context, name string, subnet, subnet6 netip.Prefix) (raftstore.Network, error)
+	// Reserve keeps an address of network for this host: ip, or any
+	// address of the family v6 says when ip is zero.
+	Reserve(ctx context.Context, network string, ip netip.Addr, v6 bool, owner string) (netip.Addr, error)
 	// Release drops a reservation; not an error if there is none.
 	Release(ctx context.Context, network string, ip netip.Addr) error
 	// Attach commits ep on this host and creates its TAP, called
@@ -114,9 +118,9 @@ type Plugin struct {
 	log *slog.Logger
 
 	mu sync.Mutex
-	// subnets maps Docker network IDs to their subnets, from
-	// CreateNetwork; an ID missing here is looked up in the engine.
-	subnets map[string]netip.Prefix
+	// subnets maps Docker network IDs to their IPv4 and IPv6 subnets,
+	// from CreateNetwork; an ID missing here is looked up in the engine.
+	subnets map[string][2]netip.Prefix
 	// warned holds the last warning logged per subject, so a warning
 	// that repeats at every sweep is logged once.
 	warned map[string]string
@@ -134,7 +138,7 @@ func New(cfg Config) *Plugin {
 		cfg.Logger = slog.Default()
 	}
 	return &Plugin{cfg: cfg, log: cfg.Logger.With("component", "docker-plugin"),
-		subnets: map[string]netip.Prefix{}, warned: map[string]string{}}
+		subnets: map[string][2]netip.Prefix{}, warned: map[string]string{}}
 }
 
 // Listen creates the plugin's unix socket at path (its directory too),
@@ -233,13 +237,44 @@ func decode(body []byte, v any) error {
 }
 
 // parseSubnet parses a pool given as CIDR and checks it with the cluster's
-// subnet rule (raftstore.CheckSubnet).
+// subnet rule of its family (raftstore.CheckSubnet, CheckSubnet6).
 func parseSubnet(s string) (netip.Prefix, error) {
-	p, err := raftstore.ParseSubnet(s)
+	parse := raftstore.ParseSubnet
+	if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is6() && !p.Addr().Is4In6() {
+		parse = raftstore.ParseSubnet6
+	}
+	p, err := parse(s)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("vxswitch: --subnet: %w", err)
 	}
 	return p, nil
+}
+
+// CheckSubnets returns an error unless network n has exactly the subnets
+// of a Docker network: subnet and subnet6 (zero when IPv4-only).
+func CheckSubnets(n raftstore.Network, subnet, subnet6 netip.Prefix) error {
+	if n.Subnet != subnet || n.Subnet6 != subnet6 {
+		return fmt.Errorf("vxswitch network %s has subnets %s, not %s: remove this docker network and create it again with %s",
+			n.Name, subnetList(n.Subnet, n.Subnet6), subnetList(subnet, subnet6), subnetFlags(n.Subnet, n.Subnet6))
+	}
+	return nil
+}
+
+// subnetList is "10.20.0.0/24" or "10.20.0.0/24,fd20::/64".
+func subnetList(subnet, subnet6 netip.Prefix) string {
+	if subnet6.IsValid() {
+		return subnet.String() + "," + subnet6.String()
+	}
+	return subnet.String()
+}
+
+// subnetFlags is the docker network create flags that make a network of
+// subnet and subnet6.
+func subnetFlags(subnet, subnet6 netip.Prefix) string {
+	if subnet6.IsValid() {
+		return fmt.Sprintf("--ipv6 --subnet %s --subnet %s", subnet, subnet6)
+	}
+	return "--subnet " + subnet.String()
 }
 
 // resolverAddr is the first address of a subnet: the vxswitch resolver,
@@ -250,9 +285,9 @@ func resolverAddr(subnet netip.Prefix) netip.Addr { return subnet.Addr().Next() 
 // another subnet; the network with the same subnet is the one Docker's
 // network maps to.
 func (p *Plugin) checkSubnet(subnet netip.Prefix) error {
-	if n, ok := raftstore.OverlappingNetwork(p.cfg.Cluster.State(), subnet); ok && n.Subnet != subnet {
-		return fmt.Errorf("vxswitch: subnet %s overlaps subnet %s of vxswitch network %s: use --subnet %s with --name %s, or a subnet that overlaps none ('vxswitch network ls' lists them)",
-			subnet, n.Subnet, n.Name, n.Subnet, n.Name)
+	if n, ok := raftstore.OverlappingNetwork(p.cfg.Cluster.State(), subnet); ok && n.Subnet != subnet && n.Subnet6 != subnet {
+		return fmt.Errorf("vxswitch: subnet %s overlaps subnet %s of vxswitch network %s: use %s with --name %s, or a subnet that overlaps none ('vxswitch network ls' lists them)",
+			subnet, subnetList(n.Subnet, n.Subnet6), n.Name, subnetFlags(n.Subnet, n.Subnet6), n.Name)
 	}
 	return nil
 }
@@ -263,8 +298,8 @@ func (p *Plugin) requestPool(_ context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	switch {
-	case req.V6:
-		return nil, errors.New("vxswitch: networks are IPv4 only: leave out --ipv6 and IPv6 subnets")
+	case req.Pool == "" && req.V6:
+		return nil, errors.New("vxswitch: with --ipv6 an IPv6 subnet is required: add --subnet, like --subnet fd30::/64, beside the IPv4 one")
 	case req.Pool == "":
 		return nil, errors.New("vxswitch: a subnet is required: add --subnet, like --subnet 10.30.0.0/24")
 	case req.SubPool != "":
@@ -273,6 +308,12 @@ func (p *Plugin) requestPool(_ context.Context, body []byte) (any, error) {
 	subnet, err := parseSubnet(req.Pool)
 	if err != nil {
 		return nil, err
+	}
+	switch v6 := subnet.Addr().Is6(); {
+	case v6 && !req.V6:
+		return nil, fmt.Errorf("vxswitch: --subnet %s is IPv6: add --ipv6, and an IPv4 --subnet such as 10.20.0.0/24 beside it (a Docker network has one of each)", subnet)
+	case !v6 && req.V6:
+		return nil, fmt.Errorf("vxswitch: --subnet %s is IPv4 where Docker asks for the IPv6 pool: give an IPv6 --subnet such as fd30::/64 too", subnet)
 	}
 	if err := p.checkSubnet(subnet); err != nil {
 		return nil, err
@@ -315,12 +356,12 @@ func (p *Plugin) requestAddress(ctx context.Context, body []byte) (any, error) {
 			return requestAddressResponse{Address: netip.PrefixFrom(want, subnet.Bits()).String()}, nil
 		}
 		for _, e := range st.HostEndpoints(host) {
-			if e.Network == n.Name && e.IP == want && strings.HasPrefix(e.Owner, OwnerPrefix) {
+			if e.Network == n.Name && (e.IP == want || e.IP6 == want) && strings.HasPrefix(e.Owner, OwnerPrefix) {
 				return requestAddressResponse{Address: netip.PrefixFrom(want, subnet.Bits()).String()}, nil
 			}
 		}
 	}
-	ip, err := p.cfg.Cluster.Reserve(ctx, n.Name, want, ReservationOwner)
+	ip, err := p.cfg.Cluster.Reserve(ctx, n.Name, want, subnet.Addr().Is6(), ReservationOwner)
 	if err != nil {
 		return nil, fmt.Errorf("vxswitch: %w", err)
 	}
@@ -338,7 +379,7 @@ func (p *Plugin) releaseAddress(ctx context.Context, body []byte) (any, error) {
 	}
 	ip, err := netip.ParseAddr(req.Address)
 	if err != nil {
-		return nil, fmt.Errorf("vxswitch: address %q is not an IPv4 address", req.Address)
+		return nil, fmt.Errorf("vxswitch: address %q is not an IP address", req.Address)
 	}
 	st := p.cfg.Cluster.State()
 	n, ok := networkWithSubnet(st, subnet)
@@ -356,10 +397,11 @@ func (p *Plugin) releaseAddress(ctx context.Context, body []byte) (any, error) {
 	return struct{}{}, nil
 }
 
-// networkWithSubnet returns the vxswitch network whose subnet is subnet.
+// networkWithSubnet returns the vxswitch network with subnet, of either
+// family.
 func networkWithSubnet(st *raftstore.State, subnet netip.Prefix) (raftstore.Network, bool) {
 	for _, n := range st.Networks {
-		if n.Subnet == subnet {
+		if n.Subnet == subnet || n.Subnet6.IsValid() && n.Subnet6 == subnet {
 			return n, true
 		}
 	}
@@ -377,8 +419,8 @@ func (p *Plugin) networkBySubnet(ctx context.Context, subnet netip.Prefix) (raft
 		return raftstore.Network{}, err
 	}
 	for _, dn := range v.Networks {
-		if dn.Subnet == subnet {
-			return p.cfg.Cluster.EnsureNetwork(ctx, dn.Name, subnet)
+		if dn.Subnet == subnet || dn.Subnet6.IsValid() && dn.Subnet6 == subnet {
+			return p.cfg.Cluster.EnsureNetwork(ctx, dn.Name, dn.Subnet, dn.Subnet6)
 		}
 	}
 	return raftstore.Network{}, fmt.Errorf("vxswitch: no vxswitch network has subnet %s and no docker network of driver %s has it", subnet, Name)
@@ -389,21 +431,25 @@ func (p *Plugin) createNetwork(ctx context.Context, body []byte) (any, error) {
 	if err := decode(body, &req); err != nil {
 		return nil, err
 	}
-	if len(req.IPv6Data) > 0 {
-		return nil, errors.New("vxswitch: networks are IPv4 only: leave out --ipv6")
+	if len(req.IPv4Data) != 1 || req.IPv4Data[0].AddressSpace != Name || len(req.IPv6Data) > 1 || len(req.IPv6Data) == 1 && req.IPv6Data[0].AddressSpace != Name {
+		return nil, fmt.Errorf("vxswitch: use the vxswitch IPAM driver with one subnet, and one IPv6 subnet besides for a dual-stack network: docker network create -d %s --ipam-driver %s --subnet 10.30.0.0/24 [--ipv6 --subnet fd30::/64] NAME", Name, Name)
 	}
-	if len(req.IPv4Data) != 1 || req.IPv4Data[0].AddressSpace != Name {
-		return nil, fmt.Errorf("vxswitch: use the vxswitch IPAM driver with one subnet: docker network create -d %s --ipam-driver %s --subnet 10.30.0.0/24 NAME", Name, Name)
-	}
-	subnet, err := parseSubnet(req.IPv4Data[0].Pool)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.checkSubnet(subnet); err != nil {
-		return nil, err
+	var subnets [2]netip.Prefix
+	for i, data := range [][]ipData{req.IPv4Data, req.IPv6Data} {
+		if len(data) == 0 {
+			continue
+		}
+		subnet, err := parseSubnet(data[0].Pool)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.checkSubnet(subnet); err != nil {
+			return nil, err
+		}
+		subnets[i] = subnet
 	}
 	p.mu.Lock()
-	p.subnets[req.NetworkID] = subnet
+	p.subnets[req.NetworkID] = subnets
 	p.mu.Unlock()
 	// The engine stores the network, with its name, after this call
 	// returns: create the vxswitch network right after that.
@@ -435,19 +481,14 @@ func (p *Plugin) network(ctx context.Context, id string) (raftstore.Network, err
 		return raftstore.Network{}, err
 	}
 	p.mu.Lock()
-	subnet, ok := p.subnets[id]
+	subnets, ok := p.subnets[id]
 	p.mu.Unlock()
 	if !ok {
-		subnet = dn.Subnet
+		subnets = [2]netip.Prefix{dn.Subnet, dn.Subnet6}
 	}
-	n, err := p.cfg.Cluster.EnsureNetwork(ctx, dn.Name, subnet)
+	n, err := p.cfg.Cluster.EnsureNetwork(ctx, dn.Name, subnets[0], subnets[1])
 	if err != nil {
 		return raftstore.Network{}, fmt.Errorf("vxswitch: docker network %s: %w", dn.Name, err)
-	}
-	if n.Subnet6.IsValid() {
-		// Docker would configure only the IPv4 address, while the
-		// network's names answer AAAA for the IPv6 one IPAM gives.
-		return raftstore.Network{}, fmt.Errorf("vxswitch: docker network %s: vxswitch network %s is dual-stack (%s), and Docker networks carry IPv4 only with vxswitch: give the Docker network another name", dn.Name, n.Name, n.Subnet6)
 	}
 	return n, nil
 }
@@ -486,12 +527,15 @@ func (p *Plugin) createEndpoint(ctx context.Context, body []byte) (any, error) {
 	if req.Interface == nil || req.Interface.Address == "" {
 		return nil, fmt.Errorf("vxswitch: the endpoint has no address: create the network with --ipam-driver %s", Name)
 	}
-	if req.Interface.AddressIPv6 != "" {
-		return nil, errors.New("vxswitch: networks are IPv4 only")
-	}
 	addr, err := netip.ParsePrefix(req.Interface.Address)
 	if err != nil {
 		return nil, fmt.Errorf("vxswitch: endpoint address %q: %w", req.Interface.Address, err)
+	}
+	var addr6 netip.Prefix
+	if req.Interface.AddressIPv6 != "" {
+		if addr6, err = netip.ParsePrefix(req.Interface.AddressIPv6); err != nil {
+			return nil, fmt.Errorf("vxswitch: endpoint IPv6 address %q: %w", req.Interface.AddressIPv6, err)
+		}
 	}
 	n, err := p.network(ctx, req.NetworkID)
 	if err != nil {
@@ -502,7 +546,7 @@ func (p *Plugin) createEndpoint(ctx context.Context, body []byte) (any, error) {
 		return endpointResponse(req, e), nil // a repeated call
 	}
 	ep, err := p.cfg.Cluster.Attach(ctx, raftstore.Endpoint{
-		Name: name, Network: n.Name, Host: p.cfg.Cluster.HostName(), IP: addr.Addr(),
+		Name: name, Network: n.Name, Host: p.cfg.Cluster.HostName(), IP: addr.Addr(), IP6: addr6.Addr(),
 		MAC: req.Interface.MacAddress, IfName: tapName, Owner: owner,
 	})
 	if err != nil {

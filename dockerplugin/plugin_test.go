@@ -109,30 +109,25 @@ func (f *fakeCluster) HostName() string { return f.host }
 
 func (f *fakeCluster) State() *raftstore.State { return f.fsm.State() }
 
-func (f *fakeCluster) EnsureNetwork(_ context.Context, name string, subnet netip.Prefix) (raftstore.Network, error) {
+func (f *fakeCluster) EnsureNetwork(_ context.Context, name string, subnet, subnet6 netip.Prefix) (raftstore.Network, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n, ok := f.fsm.State().Networks[name]
 	if !ok {
-		res, err := f.applyLocked(raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: name, Subnet: subnet}})
+		res, err := f.applyLocked(raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: name, Subnet: subnet, Subnet6: subnet6}})
 		if err != nil {
 			return raftstore.Network{}, err
 		}
 		n = *res.Network
 	}
-	if n.Subnet != subnet {
-		// The agent's message (agent/docker.go).
-		return raftstore.Network{}, fmt.Errorf("vxswitch network %s has subnet %s, not %s: remove this docker network and create it again with --subnet %s",
-			name, n.Subnet, subnet, n.Subnet)
-	}
-	return n, nil
+	return n, CheckSubnets(n, subnet, subnet6)
 }
 
-func (f *fakeCluster) Reserve(_ context.Context, network string, ip netip.Addr, owner string) (netip.Addr, error) {
+func (f *fakeCluster) Reserve(_ context.Context, network string, ip netip.Addr, v6 bool, owner string) (netip.Addr, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	res, err := f.applyLocked(raftstore.Command{Op: raftstore.OpAddressReserve,
-		Reservation: &raftstore.Reservation{Network: network, IP: ip, Host: f.host, Owner: owner}})
+		Reservation: &raftstore.Reservation{Network: network, IP: ip, IPv6: v6, Host: f.host, Owner: owner}})
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -662,12 +657,12 @@ func TestErrorsNameTheFix(t *testing.T) {
 		want  []string // substrings of Err
 	}{
 		{name: "IPv6 pool", call: "IpamDriver.RequestPool",
-			body: `{"AddressSpace":"vxswitch","Pool":"","SubPool":"","Options":{},"V6":true}`, want: []string{"IPv4 only", "--ipv6"}},
+			body: `{"AddressSpace":"vxswitch","Pool":"","SubPool":"","Options":{},"V6":true}`, want: []string{"IPv6 subnet is required", "--subnet fd30::/64"}},
 		{name: "missing subnet", call: "IpamDriver.RequestPool", body: poolReq(""), want: []string{"--subnet"}},
 		{name: "ip range", call: "IpamDriver.RequestPool",
 			body: `{"AddressSpace":"vxswitch","Pool":"10.9.0.0/16","SubPool":"10.9.1.0/24","Options":{},"V6":false}`, want: []string{"--ip-range"}},
 		{name: "host bits", call: "IpamDriver.RequestPool", body: poolReq("10.9.0.5/24"), want: []string{"--subnet", "use 10.9.0.0/24"}},
-		{name: "IPv6 subnet", call: "IpamDriver.RequestPool", body: poolReq("fd00::/64"), want: []string{"--subnet", "not IPv4", "10.20.0.0/24"}},
+		{name: "IPv6 subnet", call: "IpamDriver.RequestPool", body: poolReq("fd00::/64"), want: []string{"--subnet", "add --ipv6", "10.20.0.0/24"}},
 		{name: "not a prefix", call: "IpamDriver.RequestPool", body: poolReq("10.9.0.0"), want: []string{"--subnet", "not a prefix", "10.20.0.0/24"}},
 		{name: "too small", call: "IpamDriver.RequestPool", body: poolReq("10.9.0.0/30"), want: []string{"--subnet", "between /8 and /29"}},
 		{name: "overlapping subnet",
@@ -686,9 +681,9 @@ func TestErrorsNameTheFix(t *testing.T) {
 			want: []string{"10.8.0.2", "not inside subnet 10.9.0.0/24"}},
 		{name: "other IPAM driver", call: "NetworkDriver.CreateNetwork", body: createNetReq(netID, "LocalDefault", "172.18.0.0/16", "172.18.0.1/16"),
 			want: []string{"--ipam-driver vxswitch"}},
-		{name: "IPv6 data", call: "NetworkDriver.CreateNetwork",
-			body: `{"NetworkID":"` + netID + `","Options":{"com.docker.network.enable_ipv6":true,"com.docker.network.generic":{}},"IPv4Data":[{"AddressSpace":"vxswitch","Gateway":"10.9.0.1/24","Pool":"10.9.0.0/24"}],"IPv6Data":[{"AddressSpace":"vxswitch","Gateway":"fd00::1/64","Pool":"fd00::/64"}]}`,
-			want: []string{"--ipv6"}},
+		{name: "two IPv6 subnets", call: "NetworkDriver.CreateNetwork",
+			body: `{"NetworkID":"` + netID + `","Options":{"com.docker.network.enable_ipv6":true,"com.docker.network.generic":{}},"IPv4Data":[{"AddressSpace":"vxswitch","Gateway":"10.9.0.1/24","Pool":"10.9.0.0/24"}],"IPv6Data":[{"AddressSpace":"vxswitch","Gateway":"fd00::1/64","Pool":"fd00::/64"},{"AddressSpace":"vxswitch","Gateway":"fd01::1/64","Pool":"fd01::/64"}]}`,
+			want: []string{"one IPv6 subnet", "--ipv6 --subnet fd30::/64"}},
 		{name: "name taken with another subnet, RequestAddress",
 			setup: nameTaken, call: "IpamDriver.RequestAddress", body: addrReq("10.9.0.0/24", ""), want: []string{"--subnet 10.50.0.0/24"}},
 		{name: "name taken with another subnet, CreateEndpoint",
@@ -942,5 +937,74 @@ func TestRunSweepsUntilDone(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after its context was canceled")
+	}
+}
+
+// TestDualStackLifecycle: docker network create --ipv6 with an IPv4 and an
+// IPv6 subnet makes a dual-stack vxswitch network; each container gets an
+// address of each pool, reserved cluster-wide and taken over by its
+// endpoint; a vxswitch network of the same name without the IPv6 subnet is
+// refused with the flags that match it.
+func TestDualStackLifecycle(t *testing.T) {
+	tp := newTestPlugin(t, 0)
+	netID, epID := hexID("net-dual"), hexID("ep-dual")
+	var pa4, pa6 poolAnswer
+	tp.ok(t, "IpamDriver.RequestPool", poolReq("10.9.0.0/24"), &pa4)
+	tp.ok(t, "IpamDriver.RequestPool", `{"AddressSpace":"vxswitch","Pool":"fd09::/64","SubPool":"","Options":{},"V6":true}`, &pa6)
+	if pa6.PoolID != "fd09::/64" || pa6.Pool != "fd09::/64" {
+		t.Fatalf("IPv6 RequestPool = %+v, want pool and ID fd09::/64", pa6)
+	}
+	var gw4, gw6 addrAnswer
+	tp.ok(t, "IpamDriver.RequestAddress", gatewayReq(pa4.PoolID, ""), &gw4)
+	tp.ok(t, "IpamDriver.RequestAddress", gatewayReq(pa6.PoolID, ""), &gw6)
+	if gw6.Address != "fd09::1/64" {
+		t.Fatalf("IPv6 gateway = %q, want the resolver fd09::1/64", gw6.Address)
+	}
+	body := fmt.Sprintf(`{"NetworkID":%q,"Options":{"com.docker.network.enable_ipv6":true,"com.docker.network.generic":{}},"IPv4Data":[{"AddressSpace":"vxswitch","Gateway":%q,"Pool":"10.9.0.0/24"}],"IPv6Data":[{"AddressSpace":"vxswitch","Gateway":%q,"Pool":"fd09::/64"}]}`,
+		netID, gw4.Address, gw6.Address)
+	tp.ok(t, "NetworkDriver.CreateNetwork", body, nil)
+	tp.e.set(View{Networks: []EngineNetwork{{ID: netID, Name: "dual", Subnet: netip.MustParsePrefix("10.9.0.0/24"), Subnet6: netip.MustParsePrefix("fd09::/64")}}}, nil)
+	waitFor(t, "dual-stack vxswitch network dual", func() bool {
+		n, ok := tp.c.State().Networks["dual"]
+		return ok && n.Subnet6 == netip.MustParsePrefix("fd09::/64") && n.Resolver6 == netip.MustParseAddr("fd09::1")
+	})
+
+	var a4, a6 addrAnswer
+	tp.ok(t, "IpamDriver.RequestAddress", addrReq(pa4.PoolID, ""), &a4)
+	tp.ok(t, "IpamDriver.RequestAddress", addrReq(pa6.PoolID, ""), &a6)
+	if a4.Address != "10.9.0.2/24" || a6.Address != "fd09::2/64" {
+		t.Fatalf("RequestAddress = %q and %q, want 10.9.0.2/24 and fd09::2/64", a4.Address, a6.Address)
+	}
+	if r, ok := tp.c.State().Reserved[raftstore.ReservationKey("dual", netip.MustParseAddr("fd09::2"))]; !ok || !r.IPv6 || r.Host != "h1" {
+		t.Fatalf("reservation of fd09::2 = %+v (present %v), want an IPv6 one of h1", r, ok)
+	}
+	// A repeated request for the address this host holds is answered with it.
+	var again addrAnswer
+	tp.ok(t, "IpamDriver.RequestAddress", addrReq(pa6.PoolID, "fd09::2"), &again)
+	if again.Address != "fd09::2/64" {
+		t.Errorf("repeated RequestAddress of fd09::2 = %q", again.Address)
+	}
+
+	ep := fmt.Sprintf(`{"NetworkID":%q,"EndpointID":%q,"Interface":{"Address":%q,"AddressIPv6":%q,"MacAddress":""},"Options":{}}`, netID, epID, a4.Address, a6.Address)
+	tp.ok(t, "NetworkDriver.CreateEndpoint", ep, nil)
+	st := tp.c.State()
+	e, ok := st.Endpoints.Get("docker-" + epID[:12])
+	if !ok || e.IP != netip.MustParseAddr("10.9.0.2") || e.IP6 != netip.MustParseAddr("fd09::2") {
+		t.Fatalf("endpoint = %+v (present %v), want 10.9.0.2 and fd09::2", e, ok)
+	}
+	if len(st.Reserved) != 0 {
+		t.Errorf("reservations after CreateEndpoint: %v, want none (both taken over)", st.Reserved)
+	}
+	tp.ok(t, "NetworkDriver.DeleteEndpoint", epReq(netID, epID), nil)
+	tp.ok(t, "IpamDriver.ReleaseAddress", addrReq(pa6.PoolID, "fd09::2"), nil)
+
+	// A Docker network "dual" without --ipv6 does not match the
+	// dual-stack vxswitch network.
+	netID2 := hexID("net-dual-4")
+	tp.e.set(View{Networks: []EngineNetwork{{ID: netID2, Name: "dual", Subnet: netip.MustParsePrefix("10.9.0.0/24")}}}, nil)
+	tp.ok(t, "NetworkDriver.CreateNetwork", createNetReq(netID2, Name, "10.9.0.0/24", "10.9.0.1/24"), nil)
+	msg := tp.fail(t, "NetworkDriver.CreateEndpoint", createEpReq(netID2, hexID("ep-4"), "10.9.0.3/24", ""))
+	if !strings.Contains(msg, "--ipv6 --subnet 10.9.0.0/24 --subnet fd09::/64") {
+		t.Errorf("IPv4-only docker network on a dual-stack vxswitch network: %q, want the flags that match it", msg)
 	}
 }

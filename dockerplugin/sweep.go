@@ -147,6 +147,9 @@ func (p *Plugin) collect(ctx context.Context, v View, now time.Time) {
 		for _, ee := range n.Endpoints {
 			known[ee.ID] = true
 			used[n.Subnet.String()+"/"+ee.IP.String()] = true
+			if ee.IP6.IsValid() {
+				used[n.Subnet.String()+"/"+ee.IP6.String()] = true
+			}
 		}
 	}
 	old := func(created int64) bool { return now.Sub(time.Unix(0, created)) > p.cfg.Grace }

@@ -43,7 +43,7 @@ func usableCount(p netip.Prefix) int {
 func allocateIP(st *State, nw Network) (netip.Addr, error) {
 	inUse := uint64(st.Endpoints.NetworkLen(nw.Name))
 	for _, r := range st.Reserved {
-		if r.Network == nw.Name {
+		if r.Network == nw.Name && r.IP.Is4() {
 			inUse++
 		}
 	}

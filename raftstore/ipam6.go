@@ -42,8 +42,16 @@ func lastUsable6(p netip.Prefix) netip.Addr {
 // holds one IPv6 address, found through the network's address index.
 func allocateIP6(st *State, nw Network) (netip.Addr, error) {
 	inUse := uint64(st.Endpoints.NetworkLen(nw.Name))
+	for _, r := range st.Reserved {
+		if r.Network == nw.Name && r.IP.Is6() {
+			inUse++
+		}
+	}
 	used := func(a netip.Addr) bool {
-		_, ok := st.Endpoints.ByIP(nw.Name, a)
+		if _, ok := st.Endpoints.ByIP(nw.Name, a); ok {
+			return true
+		}
+		_, ok := st.Reserved[ReservationKey(nw.Name, a)]
 		return ok
 	}
 	a, ok := newAllocator(nw.Resolver6.Next(), lastUsable6(nw.Subnet6), inUse, used).next(nw.LastIP6)
@@ -71,6 +79,29 @@ func checkRequestedIP6(st *State, nw Network, ip netip.Addr) error {
 	if ep, ok := st.Endpoints.ByIP(nw.Name, ip); ok {
 		return fmt.Errorf("address %s is already used by endpoint %s in network %s: pick another or leave it empty", ip, ep.Name, nw.Name)
 	}
+	if r, ok := st.Reserved[ReservationKey(nw.Name, ip)]; ok {
+		return fmt.Errorf("address %s of network %s is reserved by %s on host %s: pick another or leave it empty", ip, nw.Name, r.Owner, r.Host)
+	}
+	return nil
+}
+
+// reserveIP6 gives the reservation r of address.reserve its IPv6 address:
+// the one it asked for, checked, or the next free one of nw, recorded in
+// LastIP6 as an endpoint's would be.
+func reserveIP6(st *State, nw Network, r *Reservation) error {
+	if !nw.Subnet6.IsValid() {
+		return fmt.Errorf("reserve an address: network %s has no IPv6 subnet: reserve an IPv4 address, or create a dual-stack network", nw.Name)
+	}
+	if r.IP.IsValid() {
+		return checkRequestedIP6(st, nw, r.IP)
+	}
+	ip, err := allocateIP6(st, nw)
+	if err != nil {
+		return err
+	}
+	r.IP = ip
+	nw.LastIP6 = ip
+	st.networks()[nw.Name] = nw
 	return nil
 }
 
@@ -100,6 +131,10 @@ func attachIP6(st *State, e *Endpoint) error {
 	nw := st.Networks[e.Network]
 	if e.IP6.IsValid() {
 		e.IP6 = e.IP6.WithZone("")
+		key := ReservationKey(nw.Name, e.IP6)
+		if r, ok := st.Reserved[key]; ok && r.Host == e.Host {
+			delete(st.reserved(), key) // the endpoint takes the reserved address over
+		}
 		if err := checkRequestedIP6(st, nw, e.IP6); err != nil {
 			return fmt.Errorf("endpoint %s: %w", e.Name, err)
 		}

@@ -228,3 +228,105 @@ func FuzzApply6(f *testing.F) {
 		}
 	})
 }
+
+// TestIPAM6Only: a network with an IPv6 subnet and no IPv4 one gives its
+// endpoints an IPv6 address only, has no IPv4 resolver, refuses an IPv4
+// address asked for and an address reservation, and overlaps other
+// networks' IPv6 subnets only.
+func TestIPAM6Only(t *testing.T) {
+	h := newHarness(t)
+	h.must(addHost("a", "10.0.0.1"))
+	c := Command{Op: OpNetworkCreate, Network: &Network{Name: "six", Subnet6: netip.MustParsePrefix("fd60::/64")}}
+	res := h.must(c)
+	if res.Network.Resolver.IsValid() || res.Network.Resolver6 != netip.MustParseAddr("fd60::1") || res.Network.VNI == 0 {
+		t.Fatalf("IPv6-only network = %+v, want resolver fd60::1 only and a VNI", res.Network)
+	}
+	for i, want := range []string{"fd60::2", "fd60::3"} {
+		r := h.must(attach(fmt.Sprintf("e%d", i), "six", "a", mac(i+1)))
+		if r.Endpoint.IP.IsValid() || r.Endpoint.IP6.String() != want {
+			t.Fatalf("attach %d got %s and %s, want %s only", i, r.Endpoint.IP, r.Endpoint.IP6, want)
+		}
+	}
+	if n := h.f.State().Endpoints.NetworkLen("six"); n != 2 {
+		t.Errorf("network six has %d endpoints, want 2", n)
+	}
+	c = attach("v4", "six", "a", mac(7))
+	c.Endpoint.IP = netip.MustParseAddr("10.60.0.5")
+	if r := h.apply(c); !strings.Contains(r.Err, "IPv6-only") {
+		t.Errorf("IPv4 address on an IPv6-only network: Err %q", r.Err)
+	}
+	r := h.apply(Command{Op: OpAddressReserve, Reservation: &Reservation{Network: "six", Host: "a", Owner: "docker"}})
+	if !strings.Contains(r.Err, "IPv6-only") {
+		t.Errorf("reservation on an IPv6-only network: Err %q", r.Err)
+	}
+	// Another IPv6-only network may not overlap; an IPv4 one is independent.
+	r = h.apply(Command{Op: OpNetworkCreate, Network: &Network{Name: "six2", Subnet6: netip.MustParsePrefix("fd60::/48")}})
+	if !strings.Contains(r.Err, "overlaps") {
+		t.Errorf("overlapping IPv6-only network: Err %q", r.Err)
+	}
+	h.must(createNet("four", "10.60.0.0/24", 0))
+	// Neither subnet: still refused.
+	r = h.apply(Command{Op: OpNetworkCreate, Network: &Network{Name: "none"}})
+	if !strings.Contains(r.Err, "subnet is missing") {
+		t.Errorf("network without a subnet: Err %q", r.Err)
+	}
+}
+
+// TestIPAM6Reserve: address.reserve with IPv6 set keeps an IPv6 address
+// (Docker's IPAM asks for one per container of a dual-stack network): the
+// allocator skips it, another host may not take it, an endpoint of the
+// reserving host takes it over, release frees it. An entry without IPv6
+// (every entry written before it existed) still reserves IPv4.
+func TestIPAM6Reserve(t *testing.T) {
+	h := newHarness(t)
+	h.must(addHost("a", "10.0.0.1"))
+	h.must(addHost("b", "10.0.0.2"))
+	h.must(createDual("web", "10.20.0.0/24", "fd20::/64"))
+	reserve := func(host string, ip string, v6 bool) *Result {
+		r := &Reservation{Network: "web", Host: host, Owner: "docker", IPv6: v6}
+		if ip != "" {
+			r.IP = netip.MustParseAddr(ip)
+		}
+		return h.apply(Command{Op: OpAddressReserve, Reservation: r})
+	}
+	if r := reserve("a", "", false); r.Err != "" || r.Reservation.IP.String() != "10.20.0.2" || r.Reservation.IPv6 {
+		t.Fatalf("old-style reservation: %+v, want 10.20.0.2", r)
+	}
+	if r := reserve("a", "", true); r.Err != "" || r.Reservation.IP.String() != "fd20::2" || !r.Reservation.IPv6 {
+		t.Fatalf("IPv6 reservation: %+v, want fd20::2", r)
+	}
+	if r := reserve("a", "fd20::9", false); r.Err != "" || !r.Reservation.IPv6 {
+		t.Fatalf("reservation of fd20::9: %+v, want it marked IPv6", r)
+	}
+	if r := reserve("b", "fd20::9", false); !strings.Contains(r.Err, "reserved by docker on host a") {
+		t.Errorf("second reservation of fd20::9: Err %q", r.Err)
+	}
+	// The allocator skips the reserved addresses.
+	if r := h.must(attach("e1", "web", "a", mac(1))); r.Endpoint.IP6.String() != "fd20::3" || r.Endpoint.IP.String() != "10.20.0.3" {
+		t.Errorf("attach after reservations got %s and %s, want 10.20.0.3 and fd20::3", r.Endpoint.IP, r.Endpoint.IP6)
+	}
+	// Another host's endpoint may not take fd20::2; the reserving host's does.
+	c := attach("e2", "web", "b", mac(2))
+	c.Endpoint.IP6 = netip.MustParseAddr("fd20::2")
+	if r := h.apply(c); !strings.Contains(r.Err, "reserved") {
+		t.Errorf("attach on b of a's reserved fd20::2: Err %q", r.Err)
+	}
+	c = attach("e2", "web", "a", mac(2))
+	c.Endpoint.IP, c.Endpoint.IP6 = netip.MustParseAddr("10.20.0.2"), netip.MustParseAddr("fd20::2")
+	if r := h.must(c); r.Endpoint.IP6.String() != "fd20::2" {
+		t.Errorf("takeover got %s", r.Endpoint.IP6)
+	}
+	st := h.f.State()
+	if _, ok := st.Reserved[ReservationKey("web", netip.MustParseAddr("fd20::2"))]; ok {
+		t.Errorf("the reservation of fd20::2 outlived the takeover")
+	}
+	h.must(Command{Op: OpAddressRelease, Reservation: &Reservation{Network: "web", IP: netip.MustParseAddr("fd20::9")}})
+	if n := len(h.f.State().Reserved); n != 0 {
+		t.Errorf("%d reservations left, want 0", n)
+	}
+	// A network without an IPv6 subnet has none to reserve.
+	h.must(createNet("v4", "10.30.0.0/24", 0))
+	if r := h.apply(Command{Op: OpAddressReserve, Reservation: &Reservation{Network: "v4", Host: "a", IPv6: true}}); !strings.Contains(r.Err, "no IPv6 subnet") {
+		t.Errorf("IPv6 reservation on an IPv4-only network: Err %q", r.Err)
+	}
+}

@@ -226,11 +226,15 @@ func networkCreate(st *State, cmd Command) (*Result, error) {
 	if old, ok := st.Networks[n.Name]; ok {
 		return nil, fmt.Errorf("network %s already exists (VNI %d, subnet %s): pick another name or remove it first", n.Name, old.VNI, old.Subnet)
 	}
-	if err := CheckSubnet(n.Subnet); err != nil {
-		return nil, fmt.Errorf("network %s: %w", n.Name, err)
-	}
-	if o, ok := OverlappingNetwork(st, n.Subnet); ok {
-		return nil, fmt.Errorf("network %s: subnet %s overlaps subnet %s of network %s: pick a subnet that does not overlap", n.Name, n.Subnet, o.Subnet, o.Name)
+	// An IPv6-only network has Subnet6 and no (IPv4) Subnet.
+	v6only := n.Subnet == (netip.Prefix{}) && n.Subnet6 != (netip.Prefix{})
+	if !v6only {
+		if err := CheckSubnet(n.Subnet); err != nil {
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		if o, ok := OverlappingNetwork(st, n.Subnet); ok {
+			return nil, fmt.Errorf("network %s: subnet %s overlaps subnet %s of network %s: pick a subnet that does not overlap", n.Name, n.Subnet, o.Subnet, o.Name)
+		}
 	}
 	switch {
 	case n.VNI == 0:
@@ -249,7 +253,10 @@ func networkCreate(st *State, cmd Command) (*Result, error) {
 	if n.MTU != 0 && (n.MTU < MinMTU || n.MTU > MaxMTU) {
 		return nil, fmt.Errorf("network %s: MTU %d is out of range: use %d..%d, or 0 to derive it from the underlay", n.Name, n.MTU, MinMTU, MaxMTU)
 	}
-	n.Resolver = n.Subnet.Addr().Next()
+	n.Resolver = netip.Addr{}
+	if !v6only {
+		n.Resolver = n.Subnet.Addr().Next()
+	}
 	if err := createSubnet6(st, &n); err != nil {
 		return nil, err
 	}
@@ -320,7 +327,12 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 	if ep, ok := st.Endpoints.ByMAC(nw.Name, mac); ok {
 		return nil, fmt.Errorf("endpoint %s: MAC %s is already used by endpoint %s in network %s: pick another MAC", e.Name, mac, ep.Name, nw.Name)
 	}
-	if e.IP.IsValid() {
+	switch {
+	case !nw.Subnet.IsValid() && e.IP.IsValid():
+		return nil, fmt.Errorf("endpoint %s: network %s is IPv6-only: leave the IPv4 address empty", e.Name, nw.Name)
+	case !nw.Subnet.IsValid():
+		// IPv6-only: the endpoint gets its one address from attachIP6.
+	case e.IP.IsValid():
 		e.IP = e.IP.Unmap()
 		key := ReservationKey(nw.Name, e.IP)
 		if r, ok := st.Reserved[key]; ok && r.Host == e.Host {
@@ -329,7 +341,7 @@ func endpointAttach(st *State, cmd Command) (*Result, error) {
 		if err := checkRequestedIP(st, nw, e.IP); err != nil {
 			return nil, fmt.Errorf("endpoint %s: %w", e.Name, err)
 		}
-	} else {
+	default:
 		ip, err := allocateIP(st, nw)
 		if err != nil {
 			return nil, err
@@ -440,10 +452,20 @@ func addressReserve(st *State, cmd Command) (*Result, error) {
 	}
 	if r.IP.IsValid() {
 		r.IP = r.IP.Unmap()
+		r.IPv6 = r.IP.Is6()
+	}
+	switch {
+	case r.IPv6:
+		if err := reserveIP6(st, nw, &r); err != nil {
+			return nil, err
+		}
+	case !nw.Subnet.IsValid():
+		return nil, fmt.Errorf("reserve an address: network %s is IPv6-only: reserve an IPv6 address", nw.Name)
+	case r.IP.IsValid():
 		if err := checkRequestedIP(st, nw, r.IP); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		ip, err := allocateIP(st, nw)
 		if err != nil {
 			return nil, err

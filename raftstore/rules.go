@@ -114,8 +114,8 @@ func CheckSubnet(p netip.Prefix) error {
 
 // subnetLimits returns the shortest and longest prefix a network of p's
 // address family may have, or an error when networks do not carry that
-// family. IPv6 subnets are refused here, and only here: the IPAM assigns
-// IPv4 addresses only so far.
+// family. An IPv6 prefix is refused here: it is a network's Subnet6
+// (CheckSubnet6), never its Subnet.
 func subnetLimits(p netip.Prefix) (minBits, maxBits int, err error) {
 	switch a := p.Addr(); {
 	case a.Is4():
@@ -123,7 +123,7 @@ func subnetLimits(p netip.Prefix) (minBits, maxBits int, err error) {
 	case a.Is4In6():
 		return 0, 0, fmt.Errorf("subnet %s is IPv4-mapped IPv6, not IPv4: write it as an IPv4 prefix such as 10.20.0.0/24", p)
 	default:
-		return 0, 0, fmt.Errorf("subnet %s is not IPv4: a network's subnet is IPv4 (IPv6-only networks are not supported); give one such as 10.20.0.0/24, and %s as its IPv6 subnet beside it for a dual-stack network", p, p)
+		return 0, 0, fmt.Errorf("subnet %s is not IPv4: a network's subnet is IPv4; give %s as its IPv6 subnet (Subnet6) instead, alone for an IPv6-only network or beside an IPv4 one such as 10.20.0.0/24 for a dual-stack network", p, p)
 	}
 }
 

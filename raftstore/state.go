@@ -98,11 +98,16 @@ type Endpoint struct {
 // that asks for the address takes the reservation over (it disappears and
 // the endpoint holds the address); address.release drops it.
 type Reservation struct {
-	Network   string
-	IP        netip.Addr // zero in address.reserve asks the FSM to allocate one
-	Host      string     // the host that asked; removed with it
-	Owner     string     // what asked, for example "docker"; shown to people
-	CreatedAt int64      // unix nanoseconds, taken from Command.Time
+	Network string
+	IP      netip.Addr // zero in address.reserve asks the FSM to allocate one
+	// IPv6 is the family of the address: in address.reserve with a zero
+	// IP it asks for an IPv6 address of the network's Subnet6 instead of
+	// an IPv4 one (entries written before it existed ask for IPv4); with
+	// an IP the FSM sets it from the address.
+	IPv6      bool   `json:",omitempty"`
+	Host      string // the host that asked; removed with it
+	Owner     string // what asked, for example "docker"; shown to people
+	CreatedAt int64  // unix nanoseconds, taken from Command.Time
 }
 
 // ReservationKey returns the key of a Reservation in State.Reserved.

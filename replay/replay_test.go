@@ -275,6 +275,101 @@ func TestTsharkReadsIPv6Underlay(t *testing.T) {
 	}
 }
 
+// TestGoldenIPv6Overlay replays a capture made in a dual-stack lab
+// ('vxswitch lab up --hosts 2 --subnet 10.20.0.0/24 --subnet fd20::/64',
+// then 'vxswitch capture --network web -c 10 -w ipv6-overlay.in.pcapng'
+// on h1 while c1, its neighbour cache flushed, pinged fd20::3 twice; the
+// state file is that lab's) as host h1. c1's neighbour solicitation for
+// c2 is answered at the first hop from the state (the advertisement goes
+// back to c1, nothing crosses the underlay); both echo requests leave to
+// h2 and both replies arrive from it and reach c1. The capture also holds
+// h1's own outgoing packets (other_host) and the frames h1 wrote to c1
+// (the advertisement and the replies), which a replay takes as frames
+// from c1 and the guard drops (spoofed_mac: c2's MAC).
+func TestGoldenIPv6Overlay(t *testing.T) {
+	inPath := filepath.Join(dir, "ipv6-overlay.in.pcapng")
+	outPath := filepath.Join(dir, "ipv6-overlay.out.pcapng")
+	f, err := os.Open(filepath.Join(dir, "ipv6-overlay.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := ReadState(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := Run(&out, bytes.NewReader(readFile(t, inPath)), Options{State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := "underlay: 10.77.0.1:4789 > 10.77.0.2:4789 vni 100: icmp6 EchoRequest fd20::2 > fd20::3"
+	reply := "c1: icmp6 EchoReply fd20::3 > fd20::2"
+	want := []string{"c1: icmp6 NeighborAdvertisement fd20::3 > fd20::2", request, reply, request, reply}
+	if got := summarizeAll(t, out.Bytes()); !reflect.DeepEqual(got, want) {
+		t.Errorf("emitted:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if res.Packets != 10 || res.Emitted != 5 || !reflect.DeepEqual(res.Ignored, map[string]int{"other_host": 2}) {
+		t.Errorf("result: %d packets, %d emitted, ignored %v; want 10, 5, other_host 2", res.Packets, res.Emitted, res.Ignored)
+	}
+	if s := res.Stats; s.NDPAnswered != 1 || s.NDPFlooded != 0 || s.EncapFrames != 2 || s.DecapFrames != 2 || !reflect.DeepEqual(s.Drops, map[string]uint64{"spoofed_mac": 3}) {
+		t.Errorf("stats %+v: want 1 NDP answer, none flooded, 2 encapsulated, 2 decapsulated, 3 spoofed_mac drops", s)
+	}
+	if *update {
+		writeFile(t, outPath, out.Bytes())
+		return
+	}
+	if golden := readFile(t, outPath); !bytes.Equal(out.Bytes(), golden) {
+		t.Errorf("output differs from %s (run go test ./replay/ -update if the change is meant):\n%s", outPath, diffPackets(t, golden, out.Bytes()))
+	}
+}
+
+// tshark reads the inner IPv6 of the dual-stack capture and its replay:
+// the neighbour solicitation and advertisement for fd20::3 (with c1's
+// and c2's MAC in their link-layer address options) and the echoes, every ICMPv6 checksum good,
+// the echoes inside VXLAN with the network's VNI on the underlay.
+func TestTsharkReadsIPv6Overlay(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		const msg = "tshark not installed: apt-get install tshark to cross-check the replay output"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: this check must run)")
+		}
+		t.Skip(msg)
+	}
+	for file, want := range map[string]string{
+		"ipv6-overlay.in.pcapng": "135 fd20::3 02:69:bf:7b:3d:33 1 -|136 fd20::3 02:eb:29:a1:a4:1d 1 -|128 - - 1 -|128 - - 1 100|129 - - 1 100|129 - - 1 -|" +
+			"128 - - 1 -|128 - - 1 100|129 - - 1 100|129 - - 1 -",
+		"ipv6-overlay.out.pcapng": "136 fd20::3 02:eb:29:a1:a4:1d 1 -|128 - - 1 100|129 - - 1 -|128 - - 1 100|129 - - 1 -",
+	} {
+		path := filepath.Join(dir, file)
+		cmd := exec.Command("tshark", "-r", path, "-Y", "icmpv6", "-T", "fields", "-E", "occurrence=l",
+			"-e", "icmpv6.type", "-e", "icmpv6.nd.ns.target_address", "-e", "icmpv6.nd.na.target_address", "-e", "icmpv6.opt.linkaddr", "-e", "icmpv6.checksum.status", "-e", "vxlan.vni")
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tshark -r %s: %v", path, err)
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+			f := strings.Split(l, "\t")
+			if len(f) != 6 {
+				t.Fatalf("%s: tshark line %q", file, l)
+			}
+			target := f[1] + f[2]
+			row := []string{f[0], target, f[3], f[4], f[5]}
+			for i, v := range row {
+				if v == "" {
+					row[i] = "-"
+				}
+			}
+			got = append(got, strings.Join(row, " "))
+		}
+		if strings.Join(got, "|") != want {
+			t.Errorf("%s: tshark reads\n  %s\nwant\n  %s", file, strings.Join(got, "\n  "), strings.ReplaceAll(want, "|", "\n  "))
+		}
+	}
+}
+
 // A replay of the same input twice gives the same bytes, and the state
 // survives a JSON round trip (the --state path).
 func TestDeterministicAndStateFile(t *testing.T) {
@@ -618,6 +713,12 @@ func summarize(t *testing.T, p outPacket) string {
 			return prefix + fmt.Sprintf("arp who-has %s tell %s", net.IP(arp.DstProtAddress), net.IP(arp.SourceProtAddress))
 		}
 		return prefix + fmt.Sprintf("arp reply %s is-at %s to %s", net.IP(arp.SourceProtAddress), net.HardwareAddr(arp.SourceHwAddress), net.HardwareAddr(arp.DstHwAddress))
+	}
+	if ip6, ok := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
+		if icmp, ok := pkt.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6); ok {
+			return prefix + fmt.Sprintf("icmp6 %s %s > %s", icmp.TypeCode, ip6.SrcIP, ip6.DstIP)
+		}
+		return prefix + "ipv6 other"
 	}
 	ip, ok := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	if !ok {

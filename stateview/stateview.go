@@ -114,9 +114,10 @@ func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.
 		if err != nil {
 			continue
 		}
-		c.Addrs = c.Addrs.With(e.IP, mac)
-		if e.IP6.IsValid() {
-			c.Addrs = c.Addrs.With(e.IP6, mac)
+		for _, ip := range []netip.Addr{e.IP, e.IP6} {
+			if ip.IsValid() {
+				c.Addrs = c.Addrs.With(ip, mac)
+			}
 		}
 		if h := st.Hosts[e.Host]; e.Host != self && h.VTEP.IsValid() {
 			c.Remote = c.Remote.With(mac, h.VTEP)
@@ -190,9 +191,10 @@ func buildNetwork(st *raftstore.State, n raftstore.Network, self string, mtu int
 		if err != nil {
 			continue
 		}
-		vn.Addrs.Set(e.IP, mac)
-		if e.IP6.IsValid() {
-			vn.Addrs.Set(e.IP6, mac)
+		for _, ip := range []netip.Addr{e.IP, e.IP6} {
+			if ip.IsValid() {
+				vn.Addrs.Set(ip, mac)
+			}
 		}
 		h := st.Hosts[e.Host]
 		if e.Host == self || !h.VTEP.IsValid() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -11,7 +12,7 @@ import (
 )
 
 // checkInterface verifies that the netns at path has ep's interface, up,
-// with ep's MAC and address.
+// with ep's MAC and its address of each family.
 func checkInterface(path string, ep api.Endpoint) error {
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
@@ -34,11 +35,33 @@ func checkInterface(path string, ep api.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("addresses of %s: %w", ep.IfName, err)
 	}
-	for _, a := range addrs {
-		ones, _ := a.Mask.Size()
-		if a.IP.Equal(ep.IP.AsSlice()) && ones == ep.Prefix {
-			return nil
+	for _, want := range []netip.Prefix{prefix(ep.IP, ep.Prefix), prefix(ep.IP6, ep.Prefix6)} {
+		if !want.IsValid() {
+			continue
+		}
+		if !hasAddr(addrs, want) {
+			return fmt.Errorf("interface %s lacks address %s", ep.IfName, want)
 		}
 	}
-	return fmt.Errorf("interface %s lacks address %s/%d", ep.IfName, ep.IP, ep.Prefix)
+	return nil
+}
+
+// prefix is ip/bits, or the zero Prefix if ip is not valid (a family the
+// endpoint does not have).
+func prefix(ip netip.Addr, bits int) netip.Prefix {
+	if !ip.IsValid() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(ip, bits)
+}
+
+// hasAddr reports whether addrs holds want with its prefix length.
+func hasAddr(addrs []netlink.Addr, want netip.Prefix) bool {
+	for _, a := range addrs {
+		ones, _ := a.Mask.Size()
+		if a.IP.Equal(want.Addr().AsSlice()) && ones == want.Bits() {
+			return true
+		}
+	}
+	return false
 }

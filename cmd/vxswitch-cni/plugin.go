@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -226,8 +227,10 @@ func cmdAdd(args *skel.CmdArgs) error {
 }
 
 // buildResult describes endpoint ep of network n in netns: its interface,
-// address, the on-link route of the subnet (vxswitch has no gateway), MTU
-// and DNS. A previous plugin's result, if any, comes first.
+// one address per family the network has (IPv4, then IPv6), the on-link
+// route of each subnet (vxswitch has no gateway, so no IP has one), MTU
+// and DNS (the resolver's address of each family). A previous plugin's
+// result, if any, comes first.
 func buildResult(conf *netConf, n api.Network, ep api.Endpoint, netns string) (*current.Result, error) {
 	res := &current.Result{CNIVersion: current.ImplementedSpecVersion}
 	if conf.PrevResult != nil {
@@ -243,17 +246,27 @@ func buildResult(conf *netConf, n api.Network, ep api.Endpoint, netns string) (*
 	}
 	idx := len(res.Interfaces)
 	res.Interfaces = append(res.Interfaces, &current.Interface{Name: ep.IfName, Mac: ep.MAC, Mtu: mtu, Sandbox: netns})
-	res.IPs = append(res.IPs, &current.IPConfig{
-		Interface: &idx,
-		Address:   net.IPNet{IP: ep.IP.AsSlice(), Mask: net.CIDRMask(ep.Prefix, ep.IP.BitLen())},
-	})
-	sub := n.Subnet.Masked()
-	res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: sub.Addr().AsSlice(), Mask: net.CIDRMask(sub.Bits(), sub.Addr().BitLen())}})
-	if n.Resolver.IsValid() {
-		res.DNS.Nameservers = append(res.DNS.Nameservers, n.Resolver.String())
+	family := func(ip netip.Addr, bits int, subnet netip.Prefix, resolver netip.Addr) {
+		if !ip.IsValid() {
+			return
+		}
+		res.IPs = append(res.IPs, &current.IPConfig{Interface: &idx, Address: ipNet(netip.PrefixFrom(ip, bits))})
+		if subnet.IsValid() {
+			res.Routes = append(res.Routes, &types.Route{Dst: ipNet(subnet.Masked())})
+		}
+		if resolver.IsValid() {
+			res.DNS.Nameservers = append(res.DNS.Nameservers, resolver.String())
+		}
 	}
+	family(ep.IP, ep.Prefix, n.Subnet, n.Resolver)
+	family(ep.IP6, ep.Prefix6, n.Subnet6, n.Resolver6)
 	res.DNS.Search = append(res.DNS.Search, n.Name)
 	return res, nil
+}
+
+// ipNet converts p to the net.IPNet CNI's types use.
+func ipNet(p netip.Prefix) net.IPNet {
+	return net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 func cmdDel(args *skel.CmdArgs) error {

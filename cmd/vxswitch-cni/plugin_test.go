@@ -113,6 +113,57 @@ func TestBuildResult(t *testing.T) {
 	}
 }
 
+// TestBuildResultDualStack: an endpoint of a dual-stack network gets both
+// addresses on its one interface, both on-link routes and both resolvers,
+// and the IPv6 address survives conversion to the old result formats.
+func TestBuildResultDualStack(t *testing.T) {
+	n, ep := testNetwork()
+	n.Subnet6, n.Resolver6 = netip.MustParsePrefix("fd20::/64"), netip.MustParseAddr("fd20::1")
+	ep.IP6, ep.Prefix6 = netip.MustParseAddr("fd20::7"), 64
+	conf, err := parseConf([]byte(`{"cniVersion":"1.1.0","name":"web","type":"vxswitch-cni"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := buildResult(conf, n, ep, "/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ips, routes []string
+	for _, ip := range res.IPs {
+		if *ip.Interface != 0 || ip.Gateway != nil {
+			t.Errorf("ip %+v: want interface 0 and no gateway", ip)
+		}
+		ips = append(ips, ip.Address.String())
+	}
+	for _, r := range res.Routes {
+		routes = append(routes, r.Dst.String())
+	}
+	if got := fmt.Sprint(ips, routes, res.DNS.Nameservers); got != "[10.20.0.5/24 fd20::7/64] [10.20.0.0/24 fd20::/64] [10.20.0.1 fd20::1]" {
+		t.Errorf("dual-stack result: %s", got)
+	}
+	old, err := res.GetAsVersion("0.2.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := old.PrintTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"ip6"`) || !strings.Contains(b.String(), "fd20::7/64") {
+		t.Errorf("as 0.2.0 the IPv6 address is lost: %s", b.String())
+	}
+
+	// An IPv6-only network: one address, one route, one resolver.
+	n.Subnet, n.Resolver, ep.IP, ep.Prefix = netip.Prefix{}, netip.Addr{}, netip.Addr{}, 0
+	res, err = buildResult(conf, n, ep, "/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.IPs) != 1 || res.IPs[0].Address.String() != "fd20::7/64" || len(res.Routes) != 1 || fmt.Sprint(res.DNS.Nameservers) != "[fd20::1]" {
+		t.Errorf("IPv6-only result: %+v", res)
+	}
+}
+
 func TestAgentError(t *testing.T) {
 	for _, tc := range []struct {
 		err  error

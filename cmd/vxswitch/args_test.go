@@ -48,7 +48,7 @@ func TestLocalChecks(t *testing.T) {
 		want []string
 	}{
 		{"network create web --subnet 10.20.0.1/24", []string{"--subnet", "use 10.20.0.0/24"}},
-		{"network create web --subnet fd00::/64", []string{"--subnet", "IPv6-only networks are not supported", "10.20.0.0/24"}},
+		{"network create web --subnet fd00::/120 --vni 99999999", []string{"--vni", "out of range"}}, // IPv6 alone passes the subnet checks
 		{"network create web --subnet 10.20.0.0/24 --subnet fe80::/64", []string{"--subnet", "not for endpoint addresses"}},
 		{"network create web --subnet 10.20.0.0/24 --subnet fd00::/48 --subnet fd01::/64", []string{"both IPv6"}},
 		{"network create web --subnet 10.20.0.0/30", []string{"--subnet", "between /8 and /29"}},

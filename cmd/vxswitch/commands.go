@@ -21,7 +21,7 @@ func networkCommand() *cli.Command {
 			{
 				Name: "create", Usage: "create a network", ArgsUsage: "NAME",
 				Flags: []cli.Flag{
-					&cli.StringSliceFlag{Name: "subnet", Usage: "IPv4 subnet of the network, like 10.20.0.0/24 (required); again with an IPv6 prefix, like fd20::/64, for a dual-stack network"},
+					&cli.StringSliceFlag{Name: "subnet", Usage: "subnet of the network, like 10.20.0.0/24 or fd20::/64 (required); give one of each family for a dual-stack network"},
 					&cli.UintFlag{Name: "vni", Usage: "VXLAN network identifier 1..16777215 (default: allocated)"},
 					&cli.IntFlag{Name: "mtu", Usage: "endpoint MTU, at most the underlay MTU - 50 (default: that)"},
 					&cli.BoolFlag{Name: "encrypted", Usage: "carry the network's frames between hosts as ESP in UDP (AES-GCM, port 4500); the endpoint MTU is 42-45 bytes lower"},
@@ -34,7 +34,7 @@ func networkCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if _, err := raftstore.ParseSubnet(subnet); err != nil {
+					if _, err := raftstore.ParseSubnet(subnet); subnet != "" && err != nil {
 						return fmt.Errorf("--subnet: %w", err)
 					}
 					if _, err := raftstore.ParseSubnet6(subnet6); subnet6 != "" && err != nil {
@@ -154,11 +154,11 @@ func attachCommand() *cli.Command {
 			}
 			return printOut(c, e, func(w io.Writer) {
 				row(w, "NAME", "NETWORK", "IFNAME", "MAC", "IP", "MTU", "RESOLVER")
-				row(w, e.Name, e.Network, e.IfName, e.MAC, epAddrs(e), e.MTU, e.Resolver)
+				row(w, e.Name, e.Network, e.IfName, e.MAC, epAddrs(e), e.MTU, joinValid(e.Resolver, e.Resolver6))
 				if e.ResolvConf != "" {
 					fmt.Fprintf(w, "names: %s points at the resolver (try: ip netns exec %s getent hosts NAME)\n", e.ResolvConf, c.String("netns"))
 				} else {
-					fmt.Fprintf(w, "names: use nameserver %s, search %s, inside the namespace\n", e.Resolver, e.Network)
+					fmt.Fprintf(w, "names: use nameserver %s, search %s, inside the namespace\n", joinValid(e.Resolver, e.Resolver6), e.Network)
 				}
 			})
 		},
@@ -196,7 +196,7 @@ func endpointsCommand() *cli.Command {
 					if aliases == "" {
 						aliases = "-"
 					}
-					row(w, e.Name, e.Network, e.Host, e.MAC, e.IP, epIP6(e), aliases)
+					row(w, e.Name, e.Network, e.Host, e.MAC, epIP(e.IP), epIP(e.IP6), aliases)
 				}
 			})
 		},

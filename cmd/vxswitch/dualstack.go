@@ -3,13 +3,14 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"vxswitch/api"
 )
 
 // splitSubnets sorts the --subnet values of 'network create NAME' by
-// family: a network has one IPv4 subnet and, when dual-stack, one IPv6
-// subnet. The server checks each prefix; this only says which is which.
+// family: a network has one subnet of each family it carries (IPv4,
+// IPv6 or both). The server checks each prefix; this only says which is which.
 func splitSubnets(name string, subnets []string) (v4, v6 string, err error) {
 	if len(subnets) == 0 {
 		return "", "", fmt.Errorf("--subnet is required: for example 'vxswitch network create %s --subnet 10.20.0.0/24', and '--subnet fd20::/64' besides for a dual-stack network", name)
@@ -28,43 +29,54 @@ func splitSubnets(name string, subnets []string) (v4, v6 string, err error) {
 		}
 		*slot = s
 	}
-	if v4 == "" {
-		return "", "", fmt.Errorf("--subnet %s alone: IPv6-only networks are not supported; add an IPv4 --subnet such as 10.20.0.0/24 for a dual-stack network", v6)
-	}
 	return v4, v6, nil
 }
 
-// netSubnets returns the subnets of n for a table: "10.20.0.0/24" or
-// "10.20.0.0/24,fd20::/64".
+// netSubnets returns the subnets of n for a table: "10.20.0.0/24",
+// "10.20.0.0/24,fd20::/64" or "fd20::/64".
 func netSubnets(n api.Network) string {
-	if n.Subnet6.IsValid() {
-		return n.Subnet.String() + "," + n.Subnet6.String()
-	}
-	return n.Subnet.String()
+	return joinValid(n.Subnet, n.Subnet6)
 }
 
 // netResolvers returns the resolver addresses of n for a table.
 func netResolvers(n api.Network) string {
-	if n.Resolver6.IsValid() {
-		return n.Resolver.String() + "," + n.Resolver6.String()
-	}
-	return n.Resolver.String()
+	return joinValid(n.Resolver, n.Resolver6)
 }
 
 // epAddrs returns the addresses of e with their prefix lengths:
-// "10.20.0.2/24" or "10.20.0.2/24,fd20::2/64".
+// "10.20.0.2/24", "10.20.0.2/24,fd20::2/64" or "fd20::2/64".
 func epAddrs(e api.Endpoint) string {
-	s := fmt.Sprintf("%s/%d", e.IP, e.Prefix)
-	if e.IP6.IsValid() {
-		s += fmt.Sprintf(",%s/%d", e.IP6, e.Prefix6)
+	var p4, p6 netip.Prefix
+	if e.IP.IsValid() {
+		p4 = netip.PrefixFrom(e.IP, e.Prefix)
 	}
-	return s
+	if e.IP6.IsValid() {
+		p6 = netip.PrefixFrom(e.IP6, e.Prefix6)
+	}
+	return joinValid(p4, p6)
 }
 
-// epIP6 returns the IPv6 address of e for a table, "-" without one.
-func epIP6(e api.Endpoint) string {
-	if !e.IP6.IsValid() {
+// joinValid joins the valid values of a (an address or a prefix of each
+// family) with ",".
+func joinValid[T interface {
+	IsValid() bool
+	String() string
+}](a ...T) string {
+	var out []string
+	for _, v := range a {
+		if v.IsValid() {
+			out = append(out, v.String())
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// epIP returns an address of an endpoint for a table, "-" without one
+// (the IPv4 address on an IPv6-only network, the IPv6 one on an IPv4-only
+// network).
+func epIP(ip netip.Addr) string {
+	if !ip.IsValid() {
 		return "-"
 	}
-	return e.IP6.String()
+	return ip.String()
 }

@@ -15,7 +15,7 @@ func TestSplitSubnets(t *testing.T) {
 		{in: []string{"10.20.0.0/24", "fd20::/64"}, v4: "10.20.0.0/24", v6: "fd20::/64"},
 		{in: []string{"fd20::/64", "10.20.0.0/24"}, v4: "10.20.0.0/24", v6: "fd20::/64"},
 		{in: nil, err: "--subnet is required"},
-		{in: []string{"fd20::/64"}, err: "IPv6-only networks are not supported"},
+		{in: []string{"fd20::/64"}, v6: "fd20::/64"}, // an IPv6-only network
 		{in: []string{"10.20.0.0/24", "10.30.0.0/24"}, err: "both IPv4"},
 		{in: []string{"10.20.0.0/24", "fd20::/64", "fd30::/64"}, err: "both IPv6"},
 		{in: []string{"10.20.0.0"}, err: "not a prefix"},

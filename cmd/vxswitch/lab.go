@@ -115,14 +115,18 @@ func printLab(c *cli.Context, cl *lab.Cluster, engines []*lab.Engine) {
 		if e.IP6.IsValid() {
 			ip6 = " ip6 " + e.IP6.String()
 		}
-		fmt.Fprintf(w, "  %-4s netns %-12s on %-4s ip %-12s mac %s%s\n", e.Name, e.NS, e.Host, e.IP, e.MAC, ip6)
+		fmt.Fprintf(w, "  %-4s netns %-12s on %-4s ip %-12s mac %s%s\n", e.Name, e.NS, e.Host, epIP(e.IP), e.MAC, ip6)
 	}
 	if len(cl.Endpoints) >= 2 {
 		a, b := cl.Endpoints[0], cl.Endpoints[len(cl.Endpoints)-1]
 		sock := cl.Agents[0].Socket
 		fmt.Fprintf(w, "\ntry:\n")
-		fmt.Fprintf(w, "  ip netns exec %s ping -c 3 %s              # %s on %s -> %s on %s, across hosts\n", a.NS, b.IP, a.Name, a.Host, b.Name, b.Host)
-		if b.IP6.IsValid() {
+		if b.IP.IsValid() {
+			fmt.Fprintf(w, "  ip netns exec %s ping -c 3 %s              # %s on %s -> %s on %s, across hosts\n", a.NS, b.IP, a.Name, a.Host, b.Name, b.Host)
+		} else {
+			fmt.Fprintf(w, "  ip netns exec %s ping -c 3 %s              # %s on %s -> %s on %s, across hosts (IPv6-only)\n", a.NS, b.IP6, a.Name, a.Host, b.Name, b.Host)
+		}
+		if b.IP6.IsValid() && b.IP.IsValid() {
 			fmt.Fprintf(w, "  ip netns exec %s ping -6 -c 3 %s             # the same over IPv6\n", a.NS, b.Name)
 		}
 		fmt.Fprintf(w, "  ip netns exec %s ip link show eth0          # MTU = underlay - %d (%s underlay)\n", a.NS, cl.Net.Overhead(), vxlan.Family(cl.Net.Subnet.Addr()))

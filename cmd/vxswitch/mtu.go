@@ -47,7 +47,10 @@ func writeMTU(w io.Writer, r api.MTUReport) {
 			note = fmt.Sprintf(" (lowered by network create --mtu %d)", n.Asked)
 		}
 		mss := fmt.Sprintf("TCP MSS %d", n.EndpointMTU-40)
-		if n.DualStack {
+		switch {
+		case n.IPv6Only:
+			mss = fmt.Sprintf("TCP MSS %d over IPv6", n.EndpointMTU-60)
+		case n.DualStack:
 			mss = fmt.Sprintf("TCP MSS %d over IPv4, %d over IPv6", n.EndpointMTU-40, n.EndpointMTU-60)
 		}
 		fmt.Fprintf(w, "  network %s: endpoint MTU %d%s, %s\n", n.Name, n.EndpointMTU, note, mss)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/containernetworking/cni/libcni"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -507,5 +508,108 @@ func TestCNIAgentKilledMidAdd(t *testing.T) {
 	}
 	if err := h1.Client().Get(ctx, "/v1/networks/web", &n); err != nil || n.Endpoints != 2 {
 		t.Fatalf("network web has %d endpoints (%v), want the lab's 2", n.Endpoints, err)
+	}
+}
+
+// TestCNIDualStack: on a dual-stack network, ADD through libcni (CNI
+// 1.0.0) gives each container both addresses on eth0 and both in the
+// result, with the on-link route and the resolver of each family; two
+// containers on two hosts ping each other over IPv6 and IPv4, a lab
+// endpoint finds a container's AAAA record, CHECK verifies both addresses.
+func TestCNIDualStack(t *testing.T) {
+	c := newLab(t, lab.Options{Hosts: 2, Subnet6: "fd20::/64"})
+	dir := cniPlugin(t)
+	subnet6 := netip.MustParsePrefix("fd20::/64")
+	cni := libcni.NewCNIConfigWithCacheDir([]string{dir, "/usr/lib/cni"}, t.TempDir(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	type container struct {
+		ns       string
+		ip4, ip6 netip.Addr
+		list     *libcni.NetworkConfigList
+		rt       *libcni.RuntimeConf
+	}
+	var ctrs []container
+	for i, a := range c.Agents {
+		name := fmt.Sprintf("dual%d", i+1)
+		ns, path := cniNetNS(t, c, name)
+		list, err := libcni.ConfListFromBytes(fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":"web","plugins":[{"type":"vxswitch-cni","network":"web","socket":%q}]}`, a.Socket))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt := &libcni.RuntimeConf{ContainerID: name + "id", NetNS: path, IfName: "eth0", Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAME", name}}}
+		r, err := cni.AddNetworkList(ctx, list, rt)
+		if err != nil {
+			t.Fatalf("ADD %s: %v", name, err)
+		}
+		t.Cleanup(func() { cni.DelNetworkList(context.Background(), list, rt) })
+		res, err := current.NewResultFromResult(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(res)
+		if len(res.Interfaces) != 1 || len(res.IPs) != 2 || len(res.Routes) != 2 {
+			t.Fatalf("ADD %s: want one interface, two addresses and two routes: %s", name, b)
+		}
+		ctr := container{ns: ns, list: list, rt: rt}
+		for _, ip := range res.IPs {
+			a, _ := netip.AddrFromSlice(ip.Address.IP)
+			ones, _ := ip.Address.Mask.Size()
+			switch {
+			case a.Unmap().Is4() && ones == 24:
+				ctr.ip4 = a.Unmap()
+			case subnet6.Contains(a) && ones == 64 && ip.Gateway == nil && *ip.Interface == 0:
+				ctr.ip6 = a
+			}
+		}
+		if !ctr.ip4.IsValid() || !ctr.ip6.IsValid() {
+			t.Fatalf("ADD %s: want an IPv4 /24 and an IPv6 /64 in %s: %s", name, subnet6, b)
+		}
+		if got := fmt.Sprint(res.DNS.Nameservers); got != "[10.20.0.1 fd20::1]" {
+			t.Fatalf("ADD %s: nameservers %s, want both resolver addresses: %s", name, got, b)
+		}
+		for _, e := range endpoints(t, a) {
+			if e.Name == name && (e.IP6 != ctr.ip6 || e.IP != ctr.ip4) {
+				t.Fatalf("cluster record %+v does not match result %s", e, b)
+			}
+		}
+		if out := run(t, ns, "ip", "-6", "addr", "show", "dev", "eth0"); !strings.Contains(out, ctr.ip6.String()+"/64") {
+			t.Fatalf("eth0 of %s lacks %s/64: %s", name, ctr.ip6, out)
+		}
+		ctrs = append(ctrs, ctr)
+	}
+	a, b := ctrs[0], ctrs[1]
+	eventually(t, 10*time.Second, "ping6 between the containers", func() error {
+		_, err := netlab.Exec(ctx, a.ns, "ping", "-6", "-c", "1", "-W", "1", b.ip6.String())
+		return err
+	})
+	ping(t, a.ns, b.ip6.String(), 3)
+	ping(t, b.ns, a.ip6.String(), 3)
+	ping(t, b.ns, a.ip4.String(), 2)
+	eventually(t, 10*time.Second, "AAAA of dual1 on h2", func() error {
+		out, err := netlab.Exec(ctx, c.Endpoints[1].NS, "getent", "ahostsv6", "dual1")
+		if err != nil || !strings.HasPrefix(string(out), a.ip6.String()+" ") {
+			return fmt.Errorf("getent ahostsv6 dual1 = %q, %v; want %s", out, err, a.ip6)
+		}
+		return nil
+	})
+	if err := cni.CheckNetworkList(ctx, a.list, a.rt); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
+	// CHECK notices a lost IPv6 address.
+	run(t, a.ns, "ip", "-6", "addr", "del", a.ip6.String()+"/64", "dev", "eth0")
+	if err := cni.CheckNetworkList(ctx, a.list, a.rt); err == nil || !strings.Contains(err.Error(), "lacks address "+a.ip6.String()) {
+		t.Fatalf("CHECK without the IPv6 address = %v, want 'lacks address %s'", err, a.ip6)
+	}
+	for _, ctr := range ctrs {
+		if err := cni.DelNetworkList(ctx, ctr.list, ctr.rt); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+	}
+	for _, e := range endpoints(t, c.Agents[0]) {
+		if strings.HasPrefix(e.Owner, "cni:") {
+			t.Fatalf("endpoint %s left after DEL", e.Name)
+		}
 	}
 }

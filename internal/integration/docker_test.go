@@ -262,3 +262,67 @@ func TestDockerFailures(t *testing.T) {
 		break
 	}
 }
+
+// TestDockerDualStack: docker network create --ipv6 with an IPv4 and an
+// IPv6 subnet on two engines makes one dual-stack vxswitch network; a
+// container on each gets an IPv6 address from the cluster's IPAM beside
+// its IPv4 one, and they ping each other over IPv6 by address and by name
+// (AAAA from the vxswitch resolver).
+func TestDockerDualStack(t *testing.T) {
+	c, eng := dockerLab(t, 2, 2)
+	for _, e := range eng {
+		mustDocker(t, e, "network", "create", "-d", "vxswitch", "--ipam-driver", "vxswitch", "--ipv6",
+			"--subnet", "10.31.0.0/24", "--subnet", "fd31::/64", "dual")
+	}
+	eventually(t, 10*time.Second, "one dual-stack cluster network", func() error {
+		var nets []api.Network
+		if err := c.Agents[1].Client().Get(context.Background(), "/v1/networks", &nets); err != nil {
+			return err
+		}
+		if len(nets) != 1 || nets[0].Subnet.String() != "10.31.0.0/24" || nets[0].Subnet6.String() != "fd31::/64" {
+			return fmt.Errorf("cluster networks: %+v", nets)
+		}
+		return nil
+	})
+	var ip6 []netip.Addr
+	for i, e := range eng {
+		name := fmt.Sprintf("dual%d", i+1)
+		mustDocker(t, e, "run", "-d", "--name", name, "--network", "dual", "--dns", "10.31.0.1", "vxbox", "sleep", "3600")
+		out := mustDocker(t, e, "inspect", "-f", "{{(index .NetworkSettings.Networks \"dual\").GlobalIPv6Address}}", name)
+		ip, err := netip.ParseAddr(out)
+		if err != nil || !netip.MustParsePrefix("fd31::/64").Contains(ip) {
+			t.Fatalf("IPv6 address of %s: %q, want one in fd31::/64", name, out)
+		}
+		ip6 = append(ip6, ip)
+	}
+	if ip6[0] == ip6[1] {
+		t.Fatalf("both containers got %s", ip6[0])
+	}
+	for _, e := range endpoints(t, c.Agents[0]) {
+		if e.IP6 == ip6[0] && !strings.HasPrefix(e.Owner, "docker:") {
+			t.Errorf("endpoint %s holds %s without a docker owner: %+v", e.Name, ip6[0], e)
+		}
+	}
+	t.Logf("dual1 eth0: %s", mustDocker(t, eng[0], "exec", "dual1", "ip", "addr", "show", "eth0"))
+	ping6 := func(e *lab.Engine, name, target string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := e.Docker(ctx, "exec", name, "ping", "-6", "-c", "1", "-W", "2", target)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	eventually(t, 15*time.Second, "dual1 pings dual2 over IPv6", func() error { return ping6(eng[0], "dual1", ip6[1].String()) })
+	eventually(t, 15*time.Second, "dual2 pings dual1 over IPv6", func() error { return ping6(eng[1], "dual2", ip6[0].String()) })
+	eventually(t, 15*time.Second, "dual1 pings dual2 by name over IPv6", func() error { return ping6(eng[0], "dual1", "dual2") })
+	eventually(t, 10*time.Second, "dual1 pings dual2 over IPv4", func() error { return dockerPing(eng[0], "dual1", "dual2") })
+
+	// docker rm -f frees both addresses.
+	mustDocker(t, eng[1], "rm", "-f", "dual2")
+	for _, e := range endpoints(t, c.Agents[0]) {
+		if e.IP6 == ip6[1] {
+			t.Fatalf("endpoint %s still holds %v after docker rm -f", e.Name, ip6[1])
+		}
+	}
+}

@@ -311,3 +311,90 @@ func TestDualStackOverIPv6Underlay(t *testing.T) {
 		t.Error("h1 counted no Packet Too Big")
 	}
 }
+
+// TestIPv6OnlyNetwork: a network with only an IPv6 subnet across two
+// hosts. Its endpoints get an IPv6 address and no IPv4 one, their
+// resolv.conf names the resolver's IPv6 address only, names resolve to
+// AAAA records and have no A record, IPv6 crosses hosts, and an oversize
+// packet gets a Packet Too Big; the CLI shows no IPv4 column values.
+func TestIPv6OnlyNetwork(t *testing.T) {
+	c := newLab(t, lab.Options{Hosts: 2, Network: "-"})
+	h1 := c.Agents[0]
+	ctx := context.Background()
+	out, err := cli(t, h1, "network", "create", "six", "--subnet", "fd60::/64")
+	if err != nil || !strings.Contains(out, "subnet fd60::/64, resolver fd60::1") || strings.Contains(out, "invalid") {
+		t.Fatalf("network create six --subnet fd60::/64: %v: %s", err, out)
+	}
+	var eps []lab.Endpoint
+	for i, a := range c.Agents {
+		e, err := c.Attach(ctx, a, "six", fmt.Sprintf("s%d", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.IP.IsValid() || !netip.MustParsePrefix("fd60::/64").Contains(e.IP6) {
+			t.Fatalf("endpoint %s got %s and %s, want an address in fd60::/64 only", e.Name, e.IP, e.IP6)
+		}
+		eps = append(eps, e)
+	}
+	s1, s2 := eps[0], eps[1]
+
+	if out := run(t, s1.NS, "ip", "-4", "addr", "show", "dev", "eth0"); strings.Contains(out, "inet ") {
+		t.Errorf("eth0 of s1 has an IPv4 address: %s", out)
+	}
+	if out := run(t, s1.NS, "ip", "-6", "addr", "show", "dev", "eth0"); !strings.Contains(out, s1.IP6.String()+"/64") {
+		t.Errorf("eth0 of s1 lacks %s/64: %s", s1.IP6, out)
+	}
+	conf, err := os.ReadFile("/etc/netns/" + s1.NS + "/resolv.conf")
+	if err != nil || !strings.Contains(string(conf), "\nnameserver fd60::1\nsearch six\n") || strings.Count(string(conf), "nameserver") != 1 {
+		t.Errorf("resolv.conf of %s: %v\n%s\nwant the resolver's IPv6 address only", s1.NS, err, conf)
+	}
+
+	eventually(t, 10*time.Second, "ping6 s1 -> s2", func() error {
+		_, err := netlab.Exec(ctx, s1.NS, "ping", "-6", "-c", "1", "-W", "1", s2.IP6.String())
+		return err
+	})
+	ping(t, s1.NS, s2.IP6.String(), 3)
+	ping(t, s2.NS, s1.IP6.String(), 3)
+	ping(t, s2.NS, "fd60::1", 2)
+	if out := run(t, s1.NS, "getent", "ahostsv6", "s2"); !strings.HasPrefix(out, s2.IP6.String()+" ") {
+		t.Errorf("getent ahostsv6 s2 = %q, want %s", out, s2.IP6)
+	}
+	run(t, s1.NS, "ping", "-c", "1", "-W", "2", "s2") // by name, through the IPv6 resolver
+
+	// AAAA answers; A has no data (the name exists: NOERROR with the SOA,
+	// RFC 2308 section 2.2); an unknown name is NXDOMAIN.
+	if r := query(t, s1.NS, "[fd60::1]", "s2.six.", dns.TypeAAAA); len(r.Answer) != 1 || r.Answer[0].(*dns.AAAA).AAAA.String() != s2.IP6.String() {
+		t.Errorf("AAAA s2.six.: %v, want %s", r.Answer, s2.IP6)
+	}
+	if r := query(t, s1.NS, "[fd60::1]", "s2.six.", dns.TypeA); len(r.Answer) != 0 || r.Rcode != dns.RcodeSuccess || len(r.Ns) != 1 {
+		t.Errorf("A s2.six.: rcode %s, answer %v, authority %v; want no data with the SOA", dns.RcodeToString[r.Rcode], r.Answer, r.Ns)
+	}
+	if r := query(t, s1.NS, "[fd60::1]", "nobody.six.", dns.TypeAAAA); r.Rcode != dns.RcodeNameError {
+		t.Errorf("AAAA nobody.six.: rcode %s, want NXDOMAIN", dns.RcodeToString[r.Rcode])
+	}
+	if r := query(t, s1.NS, "[fd60::1]", reverse(s2.IP6), dns.TypePTR); len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != "s2.six." {
+		t.Errorf("PTR %s: %v, want s2.six.", s2.IP6, r.Answer)
+	}
+
+	// Oversize: Packet Too Big with the endpoint MTU (1450 over IPv4).
+	run(t, s1.NS, "ip", "link", "set", "eth0", "mtu", "9000")
+	out2, _ := netlab.Exec(ctx, s1.NS, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1403", s2.IP6.String())
+	if !strings.Contains(string(out2), "mtu=1450") && !strings.Contains(string(out2), "mtu = 1450") {
+		t.Errorf("ping -6 -M do -s 1403 from an MTU 9000 endpoint: %s; want Packet too big, mtu 1450", out2)
+	}
+	run(t, s1.NS, "ip", "link", "set", "eth0", "mtu", "1450")
+
+	for _, args := range [][]string{{"network", "ls"}, {"network", "inspect", "six"}, {"endpoints"}} {
+		out, err := cli(t, h1, args...)
+		if err != nil || strings.Contains(out, "invalid") || !strings.Contains(out, "fd60::") {
+			t.Errorf("vxswitch %s: %v\n%s\nwant the IPv6 values and no 'invalid'", strings.Join(args, " "), err, out)
+		}
+	}
+	// IPv6 needs a link MTU of 1280 (RFC 8200 section 5).
+	if out, err := cli(t, h1, "network", "create", "small", "--subnet", "fd61::/64", "--mtu", "1200"); err == nil || !strings.Contains(out, "at least 1280") {
+		t.Errorf("network create with an IPv6 subnet and --mtu 1200: %v %s; want a refusal naming 1280", err, out)
+	}
+	if out, err := cli(t, h1, "mtu", "six"); err != nil || !strings.Contains(out, "network six: endpoint MTU 1450, TCP MSS 1390 over IPv6\n") {
+		t.Errorf("mtu six: %v\n%s\nwant the IPv6 MSS only", err, out)
+	}
+}

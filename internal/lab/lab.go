@@ -68,7 +68,7 @@ func (o *Options) setDefaults() error {
 	if o.Network == "" {
 		o.Network = "web"
 	}
-	if o.Subnet == "" {
+	if o.Subnet == "" && o.Subnet6 == "" { // Subnet6 alone: an IPv6-only network
 		o.Subnet = "10.20.0.0/24"
 	}
 	if o.UnderlayMTU == 0 {
