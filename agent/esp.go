@@ -453,6 +453,9 @@ func (m *keyManager) SAs() (in, out []*esp.SA) {
 			out = append(out, g.out)
 		}
 	}
+	for _, e := range m.ext {
+		out = append(out, e.out)
+	}
 	return in, out
 }
 
