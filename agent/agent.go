@@ -262,6 +262,10 @@ func (a *Agent) open() error {
 	if err != nil {
 		return err
 	}
+	seq, err := loadSeqFloor(filepath.Join(a.cfg.DataDir, "esp-static.seq"))
+	if err != nil {
+		return err
+	}
 	// The certificate comes first: a refused join changes nothing.
 	if err := a.setupIdentity(a.ctx); err != nil {
 		return err
@@ -334,7 +338,7 @@ func (a *Agent) open() error {
 	tokenChanges := a.store.Changes()
 	keyChanges := a.store.Changes()
 	a.keys = newKeyManager(a.esp, a.cfg.Name, a.cfg.KeyRotation, a.log, a.publishKey)
-	a.keys.static = static
+	a.keys.static, a.keys.seq = static, seq
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.keys.run(a.ctx, a.store.State, keyChanges) }()
 	a.wg.Add(3)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -108,6 +109,69 @@ type keyManager struct {
 	// external VTEPs derived from it, by peer address.
 	static *ecdh.PrivateKey
 	ext    map[netip.Addr]*extPeer
+	// seq keeps the sequence numbers of the outbound SAs with external
+	// VTEPs unique across restarts (their keys do not change, and the
+	// sequence number is the AES-GCM IV); nil when static is.
+	seq *seqFloor
+}
+
+// seqBlock is how many sequence numbers a host reserves on disk at a time
+// for its SAs with external VTEPs: a restart skips at most this many, and
+// the reservation grows at a keyTick when half of it is used (2^19
+// packets in 250 ms is far beyond one peer's rate).
+const seqBlock = 1 << 20
+
+// seqFloor is the on-disk reservation of the sequence numbers of the SAs
+// with external VTEPs: every SA starts after base, the number the file
+// held at start, and sends up to top, what the file holds now. Used with
+// keyManager.mu held.
+type seqFloor struct {
+	path      string
+	base, top uint64
+}
+
+// loadSeqFloor reads the reservation at path (0 if the file does not
+// exist) and reserves the first block of this run.
+func loadSeqFloor(path string) (*seqFloor, error) {
+	f := &seqFloor{path: path}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("agent: read ESP sequence floor: %w", err)
+	default:
+		if f.base, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err != nil {
+			return nil, fmt.Errorf("agent: ESP sequence floor %s is not a number: remove it and rerun 'vtep xfrm' for kernel peers (their SAs need new keys)", path)
+		}
+	}
+	f.top = f.base
+	return f, f.grow()
+}
+
+// grow reserves one more block: it writes the new top and syncs it to
+// disk before any SA may use it.
+func (f *seqFloor) grow() error {
+	top := f.top + seqBlock
+	tmp := f.path + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("agent: reserve ESP sequence numbers: %w", err)
+	}
+	_, err = fmt.Fprintf(fh, "%d\n", top)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, f.path)
+	}
+	if err != nil {
+		return fmt.Errorf("agent: reserve ESP sequence numbers: %w", err)
+	}
+	f.top = top
+	return nil
 }
 
 // extPeer is the pair of SAs with one external (kernel) VTEP and the peer
@@ -229,7 +293,7 @@ func (m *keyManager) sync(st *raftstore.State, now time.Time) (publish bool) {
 // first record that has one.
 func (m *keyManager) syncExternal(st *raftstore.State, me raftstore.Host, pol *espconn.Policy) {
 	want := map[netip.Addr]string{}
-	if m.static != nil && me.ESP != nil && me.VTEP.IsValid() {
+	if m.static != nil && m.seq != nil && me.ESP != nil && me.VTEP.IsValid() {
 		for _, v := range st.VTEPs {
 			if _, ok := want[v.Addr]; !ok && v.ESP != "" && st.Networks[v.Network].Encrypted {
 				want[v.Addr] = v.ESP
@@ -240,6 +304,18 @@ func (m *keyManager) syncExternal(st *raftstore.State, me raftstore.Host, pol *e
 		if want[addr] != e.pub {
 			m.conn.In.Remove(e.in.SPI())
 			delete(m.ext, addr)
+		}
+	}
+	grow := false
+	for _, e := range m.ext {
+		grow = grow || e.out.Sent() > m.seq.top-seqBlock/2
+	}
+	if grow {
+		if err := m.seq.grow(); err != nil {
+			m.log.Warn("SAs with external VTEPs stop at their reservation", "err", err)
+		}
+		for _, e := range m.ext {
+			e.out.SetLimit(m.seq.top)
 		}
 	}
 	for addr, pub := range want {
@@ -272,6 +348,8 @@ func (m *keyManager) deriveExternal(me raftstore.Host, addr netip.Addr, pub stri
 	if err != nil {
 		return nil, err
 	}
+	out.StartAfter(m.seq.base)
+	out.SetLimit(m.seq.top)
 	if err := m.conn.In.Add(in); err != nil {
 		return nil, err
 	}
