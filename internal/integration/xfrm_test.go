@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,7 +54,7 @@ while time.time() < deadline:
         plain = inb.decrypt(IP(src=remote, dst=local)/UDP(sport=4500, dport=4500)/ESP(data))
         inner = Ether(bytes(plain[UDP].payload)[8:])
         if ICMP in inner and inner[ICMP].type == 0 and inner[ICMP].id == 0x1515:
-            print("reply", inner[IP].src, inner[IP].dst, bytes(inner[ICMP].payload).decode())
+            print("reply", inner[IP].src, inner[IP].dst, bytes(inner[ICMP].payload).decode(), int.from_bytes(data[4:8], "big"))
             sys.exit(0)
 sys.exit("no echo reply")
 `
@@ -99,7 +101,9 @@ func parseXfrmStates(t *testing.T, script string) (states []xfrmState, cmds [][]
 // kernel may lack ESP: refusing the algorithm is fine, a parse error is
 // not); with exactly the printed SPIs and keys, Scapy in the bare host
 // sends an ICMP echo request in VXLAN in ESP to an endpoint on h1 and
-// decrypts the echo reply.
+// decrypts the echo reply. After a restart of the endpoint's host, the
+// same printed keys still work and the host's sequence numbers went on
+// from its reservation on disk.
 func TestVTEPXfrm(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if out, err := exec.Command(python, "-c", "import scapy.layers.ipsec, cryptography").CombinedOutput(); err != nil {
@@ -144,17 +148,19 @@ func TestVTEPXfrm(t *testing.T) {
 	if len(states) != 4 || len(cmds) != 8 {
 		t.Fatalf("%d states and %d commands, want 4 and 8 (2 hosts)", len(states), len(cmds))
 	}
-	var toH1, fromH1 xfrmState
-	for _, s := range states {
-		switch {
-		case s.src == bare.Addr.String() && s.dst == h1.Host.Addr.String():
-			toH1 = s
-		case s.src == h1.Host.Addr.String() && s.dst == bare.Addr.String():
-			fromH1 = s
+	pair := func(a *lab.Agent) (to, from xfrmState) {
+		for _, s := range states {
+			switch {
+			case s.src == bare.Addr.String() && s.dst == a.Host.Addr.String():
+				to = s
+			case s.src == a.Host.Addr.String() && s.dst == bare.Addr.String():
+				from = s
+			}
 		}
-	}
-	if toH1.spi == "" || fromH1.spi == "" {
-		t.Fatalf("no SA pair between %s and %s in:\n%s", bare.Addr, h1.Host.Addr, script)
+		if to.spi == "" || from.spi == "" {
+			t.Fatalf("no SA pair between %s and %s in:\n%s", bare.Addr, a.Host.Addr, script)
+		}
+		return to, from
 	}
 
 	kernelESP := true
@@ -180,26 +186,56 @@ func TestVTEPXfrm(t *testing.T) {
 		netlab.Exec(ctx, bare.NS, "ip", "xfrm", "state", "flush")
 	})
 
-	t.Run("Scapy with the printed keys pings an endpoint", func(t *testing.T) {
+	// scapyPing runs scapyVTEP against endpoint e of host a with the
+	// printed keys and returns the ESP sequence number of the reply.
+	scapyPing := func(t *testing.T, a *lab.Agent, e lab.Endpoint) uint64 {
 		const peerMAC, peerIP = "02:15:15:00:00:01", "10.40.0.200"
-		// s1 answers the peer without ARP: this test is about ESP.
-		run(t, s1.NS, "ip", "neigh", "replace", peerIP, "lladdr", peerMAC, "dev", "eth0")
+		// e answers the peer without ARP: this test is about ESP.
+		run(t, e.NS, "ip", "neigh", "replace", peerIP, "lladdr", peerMAC, "dev", "eth0")
+		to, from := pair(a)
 		cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		defer cancel()
 		peer := exec.CommandContext(cctx, "ip", "netns", "exec", bare.NS, python, "-c", scapyVTEP,
-			bare.Addr.String(), h1.Host.Addr.String(), toH1.spi, toH1.key, fromH1.spi, fromH1.key,
-			fmt.Sprint(sec.VNI), peerMAC, peerIP, s1.MAC, s1.IP.String())
+			bare.Addr.String(), a.Host.Addr.String(), to.spi, to.key, from.spi, from.key,
+			fmt.Sprint(sec.VNI), peerMAC, peerIP, e.MAC, e.IP.String())
 		var stdout, stderr bytes.Buffer
 		peer.Stdout, peer.Stderr = &stdout, &stderr
 		if err := peer.Run(); err != nil {
 			t.Fatalf("Scapy peer: %v\n%s\n%s", err, stdout.String(), stderr.String())
 		}
-		want := fmt.Sprintf("reply %s %s kernel peer", s1.IP, peerIP)
-		if got := strings.TrimSpace(stdout.String()); got != want {
-			t.Fatalf("Scapy printed %q, want %q", got, want)
+		got := strings.TrimSpace(stdout.String())
+		want := fmt.Sprintf("reply %s %s kernel peer ", e.IP, peerIP)
+		seq, err := strconv.ParseUint(strings.TrimPrefix(got, want), 10, 64)
+		if !strings.HasPrefix(got, want) || err != nil {
+			t.Fatalf("Scapy printed %q, want %q and a sequence number", got, want)
+		}
+		return seq
+	}
+
+	t.Run("Scapy with the printed keys pings an endpoint", func(t *testing.T) {
+		if seq := scapyPing(t, h1, s1); seq == 0 || seq > 1000 {
+			t.Errorf("h1's first reply has sequence number %d, want a small one (first start)", seq)
 		}
 		if n := espStat(t, h1, "opened"); n == 0 {
 			t.Errorf("h1 opened no ESP packet")
+		}
+	})
+
+	t.Run("the same keys work after the host restarts, with new sequence numbers", func(t *testing.T) {
+		s2, err := c.Attach(ctx, h2, "sec", "s2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		scapyPing(t, h2, s2)
+		if err := c.Stop(1, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		// scapyVTEP retries for up to a minute while h2 comes back.
+		if seq := scapyPing(t, h2, s2); seq <= 1<<20 {
+			t.Errorf("h2's reply after a restart has sequence number %d, want more than 2^20 (its reservation before)", seq)
 		}
 	})
 
