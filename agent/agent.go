@@ -257,6 +257,15 @@ func Start(cfg Config) (*Agent, error) {
 
 func (a *Agent) open() error {
 	a.metrics = newMetrics()
+	// The static ESP key of external (kernel) VTEPs' SAs (esp.go).
+	static, err := loadStaticKey(filepath.Join(a.cfg.DataDir, "esp-static.key"))
+	if err != nil {
+		return err
+	}
+	seq, err := loadSeqFloor(filepath.Join(a.cfg.DataDir, "esp-static.seq"))
+	if err != nil {
+		return err
+	}
 	// The certificate comes first: a refused join changes nothing.
 	if err := a.setupIdentity(a.ctx); err != nil {
 		return err
@@ -329,6 +338,7 @@ func (a *Agent) open() error {
 	tokenChanges := a.store.Changes()
 	keyChanges := a.store.Changes()
 	a.keys = newKeyManager(a.esp, a.cfg.Name, a.cfg.KeyRotation, a.log, a.publishKey)
+	a.keys.static, a.keys.seq = static, seq
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.keys.run(a.ctx, a.store.State, keyChanges) }()
 	a.wg.Add(3)

@@ -5,10 +5,14 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,6 +104,81 @@ type keyManager struct {
 	lastTry     time.Time
 	rotateNow   bool
 	peers       map[string]*peerKeys
+	// static is the host's static key (loadStaticKey), nil in tests that
+	// have none; set before run and never changed. ext are the SAs with
+	// external VTEPs derived from it, by peer address.
+	static *ecdh.PrivateKey
+	ext    map[netip.Addr]*extPeer
+	// seq keeps the sequence numbers of the outbound SAs with external
+	// VTEPs unique across restarts (their keys do not change, and the
+	// sequence number is the AES-GCM IV); nil when static is.
+	seq *seqFloor
+}
+
+// seqBlock is how many sequence numbers a host reserves on disk at a time
+// for its SAs with external VTEPs: a restart skips at most this many, and
+// the reservation grows at a keyTick when half of it is used (2^19
+// packets in 250 ms is far beyond one peer's rate).
+const seqBlock = 1 << 20
+
+// seqFloor is the on-disk reservation of the sequence numbers of the SAs
+// with external VTEPs: every SA starts after base, the number the file
+// held at start, and sends up to top, what the file holds now. Used with
+// keyManager.mu held.
+type seqFloor struct {
+	path      string
+	base, top uint64
+}
+
+// loadSeqFloor reads the reservation at path (0 if the file does not
+// exist) and reserves the first block of this run.
+func loadSeqFloor(path string) (*seqFloor, error) {
+	f := &seqFloor{path: path}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("agent: read ESP sequence floor: %w", err)
+	default:
+		if f.base, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err != nil {
+			return nil, fmt.Errorf("agent: ESP sequence floor %s is not a number: remove it and rerun 'vtep xfrm' for kernel peers (their SAs need new keys)", path)
+		}
+	}
+	f.top = f.base
+	return f, f.grow()
+}
+
+// grow reserves one more block: it writes the new top and syncs it to
+// disk before any SA may use it.
+func (f *seqFloor) grow() error {
+	top := f.top + seqBlock
+	tmp := f.path + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("agent: reserve ESP sequence numbers: %w", err)
+	}
+	_, err = fmt.Fprintf(fh, "%d\n", top)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, f.path)
+	}
+	if err != nil {
+		return fmt.Errorf("agent: reserve ESP sequence numbers: %w", err)
+	}
+	f.top = top
+	return nil
+}
+
+// extPeer is the pair of SAs with one external (kernel) VTEP and the peer
+// key they come from.
+type extPeer struct {
+	pub     string // hex, as in raftstore.VTEP.ESP
+	in, out *esp.SA
 }
 
 func newKeyManager(conn *espconn.Conn, self string, rotation time.Duration, log *slog.Logger,
@@ -107,6 +186,7 @@ func newKeyManager(conn *espconn.Conn, self string, rotation time.Duration, log 
 	return &keyManager{
 		conn: conn, self: self, rotation: rotation, log: log, publish: publish,
 		privs: map[string]*ecdh.PrivateKey{}, peers: map[string]*peerKeys{},
+		ext: map[netip.Addr]*extPeer{},
 	}
 }
 
@@ -193,6 +273,7 @@ func (m *keyManager) sync(st *raftstore.State, now time.Time) (publish bool) {
 			}
 		}
 	}
+	m.syncExternal(st, me, pol)
 	m.conn.SetPolicy(pol)
 	for pub := range m.privs {
 		if !used[pub] {
@@ -202,7 +283,104 @@ func (m *keyManager) sync(st *raftstore.State, now time.Time) (publish bool) {
 	if _, member := st.Hosts[m.self]; !member || m.pending || now.Sub(m.lastTry) < time.Second {
 		return false
 	}
-	return m.publishedAt.IsZero() || now.Sub(m.publishedAt) >= m.rotation || m.rotateNow || myPriv == nil
+	staleStatic := m.static != nil && me.ESPStatic != hex.EncodeToString(m.static.PublicKey().Bytes())
+	return m.publishedAt.IsZero() || now.Sub(m.publishedAt) >= m.rotation || m.rotateNow || myPriv == nil || staleStatic
+}
+
+// syncExternal keeps the SAs with the external VTEPs that have a key
+// ('vtep xfrm') in line with st and adds their outbound SAs to pol; m.mu
+// is held. An address in several encrypted networks uses the key of its
+// first record that has one.
+func (m *keyManager) syncExternal(st *raftstore.State, me raftstore.Host, pol *espconn.Policy) {
+	want := map[netip.Addr]string{}
+	if m.static != nil && m.seq != nil && me.ESP != nil && me.VTEP.IsValid() {
+		for _, v := range st.VTEPs {
+			if _, ok := want[v.Addr]; !ok && v.ESP != "" && st.Networks[v.Network].Encrypted {
+				want[v.Addr] = v.ESP
+			}
+		}
+	}
+	for addr, e := range m.ext {
+		if want[addr] != e.pub {
+			m.conn.In.Remove(e.in.SPI())
+			delete(m.ext, addr)
+		}
+	}
+	grow := false
+	for _, e := range m.ext {
+		grow = grow || e.out.Sent() > m.seq.top-seqBlock/2
+	}
+	if grow {
+		if err := m.seq.grow(); err != nil {
+			m.log.Warn("SAs with external VTEPs stop at their reservation", "err", err)
+		}
+		for _, e := range m.ext {
+			e.out.SetLimit(m.seq.top)
+		}
+	}
+	for addr, pub := range want {
+		if m.ext[addr] == nil {
+			e, err := m.deriveExternal(me, addr, pub)
+			if err != nil {
+				m.log.Warn("cannot derive ESP SAs with an external VTEP", "vtep", addr, "err", err)
+				continue
+			}
+			m.ext[addr] = e
+		}
+		pol.Out[addr] = m.ext[addr].out
+	}
+}
+
+// deriveExternal makes and installs the SAs with the external VTEP at addr
+// whose hex public key is pub; m.mu is held.
+func (m *keyManager) deriveExternal(me raftstore.Host, addr netip.Addr, pub string) (*extPeer, error) {
+	peer := (raftstore.VTEP{ESP: pub}).ESPKey()
+	outCfg, inCfg, err := esp.ExternalSAs(m.static,
+		esp.Host{Addr: me.VTEP, Key: m.static.PublicKey()}, esp.Host{Addr: addr, Key: peer}, me.ESP.Index)
+	if err != nil {
+		return nil, err
+	}
+	in, err := esp.NewSA(inCfg)
+	if err != nil {
+		return nil, err
+	}
+	out, err := esp.NewSA(outCfg)
+	if err != nil {
+		return nil, err
+	}
+	out.StartAfter(m.seq.base)
+	out.SetLimit(m.seq.top)
+	if err := m.conn.In.Add(in); err != nil {
+		return nil, err
+	}
+	return &extPeer{pub: pub, in: in, out: out}, nil
+}
+
+// loadStaticKey reads the host's static X25519 key from path, or makes one
+// and writes it there (mode 0600) if the file does not exist.
+func loadStaticKey(path string) (*ecdh.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := ecdh.X25519().GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("agent: make static ESP key: %w", err)
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(k.Bytes())+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("agent: write static ESP key: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: read static ESP key: %w", err)
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err == nil {
+		var k *ecdh.PrivateKey
+		if k, err = ecdh.X25519().NewPrivateKey(raw); err == nil {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("agent: static ESP key %s is not 64 hex digits: remove it to make a new one (and rerun 'vtep xfrm' for kernel peers)", path)
 }
 
 // sendGen returns the generation to send with at now: the newest one whose
@@ -353,6 +531,9 @@ func (m *keyManager) SAs() (in, out []*esp.SA) {
 			out = append(out, g.out)
 		}
 	}
+	for _, e := range m.ext {
+		out = append(out, e.out)
+	}
 	return in, out
 }
 
@@ -379,7 +560,11 @@ func (c *espCollector) Collect(ch chan<- prometheus.Metric) {
 
 // publishKey commits k as this host's ESP key.
 func (a *Agent) publishKey(ctx context.Context, k raftstore.HostKey) error {
-	_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostKey, Host: &raftstore.Host{Name: a.cfg.Name, ESP: &k}})
+	h := &raftstore.Host{Name: a.cfg.Name, ESP: &k}
+	if a.keys.static != nil {
+		h.ESPStatic = hex.EncodeToString(a.keys.static.PublicKey().Bytes())
+	}
+	_, err := a.apply(ctx, raftstore.Command{Op: raftstore.OpHostKey, Host: h})
 	return err
 }
 

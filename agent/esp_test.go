@@ -5,6 +5,9 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,5 +161,44 @@ func TestKeyManager(t *testing.T) {
 	}
 	if a.conn.In.Counters.UnknownSPI.Load() != 1 {
 		t.Fatal("the removed host's packet was not counted as unknown_spi")
+	}
+}
+
+// TestStaticKeyAndSeqFloor: the static key is made once with mode 0600
+// and read back unchanged; the sequence floor grows by a block at every
+// load and every grow, and a bad file is refused with the fix named.
+func TestStaticKeyAndSeqFloor(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "esp-static.key")
+	k1, err := loadStaticKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("static key file: %v %v", fi, err)
+	}
+	k2, err := loadStaticKey(path)
+	if err != nil || !k1.Equal(k2) {
+		t.Fatalf("static key changed on reload: %v", err)
+	}
+	seqPath := filepath.Join(dir, "esp-static.seq")
+	f, err := loadSeqFloor(seqPath)
+	if err != nil || f.base != 0 || f.top != seqBlock {
+		t.Fatalf("first floor: %+v %v", f, err)
+	}
+	if err := f.grow(); err != nil || f.top != 2*seqBlock {
+		t.Fatalf("grow: %+v %v", f, err)
+	}
+	f, err = loadSeqFloor(seqPath)
+	if err != nil || f.base != 2*seqBlock || f.top != 3*seqBlock {
+		t.Fatalf("floor after a restart: %+v %v", f, err)
+	}
+	os.WriteFile(seqPath, []byte("x\n"), 0o600)
+	if _, err := loadSeqFloor(seqPath); err == nil || !strings.Contains(err.Error(), "vtep xfrm") {
+		t.Fatalf("bad floor file: %v", err)
+	}
+	os.WriteFile(path, []byte("x\n"), 0o600)
+	if _, err := loadStaticKey(path); err == nil || !strings.Contains(err.Error(), "remove it") {
+		t.Fatalf("bad key file: %v", err)
 	}
 }

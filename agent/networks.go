@@ -168,7 +168,7 @@ func (a *Agent) vtepCommand(r *http.Request, op string) (raftstore.Command, erro
 	if err := sameFamily(a.cfg.Advertise, addr); err != nil {
 		return raftstore.Command{}, badRequest("VTEP %s: %v", addr, err)
 	}
-	return raftstore.Command{Op: op, VTEP: &raftstore.VTEP{Network: req.Network, Addr: addr}}, nil
+	return raftstore.Command{Op: op, VTEP: &raftstore.VTEP{Network: req.Network, Addr: addr, ESP: req.ESP}}, nil
 }
 
 func (a *Agent) handleVTEPAdd(w http.ResponseWriter, r *http.Request) {
@@ -176,7 +176,22 @@ func (a *Agent) handleVTEPAdd(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = a.apply(r.Context(), cmd)
 	}
-	reply(w, struct{}{}, err)
+	if err != nil || cmd.VTEP.ESP == "" {
+		reply(w, struct{}{}, err)
+		return
+	}
+	// vtep xfrm: the hosts whose SAs with the peer the CLI prints.
+	st := a.store.State()
+	out := []api.XfrmHost{}
+	for _, h := range st.Hosts {
+		x := api.XfrmHost{Name: h.Name, VTEP: h.VTEP, Static: h.ESPStatic}
+		if h.ESP != nil {
+			x.Index = h.ESP.Index
+		}
+		out = append(out, x)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	reply(w, out, nil)
 }
 
 func (a *Agent) handleVTEPRemove(w http.ResponseWriter, r *http.Request) {

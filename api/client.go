@@ -355,6 +355,15 @@ func (c *Client) AddVTEP(ctx context.Context, req VTEPRequest) error {
 	return c.call(ctx, RouteVTEPAdd, nil, nil, req, nil)
 }
 
+// XfrmVTEP registers an external VTEP of an encrypted network with the
+// peer's public key req.ESP, or replaces its key, and returns the member
+// hosts (RouteVTEPAdd).
+func (c *Client) XfrmVTEP(ctx context.Context, req VTEPRequest) ([]XfrmHost, error) {
+	var out []XfrmHost
+	err := c.call(ctx, RouteVTEPAdd, nil, nil, req, &out)
+	return out, err
+}
+
 // RemoveVTEP removes an external VTEP from a network (RouteVTEPRemove).
 func (c *Client) RemoveVTEP(ctx context.Context, req VTEPRequest) error {
 	return c.call(ctx, RouteVTEPRemove, nil, nil, req, nil)

@@ -237,6 +237,20 @@ type Endpoint struct {
 type VTEPRequest struct {
 	Network string `json:"network"`
 	Addr    string `json:"addr"`
+	// ESP is the hex X25519 public key of the peer on an encrypted network
+	// ('vtep xfrm'); it replaces the key of a VTEP already added. "" for
+	// none.
+	ESP string `json:"esp,omitempty"`
+}
+
+// XfrmHost is what 'vtep xfrm' needs of a member host to print the
+// commands of its SAs with the peer: the reply of RouteVTEPAdd when the
+// request has a key.
+type XfrmHost struct {
+	Name   string     `json:"name"`
+	VTEP   netip.Addr `json:"vtep"`
+	Static string     `json:"static"` // hex static X25519 public key; "" if the host has not published one
+	Index  uint32     `json:"index"`  // its ESP key index (the SPIs); 0 if it has none
 }
 
 // VTEP is an external VTEP: a peer that does not run vxswitch.

@@ -65,3 +65,50 @@ func TestDeriveConfig(t *testing.T) {
 		t.Errorf("open with derived keys: %q %v", plain, err)
 	}
 }
+
+// TestExternalSAs: the host (with its static key) and the peer (with its
+// own) derive the same two SAs, with the documented SPIs; a sealed packet
+// opens on the other side; StartAfter and SetLimit bound the sequence
+// numbers.
+func TestExternalSAs(t *testing.T) {
+	kh, h := newHost(t, "10.77.0.1")
+	kp, p := newHost(t, "10.77.0.9")
+	hOut, hIn, err := ExternalSAs(kh, h, p, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pOut, pIn, err := ExternalSAs(kp, h, p, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hOut.Key, pOut.Key) || hOut.Salt != pOut.Salt || !bytes.Equal(hIn.Key, pIn.Key) || hIn.SPI != pIn.SPI {
+		t.Fatal("host and peer derive different SAs")
+	}
+	if hOut.SPI != 3<<12|1 || hIn.SPI&0xfff != 0 || hIn.SPI < 1<<12 || bytes.Equal(hOut.Key, hIn.Key) {
+		t.Fatalf("SPIs %#x %#x", hOut.SPI, hIn.SPI)
+	}
+	send, err := NewSA(hOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recv Table
+	sa, _ := NewSA(pOut)
+	recv.Add(sa)
+	send.StartAfter(100)
+	send.SetLimit(101)
+	buf := make([]byte, SealedLen(4)+Headroom)
+	copy(buf[Headroom:], "ping")
+	pkt, err := send.Seal(buf, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, _, err := recv.Open(pkt); err != nil || string(plain) != "ping" || send.Sent() != 101 {
+		t.Fatalf("open: %q %v, sent %d", plain, err, send.Sent())
+	}
+	if _, err := send.Seal(buf, 4); err != ErrSeqExhausted {
+		t.Fatalf("seal beyond the limit: %v", err)
+	}
+	if _, _, err := ExternalSAs(kh, h, Host{Addr: p.Addr}, 3); err == nil {
+		t.Fatal("a peer without a key was accepted")
+	}
+}

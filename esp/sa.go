@@ -89,6 +89,7 @@ type SA struct {
 	cfg    Config
 	aead   cipher.AEAD
 	seq    atomic.Uint64 // the last sequence number given out by Seal
+	limit  atomic.Uint64 // the largest sequence number Seal may use; 0 = 2^32-1 (SetLimit)
 	window window
 }
 
@@ -132,6 +133,24 @@ func (sa *SA) Config() Config {
 	return c
 }
 
+// StartAfter makes Seal continue after sequence number seq if it has not
+// gone beyond it. An SA whose keys outlive the process (the static SAs of
+// kernel peers) must never reuse a sequence number, which is also its
+// AES-GCM IV: its owner keeps a floor on disk and starts after it.
+func (sa *SA) StartAfter(seq uint64) {
+	for {
+		cur := sa.seq.Load()
+		if cur >= seq || sa.seq.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// SetLimit makes Seal refuse sequence numbers above max with
+// ErrSeqExhausted: the owner of an SA with lasting keys raises it as it
+// records larger floors on disk. 0 means no limit but 2^32-1.
+func (sa *SA) SetLimit(max uint64) { sa.limit.Store(max) }
+
 // Sent returns how many sequence numbers Seal has used. The control plane
 // rotates the SA well before it reaches 2^32-1.
 func (sa *SA) Sent() uint64 {
@@ -174,7 +193,7 @@ func (sa *SA) seal(buf []byte, n int, next byte) ([]byte, error) {
 		return nil, ErrNoRoom
 	}
 	seq := sa.seq.Add(1)
-	if seq > math.MaxUint32 {
+	if l := sa.limit.Load(); seq > math.MaxUint32 || (l != 0 && seq > l) {
 		return nil, ErrSeqExhausted
 	}
 	binary.BigEndian.PutUint32(buf[0:4], sa.cfg.SPI)

@@ -158,3 +158,7 @@ func shellJoin(argv []string) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// ShellLine returns argv (one of Xfrm.Commands or EncapSocket) as a line
+// for a POSIX shell, arguments quoted where they need it.
+func ShellLine(argv []string) string { return shellJoin(argv) }

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"crypto/ecdh"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -63,6 +64,12 @@ func hostKey(st *State, cmd Command) (*Result, error) {
 		return nil, fmt.Errorf("host.key: host %s: activation time %d is negative: give unix nanoseconds", h.Name, k.ActiveAt)
 	}
 	k.Public = append([]byte(nil), k.Public...)
+	if cmd.Host.ESPStatic != "" {
+		if err := checkX25519Hex(cmd.Host.ESPStatic); err != nil {
+			return nil, fmt.Errorf("host.key: host %s: static key: %w", h.Name, err)
+		}
+		h.ESPStatic = cmd.Host.ESPStatic
+	}
 	if h.ESP != nil {
 		k.Epoch = h.ESP.Epoch + 1
 		k.Index = h.ESP.Index
@@ -81,4 +88,35 @@ func hostKey(st *State, cmd Command) (*Result, error) {
 	h.ESP = &k
 	st.Hosts[h.Name] = h
 	return &Result{Host: &h}, nil
+}
+
+// checkX25519Hex checks that s is a hex 32-byte X25519 public key.
+func checkX25519Hex(s string) error {
+	b, err := hex.DecodeString(s)
+	if err == nil {
+		_, err = ecdh.X25519().NewPublicKey(b)
+	}
+	if err != nil {
+		return fmt.Errorf("public key %q is not 64 hex digits of an X25519 key", s)
+	}
+	return nil
+}
+
+// ESPStaticKey returns h's static public key (ESPStatic), or nil if it has
+// none.
+func (h Host) ESPStaticKey() *ecdh.PublicKey { return parseX25519Hex(h.ESPStatic) }
+
+// ESPKey returns the peer's public key (ESP), or nil if it has none.
+func (v VTEP) ESPKey() *ecdh.PublicKey { return parseX25519Hex(v.ESP) }
+
+func parseX25519Hex(s string) *ecdh.PublicKey {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil
+	}
+	k, err := ecdh.X25519().NewPublicKey(b)
+	if err != nil {
+		return nil
+	}
+	return k
 }

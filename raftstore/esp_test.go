@@ -2,6 +2,8 @@ package raftstore
 
 import (
 	"bytes"
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -45,5 +47,52 @@ func TestHostKey(t *testing.T) {
 	cmd.Network.Encrypted = true
 	if n := h.must(cmd).Network; !n.Encrypted {
 		t.Fatal("network.create dropped Encrypted")
+	}
+}
+
+// TestVTEPKey: a VTEP's key is accepted on an encrypted network only,
+// replaces the key of a VTEP already added, and vtep.remove finds the VTEP
+// by network and address; host.key records the static key, host.add keeps
+// it.
+func TestVTEPKey(t *testing.T) {
+	h := newHarness(t)
+	h.must(addHost("a", "10.0.0.1"))
+	cmd := createNet("sec", "10.50.0.0/24", 0)
+	cmd.Network.Encrypted = true
+	h.must(cmd)
+	h.must(createNet("web", "10.51.0.0/24", 0))
+	key := func(b byte) string { return strings.Repeat(fmt.Sprintf("%02x", b), 32) }
+	vtep := func(network, k string) Command {
+		return Command{Op: OpVTEPAdd, VTEP: &VTEP{Network: network, Addr: netip.MustParseAddr("10.0.0.9"), ESP: k}}
+	}
+	if res := h.apply(vtep("web", key(1))); !strings.Contains(res.Err, "not encrypted") {
+		t.Errorf("key on a clear network: %q", res.Err)
+	}
+	if res := h.apply(vtep("sec", "abc")); !strings.Contains(res.Err, "64 hex digits") {
+		t.Errorf("bad key: %q", res.Err)
+	}
+	h.must(vtep("sec", key(1)))
+	h.must(vtep("sec", key(2)))
+	if vs := h.f.State().VTEPs; len(vs) != 1 || vs[0].ESP != key(2) || vs[0].ESPKey() == nil {
+		t.Fatalf("VTEPs after a new key: %+v", vs)
+	}
+	if res := h.apply(vtep("sec", "")); !strings.Contains(res.Err, "already") {
+		t.Errorf("vtep.add again without a key: %q", res.Err)
+	}
+	h.must(Command{Op: OpVTEPRemove, VTEP: &VTEP{Network: "sec", Addr: netip.MustParseAddr("10.0.0.9")}})
+	if vs := h.f.State().VTEPs; len(vs) != 0 {
+		t.Fatalf("VTEPs after remove: %+v", vs)
+	}
+
+	pk := publishKey("a", 1, 10)
+	pk.Host.ESPStatic = key(5)
+	h.must(pk)
+	h.must(addHost("a", "10.0.0.1"))
+	if a := h.f.State().Hosts["a"]; a.ESPStatic != key(5) || a.ESPStaticKey() == nil {
+		t.Fatalf("static key after host.add: %q", a.ESPStatic)
+	}
+	pk.Host.ESPStatic = "zz"
+	if res := h.apply(pk); !strings.Contains(res.Err, "static key") {
+		t.Errorf("bad static key: %q", res.Err)
 	}
 }

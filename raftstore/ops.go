@@ -190,9 +190,11 @@ func hostAdd(st *State, cmd Command) (*Result, error) {
 			h.CertCA = old.CertCA
 		}
 		h.ESP = old.ESP // changed by host.key only
+		h.ESPStatic = old.ESPStatic
 	} else {
 		h.JoinedAt = cmd.Time
 		h.ESP = nil // changed by host.key only
+		h.ESPStatic = ""
 	}
 	st.hosts()[h.Name] = h
 	return &Result{Host: &h}, nil
@@ -497,7 +499,7 @@ func addressRelease(st *State, cmd Command) (*Result, error) {
 // findVTEP returns the index of v in st.VTEPs, or -1.
 func findVTEP(st *State, v VTEP) int {
 	for i, o := range st.VTEPs {
-		if o == v {
+		if o.Network == v.Network && o.Addr == v.Addr {
 			return i
 		}
 	}
@@ -530,7 +532,21 @@ func vtepAdd(st *State, cmd Command) (*Result, error) {
 			return nil, fmt.Errorf("address %s is the VTEP of member host %s: external VTEPs are for peers without an agent", v.Addr, name)
 		}
 	}
-	if findVTEP(st, v) >= 0 {
+	if v.ESP != "" {
+		if err := checkX25519Hex(v.ESP); err != nil {
+			return nil, fmt.Errorf("VTEP %s: %w", v.Addr, err)
+		}
+		if !st.Networks[v.Network].Encrypted {
+			return nil, fmt.Errorf("VTEP %s: network %s is not encrypted: a key is only for encrypted networks", v.Addr, v.Network)
+		}
+	}
+	if i := findVTEP(st, v); i >= 0 {
+		if v.ESP != "" {
+			vs := slices.Clone(st.vteps())
+			vs[i].ESP = v.ESP // vtep xfrm: a new key for the peer
+			st.VTEPs = vs
+			return &Result{}, nil
+		}
 		return nil, fmt.Errorf("VTEP %s is already in network %s: nothing to add", v.Addr, v.Network)
 	}
 	st.VTEPs = append(st.vteps(), v)

@@ -40,6 +40,11 @@ type Host struct {
 	// ESP is the host's current public key for encrypted networks, set by
 	// host.key (esp.go); nil until the host's agent published one.
 	ESP *HostKey `json:",omitempty"`
+	// ESPStatic is the hex X25519 public key the host keeps in its data
+	// dir and never rotates: SAs with external (kernel) VTEPs are derived
+	// from it so that commands printed by 'vtep xfrm' stay valid. Set by
+	// host.key; "" until the host published one.
+	ESPStatic string `json:",omitempty"`
 }
 
 // Network is one virtual layer-2 network: one VXLAN network identifier (VNI,
@@ -118,6 +123,10 @@ func ReservationKey(network string, ip netip.Addr) string { return network + "/"
 type VTEP struct {
 	Network string
 	Addr    netip.Addr
+	// ESP is the hex X25519 public key of the peer on an encrypted network
+	// ('vtep xfrm'), "" for none: each host derives its SAs with the peer
+	// from it and its own static key (Host.ESPStatic).
+	ESP string `json:",omitempty"`
 }
 
 // MACEntry is a MAC address learned on a TAP port of Host (a MAC behind an

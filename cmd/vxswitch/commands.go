@@ -294,6 +294,7 @@ func vtepCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{Name: "add", Usage: "add an external VTEP to a network", ArgsUsage: "NETWORK ADDR", Action: post(false)},
 			{Name: "rm", Usage: "remove an external VTEP from a network", ArgsUsage: "NETWORK ADDR", Action: post(true)},
+			vtepXfrmCommand(),
 			{
 				Name: "ls", Usage: "list external VTEPs", Flags: []cli.Flag{outputFlag},
 				Action: func(c *cli.Context) error {
