@@ -517,7 +517,7 @@ func TestCNIAgentKilledMidAdd(t *testing.T) {
 // containers on two hosts ping each other over IPv6 and IPv4, a lab
 // endpoint finds a container's AAAA record, CHECK verifies both addresses.
 func TestCNIDualStack(t *testing.T) {
-	c := newLab(t, lab.Options{Hosts: 2, Subnet6: "fd20::/64"})
+	c := newLab(t, lab.Options{Hosts: 2, Subnet: "10.20.0.0/24", Subnet6: "fd20::/64"})
 	dir := cniPlugin(t)
 	subnet6 := netip.MustParsePrefix("fd20::/64")
 	cni := libcni.NewCNIConfigWithCacheDir([]string{dir, "/usr/lib/cni"}, t.TempDir(), nil)
