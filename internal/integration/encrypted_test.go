@@ -1,20 +1,17 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	be "encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,9 +37,7 @@ type udpDatagram struct {
 }
 
 // underlayCapture runs tcpdump on the lab's underlay bridge until stop is
-// called, which returns the UDP datagrams it saw. tcpdump runs in immediate
-// mode: otherwise the kernel holds packets in a ring block for up to a second
-// and the ones of the last second are lost when tcpdump is interrupted.
+// called, which returns the UDP datagrams it saw.
 func underlayCapture(t *testing.T, c *lab.Cluster) (stop func() []udpDatagram, file string) {
 	t.Helper()
 	if _, err := exec.LookPath("tcpdump"); err != nil {
@@ -52,50 +47,9 @@ func underlayCapture(t *testing.T, c *lab.Cluster) (stop func() []udpDatagram, f
 		t.Skip("tcpdump is not installed: install it to run this test")
 	}
 	file = filepath.Join(t.TempDir(), "underlay.pcap")
-	cmd := exec.Command("ip", "netns", "exec", c.Net.Underlay, "tcpdump", "--immediate-mode", "-i", "br0", "-U", "-n", "-s", "0", "-w", file, "udp")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("tcpdump: %v", err)
-	}
-	// tcpdump says "listening on" once it captures; its stderr is read by
-	// one goroutine only, which reports that line (or EOF) on listening.
-	listening := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var seen []string
-		for sc.Scan() {
-			seen = append(seen, sc.Text())
-			if strings.Contains(sc.Text(), "listening on") {
-				listening <- ""
-				io.Copy(io.Discard, stderr)
-				return
-			}
-		}
-		listening <- strings.Join(seen, "\n")
-	}()
-	done := false
-	t.Cleanup(func() {
-		if !done {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	select {
-	case out := <-listening:
-		if out != "" {
-			t.Fatalf("tcpdump ended before listening: %s", out)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpdump did not say it was listening within 10 s")
-	}
+	stopCapture := startCapture(t, c.Net.Underlay, "br0", file, "udp")
 	return func() []udpDatagram {
-		time.Sleep(300 * time.Millisecond) // let the last packets reach the file
-		cmd.Process.Signal(syscall.SIGINT)
-		cmd.Wait()
-		done = true
+		stopCapture()
 		f, err := os.Open(file)
 		if err != nil {
 			t.Fatal(err)

@@ -113,7 +113,7 @@ func TestESPOnTheWire(t *testing.T) {
 
 	dir := t.TempDir()
 	capture := filepath.Join(dir, "underlay.pcap")
-	stop := startCapture(t, h2.NS, capture, "udp")
+	stop := startCapture(t, h2.NS, "eth0", capture, "udp")
 
 	// h1 -> h2 and h2 -> h1, a few sizes each (every padding length).
 	var sent [][]byte
@@ -456,11 +456,13 @@ func waitUDPSocket(t *testing.T, h *netlab.Host, port int) {
 	})
 }
 
-// startCapture runs tcpdump on eth0 of namespace ns, writing file, and
-// returns a function that stops it after the packets are written.
-func startCapture(t *testing.T, ns, file, filter string) (stop func()) {
+// startCapture runs tcpdump on interface dev of namespace ns, writing file,
+// and returns a function that stops it after the packets are written.
+// tcpdump runs in immediate mode: otherwise the kernel holds packets in a
+// ring block for up to a second, and those are lost at the interrupt.
+func startCapture(t *testing.T, ns, dev, file, filter string) (stop func()) {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-w", file, filter)
+	cmd := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", dev, "-n", "-U", "--immediate-mode", "-s", "0", "-w", file, filter)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
