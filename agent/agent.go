@@ -182,6 +182,8 @@ type Agent struct {
 	ports  map[string]*port
 	broken map[string]string    // endpoint name -> why re-attaching failed (logged once)
 	last   map[string]savedPort // endpoint name -> its port in the last run (loadPorts)
+	// orphansDone: removeOrphans ran with a current state.
+	orphansDone bool
 
 	servers []*http.Server
 	metrics *metrics     // apply latency (metrics.go); the port counters are the switch's

@@ -168,6 +168,7 @@ func (a *Agent) openPort(ep raftstore.Endpoint, n raftstore.Network, open func(t
 	a.ports[ep.Name] = &port{ep: ep, dev: dev, ns: ns}
 	a.savePorts()
 	delete(a.broken, ep.Name)
+	delete(a.last, ep.Name)
 	return nil
 }
 
@@ -263,6 +264,7 @@ func (a *Agent) reconcile() {
 		}
 		a.closePort(name, p)
 	}
+	a.forgetGone(st)
 	for _, e := range st.Endpoints.All() {
 		if e.Host != a.cfg.Name || a.ports[e.Name] != nil {
 			continue
@@ -271,15 +273,20 @@ func (a *Agent) reconcile() {
 		if !ok {
 			continue
 		}
+		if a.broken[e.Name] == brokenReplaced {
+			// Already found replaced; its detach is on the way. Checked
+			// before the namespace identity, which a later reconcile may
+			// no longer have (issue 18's race: the foreign TAP was taken
+			// over in the window before the detach applied).
+			continue
+		}
 		if replacedNS(e.NetNS, a.lastNS(e)) {
 			// The namespace this endpoint was attached to is gone, and
 			// its path leads to another one (a reused PID, a namespace
 			// made again under the same name): never open a device there.
-			if a.broken[e.Name] == "" {
-				a.log.Warn("endpoint's namespace was replaced by another at the same path; detaching it", "endpoint", e.Name, "netns", e.NetNS)
-				a.broken[e.Name] = "namespace replaced"
-				go a.endpointGone(e)
-			}
+			a.log.Warn("endpoint's namespace was replaced by another at the same path; detaching it", "endpoint", e.Name, "netns", e.NetNS)
+			a.broken[e.Name] = brokenReplaced
+			go a.endpointGone(e)
 			continue
 		}
 		if err := a.openPort(e, n, tap.Open); err != nil {
@@ -287,6 +294,36 @@ func (a *Agent) reconcile() {
 				a.log.Warn("cannot re-attach endpoint; it stays down until its TAP is back", "endpoint", e.Name, "err", err)
 				a.broken[e.Name] = err.Error()
 			}
+		}
+	}
+}
+
+// brokenReplaced is the reason a.broken records for an endpoint whose
+// namespace path leads to another namespace: it is never re-opened.
+const brokenReplaced = "namespace replaced"
+
+// forgetGone drops what reconcile remembers of endpoints that the state no
+// longer places on this host: why they could not be re-attached and, once
+// removeOrphans has seen a current state, the namespace identity of their
+// last run's port (before that, a state still catching up may not list
+// them yet). A new endpoint of the same name starts afresh. The caller
+// holds a.mu.
+func (a *Agent) forgetGone(st *raftstore.State) {
+	here := func(name string) bool {
+		e, ok := st.Endpoints.Get(name)
+		return ok && e.Host == a.cfg.Name
+	}
+	for name := range a.broken {
+		if !here(name) {
+			delete(a.broken, name)
+		}
+	}
+	if !a.orphansDone {
+		return
+	}
+	for name := range a.last {
+		if !here(name) {
+			delete(a.last, name)
 		}
 	}
 }

@@ -53,8 +53,9 @@ func (a *Agent) savePorts() {
 }
 
 // loadPorts reads the ports the last run held, and keeps them in a.last
-// for reconcile until removeOrphans. It must run before the first
-// reconcile, which rewrites the file.
+// for reconcile until each is re-opened (openPort) or its endpoint leaves
+// this host (forgetGone). It must run before the first reconcile, which
+// rewrites the file.
 func (a *Agent) loadPorts() []savedPort {
 	a.last = map[string]savedPort{}
 	b, err := os.ReadFile(a.portsFile())
@@ -97,6 +98,9 @@ func (a *Agent) removeOrphans(last []savedPort) {
 		}
 		a.log.Info("deleted the TAP of an endpoint detached while this agent was down", "endpoint", old.Name, "netns", old.NetNS)
 	}
-	a.last = nil // from now on every port was opened by this run
+	// The identities of ports not re-opened yet stay in a.last: reconcile
+	// still needs them to tell a replaced namespace (forgetGone drops
+	// them once their endpoints leave).
+	a.orphansDone = true
 	a.savePorts()
 }
