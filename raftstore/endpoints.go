@@ -174,6 +174,14 @@ func (m EndpointMap) NetworkHosts(network string) iter.Seq[string] {
 	}
 }
 
+// NetworkHasHost reports whether host has at least one endpoint in
+// network.
+func (m EndpointMap) NetworkHasHost(network, host string) bool {
+	n, _ := m.nets.Get(network)
+	_, ok := n.hosts.Get(host)
+	return ok
+}
+
 // diff calls change for every endpoint that differs between m (old) and
 // o (new), as DiffNetwork does for every network; it visits only the
 // networks, and their parts, that differ.

@@ -123,6 +123,9 @@ func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.
 			c.Remote = c.Remote.With(mac, h.VTEP)
 		}
 	}
+	if !floodChanged(prevSt, st, n.Name, self, gone, added) {
+		return &c // c.Flood is vn's: immutable, shared
+	}
 	c.Flood = nil
 	for name := range st.Endpoints.NetworkHosts(n.Name) {
 		if h := st.Hosts[name]; name != self && h.VTEP.IsValid() {
@@ -276,6 +279,23 @@ func StableMAC(network, name string, salt int) vswitch.MAC {
 // right wherever it moves.
 func ResolverMAC(network string) vswitch.MAC {
 	return StableMAC(network, "resolver.", 0)
+}
+
+// floodChanged reports whether the flood list of network may differ
+// between prevSt and st, whose hosts and external VTEPs are the same, given
+// the endpoints that left (gone) and came (added): only when one of their
+// hosts other than self gained its first endpoint in the network or lost
+// its last. Most changes do neither, and then the list, one entry per host
+// of the network, is neither rebuilt nor sorted again.
+func floodChanged(prevSt, st *raftstore.State, network, self string, gone, added []raftstore.Endpoint) bool {
+	for _, list := range [][]raftstore.Endpoint{gone, added} {
+		for _, e := range list {
+			if e.Host != self && prevSt.Endpoints.NetworkHasHost(network, e.Host) != st.Endpoints.NetworkHasHost(network, e.Host) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Builder makes a host's successive views and name tables, rebuilding

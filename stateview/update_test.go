@@ -66,14 +66,21 @@ func TestUpdate(t *testing.T) {
 		name    string
 		cmd     raftstore.Command
 		changed []string // networks that must be rebuilt
+		// floodKept: the hosts of the changed network stay the same, so
+		// its flood list must be the previous view's, not a new one.
+		floodKept bool
 	}{
-		{"attach to web", attachCmd("x1", "web", "h2", 100), []string{"web"}},
-		{"detach from db", raftstore.Command{Op: raftstore.OpEndpointDetach, Name: "e1"}, []string{"db"}},
-		{"external VTEP in db", raftstore.Command{Op: raftstore.OpVTEPAdd, VTEP: &raftstore.VTEP{Network: "db", Addr: netip.MustParseAddr("10.0.0.9")}}, []string{"db"}},
-		{"learned MAC", raftstore.Command{Op: raftstore.OpMACAnnounce, MACs: []raftstore.MACEntry{{Network: "web", MAC: "02:aa:00:00:00:01", Host: "h2", Port: "e4"}}}, []string{"web", "db", "idle"}},
-		{"new host", raftstore.Command{Op: raftstore.OpHostAdd, Host: &raftstore.Host{Name: "h4", VTEP: netip.MustParseAddr("10.0.0.4")}}, []string{"web", "db", "idle"}},
-		{"new aliases", raftstore.Command{Op: raftstore.OpEndpointUpdate, Endpoint: &raftstore.Endpoint{Name: "e2", Aliases: []string{"www"}}}, []string{"web"}},
-		{"new network", raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: "new", Subnet: netip.MustParsePrefix("10.30.0.0/24")}}, []string{"new"}},
+		{"attach to web", attachCmd("x1", "web", "h2", 100), []string{"web"}, true},
+		{"detach from db", raftstore.Command{Op: raftstore.OpEndpointDetach, Name: "e1"}, []string{"db"}, true},
+		{"external VTEP in db", raftstore.Command{Op: raftstore.OpVTEPAdd, VTEP: &raftstore.VTEP{Network: "db", Addr: netip.MustParseAddr("10.0.0.9")}}, []string{"db"}, false},
+		{"learned MAC", raftstore.Command{Op: raftstore.OpMACAnnounce, MACs: []raftstore.MACEntry{{Network: "web", MAC: "02:aa:00:00:00:01", Host: "h2", Port: "e4"}}}, []string{"web", "db", "idle"}, false},
+		{"new host", raftstore.Command{Op: raftstore.OpHostAdd, Host: &raftstore.Host{Name: "h4", VTEP: netip.MustParseAddr("10.0.0.4")}}, []string{"web", "db", "idle"}, false},
+		{"first endpoint of h4 in db", attachCmd("x2", "db", "h4", 101), []string{"db"}, false},
+		{"second endpoint of h4 in db", attachCmd("x3", "db", "h4", 102), []string{"db"}, true},
+		{"h4 keeps one in db", raftstore.Command{Op: raftstore.OpEndpointDetach, Name: "x2"}, []string{"db"}, true},
+		{"last endpoint of h4 leaves db", raftstore.Command{Op: raftstore.OpEndpointDetach, Name: "x3"}, []string{"db"}, false},
+		{"new aliases", raftstore.Command{Op: raftstore.OpEndpointUpdate, Endpoint: &raftstore.Endpoint{Name: "e2", Aliases: []string{"www"}}}, []string{"web"}, true},
+		{"new network", raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: "new", Subnet: netip.MustParsePrefix("10.30.0.0/24")}}, []string{"new"}, false},
 	}
 	for _, s := range steps {
 		h.apply(s.cmd)
@@ -93,6 +100,11 @@ func TestUpdate(t *testing.T) {
 			}
 			if rebuilt != want {
 				t.Errorf("%s: network %s rebuilt %v, want %v", s.name, name, rebuilt, want)
+			}
+			if old := v.Networks[vni(name)]; want && s.floodKept && old != nil {
+				if f := got.Networks[n.VNI].Flood; len(f) == 0 || &f[0] != &old.Flood[0] {
+					t.Errorf("%s: network %s has a new flood list, want the previous one kept", s.name, name)
+				}
 			}
 		}
 		st, v = next, got
