@@ -10,6 +10,7 @@ import (
 	"hash/maphash"
 	"iter"
 	"net/netip"
+	"slices"
 )
 
 // Map is a persistent (immutable) hash map: With and Without return a new
@@ -300,19 +301,79 @@ func trieDiff[K comparable, V any](a, b *trieNode[K, V], same func(a, b V) bool,
 		return
 	}
 	// A leaf, or a subtree present on one side only: compare entries.
-	olds := map[K]V{}
-	trieWalk(a, func(k K, v V) bool { olds[k] = v; return true })
-	trieWalk(b, func(k K, v V) bool {
-		if old, ok := olds[k]; !ok {
-			change(k, nil, &v)
-		} else if delete(olds, k); !same(old, v) {
-			change(k, &old, &v)
-		}
-		return true
-	})
-	for k, v := range olds {
-		change(k, &v, nil)
+	// Leaves hold at most trieLeaf entries (more only where hashes
+	// collide), so a linear search among the old ones beats building a
+	// map; a whole subtree on one side is compared by a map.
+	var oldBuf, newBuf [2 * trieLeaf]*trieEntry[K, V]
+	olds, news := trieEntries(a, oldBuf[:0]), trieEntries(b, newBuf[:0])
+	if len(olds) > 64 {
+		trieDiffMap(olds, news, same, change)
+		return
 	}
+	var matched uint64 // bit i: olds[i] has a counterpart in news
+	for _, n := range news {
+		i := slices.IndexFunc(olds, func(o *trieEntry[K, V]) bool { return o.hash == n.hash && o.key == n.key })
+		if i < 0 {
+			v := n.val
+			change(n.key, nil, &v)
+			continue
+		}
+		matched |= 1 << i
+		if !same(olds[i].val, n.val) {
+			old, v := olds[i].val, n.val
+			change(n.key, &old, &v)
+		}
+	}
+	for i, o := range olds {
+		if matched&(1<<i) == 0 {
+			old := o.val
+			change(o.key, &old, nil)
+		}
+	}
+}
+
+// trieDiffMap is trieDiff's comparison of entries for many old ones.
+func trieDiffMap[K comparable, V any](olds, news []*trieEntry[K, V], same func(a, b V) bool, change func(k K, old, new *V)) {
+	byKey := make(map[K]*trieEntry[K, V], len(olds))
+	for _, o := range olds {
+		byKey[o.key] = o
+	}
+	for _, n := range news {
+		o, ok := byKey[n.key]
+		v := n.val
+		switch {
+		case !ok:
+			change(n.key, nil, &v)
+		case !same(o.val, n.val):
+			old := o.val
+			change(n.key, &old, &v)
+		}
+		delete(byKey, n.key)
+	}
+	for _, o := range olds {
+		if _, ok := byKey[o.key]; ok {
+			old := o.val
+			change(o.key, &old, nil)
+		}
+	}
+}
+
+// trieEntries appends the entries of the subtree n to dst. The entries
+// are the trie's own: read only.
+func trieEntries[K comparable, V any](n *trieNode[K, V], dst []*trieEntry[K, V]) []*trieEntry[K, V] {
+	if n == nil {
+		return dst
+	}
+	if n.kids == nil {
+		for i := range n.entries {
+			dst = append(dst, &n.entries[i])
+		}
+		return dst
+	}
+	for _, c := range n.kids {
+		dst = trieEntries(c, dst)
+	}
+	return dst
 }
 
 // ShareWith returns m with every subtree whose contents equal those of

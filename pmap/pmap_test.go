@@ -136,3 +136,50 @@ func BenchmarkGet(b *testing.B) {
 		}
 	})
 }
+
+// TestDiffMany: between versions many changes apart, and against the
+// empty map (whole subtrees on one side), Diff reports exactly the keys
+// whose values differ, with their old and new values.
+func TestDiffMany(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var m Map[int, int]
+	for round := range 60 {
+		prev := m
+		for range rng.IntN(400) {
+			k := rng.IntN(2000)
+			if rng.IntN(3) == 0 {
+				m = m.Without(k)
+			} else {
+				m = m.With(k, round)
+			}
+		}
+		for _, pair := range [][2]Map[int, int]{{prev, m}, {Map[int, int]{}, m}, {m, Map[int, int]{}}} {
+			a, b := maps.Collect(pair[0].All()), maps.Collect(pair[1].All())
+			want := map[int][2]*int{}
+			for k, v := range a {
+				if w, ok := b[k]; !ok || w != v {
+					want[k] = [2]*int{&v, nil}
+				}
+			}
+			for k, v := range b {
+				if _, ok := a[k]; !ok || a[k] != v {
+					w := want[k]
+					w[1] = &v
+					want[k] = w
+				}
+			}
+			got := 0
+			pair[0].Diff(pair[1], func(x, y int) bool { return x == y }, func(k int, o, n *int) {
+				got++
+				w, ok := want[k]
+				if !ok || (o == nil) != (w[0] == nil) || (n == nil) != (w[1] == nil) ||
+					(o != nil && *o != *w[0]) || (n != nil && *n != *w[1]) {
+					t.Fatalf("round %d: diff reports key %d (%v -> %v), not a change", round, k, o, n)
+				}
+			})
+			if got != len(want) {
+				t.Fatalf("round %d: diff reported %d changes, want %d", round, got, len(want))
+			}
+		}
+	}
+}

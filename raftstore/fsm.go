@@ -200,6 +200,14 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
+// SnapshotOfState returns a snapshot of st alone, without the request log
+// and the history an FSM adds: what a node that shares applied states with
+// others (the fleet simulator's shared hosts) can write. Restore reads it
+// as it reads a snapshot from before histories existed.
+func SnapshotOfState(st *State) raft.FSMSnapshot {
+	return fsmSnapshot{&snapshotData{Version: snapshotVersion, State: st}}
+}
+
 // fsmSnapshot is a point-in-time copy of the FSM; all it holds is immutable.
 type fsmSnapshot struct{ data *snapshotData }
 

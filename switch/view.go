@@ -135,9 +135,11 @@ func (t AddrTable) Without(ip netip.Addr) AddrTable {
 		return t
 	}
 	k := macKey(mac)
-	macs := t.macs.Without(k)
+	var macs pmap.Map[uint64, int]
 	if c, _ := t.macs.Get(k); c > 1 {
 		macs = t.macs.With(k, c-1)
+	} else {
+		macs = t.macs.Without(k)
 	}
 	return AddrTable{byIP: t.byIP.Without(ip), macs: macs}
 }

@@ -28,6 +28,8 @@ func labSimCommand() *cli.Command {
 			&cli.StringFlag{Name: "churn", Value: "10/s", Usage: "writes per second during the run, alternating endpoint attach and detach (R or R/s; 0 = none)"},
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "length of the churn"},
 			&cli.DurationFlag{Name: "converge", Value: 60 * time.Second, Usage: "how long to wait after the churn for every host's view to hold the last write"},
+			&cli.IntFlag{Name: "own-state", Usage: fmt.Sprintf("hosts, voters first, that apply every command with their own state machine and build their own name table; the others share one copy of each state (applied once: same log, same state) and keep their own raft node, log and view (default: every host up to %d, at least the voters; -1 = every host)", sim.DefaultOwnState)},
+			&cli.IntFlag{Name: "gc-percent", Value: sim.DefaultGCPercent, Usage: "the simulation's GOGC: every host shares one heap here, so one collection marks the whole fleet's memory and stalls every host at once, which no real host sees"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on stderr"},
 			outputFlag,
 		},
@@ -43,14 +45,15 @@ func labSimCommand() *cli.Command {
 			res, err := sim.Run(c.Context, sim.Options{
 				Hosts: c.Int("hosts"), Voters: c.Int("voters"), Endpoints: c.Int("endpoints"), Networks: c.Int("networks"),
 				Churn: churn, Duration: c.Duration("duration"), Converge: c.Duration("converge"), Logger: logger,
+				OwnState: c.Int("own-state"), GCPercent: c.Int("gc-percent"),
 			})
 			if err != nil {
 				return err
 			}
 			// Every option spelled out, defaults too, so the figures can
 			// be produced again.
-			res.Command = fmt.Sprintf("vxswitch lab sim --hosts %d --voters %d --endpoints %d --networks %d --churn %g/s --duration %v",
-				res.Hosts, res.Voters, res.Endpoints, res.Networks, res.Churn, c.Duration("duration"))
+			res.Command = fmt.Sprintf("vxswitch lab sim --hosts %d --voters %d --endpoints %d --networks %d --churn %g/s --duration %v --own-state %d --gc-percent %d",
+				res.Hosts, res.Voters, res.Endpoints, res.Networks, res.Churn, c.Duration("duration"), res.OwnStateHosts, res.GCPercent)
 			return printOut(c, res, func(w io.Writer) { printSim(w, res) })
 		},
 	}
@@ -80,6 +83,9 @@ func printSim(w io.Writer, r *sim.Result) {
 	row(w, "commit p50 / p99", fmt.Sprintf("%.2f / %.2f ms", r.CommitP50MS, r.CommitP99MS), "leader: Apply until applied there")
 	row(w, "visible p50 / p99 / max", fmt.Sprintf("%.1f / %.1f / %.1f ms", r.VisibleP50MS, r.VisibleP99MS, r.VisibleMaxMS), "from commit to the view being live on every host")
 	row(w, "converged", fmt.Sprintf("%v (%d hosts lagging, %d writes never visible)", r.Converged, r.LaggingHosts, r.NotVisible))
+	if r.SharedStateHosts > 0 {
+		row(w, "shared state", fmt.Sprintf("%d hosts apply on their own, %d share one copy (%d mismatches)", r.OwnStateHosts, r.SharedStateHosts, r.LedgerMismatches))
+	}
 	row(w, "duplicate addresses", r.DuplicateAddresses)
 	row(w, "flood list mean / max", fmt.Sprintf("%.1f / %d hosts (%d without the network)", r.FloodMean, r.FloodMax, r.FloodForeign))
 	row(w, "state per host", fmt.Sprintf("%.2f MB", float64(r.StateBytesPerHost)/1e6), "measured heap: state, name table, view")

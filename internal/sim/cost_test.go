@@ -28,7 +28,7 @@ func BenchmarkViewRefresh(b *testing.B) {
 	var names atomic.Pointer[resolver.Table]
 	b.Run("all", func(b *testing.B) {
 		for b.Loop() {
-			refreshView(st, "h0001", &stateview.Builder{}, sw, &names)
+			refreshView(st, "h0001", &stateview.Builder{}, nil, sw, &names)
 		}
 	})
 	b.Run("names", func(b *testing.B) {

@@ -42,15 +42,18 @@ type publish struct {
 	at    time.Duration
 }
 
-// host is one simulated vxswitch host: a raft node with the real FSM over
-// raft's in-memory transport, and what an agent builds from every new state
+// host is one simulated vxswitch host: a raft node with the real FSM (its
+// own, or a replica of the ledger's) over raft's in-memory transport, and what an agent builds from every new state
 // (agent.refresh without the ports): the resolver's name table and the
 // switch's view, made live with vswitch.Switch.SetView on a switch without
 // ports or underlay. Its methods may be called from any goroutine.
 type host struct {
 	name  string
 	voter bool
-	fsm   *raftstore.FSM
+	// own is the host's own FSM, or nil when it shares the ledger's (led).
+	own   *raftstore.FSM
+	led   *ledger
+	fsm   machine // own or a replica of led
 	raft  *raft.Raft
 	trans *raft.InmemTransport
 	sw    *vswitch.Switch
@@ -64,6 +67,14 @@ type host struct {
 
 	stop chan struct{}
 	done chan struct{}
+}
+
+// machine is a host's raft.FSM with what the agent reads from it:
+// *raftstore.FSM, or a replica of the ledger.
+type machine interface {
+	raft.FSM
+	State() *raftstore.State
+	Changes() <-chan struct{}
 }
 
 // newSwitch returns a switch that only takes views: no ports, no underlay.
@@ -82,9 +93,14 @@ func endpointMTU(n raftstore.Network) int {
 
 // refreshView builds what the agent builds from st for host self, with the
 // agent's per-change view builder, and makes the view live on sw. It
-// returns the view.
-func refreshView(st *raftstore.State, self string, views *stateview.Builder, sw *vswitch.Switch, names *atomic.Pointer[resolver.Table]) *vswitch.View {
-	names.Store(views.Names(st))
+// returns the view. The name table comes from led when the host shares
+// the ledger's states, from views otherwise.
+func refreshView(st *raftstore.State, self string, views *stateview.Builder, led *ledger, sw *vswitch.Switch, names *atomic.Pointer[resolver.Table]) *vswitch.View {
+	if led != nil {
+		names.Store(led.table(st))
+	} else {
+		names.Store(views.Names(st))
+	}
 	v := views.View(st, self, endpointMTU)
 	sw.SetView(v)
 	return v
@@ -93,10 +109,18 @@ func refreshView(st *raftstore.State, self string, views *stateview.Builder, sw 
 // startHost starts the raft node of host name from a snapshot of the
 // cluster state at index (term 1) whose raft configuration is conf, as a
 // host restarting from its snapshot does, and builds its first view. Its
-// transport is not connected to any other yet.
-func startHost(name string, voter bool, conf raft.Configuration, snap []byte, index uint64, base time.Time) (*host, error) {
-	h := &host{name: name, voter: voter, fsm: raftstore.NewFSM(), sw: newSwitch(), base: base,
+// transport is not connected to any other yet. With a ledger, the host
+// shares its states and name tables (see ledger); with nil, it applies
+// every command with its own FSM.
+func startHost(name string, voter bool, led *ledger, conf raft.Configuration, snap []byte, index uint64, base time.Time) (*host, error) {
+	h := &host{name: name, voter: voter, led: led, sw: newSwitch(), base: base,
 		stop: make(chan struct{}), done: make(chan struct{})}
+	if led != nil {
+		h.fsm = newReplica(led)
+	} else {
+		h.own = raftstore.NewFSM()
+		h.fsm = h.own
+	}
 	_, h.trans = raft.NewInmemTransport(raft.ServerAddress(name))
 	store := raft.NewInmemStore()
 	if err := store.SetUint64([]byte("CurrentTerm"), 1); err != nil {
@@ -116,7 +140,7 @@ func startHost(name string, voter bool, conf raft.Configuration, snap []byte, in
 // refresh makes a view of the current state live and records when.
 func (h *host) refresh() {
 	st := h.fsm.State()
-	v := refreshView(st, h.name, &h.views, h.sw, &h.names)
+	v := refreshView(st, h.name, &h.views, h.led, h.sw, &h.names)
 	at := time.Since(h.base)
 	h.mu.Lock()
 	h.published = append(h.published, publish{index: st.Index, at: at})

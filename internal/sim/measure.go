@@ -33,7 +33,7 @@ func measureHost(res *Result, snap []byte, index uint64, o Options) error {
 	var names atomic.Pointer[resolver.Table]
 	var views stateview.Builder
 	self := hostName(o.Hosts - 1)
-	view := refreshView(fsm.State(), self, &views, sw, &names)
+	view := refreshView(fsm.State(), self, &views, nil, sw, &names)
 	res.RestoreMS = ms(time.Since(start))
 
 	after := liveHeap()
@@ -58,7 +58,7 @@ func measureHost(res *Result, snap []byte, index uint64, o Options) error {
 				return err
 			}
 			cpu1 := processCPU()
-			refreshView(fsm.State(), self, &views, sw, &names)
+			refreshView(fsm.State(), self, &views, nil, sw, &names)
 			applyCPU += cpu1 - cpu0
 			viewCPU += processCPU() - cpu1
 		}

@@ -13,6 +13,16 @@
 // view is timestamped when it becomes live, which gives the time from a
 // write's commit to its view being live on every host.
 //
+// What one process cannot repeat a thousand times is shared, never
+// skipped: the first Options.OwnState hosts (the voters first) apply every
+// command with their own FSM and build their own name table; the others
+// take both from a ledger (ledger.go) that applies each command once, since
+// the same log gives the same state. Every host keeps its own raft node,
+// log and view, and the run checks that every host ends with the same state
+// hash. The garbage collector runs with a higher GOGC (Options.GCPercent):
+// one collection of the shared heap would stall every host at once, which
+// no real host sees.
+//
 // All hosts share this machine's cores, while real hosts each have their
 // own: when the simulation uses every core (Result.Saturated), its latencies
 // say more about this machine than about a fleet, and the per-host costs
@@ -30,6 +40,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,7 +72,30 @@ type Options struct {
 	Logger   *slog.Logger // progress; nil = discard
 	// Seed seeds the choice of endpoints to detach; 0 = 1.
 	Seed uint64
+	// GCPercent is the garbage collector's GOGC while the simulation
+	// runs; 0 = DefaultGCPercent. All hosts share one heap here, so one
+	// collection marks the whole fleet's memory (seconds at 1000 hosts)
+	// and slows every host at once, which no real host sees: each
+	// collects its own few megabytes. A higher percent makes those
+	// collections rare; a memory limit of 3/4 of this machine's memory
+	// still bounds the heap. The CPU a host spends on its own garbage
+	// is in ApplyCPUMicros and ViewCPUMicros, measured alone.
+	GCPercent int
+	// OwnState is how many hosts, the voters first, apply every command
+	// with their own FSM and build their own name table; the others share
+	// both through one ledger (see ledger), because this machine cannot
+	// repeat that work and hold those states a thousand times. Their raft
+	// nodes, logs and views stay their own. 0 = every host up to
+	// DefaultOwnState, and at least the voters; -1 = every host.
+	OwnState int
 }
+
+// DefaultOwnState is how many hosts apply commands on their own when
+// Options.OwnState is 0.
+const DefaultOwnState = 20
+
+// DefaultGCPercent is Options.GCPercent when it is 0.
+const DefaultGCPercent = 400
 
 func (o *Options) setDefaults() error {
 	if o.Hosts == 0 {
@@ -88,6 +122,15 @@ func (o *Options) setDefaults() error {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
+	if o.GCPercent == 0 {
+		o.GCPercent = DefaultGCPercent
+	}
+	switch o.OwnState {
+	case 0:
+		o.OwnState = max(min(o.Hosts, DefaultOwnState), o.Voters)
+	case -1:
+		o.OwnState = o.Hosts
+	}
 	switch {
 	case o.Hosts < 1 || o.Hosts > 10000:
 		return fmt.Errorf("sim: --hosts %d: use 1..10000", o.Hosts)
@@ -101,6 +144,10 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("sim: --churn %v: use 0..10000 commands per second", o.Churn)
 	case o.Duration < 0:
 		return fmt.Errorf("sim: --duration %v: give a positive duration", o.Duration)
+	case o.GCPercent < 0:
+		return fmt.Errorf("sim: --gc-percent %d: give a positive percent", o.GCPercent)
+	case o.OwnState < o.Voters || o.OwnState > o.Hosts:
+		return fmt.Errorf("sim: --own-state %d: use %d..%d (every voter applies on its own; -1 = every host)", o.OwnState, o.Voters, o.Hosts)
 	}
 	return nil
 }
@@ -111,14 +158,20 @@ func (o *Options) setDefaults() error {
 type Result struct {
 	// Command is the command line that produced the figures, set by the
 	// caller (the CLI); "" otherwise.
-	Command    string  `json:"command,omitempty"`
-	Hosts      int     `json:"hosts"`
-	Voters     int     `json:"voters"`
-	Endpoints  int     `json:"endpoints"`
-	Networks   int     `json:"networks"`
-	Churn      float64 `json:"churn_per_s"`
-	DurationS  float64 `json:"duration_s"`
-	GOMAXPROCS int     `json:"gomaxprocs"`
+	Command   string `json:"command,omitempty"`
+	Hosts     int    `json:"hosts"`
+	Voters    int    `json:"voters"`
+	Endpoints int    `json:"endpoints"`
+	Networks  int    `json:"networks"`
+	// OwnStateHosts apply every command with their own FSM and build their
+	// own name table; SharedStateHosts take both from the ledger, where
+	// each command is applied once (Options.OwnState).
+	OwnStateHosts    int     `json:"own_state_hosts"`
+	SharedStateHosts int     `json:"shared_state_hosts"`
+	Churn            float64 `json:"churn_per_s"`
+	DurationS        float64 `json:"duration_s"`
+	GOMAXPROCS       int     `json:"gomaxprocs"`
+	GCPercent        int     `json:"gc_percent"` // the simulation's GOGC (Options.GCPercent)
 	// Load is this machine's 1-minute load average at the start of the
 	// run and at the end of the churn (/proc/loadavg): above GOMAXPROCS, other processes
 	// took CPU from the simulation and its times are longer for it.
@@ -141,6 +194,7 @@ type Result struct {
 	NotVisible     int     `json:"not_visible"` // writes some host's view never held within Converge
 
 	Converged          bool   `json:"converged"`           // every host has the same state hash
+	LedgerMismatches   int64  `json:"ledger_mismatches"`   // shared hosts that brought another command at an index than the ledger held (must be 0)
 	StateHash          string `json:"state_hash"`          // of the leader's final state
 	LaggingHosts       int    `json:"lagging_hosts"`       // hosts whose view missed the last write at the end
 	DuplicateAddresses int    `json:"duplicate_addresses"` // IPs or MACs held twice in one network (must be 0)
@@ -187,8 +241,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	base := time.Now()
 	res := &Result{Hosts: o.Hosts, Voters: o.Voters, Endpoints: o.Endpoints, Networks: o.Networks,
+		OwnStateHosts: o.OwnState, SharedStateHosts: o.Hosts - o.OwnState, GCPercent: o.GCPercent,
 		Churn: o.Churn, DurationS: o.Duration.Seconds(), GOMAXPROCS: runtime.GOMAXPROCS(0), Load: [2]float64{loadAverage()}}
 	log := o.Logger
+	defer debug.SetGCPercent(debug.SetGCPercent(o.GCPercent))
+	if limit := memoryBytes() / 4 * 3; limit > 0 {
+		prev := debug.SetMemoryLimit(-1) // -1 reads it
+		debug.SetMemoryLimit(min(limit, prev))
+		defer debug.SetMemoryLimit(prev)
+	}
 
 	t := time.Now()
 	seedFSM, index, err := seed(o)
@@ -248,7 +309,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.HeapBytes = ms0.HeapAlloc
 	res.HeapBytesPerHost = ms0.HeapAlloc / uint64(o.Hosts)
 
-	final := c.leader().fsm
+	final := c.leader().own // a voter: its own FSM
 	snap, took, err := snapshotOf(final)
 	if err != nil {
 		return nil, err
@@ -263,16 +324,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.RunMS = ms(time.Since(base))
-	if res.Saturated {
-		res.Note = fmt.Sprintf("CPU was the limit: the simulation used %.1f of %d cores with a load average of %.1f, then %.1f; every host shares them, so visible and commit times include waiting for this machine's CPU; real hosts each have their own, and apply_cpu_us + view_cpu_us is what one host spends per change",
-			res.CPUCores, res.GOMAXPROCS, res.Load[0], res.Load[1])
+	var notes []string
+	if res.SharedStateHosts > 0 {
+		notes = append(notes, fmt.Sprintf("%d hosts applied every command with their own state machine and name table; the other %d took one shared copy of each state and name table (the same log gives the same state; their raft nodes, logs and views were their own), and every host ended with the same state hash: %v",
+			res.OwnStateHosts, res.SharedStateHosts, res.Converged))
 	}
+	if res.Saturated {
+		notes = append(notes, fmt.Sprintf("CPU was the limit: the simulation used %.1f of %d cores with a load average of %.1f, then %.1f; every host shares them, so visible and commit times include waiting for this machine's CPU; real hosts each have their own, and apply_cpu_us + view_cpu_us is what one host spends per change",
+			res.CPUCores, res.GOMAXPROCS, res.Load[0], res.Load[1]))
+	}
+	res.Note = strings.Join(notes, "; ")
 	return res, nil
 }
 
 // cluster is the simulated hosts.
 type cluster struct {
 	hosts    []*host
+	led      *ledger // of the hosts that share states; nil if none
 	stopOnce sync.Once
 	stopErr  error
 	mu       sync.Mutex
@@ -290,9 +358,19 @@ func startCluster(o Options, snap []byte, index uint64, base time.Time) (*cluste
 		conf.Servers = append(conf.Servers, s)
 	}
 	c := &cluster{hosts: make([]*host, o.Hosts)}
+	if o.OwnState < o.Hosts {
+		var err error
+		if c.led, err = newLedger(snap); err != nil {
+			return nil, err
+		}
+	}
 	errs := make([]error, o.Hosts)
 	parallel(o.Hosts, func(i int) {
-		c.hosts[i], errs[i] = startHost(hostName(i), i < o.Voters, conf, snap, index, base)
+		var led *ledger
+		if i >= o.OwnState {
+			led = c.led
+		}
+		c.hosts[i], errs[i] = startHost(hostName(i), i < o.Voters, led, conf, snap, index, base)
 	})
 	if err := errors.Join(errs...); err != nil {
 		c.shutdown()
@@ -542,8 +620,27 @@ func (c *cluster) figureState(res *Result) {
 	st := c.leader().fsm.State()
 	res.StateHash = st.Hash()
 	res.FinalEndpoints = st.Endpoints.Len()
+	// Hosts that share the ledger's states mostly hold the same one:
+	// hash each distinct state once.
+	var mu sync.Mutex
+	byState := map[*raftstore.State]string{}
 	hashes := make([]string, len(c.hosts))
-	parallel(len(c.hosts), func(i int) { hashes[i] = c.hosts[i].fsm.State().Hash() })
+	parallel(len(c.hosts), func(i int) {
+		s := c.hosts[i].fsm.State()
+		mu.Lock()
+		h, ok := byState[s]
+		mu.Unlock()
+		if !ok {
+			h = s.Hash()
+			mu.Lock()
+			byState[s] = h
+			mu.Unlock()
+		}
+		hashes[i] = h
+	})
+	if c.led != nil {
+		res.LedgerMismatches = c.led.mismatches.Load()
+	}
 	res.Converged = true
 	for _, h := range hashes {
 		if h != res.StateHash {
@@ -638,6 +735,15 @@ func loadAverage() float64 {
 	}
 	f, _ := strconv.ParseFloat(strings.Fields(string(b) + " 0")[0], 64)
 	return f
+}
+
+// memoryBytes returns this machine's physical memory, 0 when unknown.
+func memoryBytes() int64 {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 0
+	}
+	return int64(si.Totalram) * int64(si.Unit)
 }
 
 // processCPU returns the CPU time (user and system) this process used.

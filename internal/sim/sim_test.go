@@ -17,11 +17,15 @@ func TestSimSmall(t *testing.T) {
 	}
 	res, err := Run(context.Background(), Options{
 		Hosts: 50, Voters: 3, Endpoints: 200, Networks: 4, Churn: 40, Duration: 2 * time.Second,
+		OwnState: 10, // 40 hosts share the ledger's states; the 10 others must agree
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", *res)
+	if res.OwnStateHosts != 10 || res.SharedStateHosts != 40 || res.LedgerMismatches != 0 {
+		t.Errorf("own %d shared %d mismatches %d, want 10, 40, 0", res.OwnStateHosts, res.SharedStateHosts, res.LedgerMismatches)
+	}
 	if !res.Converged || res.LaggingHosts != 0 || res.NotVisible != 0 {
 		t.Errorf("not converged: converged=%v lagging=%d not_visible=%d", res.Converged, res.LaggingHosts, res.NotVisible)
 	}
@@ -102,13 +106,24 @@ func TestOptionsRejected(t *testing.T) {
 		{Hosts: -1},
 		{Churn: -2},
 		{Networks: 5000},
+		{Hosts: 10, Voters: 5, OwnState: 3},
+		{Hosts: 10, OwnState: 11},
+		{GCPercent: -5},
 	} {
 		if err := o.setDefaults(); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
 	}
 	o := Options{Hosts: 2}
-	if err := o.setDefaults(); err != nil || o.Voters != 2 {
-		t.Errorf("2 hosts: voters %d, err %v; want 2 voters (min of hosts and %d)", o.Voters, err, raftstore.DefaultVoters)
+	if err := o.setDefaults(); err != nil || o.Voters != 2 || o.OwnState != 2 {
+		t.Errorf("2 hosts: voters %d, own state %d, err %v; want 2 voters (min of hosts and %d), both on their own", o.Voters, o.OwnState, err, raftstore.DefaultVoters)
+	}
+	o = Options{Hosts: 1000, Voters: 5}
+	if err := o.setDefaults(); err != nil || o.OwnState != DefaultOwnState {
+		t.Errorf("1000 hosts: own state %d, err %v; want %d", o.OwnState, err, DefaultOwnState)
+	}
+	o = Options{Hosts: 1000, OwnState: -1}
+	if err := o.setDefaults(); err != nil || o.OwnState != 1000 {
+		t.Errorf("--own-state -1: own state %d, err %v; want every host", o.OwnState, err)
 	}
 }
