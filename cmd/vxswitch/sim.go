@@ -29,7 +29,7 @@ func labSimCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "length of the churn"},
 			&cli.DurationFlag{Name: "converge", Value: 60 * time.Second, Usage: "how long to wait after the churn for every host's view to hold the last write"},
 			&cli.IntFlag{Name: "own-state", Usage: fmt.Sprintf("hosts, voters first, that apply every command with their own state machine and build their own name table; the others share one copy of each state (applied once: same log, same state) and keep their own raft node, log and view (default: every host up to %d, at least the voters; -1 = every host)", sim.DefaultOwnState)},
-			&cli.IntFlag{Name: "gc-percent", Value: sim.DefaultGCPercent, Usage: "the simulation's GOGC: every host shares one heap here, so one collection marks the whole fleet's memory and stalls every host at once, which no real host sees"},
+			&cli.IntFlag{Name: "gc-percent", Value: sim.DefaultGCPercent, Usage: "the simulation's GOGC: every host shares one heap here, so one collection marks the whole fleet's memory and stalls every host at once, which no real host sees; the default keeps collections out of the churn where memory allows (limit: 3/4 of this machine's memory)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on stderr"},
 			outputFlag,
 		},
@@ -92,6 +92,7 @@ func printSim(w io.Writer, r *sim.Result) {
 	row(w, "snapshot", fmt.Sprintf("%.2f MB in %.1f ms; restore + first view %.1f ms", float64(r.SnapshotBytes)/1e6, r.SnapshotMS, r.RestoreMS))
 	row(w, "per change on one host", fmt.Sprintf("apply %.1f us + view rebuild %.1f us CPU", r.ApplyCPUMicros, r.ViewCPUMicros))
 	row(w, "simulation CPU", fmt.Sprintf("%.2f cores (%.2f%% of a core per host)%s", r.CPUCores, r.CPUPerHostPct, map[bool]string{true: ", saturated"}[r.Saturated]))
+	row(w, "simulation GC", fmt.Sprintf("GOGC %d, %d collections during the churn", r.GCPercent, r.GCCycles), "each marks every host's memory at once")
 	row(w, "simulation heap", fmt.Sprintf("%.1f MB (%.2f MB per host)", float64(r.HeapBytes)/1e6, float64(r.HeapBytesPerHost)/1e6))
 	row(w, "setup", fmt.Sprintf("seed %.0f ms, start %.0f ms, election %.0f ms; whole run %.1f s", r.SeedMS, r.StartMS, r.ElectionMS, r.RunMS/1000))
 	if r.Note != "" {

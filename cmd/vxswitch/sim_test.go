@@ -36,7 +36,7 @@ func TestLabSimPrintsFigures(t *testing.T) {
 	if res["hosts"] != 5.0 || res["voters"] != 3.0 || res["endpoints"] != 40.0 || res["churn_per_s"] != 20.0 || res["converged"] != true {
 		t.Errorf("parameters or convergence wrong: %v", res)
 	}
-	if want := "vxswitch lab sim --hosts 5 --voters 3 --endpoints 40 --networks 1 --churn 20/s --duration 1s --own-state 5 --gc-percent 400"; res["command"] != want {
+	if want := "vxswitch lab sim --hosts 5 --voters 3 --endpoints 40 --networks 1 --churn 20/s --duration 1s --own-state 5 --gc-percent 1000"; res["command"] != want {
 		t.Errorf("command %q, want %q", res["command"], want)
 	}
 

@@ -76,10 +76,12 @@ type Options struct {
 	// runs; 0 = DefaultGCPercent. All hosts share one heap here, so one
 	// collection marks the whole fleet's memory (seconds at 1000 hosts)
 	// and slows every host at once, which no real host sees: each
-	// collects its own few megabytes. A higher percent makes those
-	// collections rare; a memory limit of 3/4 of this machine's memory
-	// still bounds the heap. The CPU a host spends on its own garbage
-	// is in ApplyCPUMicros and ViewCPUMicros, measured alone.
+	// collects its own few megabytes. So the run collects once after the
+	// hosts start, and a high percent keeps collections out of the churn
+	// where memory allows (Result.GCCycles counts those that happened); a
+	// memory limit of 3/4 of this machine's memory still bounds the heap.
+	// The CPU a host spends on its own garbage is in ApplyCPUMicros and
+	// ViewCPUMicros, measured alone.
 	GCPercent int
 	// OwnState is how many hosts, the voters first, apply every command
 	// with their own FSM and build their own name table; the others share
@@ -95,7 +97,7 @@ type Options struct {
 const DefaultOwnState = 20
 
 // DefaultGCPercent is Options.GCPercent when it is 0.
-const DefaultGCPercent = 400
+const DefaultGCPercent = 1000
 
 func (o *Options) setDefaults() error {
 	if o.Hosts == 0 {
@@ -202,6 +204,7 @@ type Result struct {
 
 	CPUCores         float64 `json:"cpu_cores"`           // process CPU seconds per second during churn and convergence
 	CPUPerHostPct    float64 `json:"cpu_per_host_pct"`    // CPUCores / Hosts, in percent of one core
+	GCCycles         uint32  `json:"gc_cycles"`           // collections of the simulation's heap during the churn and convergence (Options.GCPercent)
 	Saturated        bool    `json:"saturated"`           // CPUCores >= 90% of GOMAXPROCS, or a load average >= GOMAXPROCS: latencies are this machine's limit
 	HeapBytes        uint64  `json:"heap_bytes"`          // live heap of the whole simulation after the churn
 	HeapBytesPerHost uint64  `json:"heap_bytes_per_host"` // HeapBytes / Hosts (raft logs and transports included)
@@ -277,6 +280,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.StartMS = ms(time.Since(t))
 	log.Info("hosts started", "hosts", o.Hosts, "voters", o.Voters, "took", time.Since(t).Round(time.Millisecond))
 
+	runtime.GC() // the start's garbage, before anything is measured
 	t = time.Now()
 	c.connect()
 	if err := c.waitFollowing(ctx, 60*time.Second); err != nil {
@@ -285,6 +289,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.ElectionMS = ms(time.Since(t))
 	log.Info("leader elected and followed by every host", "leader", c.leader().name, "took", time.Since(t).Round(time.Millisecond))
 
+	var gc0 runtime.MemStats
+	runtime.ReadMemStats(&gc0)
 	cpu0, t0 := processCPU(), time.Now()
 	writes := c.churn(ctx, o, base)
 	log.Info("churn done", "writes", len(writes))
@@ -296,6 +302,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.LaggingHosts = c.waitVisible(ctx, last, o.Converge)
 	res.CPUCores = (processCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
+	var gc1 runtime.MemStats
+	runtime.ReadMemStats(&gc1)
+	res.GCCycles = gc1.NumGC - gc0.NumGC
 	res.CPUPerHostPct = 100 * res.CPUCores / float64(o.Hosts)
 	res.Load[1] = loadAverage()
 	res.Saturated = res.CPUCores >= 0.9*float64(res.GOMAXPROCS) || max(res.Load[0], res.Load[1]) >= float64(res.GOMAXPROCS)
