@@ -123,22 +123,50 @@ func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.
 			c.Remote = c.Remote.With(mac, h.VTEP)
 		}
 	}
-	if !floodChanged(prevSt, st, n.Name, self, gone, added) {
-		return &c // c.Flood is vn's: immutable, shared
-	}
-	c.Flood = nil
-	for name := range st.Endpoints.NetworkHosts(n.Name) {
-		if h := st.Hosts[name]; name != self && h.VTEP.IsValid() {
-			c.Flood = append(c.Flood, h.VTEP)
-		}
-	}
-	for _, x := range networkVTEPs(st, n.Name) {
-		if !slices.Contains(c.Flood, x.Addr) {
-			c.Flood = append(c.Flood, x.Addr)
-		}
-	}
-	slices.SortFunc(c.Flood, netip.Addr.Compare)
+	c.Flood = patchFlood(vn.Flood, prevSt, st, n.Name, self, gone, added)
 	return &c
+}
+
+// patchFlood returns the flood list of network in st, given flood, its
+// list in prevSt (the hosts and external VTEPs of the two states are the
+// same), and the endpoints that left (gone) and came (added). Only a host
+// other than self that gained its first endpoint in the network or lost
+// its last changes the list: a copy then gets that host's VTEP inserted
+// or removed in order. Most changes do neither and return flood itself,
+// which is never modified: the list, one entry per host of the network,
+// is neither rebuilt nor sorted again.
+func patchFlood(flood []netip.Addr, prevSt, st *raftstore.State, network, self string, gone, added []raftstore.Endpoint) []netip.Addr {
+	copied := false
+	for _, list := range [][]raftstore.Endpoint{gone, added} {
+		for _, e := range list {
+			was, is := prevSt.Endpoints.NetworkHasHost(network, e.Host), st.Endpoints.NetworkHasHost(network, e.Host)
+			vtep := st.Hosts[e.Host].VTEP
+			if e.Host == self || was == is || !vtep.IsValid() {
+				continue
+			}
+			i, found := slices.BinarySearchFunc(flood, vtep, netip.Addr.Compare)
+			if found == is || (!is && isExternal(st, network, vtep)) {
+				continue // done already (the host is in both lists), or kept as an external VTEP
+			}
+			if !copied {
+				flood, copied = slices.Clone(flood), true
+			}
+			if is {
+				flood = slices.Insert(flood, i, vtep)
+			} else {
+				flood = slices.Delete(flood, i, i+1)
+			}
+		}
+	}
+	if len(flood) == 0 {
+		return nil // as Build makes it
+	}
+	return flood
+}
+
+// isExternal reports whether addr is an external VTEP of network.
+func isExternal(st *raftstore.State, network string, addr netip.Addr) bool {
+	return slices.ContainsFunc(networkVTEPs(st, network), func(x raftstore.VTEP) bool { return x.Addr == addr })
 }
 
 // hostVTEPs maps the VTEP address of every host to its name.
@@ -279,23 +307,6 @@ func StableMAC(network, name string, salt int) vswitch.MAC {
 // right wherever it moves.
 func ResolverMAC(network string) vswitch.MAC {
 	return StableMAC(network, "resolver.", 0)
-}
-
-// floodChanged reports whether the flood list of network may differ
-// between prevSt and st, whose hosts and external VTEPs are the same, given
-// the endpoints that left (gone) and came (added): only when one of their
-// hosts other than self gained its first endpoint in the network or lost
-// its last. Most changes do neither, and then the list, one entry per host
-// of the network, is neither rebuilt nor sorted again.
-func floodChanged(prevSt, st *raftstore.State, network, self string, gone, added []raftstore.Endpoint) bool {
-	for _, list := range [][]raftstore.Endpoint{gone, added} {
-		for _, e := range list {
-			if e.Host != self && prevSt.Endpoints.NetworkHasHost(network, e.Host) != st.Endpoints.NetworkHasHost(network, e.Host) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Builder makes a host's successive views and name tables, rebuilding

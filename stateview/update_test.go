@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -213,4 +215,48 @@ func sameView(a, b *vswitch.View) bool {
 		}
 	}
 	return true
+}
+
+// TestUpdateRandom: over random attaches and detaches on a few hosts
+// (so hosts often gain their first endpoint in a network or lose their
+// last, which changes flood lists), applied one or several at a time
+// before each Update, the view Update patches is the view Build makes, on
+// a host with endpoints and on one with none.
+func TestUpdateRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	h := &fsmHarness{tb: t, f: raftstore.NewFSM()}
+	for i := range 6 {
+		h.apply(raftstore.Command{Op: raftstore.OpHostAdd, Host: &raftstore.Host{Name: fmt.Sprintf("h%d", i+1), VTEP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})}})
+	}
+	for i, name := range []string{"web", "db"} {
+		h.apply(raftstore.Command{Op: raftstore.OpNetworkCreate, Network: &raftstore.Network{Name: name, Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(20 + i), 0, 0}), 24)}})
+	}
+	h.apply(raftstore.Command{Op: raftstore.OpVTEPAdd, VTEP: &raftstore.VTEP{Network: "db", Addr: netip.MustParseAddr("10.0.0.9")}})
+	n := 0
+	for _, self := range []string{"h1", "h6"} {
+		st := h.f.State()
+		v := Build(st, self, mtu1450)
+		var live []string
+		for step := range 400 {
+			for range 1 + rng.IntN(3) {
+				if len(live) > 0 && rng.IntN(2) == 0 {
+					i := rng.IntN(len(live))
+					h.apply(raftstore.Command{Op: raftstore.OpEndpointDetach, Name: live[i]})
+					live = slices.Delete(live, i, i+1)
+					continue
+				}
+				n++
+				name := fmt.Sprintf("e%d", n)
+				host := fmt.Sprintf("h%d", 1+rng.IntN(5)) // h6 never has one
+				h.apply(attachCmd(name, []string{"web", "db"}[rng.IntN(2)], host, 1000+n))
+				live = append(live, name)
+			}
+			next := h.f.State()
+			got := Update(v, st, next, self, mtu1450)
+			if want := Build(next, self, mtu1450); !sameView(got, want) {
+				t.Fatalf("host %s, step %d: Update differs from Build:\n%+v\n%+v", self, step, got, want)
+			}
+			st, v = next, got
+		}
+	}
 }
