@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ func labSimCommand() *cli.Command {
 			&cli.DurationFlag{Name: "converge", Value: 60 * time.Second, Usage: "how long to wait after the churn for every host's view to hold the last write"},
 			&cli.IntFlag{Name: "own-state", Usage: fmt.Sprintf("hosts, voters first, that apply every command with their own state machine and build their own name table; the others share one copy of each state (applied once: same log, same state) and keep their own raft node, log and view (default: every host up to %d, at least the voters; -1 = every host)", sim.DefaultOwnState)},
 			&cli.IntFlag{Name: "gc-percent", Value: sim.DefaultGCPercent, Usage: "the simulation's GOGC: every host shares one heap here, so one collection marks the whole fleet's memory and stalls every host at once, which no real host sees; the default keeps collections out of the churn where memory allows (limit: 3/4 of this machine's memory)"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the churn (all hosts together) to `FILE`, for go tool pprof"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on stderr"},
 			outputFlag,
 		},
@@ -42,8 +44,18 @@ func labSimCommand() *cli.Command {
 			if c.Bool("quiet") {
 				logger = slog.New(slog.DiscardHandler)
 			}
+			var profile io.Writer
+			if path := c.String("cpuprofile"); path != "" {
+				f, err := os.Create(path)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				profile = f
+			}
 			res, err := sim.Run(c.Context, sim.Options{
-				Hosts: c.Int("hosts"), Voters: c.Int("voters"), Endpoints: c.Int("endpoints"), Networks: c.Int("networks"),
+				CPUProfile: profile,
+				Hosts:      c.Int("hosts"), Voters: c.Int("voters"), Endpoints: c.Int("endpoints"), Networks: c.Int("networks"),
 				Churn: churn, Duration: c.Duration("duration"), Converge: c.Duration("converge"), Logger: logger,
 				OwnState: c.Int("own-state"), GCPercent: c.Int("gc-percent"),
 			})

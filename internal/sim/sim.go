@@ -34,6 +34,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -41,6 +42,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,6 +85,9 @@ type Options struct {
 	// The CPU a host spends on its own garbage is in ApplyCPUMicros and
 	// ViewCPUMicros, measured alone.
 	GCPercent int
+	// CPUProfile, when not nil, receives a CPU profile (runtime/pprof)
+	// of the churn: every host, the driver and the simulation together.
+	CPUProfile io.Writer
 	// OwnState is how many hosts, the voters first, apply every command
 	// with their own FSM and build their own name table; the others share
 	// both through one ledger (see ledger), because this machine cannot
@@ -291,8 +296,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	var gc0 runtime.MemStats
 	runtime.ReadMemStats(&gc0)
+	if o.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			return nil, fmt.Errorf("sim: profile: %w", err)
+		}
+	}
 	cpu0, t0 := processCPU(), time.Now()
 	writes := c.churn(ctx, o, base)
+	if o.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	log.Info("churn done", "writes", len(writes))
 	last := uint64(0)
 	for _, w := range writes {
