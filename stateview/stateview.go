@@ -44,14 +44,19 @@ func Build(st *raftstore.State, self string, endpointMTU func(raftstore.Network)
 // nil). It reuses the networks of prev that the changes from prevSt to st
 // left alone (same network, same endpoints, external VTEPs and MTU), and
 // patches the persistent tables of a network whose endpoints changed, so
-// it costs O(log n) per changed endpoint (plus the network's flood list,
-// one entry per host); a change to the hosts or to the learned MACs
-// rebuilds everything. prev and its networks are not modified: the result
+// it costs O(log n) per changed endpoint (plus a copy of the network's
+// flood list when a host joins or leaves the network); a change to the
+// learned MACs of a network rebuilds that network, and a change to the
+// hosts rebuilds everything. prev and its networks are not modified: the result
 // is a new View that shares the unchanged *vswitch.Network values and
 // tables, which are immutable once in a view.
 func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpointMTU func(raftstore.Network) int) *vswitch.View {
-	if prev == nil || prevSt == nil || !st.SameHosts(prevSt) || !st.SameMACs(prevSt) {
+	if prev == nil || prevSt == nil || !st.SameHosts(prevSt) {
 		return Build(st, self, endpointMTU)
+	}
+	var learned map[string]bool // networks whose learned MACs changed
+	if !st.SameMACs(prevSt) {
+		learned = macNetworksChanged(prevSt, st)
 	}
 	v := &vswitch.View{Self: prev.Self, Hosts: prev.Hosts, Networks: make(map[uint32]*vswitch.Network, len(st.Networks))}
 	var macs map[string][]raftstore.MACEntry
@@ -60,7 +65,7 @@ func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpoi
 		old, ok := prevSt.Networks[name]
 		vn := prev.Networks[n.VNI]
 		old.LastIP = n.LastIP // the allocator's cursor is not part of the view
-		if ok && old == n && vn != nil && vn.Name == n.Name && vn.MTU == mtu &&
+		if ok && old == n && vn != nil && vn.Name == n.Name && vn.MTU == mtu && !learned[name] &&
 			slices.Equal(networkVTEPs(prevSt, name), networkVTEPs(st, name)) {
 			if st.Endpoints.SameNetwork(prevSt.Endpoints, name) {
 				v.Networks[n.VNI] = vn
@@ -77,11 +82,29 @@ func Update(prev *vswitch.View, prevSt, st *raftstore.State, self string, endpoi
 	return v
 }
 
+// macNetworksChanged returns the networks whose learned MAC entries differ
+// between prevSt and st.
+func macNetworksChanged(prevSt, st *raftstore.State) map[string]bool {
+	changed := map[string]bool{}
+	for k, m := range prevSt.MACs {
+		if st.MACs[k] != m {
+			changed[m.Network] = true
+		}
+	}
+	for k, m := range st.MACs {
+		if prevSt.MACs[k] != m {
+			changed[m.Network] = true
+		}
+	}
+	return changed
+}
+
 // patchNetwork returns a copy of vn, the view of network n in prevSt,
-// changed by what the endpoints of n did between prevSt and st. The hosts
-// and learned MACs of the two states are the same. vn's tables are
-// persistent: the copy shares them but for the entries of the endpoints
-// that changed, so a change costs O(log n) and not a copy of the network.
+// changed by what the endpoints of n did between prevSt and st. The hosts,
+// and the network's learned MACs, are the same in the two states. vn's
+// tables are persistent: the copy shares them but for the entries of the
+// endpoints that changed, so a change costs O(log n) and not a copy of the
+// network.
 func patchNetwork(vn *vswitch.Network, prevSt, st *raftstore.State, n raftstore.Network, self string) *vswitch.Network {
 	c := *vn
 	var gone, added []raftstore.Endpoint
