@@ -38,8 +38,38 @@ type FSM struct {
 	// bare FSMs a history uses for its base state and for replays.
 	hist *history
 
-	subsMu sync.Mutex
-	subs   []chan struct{}
+	changes Notifier
+}
+
+// Notifier tells subscribers that something changed: each Subscribe
+// channel receives a value after a Notify. Notifications coalesce (a
+// channel buffers one), so a subscriber must then read the latest value
+// itself. The zero value is ready; its methods may be called from any
+// goroutine.
+type Notifier struct {
+	mu   sync.Mutex
+	subs []chan struct{}
+}
+
+// Subscribe returns a new channel that receives a value after each Notify.
+func (n *Notifier) Subscribe() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	n.mu.Lock()
+	n.subs = append(n.subs, ch)
+	n.mu.Unlock()
+	return ch
+}
+
+// Notify wakes every subscriber without blocking.
+func (n *Notifier) Notify() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ch := range n.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // requestLog remembers the Result of the last MaxRequestIDs successful
@@ -78,26 +108,13 @@ func (f *FSM) State() *State { return f.state.Load() }
 // Changes returns a new channel that receives a value after each newly
 // published state. Notifications coalesce (the channel has a buffer of
 // one), so a reader must then load State for the latest one.
-func (f *FSM) Changes() <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	f.subsMu.Lock()
-	f.subs = append(f.subs, ch)
-	f.subsMu.Unlock()
-	return ch
-}
+func (f *FSM) Changes() <-chan struct{} { return f.changes.Subscribe() }
 
 // publish makes st the current state and notifies every Changes channel
 // without blocking.
 func (f *FSM) publish(st *State) {
 	f.state.Store(st)
-	f.subsMu.Lock()
-	defer f.subsMu.Unlock()
-	for _, ch := range f.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	f.changes.Notify()
 }
 
 // Apply implements raft.FSM. It decodes one command from l.Data and applies

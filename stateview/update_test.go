@@ -163,8 +163,18 @@ func benchState(b *testing.B, n int) *raftstore.FSM {
 
 // BenchmarkViewUpdate measures a host's view rebuild after one attach at
 // 1k, 10k and 100k endpoints over 10 networks: Update (only the changed
-// network) against Build (everything).
+// network) against Build (everything), and Update after a learned MAC
+// (that network rebuilt).
 func BenchmarkViewUpdate(b *testing.B) {
+	run := func(name string, fn func()) {
+		b.Run(name, func(b *testing.B) {
+			cpu0 := processCPU()
+			for b.Loop() {
+				fn()
+			}
+			reportCPU(b, cpu0)
+		})
+	}
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		f := benchState(b, n)
 		h := &fsmHarness{tb: b, f: f, index: 1_000_000}
@@ -172,31 +182,13 @@ func BenchmarkViewUpdate(b *testing.B) {
 		v := Build(before, "h0", mtu1450)
 		h.apply(attachCmd("new", "n3", "h1", 1<<20))
 		after := f.State()
-		b.Run(fmt.Sprintf("update/endpoints=%d", n), func(b *testing.B) {
-			cpu0 := processCPU()
-			for b.Loop() {
-				Update(v, before, after, "h0", mtu1450)
-			}
-			reportCPU(b, cpu0)
-		})
-		b.Run(fmt.Sprintf("build/endpoints=%d", n), func(b *testing.B) {
-			cpu0 := processCPU()
-			for b.Loop() {
-				Build(after, "h0", mtu1450)
-			}
-			reportCPU(b, cpu0)
-		})
+		run(fmt.Sprintf("update/endpoints=%d", n), func() { Update(v, before, after, "h0", mtu1450) })
+		run(fmt.Sprintf("build/endpoints=%d", n), func() { Build(after, "h0", mtu1450) })
 		// A MAC learned behind an endpoint of h1 in one of the 10
 		// networks: only that network is rebuilt.
 		h.apply(raftstore.Command{Op: raftstore.OpMACAnnounce, MACs: []raftstore.MACEntry{{Network: "n3", MAC: "02:cc:00:00:00:01", Host: "h1", Port: "new"}}})
 		learned := f.State()
-		b.Run(fmt.Sprintf("learned-mac/endpoints=%d", n), func(b *testing.B) {
-			cpu0 := processCPU()
-			for b.Loop() {
-				Update(v, before, learned, "h0", mtu1450)
-			}
-			reportCPU(b, cpu0)
-		})
+		run(fmt.Sprintf("learned-mac/endpoints=%d", n), func() { Update(v, before, learned, "h0", mtu1450) })
 	}
 }
 

@@ -159,8 +159,7 @@ type replica struct {
 	state   atomic.Pointer[raftstore.State]
 	applied atomic.Uint64 // raft index of the last command applied
 
-	subsMu sync.Mutex
-	subs   []chan struct{}
+	changes raftstore.Notifier
 }
 
 func newReplica(g *ledger) *replica {
@@ -211,22 +210,10 @@ func (r *replica) Restore(rc io.ReadCloser) error {
 func (r *replica) State() *raftstore.State { return r.state.Load() }
 
 // Changes returns a channel notified, coalescing, after each new state.
-func (r *replica) Changes() <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	r.subsMu.Lock()
-	r.subs = append(r.subs, ch)
-	r.subsMu.Unlock()
-	return ch
-}
+func (r *replica) Changes() <-chan struct{} { return r.changes.Subscribe() }
 
+// publish makes st the current state and tells the subscribers.
 func (r *replica) publish(st *raftstore.State) {
 	r.state.Store(st)
-	r.subsMu.Lock()
-	defer r.subsMu.Unlock()
-	for _, ch := range r.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	r.changes.Notify()
 }
