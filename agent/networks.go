@@ -150,7 +150,7 @@ func (a *Agent) handleVTEPs(w http.ResponseWriter, r *http.Request) {
 	st := a.store.State()
 	out := []api.VTEP{}
 	for _, v := range st.VTEPs {
-		out = append(out, api.VTEP{Network: v.Network, VNI: st.Networks[v.Network].VNI, Addr: v.Addr})
+		out = append(out, api.VTEP{Network: v.Network, VNI: st.Networks[v.Network].VNI, Addr: v.Addr, ESP: v.ESP})
 	}
 	reply(w, out, nil)
 }

@@ -258,6 +258,10 @@ type VTEP struct {
 	Network string     `json:"network"`
 	VNI     uint32     `json:"vni"`
 	Addr    netip.Addr `json:"addr"`
+	// ESP is the peer's X25519 public key (hex) on an encrypted network,
+	// set by 'vtep xfrm'; "" for a peer without one (it gets nothing on
+	// an encrypted network).
+	ESP string `json:"esp,omitempty"`
 }
 
 // FDBEntry is one row of a host's forwarding table.

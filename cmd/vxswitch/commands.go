@@ -305,15 +305,27 @@ func vtepCommand() *cli.Command {
 						return err
 					}
 					return printOut(c, vs, func(w io.Writer) {
-						row(w, "NETWORK", "VNI", "ADDR")
+						row(w, "NETWORK", "VNI", "ADDR", "ESP KEY")
 						for _, v := range vs {
-							row(w, v.Network, v.VNI, v.Addr)
+							row(w, v.Network, v.VNI, v.Addr, espKeyLabel(v.ESP))
 						}
 					})
 				},
 			},
 		},
 	}
+}
+
+// espKeyLabel shows an external VTEP's ESP key in a table: the start of
+// the public key, enough to tell two apart, or "-" for none.
+func espKeyLabel(key string) string {
+	switch {
+	case key == "":
+		return "-"
+	case len(key) > 16:
+		return "x25519:" + key[:16] + "..."
+	}
+	return "x25519:" + key
 }
 
 func statsCommand() *cli.Command {

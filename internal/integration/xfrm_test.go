@@ -144,6 +144,10 @@ func TestVTEPXfrm(t *testing.T) {
 		return nil
 	})
 	t.Logf("vtep xfrm sec %s:\n%s", bare.Addr, script)
+	// vtep ls shows which peer has a key: the kernel peer of sec does.
+	if out, err := cli(t, h1, "vtep", "ls"); err != nil || !strings.Contains(out, "x25519:") {
+		t.Errorf("vtep ls shows no ESP key for the peer: %v\n%s", err, out)
+	}
 	states, cmds := parseXfrmStates(t, script)
 	if len(states) != 4 || len(cmds) != 8 {
 		t.Fatalf("%d states and %d commands, want 4 and 8 (2 hosts)", len(states), len(cmds))
