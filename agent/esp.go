@@ -340,11 +340,7 @@ func (m *keyManager) deriveExternal(me raftstore.Host, addr netip.Addr, pub stri
 	if err != nil {
 		return nil, err
 	}
-	in, err := esp.NewSA(inCfg)
-	if err != nil {
-		return nil, err
-	}
-	out, err := esp.NewSA(outCfg)
+	in, out, err := newSAPair(inCfg, outCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -354,6 +350,17 @@ func (m *keyManager) deriveExternal(me raftstore.Host, addr netip.Addr, pub stri
 		return nil, err
 	}
 	return &extPeer{pub: pub, in: in, out: out}, nil
+}
+
+// newSAPair makes the inbound and outbound SAs of one host pair.
+func newSAPair(inCfg, outCfg esp.Config) (in, out *esp.SA, err error) {
+	if in, err = esp.NewSA(inCfg); err != nil {
+		return nil, nil, err
+	}
+	if out, err = esp.NewSA(outCfg); err != nil {
+		return nil, nil, err
+	}
+	return in, out, nil
 }
 
 // loadStaticKey reads the host's static X25519 key from path, or makes one
@@ -413,11 +420,7 @@ func (m *keyManager) derive(myPriv *ecdh.PrivateKey, me, peer raftstore.Host) (*
 	if err != nil {
 		return nil, err
 	}
-	in, err := esp.NewSA(inCfg)
-	if err != nil {
-		return nil, err
-	}
-	out, err := esp.NewSA(outCfg)
+	in, out, err := newSAPair(inCfg, outCfg)
 	if err != nil {
 		return nil, err
 	}
