@@ -161,19 +161,6 @@ func (m EndpointMap) SameNetwork(o EndpointMap, network string) bool {
 	return a.byName.Same(b.byName)
 }
 
-// NetworkHosts yields the hosts that have at least one endpoint in
-// network, in no particular order.
-func (m EndpointMap) NetworkHosts(network string) iter.Seq[string] {
-	n, _ := m.nets.Get(network)
-	return func(yield func(string) bool) {
-		for h := range n.hosts.All() {
-			if !yield(h) {
-				return
-			}
-		}
-	}
-}
-
 // NetworkHasHost reports whether host has at least one endpoint in
 // network.
 func (m EndpointMap) NetworkHasHost(network, host string) bool {
